@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pgrelay",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pgrelay", targets: ["pgrelay"]),
+        .library(name: "PGRelayCore", targets: ["PGRelayCore"]),
+        .library(name: "PGRelayPostgres", targets: ["PGRelayPostgres"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // The C shim for libpq (libpq-dev on Debian).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"]), .brew(["libpq"])]
+        ),
+        // Pure Swift, no I/O: events, names, SQL rendering, JSON.
+        .target(name: "PGRelayCore"),
+        // The SQL that `pgrelay init` and `subscribe` install, shipped as resources.
+        .target(
+            name: "PGRelaySQL",
+            path: "triggers",
+            exclude: [],
+            sources: ["TriggerSQL.swift"],
+            resources: [.copy("sql")]
+        ),
+        // libpq: connections, the listener, the change log, the installer.
+        .target(
+            name: "PGRelayPostgres",
+            dependencies: [
+                "CLibPQ", "PGRelayCore", "PGRelaySQL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "pgrelay",
+            dependencies: [
+                "PGRelayCore", "PGRelayPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "PGRelayCoreTests", dependencies: ["PGRelayCore"]),
+        .testTarget(name: "PGRelayPostgresTests", dependencies: ["PGRelayPostgres", "PGRelayCore", "CLibPQ"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,58 @@
+/// A JSON value as Postgres' `row_to_json` / `to_jsonb` produce it.
+///
+/// Numbers keep their literal text: a `numeric(30,10)` column must survive the trip through
+/// pgrelay digit for digit, which a `Double` would not guarantee.
+public enum JSONValue: Hashable, Sendable {
+    case null
+    case bool(Bool)
+    /// A JSON number, exactly as written in the source text.
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    /// Members in source order; Postgres emits columns in table order and so do we.
+    case object([(key: String, value: JSONValue)])
+
+    /// The member named `key` of an object, or nil.
+    public subscript(key: String) -> JSONValue? {
+        guard case .object(let members) = self else { return nil }
+        return members.first { $0.key == key }?.value
+    }
+
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
+
+    public var stringValue: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
+
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let a), .bool(let b)): return a == b
+        case (.number(let a), .number(let b)): return a == b || (Double(a) != nil && Double(a) == Double(b))
+        case (.string(let a), .string(let b)): return a == b
+        case (.array(let a), .array(let b)): return a == b
+        case (.object(let a), .object(let b)):
+            return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: return false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(b)
+        case .number(let n): hasher.combine(Double(n) ?? 0)
+        case .string(let s): hasher.combine(s)
+        case .array(let a): hasher.combine(a)
+        case .object(let members):
+            for member in members {
+                hasher.combine(member.key)
+                hasher.combine(member.value)
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+
+/// The kind of a row change.
+public enum Operation: String, CaseIterable, Sendable, Codable, Comparable {
+    case insert = "INSERT"
+    case update = "UPDATE"
+    case delete = "DELETE"
+    case truncate = "TRUNCATE"
+
+    public static func < (lhs: Operation, rhs: Operation) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// The set of operations a subscription captures, as typed on the command line: `INSERT,UPDATE`.
+public struct EventSet: Hashable, Sendable, CustomStringConvertible {
+    public var operations: Set<Operation>
+
+    /// INSERT, UPDATE and DELETE: what `pgrelay subscribe` captures unless told otherwise.
+    public static let `default` = EventSet(operations: [.insert, .update, .delete])
+
+    public init(operations: Set<Operation>) { self.operations = operations }
+
+    /// Parses a comma-separated list, case-insensitive; `*` or `ALL` means every operation.
+    public init(parsing text: String) throws {
+        var ops = Set<Operation>()
+        for raw in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let word = raw.trimmingCharacters(in: .whitespaces).uppercased()
+            if word == "*" || word == "ALL" {
+                ops.formUnion(Operation.allCases)
+            } else if let op = Operation(rawValue: word) {
+                ops.insert(op)
+            } else {
+                let shown = word.isEmpty ? "an empty name" : "'\(raw.trimmingCharacters(in: .whitespaces))'"
+                throw EventSetError(description: "unknown event \(shown); use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
+            }
+        }
+        guard !ops.isEmpty else { throw EventSetError(description: "no events given; use INSERT, UPDATE, DELETE or TRUNCATE") }
+        self.operations = ops
+    }
+
+    /// In canonical order: `INSERT,UPDATE,DELETE`.
+    public var sorted: [Operation] { operations.sorted() }
+    public var description: String { sorted.map(\.rawValue).joined(separator: ",") }
+}
+
+public struct EventSetError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+}

@@ -1,0 +1,119 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection. Every call blocks: use it from one thread at a time, off Swift's
+/// cooperative pool (the CLI's main thread, or a `Listener`'s own thread).
+///
+/// ```swift
+/// let connection = try Connection(conninfo: "postgres://localhost/app")
+/// let rows = try connection.query("select $1::int + 1", [ "41" ])
+/// ```
+public final class Connection: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    /// Connects with a libpq connection string or URI; an empty string uses libpq's defaults
+    /// (`PG*` environment variables, `.pgpass`, service files).
+    /// - Parameter applicationName: shown in `pg_stat_activity`, unless the conninfo sets one.
+    public init(conninfo: String, applicationName: String = "pgrelay") throws {
+        // Only a fallback: an application_name in the conninfo or PGAPPNAME wins.
+        let keywords = ["dbname", "fallback_application_name"]
+        let values = [conninfo, applicationName]
+        let conn = withArrayOfCStrings(keywords) { k in
+            withArrayOfCStrings(values) { v in PQconnectdbParams(k, v, 1) }
+        }
+        guard let conn else { throw PostgresError(.connection, "out of memory connecting to Postgres") }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = Self.describeFailure(conn)
+            PQfinish(conn)
+            throw PostgresError(.connection, message)
+        }
+        self.pointer = conn
+        // Timestamps in UTC whatever the server's default; NOTICEs ("already exists, skipping") are noise to users.
+        _ = try? execute("set timezone = 'UTC'; set client_min_messages = warning")
+    }
+
+    deinit { PQfinish(pointer) }
+
+    /// "connection to host=... dbname=... failed: <libpq's message>".
+    static func describeFailure(_ conn: OpaquePointer) -> String {
+        let host = PQhost(conn).map { String(cString: $0) } ?? ""
+        let port = PQport(conn).map { String(cString: $0) } ?? ""
+        let db = PQdb(conn).map { String(cString: $0) } ?? ""
+        let user = PQuser(conn).map { String(cString: $0) } ?? ""
+        let message = String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+        return "could not connect to Postgres (host=\(host) port=\(port) dbname=\(db) user=\(user)): \(message)"
+    }
+
+    /// The server's name for this connection's database, for messages.
+    public var databaseName: String { PQdb(pointer).map { String(cString: $0) } ?? "" }
+    public var host: String { PQhost(pointer).map { String(cString: $0) } ?? "" }
+    /// The backend's process id, as `pg_stat_activity.pid` and NOTIFY's sender show it.
+    public var backendPID: Int32 { PQbackendPID(pointer) }
+    public var isOK: Bool { PQstatus(pointer) == CONNECTION_OK }
+    /// The socket to poll for notifications.
+    var socket: Int32 { PQsocket(pointer) }
+
+    /// Runs one or more statements without parameters (DDL, a whole SQL file).
+    @discardableResult
+    public func execute(_ sql: String) throws -> [[String?]] {
+        let result = PQexec(pointer, sql)
+        return try consume(result)
+    }
+
+    /// Runs one statement with text parameters (`$1`, `$2`, ...; nil is SQL NULL) and returns its rows as text.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+        let result = withArrayOfOptionalCStrings(parameters) { values in
+            PQexecParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("begin")
+        do {
+            let value = try body()
+            try execute("commit")
+            return value
+        } catch {
+            _ = try? execute("rollback")
+            throw error
+        }
+    }
+
+    private func consume(_ result: OpaquePointer?) throws -> [[String?]] {
+        guard let result else {
+            throw PostgresError(.connection, String(cString: PQerrorMessage(pointer)).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return []
+        case PGRES_TUPLES_OK:
+            let rows = PQntuples(result)
+            let columns = PQnfields(result)
+            return (0..<rows).map { r in
+                (0..<columns).map { c in
+                    PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
+                }
+            }
+        default:
+            let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let code: PostgresError.Code = isOK ? .query : .connection
+            throw PostgresError(code, message.isEmpty ? "query failed" : message, sqlState: state)
+        }
+    }
+}
+
+private func withArrayOfCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    withArrayOfOptionalCStrings(strings.map { Optional($0) } + [nil], body)
+}
+
+private func withArrayOfOptionalCStrings<R>(_ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let duplicated: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
+    defer { duplicated.forEach { free($0) } }
+    let pointers: [UnsafePointer<CChar>?] = duplicated.map { $0.map { UnsafePointer($0) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}

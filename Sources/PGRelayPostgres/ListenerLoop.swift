@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import PGRelayCore
+
+/// The body of a `Listener`'s thread: connect, LISTEN, catch up, relay notifications, and on
+/// any connection error start over from the cursor.
+struct ListenerLoop {
+    let configuration: Listener.Configuration
+    let logger: Logger
+    let continuation: AsyncThrowingStream<ChangeEvent, Error>.Continuation
+    let stop: StopFlag
+
+    /// Where the consumer is. Nil until the first connection when starting at the newest change.
+    private var cursor: DeliveryCursor?
+    private var backoff = Backoff()
+
+    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<ChangeEvent, Error>.Continuation, stop: StopFlag) {
+        self.configuration = configuration
+        self.logger = logger
+        self.continuation = continuation
+        self.stop = stop
+        self.cursor = configuration.startAfter.map(DeliveryCursor.init(after:))
+    }
+
+    mutating func run() {
+        var connectedOnce = false
+        while !stop.isSet {
+            do {
+                let connection = try Connection(conninfo: configuration.conninfo, applicationName: configuration.applicationName)
+                try session(on: connection, connectedOnce: &connectedOnce)
+            } catch let error as PostgresError where error.code == .connection && (connectedOnce || !configuration.failOnFirstConnect) {
+                let delay = backoff.nextDelay()
+                logger.warning("listener connection lost; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                sleep(seconds: delay)
+            } catch {
+                continuation.finish(throwing: error)
+                return
+            }
+        }
+        continuation.finish()
+    }
+
+    /// One connection's life. Returns when asked to stop; throws when the connection fails.
+    private mutating func session(on connection: Connection, connectedOnce: inout Bool) throws {
+        let installer = Installer(connection: connection)
+        let log = ChangeLog(connection: connection)
+        try installer.requireInitialized()
+        var channels = try resolveChannels(installer)
+        if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
+        for channel in channels { try connection.listen(channel) }
+        if cursor == nil { cursor = DeliveryCursor(after: try log.newestID()) }
+        connectedOnce = true
+        backoff.reset()
+        configuration.onConnect?(connection.backendPID)
+        logger.info("listener connected", metadata: ["channels": "\(channels.count)", "after_id": "\(cursor!.lastID)"])
+
+        // Notifications from here on cover what the log read below does not: LISTEN is in force.
+        var needsCatchUp = true
+        while !stop.isSet {
+            if needsCatchUp { needsCatchUp = try catchUp(log, channels: channels) }
+            for notification in try connection.waitForNotifications(timeout: 0.25) {
+                if notification.channel == ChannelName.subscriptionsChanged {
+                    let updated = try resolveChannels(installer)
+                    for channel in updated.subtracting(channels) { try connection.listen(channel) }
+                    for channel in channels.subtracting(updated) { try connection.unlisten(channel) }
+                    channels = updated
+                    // A table subscribed just now may have committed changes before our LISTEN.
+                    needsCatchUp = true
+                    continue
+                }
+                guard channels.contains(notification.channel), !needsCatchUp else { continue }
+                needsCatchUp = try relay(notification, log: log)
+            }
+        }
+    }
+
+    /// Delivers one notification; returns true when the consumer's buffer was full and the log must be read instead.
+    private mutating func relay(_ notification: RawNotification, log: ChangeLog) throws -> Bool {
+        let payload: ChangePayload
+        do {
+            payload = try ChangePayload(notification: notification.payload)
+        } catch {
+            // Someone else's NOTIFY on our channel: not ours to interpret, and not fatal.
+            logger.warning("ignoring a notification that is not a pgrelay change", metadata: ["channel": "\(notification.channel)", "error": "\(error)"])
+            return false
+        }
+        guard cursor!.isNew(payload.id) else { return false }
+        let event: ChangeEvent
+        switch payload {
+        case .change(let change):
+            event = change
+        case .reference(let reference):
+            guard let stored = try log.change(id: reference.id) else {
+                logger.warning("change \(reference.id) is no longer in the log; skipped")
+                return false
+            }
+            event = stored
+        }
+        return !deliver(event)
+    }
+
+    /// Reads the log after the cursor until caught up. Returns true when the consumer filled up first.
+    private mutating func catchUp(_ log: ChangeLog, channels: Set<String>) throws -> Bool {
+        guard !channels.isEmpty else { return false }
+        let page = 500
+        while !stop.isSet {
+            let events = try log.read(after: cursor!.lastID, channels: Array(channels), limit: page)
+            for event in events where !deliver(event) { return true }
+            if events.count < page { return false }
+        }
+        return false
+    }
+
+    /// Yields one event; false when the consumer's buffer is full (the event was not delivered).
+    private mutating func deliver(_ event: ChangeEvent) -> Bool {
+        switch continuation.yield(event) {
+        case .enqueued:
+            cursor!.delivered(event.id)
+            return true
+        case .dropped:
+            return false
+        case .terminated:
+            stop.set()
+            return true
+        @unknown default:
+            return false
+        }
+    }
+
+    private func resolveChannels(_ installer: Installer) throws -> Set<String> {
+        switch configuration.tables {
+        case .all: return Set(try installer.subscriptions().map(\.channel))
+        case .only(let tables): return Set(try installer.subscriptions(for: tables).map(\.channel))
+        }
+    }
+
+    private func sleep(seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !stop.isSet, Date() < deadline { Thread.sleep(forTimeInterval: min(0.05, seconds)) }
+    }
+}

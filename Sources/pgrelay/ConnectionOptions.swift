@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import PGRelayPostgres
+
+/// `--database-url`, else `DATABASE_URL`, else libpq's own defaults (`PG*`, `.pgpass`, service files).
+struct ConnectionOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "A libpq URI or connection string. Default: $DATABASE_URL, else libpq's PG* variables.")
+    var databaseURL: String?
+
+    var conninfo: String { databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "" }
+
+    func connect() throws -> Connection { try Connection(conninfo: conninfo, applicationName: "pgrelay cli") }
+}
+
+/// Runs a command body, turning any error into one line on stderr and exit status 1.
+func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch let error as ExitCode {
+        throw error
+    } catch {
+        FileHandle.standardError.write(Data("pgrelay: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
+/// Writes a line to stdout now, so that a pipe (`| jq`) sees each change as it arrives.
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+func note(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

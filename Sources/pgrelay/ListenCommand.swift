@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PGRelayCore
+import PGRelayPostgres
+
+struct ListenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "listen",
+        abstract: "Watch changes as they commit (no daemon needed), or raw notifications with --channel.",
+        discussion: """
+            With no table, watches every subscribed table, including ones subscribed meanwhile.
+            Stops after --seconds, or on Ctrl-C. Reconnects by itself if the connection drops,
+            and shows the changes committed meanwhile: none is skipped or shown twice.
+            """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Tables to watch (default: every subscribed table).") var tables: [String] = []
+    @Option(help: "Stop after this many seconds.") var seconds: Double?
+    @Flag(help: "One canonical JSON object per line.") var json = false
+    @Option(help: "Start after this change id, replaying from the log first.") var since: Int64?
+    @Option(
+        name: .customLong("channel"),
+        help: "Print raw notifications on this channel (repeatable), any channel, exactly as Postgres delivers them."
+    )
+    var channels: [String] = []
+
+    func validate() throws {
+        if !channels.isEmpty, !tables.isEmpty { throw ValidationError("give either tables or --channel, not both") }
+        if !channels.isEmpty, since != nil { throw ValidationError("--since replays pgrelay's log; raw --channel notifications have none") }
+        if let seconds, seconds <= 0 { throw ValidationError("--seconds must be positive") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let work = Task {
+                if channels.isEmpty { try await watchChanges() } else { try await watchChannels() }
+            }
+            let interrupt = onSignal(SIGINT) { work.cancel() }
+            let terminate = onSignal(SIGTERM) { work.cancel() }
+            defer { interrupt.cancel(); terminate.cancel() }
+            if let seconds {
+                let timer = Task { try await Task.sleep(for: .seconds(seconds)); work.cancel() }
+                defer { timer.cancel() }
+                try await work.value
+            } else {
+                try await work.value
+            }
+        }
+    }
+
+    private func watchChanges() async throws {
+        let names = try tables.map(TableName.init(parsing:))
+        // Fail here, with the CLI's message, before any thread starts.
+        let db = try connection.connect()
+        let installer = Installer(connection: db)
+        let subscriptions = names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
+        let shown = subscriptions.map(\.table.description).joined(separator: ", ")
+        note(names.isEmpty && subscriptions.isEmpty
+            ? "listening for tables subscribed from now on (none yet); Ctrl-C to stop"
+            : "listening on \(names.isEmpty ? "every subscribed table (\(shown))" : shown); Ctrl-C to stop")
+        // Reconnects are worth a line on stderr; routine connects are not.
+        var logger = Logger(label: "pgrelay.listener")
+        logger.logLevel = .warning
+        let listener = Listener(
+            .init(conninfo: connection.conninfo, tables: names.isEmpty ? .all : .only(names), startAfter: since),
+            logger: logger
+        )
+        for try await event in listener.events() {
+            emit(json ? event.canonicalJSONText : event.readableText + "\n")
+        }
+    }
+
+    private func watchChannels() async throws {
+        note("listening on channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", ")); Ctrl-C to stop")
+        for try await notification in Listener.rawNotifications(conninfo: connection.conninfo, channels: channels) {
+            if json {
+                emit(JSONValue.object([
+                    ("channel", .string(notification.channel)), ("pid", .number(String(notification.senderPID))),
+                    ("payload", .string(notification.payload)),
+                ]).jsonText)
+            } else {
+                emit("channel \(notification.channel)  pid \(notification.senderPID)\n\(notification.payload)\n")
+            }
+        }
+    }
+}
+
+/// Runs `handler` when the process receives `signal`, instead of the default (exit without cleanup).
+func onSignal(_ signal: Int32, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
+    Foundation.signal(signal, SIG_IGN)
+    let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
+    source.setEventHandler(handler: handler)
+    source.resume()
+    return source
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+import Foundation
+import PGRelayCore
+
+@main
+struct PGRelayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pgrelay",
+        abstract: "Typed, filterable, resumable change streams from PostgreSQL tables.",
+        subcommands: [
+            InitCommand.self, SubscribeCommand.self, UnsubscribeCommand.self, SubscriptionsCommand.self,
+            ListenCommand.self, ReplayCommand.self, StatusCommand.self, CleanupCommand.self,
+        ]
+    )
+}

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+
+struct ReplayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Print changes from the log, oldest first.",
+        discussion: """
+            --since takes a change id (42: the changes after it), an ISO-8601 time
+            (2026-11-23T10:00:00Z: changes committed at or after it) or unix seconds (@1763892000).
+            A bare number is always an id. With no table, replays every table in the log.
+            """
+    )
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "Tables to replay (default: all).") var tables: [String] = []
+    @Option(help: "An id, an ISO-8601 time, or @unix-seconds.") var since: String
+    @Option(help: "Print at most this many changes.") var limit: Int?
+    @Flag(help: "One canonical JSON object per line.") var json = false
+
+    func validate() throws {
+        if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let start = try ReplayStart(parsing: since)
+            let names = try tables.map(TableName.init(parsing:))
+            let db = try connection.connect()
+            let installer = Installer(connection: db)
+            try installer.requireInitialized()
+            let channels = names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
+            let log = ChangeLog(connection: db)
+            var after: Int64
+            switch start {
+            case .afterID(let id): after = id
+            case .at(let date): after = try log.lastID(before: date)
+            }
+            // Replay what was committed when we started; `listen --since` continues from there.
+            let newest = try log.newestID()
+            var printed = 0
+            var reachedEnd = false
+            while !reachedEnd {
+                let pageSize = min(1000, (limit ?? Int.max) - printed)
+                if pageSize <= 0 { break }
+                let page = try log.read(after: after, channels: channels, limit: pageSize).filter { $0.id <= newest }
+                for event in page {
+                    emit(json ? event.canonicalJSONText : event.readableText + "\n")
+                }
+                printed += page.count
+                after = page.last?.id ?? after
+                reachedEnd = page.count < pageSize
+            }
+            // Past the end, nothing up to `newest` is left for these tables: resume from there.
+            let resume = reachedEnd ? max(after, newest) : after
+            note("\(printed) change\(printed == 1 ? "" : "s"); continue with --since \(resume)")
+        }
+    }
+}

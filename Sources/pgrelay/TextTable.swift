@@ -1,0 +1,17 @@
+import Foundation
+
+/// Left-aligned columns separated by two spaces, for terminal output.
+struct TextTable {
+    var header: [String]
+    var rows: [[String]]
+
+    var rendered: String {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
