@@ -83,7 +83,7 @@ public struct ChangeLog {
         /// `pg_notification_queue_usage()`: the share of Postgres' notification queue taken by
         /// notifications some listener has not read yet. Near 1, writers start failing.
         public var notificationQueueUsage: Double
-        /// Connections whose application_name starts with "pgrelay" and that are LISTENing.
+        /// Connections of pgrelay listeners (application_name "pgrelay listener" or "pgrelay listen --channel").
         public var listeners: Int
     }
 
@@ -98,8 +98,7 @@ public struct ChangeLog {
                    (select to_char(min(committed_at) at time zone 'UTC', \(Self.timestampFormat)) from realtime.commits),
                    (select to_char(max(committed_at) at time zone 'UTC', \(Self.timestampFormat)) from realtime.commits),
                    pg_notification_queue_usage(),
-                   (select count(*) from pg_stat_activity
-                     where application_name like 'pgrelay%' and state = 'idle' and query ilike 'listen %')
+                   (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%')
             """
         ).first ?? []
         func int(_ i: Int) -> Int64 { row.indices.contains(i) ? Int64(row[i] ?? "0") ?? 0 : 0 }

@@ -55,6 +55,9 @@ struct ListenCommand: AsyncParsableCommand {
         let db = try connection.connect()
         let installer = Installer(connection: db)
         let subscriptions = names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
+        // Start from the newest change now, before saying so: whatever commits after the line
+        // below is shown, even if the listener's own connection takes a moment.
+        let startAfter = try since ?? ChangeLog(connection: db).newestID()
         let shown = subscriptions.map(\.table.description).joined(separator: ", ")
         note(names.isEmpty && subscriptions.isEmpty
             ? "listening for tables subscribed from now on (none yet); Ctrl-C to stop"
@@ -63,7 +66,7 @@ struct ListenCommand: AsyncParsableCommand {
         var logger = Logger(label: "pgrelay.listener")
         logger.logLevel = .warning
         let listener = Listener(
-            .init(conninfo: connection.conninfo, tables: names.isEmpty ? .all : .only(names), startAfter: since),
+            .init(conninfo: connection.conninfo, tables: names.isEmpty ? .all : .only(names), startAfter: startAfter),
             logger: logger
         )
         for try await event in listener.events() {

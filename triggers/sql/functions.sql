@@ -32,10 +32,9 @@ begin
                                  'new', null, 'old', row_to_json(OLD));
     end if;
 
+    -- Settings first: under SET CONSTRAINTS ALL IMMEDIATE, assign_ids() fires at the end of the
+    -- insert below, and must find this change's ordinal and payload already in place.
     perform set_config('realtime.ord', ord::text, true);
-    insert into realtime.changes (xid, ord, channel, record, starts_block)
-        values (pg_current_xact_id(), ord, TG_ARGV[0], rec, ord = done + 1);
-
     if ord <= 100 then
         body := rec::text;
         if octet_length(body) > 7900 then
@@ -45,6 +44,8 @@ begin
         -- "<channel length>:<channel><record>": channels may contain any character.
         perform set_config('realtime.p' || ord, length(TG_ARGV[0]) || ':' || TG_ARGV[0] || body, true);
     end if;
+    insert into realtime.changes (xid, ord, channel, record, starts_block)
+        values (pg_current_xact_id(), ord, TG_ARGV[0], rec, ord = done + 1);
     return null;
 end
 $fn$;

@@ -1,0 +1,85 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+import Testing
+
+/// Runs the built `pgrelay` executable the way a user does, and checks what they would see.
+@Suite struct CLITests {
+    /// `pgrelay` sits next to the test bundle in `.build/<configuration>/`.
+    static var executable: URL {
+        var directory = Bundle.main.bundleURL
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("pgrelay")
+            if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/pgrelay")
+    }
+
+    func pgrelay(_ arguments: [String], database: String?) throws -> Subprocess.Output {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = database
+        return try Subprocess.run(Self.executable.path, arguments, environment: environment)
+    }
+
+    @Test func badInputGetsOneClearLineAndAFailingStatus() throws {
+        let db = try TestDatabase(initialized: false)
+        let cases: [([String], String)] = [
+            (["subscribe", "public.orders"], "pgrelay: pgrelay is not installed in database \"\(db.connection.databaseName)\" (no realtime schema); run pgrelay init"),
+            (["subscribe", "bad name"], "pgrelay: table name 'bad name' does not parse"),
+            (["subscribe", "orders", "INSERT,UPSERT"], "pgrelay: unknown event 'UPSERT'"),
+            (["replay", "orders", "--since", "yesterday"], "pgrelay: --since 'yesterday' is not an id"),
+            (["cleanup", "--older-than", "24"], "pgrelay: '24' is not an age"),
+        ]
+        for (arguments, message) in cases {
+            let output = try pgrelay(arguments, database: db.conninfo)
+            #expect(output.status != 0, "\(arguments)")
+            #expect(output.stderr.hasPrefix(message), "\(arguments): \(output.stderr)")
+            #expect(output.stderr.split(separator: "\n").count == 1, "\(arguments): \(output.stderr)")
+        }
+        #expect(try pgrelay(["init"], database: db.conninfo).status == 0)
+        let unknown = try pgrelay(["subscribe", "public.nope"], database: db.conninfo)
+        #expect(unknown.status != 0 && unknown.stderr == "pgrelay: table public.nope does not exist in database \"\(db.connection.databaseName)\"\n")
+        let unreachable = try pgrelay(["status", "--database-url", "host=/nonexistent port=1 dbname=app"], database: nil)
+        #expect(unreachable.status != 0 && unreachable.stderr.contains("host=/nonexistent port=1 dbname=app"))
+    }
+
+    @Test func subscribeListenReplayAndStatusEndToEnd() async throws {
+        let db = try TestDatabase(initialized: false)
+        #expect(try pgrelay(["init"], database: db.conninfo).stdout.hasPrefix("installed pgrelay schema"))
+        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
+        let subscribed = try pgrelay(["subscribe", "public.orders"], database: db.conninfo)
+        #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE) on channel realtime:table:public.orders\n")
+
+        // `listen --json --since 0` in the background: one change from before it started (replayed
+        // from the log), one written while it listens (live).
+        try db.connection.execute("insert into orders values (7, 'open', 12.5)")
+        let listen = Task.detached { try self.pgrelay(["listen", "public.orders", "--json", "--since", "0", "--seconds", "8"], database: db.conninfo) }
+        try await waitUntil("pgrelay listen to connect") {
+            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener'").first?[0] == "1"
+        }
+        try db.connection.execute("update orders set status = 'paid'")
+        let listened = try await listen.value
+        #expect(listened.status == 0)
+        let lines = listened.stdout.split(separator: "\n").map(String.init)
+        try #require(lines.count == 2, "\(listened.stdout) \(listened.stderr)")
+        #expect(try ChangeEvent(jsonText: lines[0]).operation == .insert)
+        let update = try ChangeEvent(jsonText: lines[1])
+        #expect(update.operation == .update && update.old?["status"] == .string("open") && update.new?["status"] == .string("paid"))
+
+        let replay = try pgrelay(["replay", "public.orders", "--since", "0"], database: db.conninfo)
+        #expect(replay.stdout.contains("#\(update.id)  UPDATE  public.orders\n  status: \"open\" → \"paid\""))
+        #expect(replay.stderr == "2 changes; continue with --since \(update.id)\n")
+        let limited = try pgrelay(["replay", "orders", "--since", "0", "--limit", "1", "--json"], database: db.conninfo)
+        #expect(limited.stdout.split(separator: "\n").count == 1)
+        #expect(limited.stderr == "1 change; continue with --since \(update.id - 1)\n")
+
+        let status = try pgrelay(["status", "--json"], database: db.conninfo)
+        let json = try JSONValue(parsing: status.stdout)
+        #expect(json["newest_id"] == .number(String(update.id)) && json["subscriptions"] == .number("1") && json["log_changes"] == .number("2"))
+        let subscriptions = try pgrelay(["subscriptions"], database: db.conninfo)
+        #expect(subscriptions.status == 0 && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  realtime:table:public.orders  ok"))
+        #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
+        #expect(try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout == "deleted 0 changes committed more than 1h ago\n")
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+import Testing
+
+/// A database of its own for one test, with pgrelay installed.
+struct TestDatabase {
+    let conninfo: String
+    let connection: Connection
+
+    init(initialized: Bool = true) throws {
+        conninfo = try TestCluster.get().freshDatabase(initialized: initialized)
+        connection = try Connection(conninfo: conninfo)
+    }
+
+    func connect() throws -> Connection { try Connection(conninfo: conninfo) }
+    var installer: Installer { Installer(connection: connection) }
+    var log: ChangeLog { ChangeLog(connection: connection) }
+
+    /// Creates `table` with an integer key and a text column, and subscribes it.
+    @discardableResult
+    func subscribedTable(_ table: TableName, events: EventSet = .default) throws -> Subscription {
+        try connection.execute("create schema if not exists \(SQLQuoting.identifier(table.schema))")
+        try connection.execute("create table \(table.quoted) (id int primary key, note text)")
+        return try installer.subscribe(table, events: events)
+    }
+}
+
+/// Collects the first `count` events of a listener, failing after `timeout` seconds.
+func collect(_ stream: AsyncThrowingStream<ChangeEvent, Error>, count: Int, timeout: Double = 30) async throws -> [ChangeEvent] {
+    try await withThrowingTaskGroup(of: [ChangeEvent]?.self) { group in
+        group.addTask {
+            var events: [ChangeEvent] = []
+            for try await event in stream {
+                events.append(event)
+                if events.count == count { break }
+            }
+            return events
+        }
+        group.addTask {
+            try await Task.sleep(for: .seconds(timeout))
+            return nil
+        }
+        let first = try await group.next()!
+        group.cancelAll()
+        guard let events = first else { throw TestClusterError("timed out after \(timeout)s waiting for \(count) events") }
+        return events
+    }
+}
+
+/// Waits until `condition` holds, polling; fails after `timeout` seconds.
+func waitUntil(timeout: Double = 15, _ what: String, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestClusterError("timed out waiting for \(what)")
+}
+
+/// A listener that has connected (so that it misses nothing written after this returns).
+func startListener(_ db: TestDatabase, tables: Listener.Tables, startAfter: Int64? = nil, bufferLimit: Int = 10_000)
+    async throws -> (stream: AsyncThrowingStream<ChangeEvent, Error>, pid: PIDBox)
+{
+    let pid = PIDBox()
+    let listener = Listener(.init(conninfo: db.conninfo, tables: tables, startAfter: startAfter, bufferLimit: bufferLimit, onConnect: { pid.set($0) }))
+    let stream = listener.events()
+    try await waitUntil("the listener to connect") { pid.value != nil }
+    return (stream, pid)
+}
+
+/// The listener's backend pid, set from its thread.
+final class PIDBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pid: Int32?
+    private(set) var connects = 0
+    func set(_ value: Int32) { lock.withLock { pid = value; connects += 1 } }
+    var value: Int32? { lock.withLock { pid } }
+    var connectCount: Int { lock.withLock { connects } }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+import Testing
+
+@Suite struct InstallerTests {
+    let orders = TableName(schema: "public", name: "orders")
+
+    @Test func initIsIdempotentAndUpgradesOlderInstalls() throws {
+        let db = try TestDatabase(initialized: false)
+        let first = try db.installer.initialize()
+        #expect(first.previousVersion == 0 && first.version >= 2)
+        #expect(try db.installer.initialize().previousVersion == first.version)
+        // Roll the install back to version 1, as an older pgrelay left it.
+        try db.connection.execute(
+            "drop view realtime.events; drop trigger assign_ids on realtime.changes; delete from realtime.schema_migrations where version > 1"
+        )
+        let upgraded = try db.installer.initialize()
+        #expect(upgraded.previousVersion == 1 && upgraded.version == first.version)
+        try db.subscribedTable(orders)
+        try db.connection.execute("insert into orders values (1, 'after upgrade')")
+        #expect(try db.log.read(after: 0).count == 1)
+    }
+
+    @Test func commandsBeforeInitSayToRunInit() throws {
+        let db = try TestDatabase(initialized: false)
+        #expect { try db.installer.subscriptions() } throws: { "\($0)".contains("run pgrelay init") }
+        #expect { try db.installer.subscribe(orders) } throws: { "\($0)".contains("run pgrelay init") }
+    }
+
+    @Test func subscribeRejectsWhatIsNotATable() throws {
+        let db = try TestDatabase()
+        #expect { try db.installer.subscribe(orders) } throws: { "\($0)" == "table public.orders does not exist in database \"\(db.connection.databaseName)\"" }
+        try db.connection.execute("create view v as select 1 as x")
+        #expect { try db.installer.subscribe(TableName(schema: "public", name: "v")) } throws: { "\($0)".contains("is not a table") }
+        #expect { try db.installer.unsubscribe(orders) } throws: { "\($0)".contains("is not subscribed") }
+    }
+
+    @Test func resubscribingChangesEventsAndUnsubscribeKeepsTheLog() throws {
+        let db = try TestDatabase()
+        try db.subscribedTable(orders)
+        try db.connection.execute("insert into orders values (1, 'a')")
+        let changed = try db.installer.subscribe(orders, events: EventSet(parsing: "DELETE"))
+        #expect(changed.events.description == "DELETE")
+        try db.connection.execute("insert into orders values (2, 'not captured'); delete from orders where id = 1")
+        #expect(try db.log.read(after: 0).map(\.operation) == [.insert, .delete])
+        try db.installer.unsubscribe(orders)
+        try db.connection.execute("delete from orders")
+        #expect(try db.installer.subscriptions().isEmpty)
+        #expect(try db.log.read(after: 0).count == 2)
+    }
+
+    @Test func healthReportsBrokenTriggers() throws {
+        let db = try TestDatabase()
+        try db.subscribedTable(orders, events: EventSet(parsing: "INSERT,TRUNCATE"))
+        #expect(try db.installer.subscriptions().first?.health == "ok")
+        try db.connection.execute("alter table orders disable trigger realtime_capture")
+        #expect(try db.installer.subscriptions().first?.health.contains("realtime_capture disabled") == true)
+        try db.connection.execute("drop trigger realtime_capture_truncate on orders")
+        #expect(try db.installer.subscriptions().first?.health.contains("realtime_capture_truncate missing") == true)
+        try db.installer.subscribe(orders, events: EventSet(parsing: "INSERT,TRUNCATE"))
+        #expect(try db.installer.subscriptions().first?.health == "ok")
+        try db.connection.execute("drop table orders")
+        #expect(try db.installer.subscriptions().first?.health.hasPrefix("table missing") == true)
+    }
+
+    @Test func aRoleWithoutPermissionGetsPostgresMessage() throws {
+        let db = try TestDatabase()
+        try db.connection.execute("create table orders (id int primary key, note text)")
+        try db.connection.execute("drop role if exists pgrelay_nobody; create role pgrelay_nobody login")
+        defer { _ = try? db.connection.execute("drop owned by pgrelay_nobody; drop role pgrelay_nobody") }
+        try db.connection.execute("grant usage on schema realtime to pgrelay_nobody; grant select on all tables in schema realtime to pgrelay_nobody")
+        let nobody = try Connection(conninfo: db.conninfo + " user=pgrelay_nobody")
+        #expect { try Installer(connection: nobody).subscribe(orders) } throws: { error in
+            (error as? PostgresError)?.sqlState == "42501" && "\(error)".contains("permission denied for table orders")
+        }
+    }
+
+    @Test func connectionErrorsNameHostAndDatabase() throws {
+        let cluster = try TestCluster.get()
+        let missing = try TestCluster.replacingDatabase(in: cluster.adminConninfo, with: "no_such_db")
+        #expect { try Connection(conninfo: missing) } throws: { error in
+            let text = "\(error)"
+            return text.contains("dbname=no_such_db") && text.contains("host=") && text.contains("does not exist")
+        }
+    }
+}
+
+@Suite struct ChangeLogTests {
+    let orders = TableName(schema: "public", name: "orders")
+
+    @Test func replayByTimeAndCleanupByAge() throws {
+        let db = try TestDatabase()
+        try db.subscribedTable(orders)
+        // Three transactions: one execute() of several statements would be one transaction.
+        for (id, note) in [(1, "old"), (2, "old too"), (3, "new")] {
+            try db.connection.execute("insert into orders values (\(id), '\(note)')")
+        }
+        let all = try db.log.read(after: 0)
+        try db.connection.query("update realtime.commits set committed_at = now() - interval '2 days' where last_id <= $1", [String(all[1].id)])
+        #expect(try db.log.lastID(before: Date().addingTimeInterval(-3600)) == all[2].id - 1)
+        #expect(try db.log.lastID(before: Date().addingTimeInterval(-3 * 86_400)) == all[0].id - 1)
+        #expect(try db.log.lastID(before: Date().addingTimeInterval(3600)) == all[2].id)
+        #expect(try db.log.deleteChanges(olderThanSeconds: 86_400) == 2)
+        #expect(try db.log.read(after: 0).map(\.id) == [all[2].id])
+        #expect(try db.log.newestID() == all[2].id)
+        #expect(try db.log.change(id: all[0].id) == nil)
+        #expect(try db.log.change(id: all[2].id)?.new?["note"] == .string("new"))
+    }
+
+    @Test func readFiltersByChannelAndPages() throws {
+        let db = try TestDatabase()
+        let a = try db.subscribedTable(orders)
+        try db.subscribedTable(TableName(schema: "public", name: "items"))
+        try db.connection.execute("insert into orders select g, 'o' from generate_series(1, 5) g; insert into items values (1, 'i')")
+        #expect(try db.log.read(after: 0, channels: [a.channel]).count == 5)
+        let page = try db.log.read(after: 0, limit: 2)
+        #expect(page.count == 2)
+        #expect(try db.log.read(after: page[1].id).count == 4)
+        let stats = try db.log.statistics()
+        #expect(stats.subscriptions == 2 && stats.changes == 6 && stats.newestID == page[0].id + 5)
+    }
+}
