@@ -26,7 +26,6 @@ let package = Package(
         .target(
             name: "PGRelaySQL",
             path: "triggers",
-            exclude: [],
             sources: ["TriggerSQL.swift"],
             resources: [.copy("sql")]
         ),

@@ -105,7 +105,9 @@ struct ListenerLoop {
         let page = 500
         while !stop.isSet {
             let events = try log.read(after: cursor!.lastID, channels: Array(channels), limit: page)
-            for event in events where !deliver(event) { return true }
+            for event in events {
+                if !deliver(event) { return true }
+            }
             if events.count < page { return false }
         }
         return false

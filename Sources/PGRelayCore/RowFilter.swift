@@ -1,0 +1,55 @@
+import Foundation
+
+/// A row filter in PostgREST's syntax, the grammar Supabase users already write:
+///
+/// ```
+/// status=eq.paid&total=gt.100            several parameters are ANDed
+/// status=not.in.(open,"on hold")         not. negates any operator
+/// or=(status.eq.paid,and(total.gt.100,total.lt.200))
+/// ```
+///
+/// Operators: `eq neq gt gte lt lte like ilike in is`. Evaluated against a change's row (`new`,
+/// or `old` for a DELETE); comparison follows the JSON type of the row's value: numbers
+/// numerically, strings as text, booleans as `true`/`false`. A missing column or a null value
+/// matches only `is.null` (as in SQL, `eq`, `neq` and the rest are not true for null).
+/// Parse with ``init(query:)`` or ``init(parameters:)``; both report where a filter failed.
+public indirect enum RowFilter: Equatable, Sendable {
+    case and([RowFilter])
+    case or([RowFilter])
+    case not(RowFilter)
+    case condition(column: String, op: FilterOperator, operand: FilterOperand)
+
+    /// The filter that keeps every row.
+    public static let all = RowFilter.and([])
+
+    /// True when `row` passes.
+    public func matches(_ row: JSONValue?) -> Bool {
+        switch self {
+        case .and(let filters): return filters.allSatisfy { $0.matches(row) }
+        case .or(let filters): return filters.contains { $0.matches(row) }
+        case .not(let filter): return !filter.matches(row)
+        case .condition(let column, let op, let operand): return op.evaluate(row?[column] ?? .null, operand)
+        }
+    }
+}
+
+public enum FilterOperator: String, CaseIterable, Sendable {
+    case eq, neq, gt, gte, lt, lte, like, ilike, `in`, `is`
+}
+
+public enum FilterOperand: Equatable, Sendable {
+    case value(String)
+    case list([String])
+    case null, `true`, `false`
+}
+
+/// Where and why a filter did not parse.
+public struct RowFilterError: Error, Equatable, CustomStringConvertible {
+    /// The parameter as given, `status=eqq.paid`.
+    public var parameter: String
+    /// Character offset in the parameter's value where parsing failed.
+    public var offset: Int
+    public var reason: String
+
+    public var description: String { "filter '\(parameter)' is invalid at character \(offset + 1): \(reason)" }
+}

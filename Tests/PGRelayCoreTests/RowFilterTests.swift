@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+@testable import PGRelayCore
+
+@Suite struct RowFilterTests {
+    static let row = JSONValue.object([
+        ("id", .number("7")), ("status", .string("paid")), ("total", .number("120.50")), ("vip", .bool(true)),
+        ("note", .null), ("name", .string("Ada Lovelace")), ("big", .number("12345678901234567890.5")),
+    ])
+
+    func matches(_ query: String) throws -> Bool { try RowFilter(query: query).matches(Self.row) }
+
+    @Test(arguments: [
+        ("status=eq.paid", true), ("status=eq.open", false), ("status=neq.open", true),
+        ("total=gt.100", true), ("total=gt.120.5", false), ("total=gte.120.5", true), ("total=lt.200", true), ("total=lte.120.49", false),
+        ("id=eq.7", true), ("id=eq.7.0", true), ("id=gt.10", false),
+        // Numbers compare numerically: 9 < 10 though "9" > "10" as text.
+        ("id=lt.10", true),
+        ("big=gt.12345678901234567890", true), ("big=lt.12345678901234567891", true),
+        ("status=in.(open,paid)", true), ("status=in.(open,\"on hold\")", false), ("id=in.(1,7)", true),
+        ("status=not.in.(open,paid)", false),
+        ("note=is.null", true), ("missing=is.null", true), ("status=is.null", false), ("vip=is.true", true), ("vip=is.false", false),
+        ("vip=eq.true", true),
+        ("name=like.Ada*", true), ("name=like.ada*", false), ("name=ilike.ada*", true), ("name=like.*Love%", true), ("name=like.A_a*", true),
+        ("status=not.eq.paid", false), ("note=eq.x", false), ("note=neq.x", false), ("status=gt.9", true), ("total=eq.abc", false),
+        ("status=eq.paid&total=gt.100", true), ("status=eq.paid&total=gt.1000", false),
+        ("or=(status.eq.open,total.gt.100)", true), ("or=(status.eq.open,total.gt.1000)", false),
+        ("or=(status.eq.open,and(total.gt.100,vip.is.true))", true), ("or=(status.eq.open,and(total.gt.100,vip.is.false))", false),
+        ("and=(status.eq.paid,or(id.eq.1,id.eq.7))", true), ("not.or=(status.eq.open,id.eq.1)", true),
+        ("or=(name.eq.\"Ada Lovelace\",id.eq.0)", true), ("or=(status.not.eq.paid,id.eq.0)", false),
+        ("status=eq.paid%26more", false), ("name=eq.Ada%20Lovelace", true),
+    ])
+    func evaluates(_ query: String, _ expected: Bool) throws {
+        #expect(try matches(query) == expected, "\(query)")
+    }
+
+    @Test(arguments: [
+        ("status=eqq.paid", "unknown operator 'eqq'"),
+        ("status=paid", "unknown operator 'paid'"),
+        ("status=eq", "expected '.' and a value after 'eq'"),
+        ("=eq.1", "column name"),
+        ("id=in.1,2", "in takes a list in parentheses"),
+        ("id=in.(1,2", "missing ')'"),
+        ("note=is.maybe", "is takes null, true, false or unknown"),
+        ("or=status.eq.1", "or= takes a list in parentheses"),
+        ("or=(status.eq.1", "missing ')'"),
+        ("or=(status.eq.1)x", "unexpected text"),
+        ("or=(status)", "expected '.' and an operator"),
+        ("or=(status.zz.1)", "unknown operator 'zz'"),
+        ("or=(name.eq.\"open)", "not closed"),
+        ("not.status=eq.1", "write not. after '='"),
+    ])
+    func rejectsWithAMessageSayingWhere(_ query: String, _ fragment: String) {
+        #expect(throws: RowFilterError.self) { try RowFilter(query: query) }
+        do {
+            _ = try RowFilter(query: query)
+        } catch {
+            #expect("\(error)".contains(fragment), "\(query): \(error)")
+            #expect("\(error)".contains("at character"), "\(query): \(error)")
+        }
+    }
+
+    @Test func refusesExcessiveNesting() {
+        let deep = "or=" + String(repeating: "or(", count: 100) + "a.eq.1" + String(repeating: ")", count: 100)
+        #expect(throws: RowFilterError.self) { try RowFilter(query: deep) }
+    }
+
+    /// Generated filters: the parsed filter agrees with a direct evaluation of the same condition,
+    /// and random mutations of valid filters never trap.
+    @Test func generatedConditionsAgreeWithDirectEvaluation() throws {
+        var rng = SplitMix64(seed: 5)
+        let values: [JSONValue] = [.number("1"), .number("-2.5"), .number("10"), .string("a"), .string("B"), .string("10"), .bool(true), .null]
+        let operands = ["1", "-2.5", "10", "a", "B", "9", "true", "x"]
+        for _ in 0..<3000 {
+            let value = values.randomElement(using: &rng)!
+            let operand = operands.randomElement(using: &rng)!
+            let op = [FilterOperator.eq, .neq, .gt, .gte, .lt, .lte].randomElement(using: &rng)!
+            let negate = Bool.random(using: &rng)
+            let row = JSONValue.object([("c", value)])
+            let parsed = try RowFilter(query: "c=\(negate ? "not." : "")\(op.rawValue).\(operand)")
+            let expected = Self.reference(value, op, operand)
+            #expect(parsed.matches(row) == (negate ? !expected : expected), "\(value) \(op) \(operand)")
+        }
+    }
+
+    @Test func mutatedFiltersNeverTrap() {
+        var rng = SplitMix64(seed: 9)
+        let seeds = ["or=(a.eq.1,and(b.gt.2,c.in.(x,\"y,z\")))", "status=not.ilike.*ab_c%", "n=is.null&m=lte.-1.5e3"]
+        for _ in 0..<5000 {
+            var chars = Array(seeds.randomElement(using: &rng)!)
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let i = Int.random(in: 0..<chars.count, using: &rng)
+                chars[i] = Array("().,\"=&!abc1 not").randomElement(using: &rng)!
+            }
+            if let filter = try? RowFilter(query: String(chars)) { _ = filter.matches(Self.row) }
+        }
+    }
+
+    /// An independent statement of the comparison rules, for the generated test.
+    static func reference(_ value: JSONValue, _ op: FilterOperator, _ operand: String) -> Bool {
+        let order: Int?
+        switch value {
+        case .number(let n):
+            order = Double(operand).map { Double(n)! < $0 ? -1 : (Double(n)! > $0 ? 1 : 0) }
+        case .string(let s):
+            order = s < operand ? -1 : (s > operand ? 1 : 0)
+        case .bool(let b):
+            order = Bool(operand).map { b == $0 ? 0 : (b ? 1 : -1) }
+        default:
+            order = nil
+        }
+        guard let order else { return false }
+        switch op {
+        case .eq: return order == 0
+        case .neq: return order != 0
+        case .gt: return order > 0
+        case .gte: return order >= 0
+        case .lt: return order < 0
+        case .lte: return order <= 0
+        default: return false
+        }
+    }
+}
