@@ -12,6 +12,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.20.0"),
     ],
     targets: [
         // The C shim for libpq (libpq-dev on Debian).
@@ -37,16 +40,35 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The daemon: Hub, HTTP routes (SSE, JSON replay, health).
+        .target(
+            name: "PGRelayServer",
+            dependencies: [
+                "PGRelayCore", "PGRelayPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "pgrelay",
             dependencies: [
-                "PGRelayCore", "PGRelayPostgres",
+                "PGRelayCore", "PGRelayPostgres", "PGRelayServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Throwaway Postgres clusters and subprocesses for the integration tests.
+        .target(name: "PGRelayTestSupport", dependencies: ["PGRelayPostgres", "PGRelayCore"]),
         .testTarget(name: "PGRelayCoreTests", dependencies: ["PGRelayCore"]),
-        .testTarget(name: "PGRelayPostgresTests", dependencies: ["PGRelayPostgres", "PGRelayCore", "CLibPQ"]),
+        .testTarget(name: "PGRelayPostgresTests", dependencies: ["PGRelayPostgres", "PGRelayCore", "PGRelayTestSupport"]),
+        .testTarget(
+            name: "PGRelayServerTests",
+            dependencies: [
+                "PGRelayServer", "PGRelayPostgres", "PGRelayCore", "PGRelayTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -35,6 +35,8 @@ public final class Listener: Sendable {
         public var bufferLimit: Int
         /// Called on the listener's thread after each (re)connect with the backend's pid.
         public var onConnect: (@Sendable (Int32) -> Void)?
+        /// Called on the listener's thread when its connection is lost, before it retries.
+        public var onDisconnect: (@Sendable (Error) -> Void)?
 
         public init(
             conninfo: String,
@@ -43,7 +45,8 @@ public final class Listener: Sendable {
             applicationName: String = "pgrelay listener",
             failOnFirstConnect: Bool = true,
             bufferLimit: Int = 10_000,
-            onConnect: (@Sendable (Int32) -> Void)? = nil
+            onConnect: (@Sendable (Int32) -> Void)? = nil,
+            onDisconnect: (@Sendable (Error) -> Void)? = nil
         ) {
             self.conninfo = conninfo
             self.tables = tables
@@ -52,6 +55,7 @@ public final class Listener: Sendable {
             self.failOnFirstConnect = failOnFirstConnect
             self.bufferLimit = bufferLimit
             self.onConnect = onConnect
+            self.onDisconnect = onDisconnect
         }
     }
 

@@ -29,6 +29,7 @@ struct ListenerLoop {
                 let connection = try Connection(conninfo: configuration.conninfo, applicationName: configuration.applicationName)
                 try session(on: connection, connectedOnce: &connectedOnce)
             } catch let error as PostgresError where error.code == .connection && (connectedOnce || !configuration.failOnFirstConnect) {
+                if connectedOnce { configuration.onDisconnect?(error) }
                 let delay = backoff.nextDelay()
                 logger.warning("listener connection lost; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
                 sleep(seconds: delay)

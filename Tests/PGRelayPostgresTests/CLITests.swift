@@ -1,6 +1,7 @@
 import Foundation
 import PGRelayCore
 import PGRelayPostgres
+import PGRelayTestSupport
 import Testing
 
 /// Runs the built `pgrelay` executable the way a user does, and checks what they would see.

@@ -1,30 +1,8 @@
 import Foundation
 import PGRelayCore
 import PGRelayPostgres
+import PGRelayTestSupport
 import Testing
-
-/// A database of its own for one test, with pgrelay installed.
-struct TestDatabase {
-    let conninfo: String
-    let connection: Connection
-
-    init(initialized: Bool = true) throws {
-        conninfo = try TestCluster.get().freshDatabase(initialized: initialized)
-        connection = try Connection(conninfo: conninfo)
-    }
-
-    func connect() throws -> Connection { try Connection(conninfo: conninfo) }
-    var installer: Installer { Installer(connection: connection) }
-    var log: ChangeLog { ChangeLog(connection: connection) }
-
-    /// Creates `table` with an integer key and a text column, and subscribes it.
-    @discardableResult
-    func subscribedTable(_ table: TableName, events: EventSet = .default) throws -> Subscription {
-        try connection.execute("create schema if not exists \(SQLQuoting.identifier(table.schema))")
-        try connection.execute("create table \(table.quoted) (id int primary key, note text)")
-        return try installer.subscribe(table, events: events)
-    }
-}
 
 /// Collects the first `count` events of a listener, failing after `timeout` seconds.
 func collect(_ stream: AsyncThrowingStream<ChangeEvent, Error>, count: Int, timeout: Double = 30) async throws -> [ChangeEvent] {
@@ -46,16 +24,6 @@ func collect(_ stream: AsyncThrowingStream<ChangeEvent, Error>, count: Int, time
         guard let events = first else { throw TestClusterError("timed out after \(timeout)s waiting for \(count) events") }
         return events
     }
-}
-
-/// Waits until `condition` holds, polling; fails after `timeout` seconds.
-func waitUntil(timeout: Double = 15, _ what: String, _ condition: () throws -> Bool) async throws {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    throw TestClusterError("timed out waiting for \(what)")
 }
 
 /// A listener that has connected (so that it misses nothing written after this returns).

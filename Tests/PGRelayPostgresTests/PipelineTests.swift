@@ -1,6 +1,7 @@
 import Foundation
 import PGRelayCore
 import PGRelayPostgres
+import PGRelayTestSupport
 import Testing
 
 @Suite struct PipelineTests {

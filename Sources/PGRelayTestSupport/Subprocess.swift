@@ -4,14 +4,14 @@ import Foundation
 ///
 /// Foundation's `Process.waitUntilExit` was seen to hang here after `pg_ctl` exited, so the
 /// tests start programs with the plain POSIX calls instead.
-struct Subprocess {
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
+public struct Subprocess {
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
     }
 
-    static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
+    public static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-subprocess-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -6,15 +6,15 @@ import PGRelayPostgres
 /// user when the tests run as root), stopped and removed when the test process exits.
 ///
 /// Each test gets a database of its own from ``freshDatabase(initialized:)``.
-final class TestCluster: @unchecked Sendable {
-    static let shared: Result<TestCluster, Error> = Result { try TestCluster() }
+public final class TestCluster: @unchecked Sendable {
+    public static let shared: Result<TestCluster, Error> = Result { try TestCluster() }
 
     /// Connection string of the maintenance database, where test databases are created.
-    let adminConninfo: String
+    public let adminConninfo: String
     private let lock = NSLock()
     private var counter = 0
 
-    static func get() throws -> TestCluster { try shared.get() }
+    public static func get() throws -> TestCluster { try shared.get() }
 
     private init() throws {
         if let url = ProcessInfo.processInfo.environment["PGRELAY_TEST_DATABASE_URL"], !url.isEmpty {
@@ -25,7 +25,7 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// Creates an empty database and returns its connection string; runs `pgrelay init` on it when asked.
-    func freshDatabase(initialized: Bool = true) throws -> String {
+    public func freshDatabase(initialized: Bool = true) throws -> String {
         let name = lock.withLock {
             counter += 1
             return "pgrelay_test_\(ProcessInfo.processInfo.processIdentifier)_\(counter)"
@@ -39,7 +39,7 @@ final class TestCluster: @unchecked Sendable {
     }
 
     /// The same connection parameters with another dbname, for both URI and key=value forms.
-    static func replacingDatabase(in conninfo: String, with database: String) throws -> String {
+    public static func replacingDatabase(in conninfo: String, with database: String) throws -> String {
         if conninfo.hasPrefix("postgres://") || conninfo.hasPrefix("postgresql://") {
             guard var components = URLComponents(string: conninfo) else { throw TestClusterError("cannot parse \(conninfo)") }
             components.path = "/" + database
@@ -50,9 +50,9 @@ final class TestCluster: @unchecked Sendable {
     }
 }
 
-struct TestClusterError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+public struct TestClusterError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// initdb + pg_ctl in a temporary directory.

@@ -1,0 +1,67 @@
+import Foundation
+import Hummingbird
+import Logging
+import PGRelayCore
+import PGRelayPostgres
+
+/// Everything `pgrelay serve` needs to know. Defaults are the documented ones.
+public struct ServeConfiguration: Sendable {
+    public var conninfo: String
+    /// Default 127.0.0.1: without auth, pgrelay only binds to loopback (see `insecureNoAuth`).
+    public var host: String = "127.0.0.1"
+    /// Default 3100; 0 picks a free port (tests).
+    public var port: Int = 3100
+    /// Seconds between keep-alive comments on idle streams. Default 15.
+    public var keepAliveSeconds: Double = 15
+    /// The `retry:` hint sent to EventSource clients, in milliseconds. Default 2000.
+    public var retryMilliseconds: Int = 2000
+    /// Messages queued per subscriber before it is closed as too slow. Default 1000.
+    public var queueLimit: Int = 1000
+    /// Allow binding beyond loopback without authentication.
+    public var insecureNoAuth: Bool = false
+
+    public init(conninfo: String) { self.conninfo = conninfo }
+
+    /// True for addresses only this machine can reach.
+    public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") }
+}
+
+public struct ServeConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Builds the daemon: Hub, Listener, routes. `pgrelay serve` and the tests build it the same way.
+/// - Parameter onServerRunning: called with the bound port once the server listens.
+public func buildApplication(
+    _ configuration: ServeConfiguration,
+    logger: Logger = Logger(label: "pgrelay"),
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    if !configuration.isLoopback && !configuration.insecureNoAuth {
+        throw ServeConfigurationError(
+            description: "refusing to serve on \(configuration.host) without authentication; bind to 127.0.0.1, or pass --insecure-no-auth"
+        )
+    }
+    let hub = Hub(queueLimit: configuration.queueLimit)
+    let pool = DatabasePool(conninfo: configuration.conninfo)
+    let listenerState = ListenerState()
+    let listener = Listener(
+        .init(
+            conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
+            onConnect: { _ in listenerState.set(true) }, onDisconnect: { _ in listenerState.set(false) }
+        ),
+        logger: logger
+    )
+    let router = Router()
+    StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, logger: logger).register(on: router)
+    ChangesRoute(pool: pool).register(on: router)
+    HealthRoute(hub: hub, pool: pool, listenerState: listenerState).register(on: router)
+    var app = Application(
+        router: router,
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),
+        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        logger: logger
+    )
+    app.addServices(HubService(hub: hub, listener: listener, keepAliveSeconds: configuration.keepAliveSeconds, logger: logger))
+    return app
+}

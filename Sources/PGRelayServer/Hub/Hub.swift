@@ -1,0 +1,102 @@
+import Foundation
+import PGRelayCore
+
+/// Fans changes out from the one Listener to every subscriber whose table, events and row
+/// filter match.
+///
+/// Each change is encoded once per wire format, and the bytes are shared by every subscriber
+/// that receives it; filters are evaluated on the already-decoded row. Each subscriber has a
+/// bounded queue: a subscriber that falls that far behind is closed (``HubSubscription/closedAsSlow``)
+/// and resumes from the log by id, without slowing anyone else down.
+public final class Hub: @unchecked Sendable {
+    /// What a subscriber's queue carries.
+    public enum Message: Sendable {
+        case change(SharedChange)
+        /// Time for a keep-alive on an idle stream.
+        case keepAlive
+    }
+
+    private let lock = NSLock()
+    private var subscribers: [UInt64: HubSubscription] = [:]
+    private var nextID: UInt64 = 0
+    private var newestPublished: Int64 = 0
+    private var closed = false
+    /// How many messages may wait for one subscriber before it is closed as slow.
+    public let queueLimit: Int
+
+    public init(queueLimit: Int = 1000) { self.queueLimit = queueLimit }
+
+    /// Registers a subscriber. Live changes are queued for it from this moment, so a caller that
+    /// replays the log *after* subscribing misses nothing (and skips what it already replayed by id).
+    public func subscribe(table: TableName, request: StreamRequest) -> HubSubscription {
+        let (stream, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingOldest(queueLimit))
+        return lock.withLock {
+            nextID += 1
+            let subscription = HubSubscription(id: nextID, table: table, request: request, stream: stream, continuation: continuation, hub: self)
+            if closed {
+                continuation.finish()
+            } else {
+                subscribers[nextID] = subscription
+            }
+            return subscription
+        }
+    }
+
+    func remove(_ id: UInt64) {
+        _ = lock.withLock { subscribers.removeValue(forKey: id) }
+    }
+
+    /// Delivers one change to every matching subscriber.
+    public func publish(_ event: ChangeEvent) {
+        let shared = SharedChange(event)
+        let targets = lock.withLock {
+            newestPublished = max(newestPublished, event.id)
+            return Array(subscribers.values)
+        }
+        let row = event.row
+        for subscriber in targets where subscriber.table == event.table && subscriber.request.events.operations.contains(event.operation) {
+            guard subscriber.request.filter.matches(row) else { continue }
+            subscriber.enqueue(.change(shared))
+        }
+    }
+
+    /// Asks every stream to send a keep-alive if it has nothing else queued.
+    public func tick() {
+        for subscriber in lock.withLock({ Array(subscribers.values) }) {
+            subscriber.enqueue(.keepAlive)
+        }
+    }
+
+    /// Ends every stream (graceful shutdown); later subscribers end at once.
+    public func closeAll() {
+        let all = lock.withLock {
+            closed = true
+            defer { subscribers.removeAll() }
+            return Array(subscribers.values)
+        }
+        all.forEach { $0.finish() }
+    }
+
+    public var subscriberCount: Int { lock.withLock { subscribers.count } }
+    /// The id of the newest change the Hub has received from the listener.
+    public var newestPublishedID: Int64 { lock.withLock { newestPublished } }
+}
+
+/// One change and its encodings, made at most once however many subscribers receive it.
+public final class SharedChange: @unchecked Sendable {
+    public let event: ChangeEvent
+    private let lock = NSLock()
+    private var sse: String?
+
+    init(_ event: ChangeEvent) { self.event = event }
+
+    /// The SSE frame, encoded on first use and shared afterwards.
+    public var serverSentEvent: String {
+        lock.withLock {
+            if let sse { return sse }
+            let encoded = event.serverSentEvent
+            sse = encoded
+            return encoded
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PGRelayCore
+import PGRelayPostgres
+
+/// `GET /health`: is the database reachable, is the listener connected, how far behind the log
+/// the delivered changes are, and how many subscribers there are. 503 when not healthy.
+struct HealthRoute {
+    let hub: Hub
+    let pool: DatabasePool
+    let listenerState: ListenerState
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/health") { _, _ in try await handle() }
+    }
+
+    func handle() async throws -> Response {
+        var newest: Int64?
+        var databaseError: String?
+        do {
+            newest = try await pool.withConnection { try ChangeLog(connection: $0).newestID() }
+        } catch {
+            databaseError = "\(error)"
+        }
+        let listening = listenerState.isConnected
+        let delivered = hub.newestPublishedID
+        let healthy = databaseError == nil && listening
+        var members: [(key: String, value: JSONValue)] = [
+            ("status", .string(healthy ? "ok" : "unhealthy")),
+            ("database", .bool(databaseError == nil)),
+            ("listener", .bool(listening)),
+            ("newest_id", newest.map { .number(String($0)) } ?? .null),
+            ("delivered_id", .number(String(delivered))),
+            ("lag", newest.map { .number(String(max(0, $0 - delivered))) } ?? .null),
+            ("subscribers", .number(String(hub.subscriberCount))),
+        ]
+        if let databaseError { members.append(("error", .string(databaseError))) }
+        return Response(
+            status: healthy ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json", .cacheControl: "no-cache"],
+            body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText))
+        )
+    }
+}

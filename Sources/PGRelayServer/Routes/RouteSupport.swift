@@ -1,0 +1,50 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PGRelayCore
+import PGRelayPostgres
+
+extension HTTPField.Name {
+    static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+}
+
+/// Turns what a client sent into domain values, or a 4xx that says what to fix.
+enum RequestInput {
+    static func table(_ context: some RequestContext) throws -> TableName {
+        let raw = try context.parameters.require("table")
+        let decoded = raw.removingPercentEncoding ?? raw
+        do {
+            return try TableName(parsing: decoded)
+        } catch {
+            throw HTTPError(.badRequest, message: "\(error)")
+        }
+    }
+
+    static func streamRequest(_ request: Request) throws -> StreamRequest {
+        do {
+            return try StreamRequest(query: request.uri.query)
+        } catch {
+            throw HTTPError(.badRequest, message: "\(error)")
+        }
+    }
+
+    /// The subscribed table's channel; 404 when the table is not subscribed.
+    static func channel(of table: TableName, pool: DatabasePool) async throws -> String {
+        do {
+            return try await pool.withConnection { connection in
+                try Installer(connection: connection).subscriptions(for: [table])[0].channel
+            }
+        } catch let error as PostgresError where error.code == .unknownTable {
+            throw HTTPError(.notFound, message: error.message)
+        } catch let error as PostgresError {
+            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+        }
+    }
+}
+
+extension JSONValue: ResponseGenerator {
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: jsonText)))
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import PGRelayCore
+import PGRelayPostgres
+
+/// `GET /v1/stream/{schema.table}`: Server-Sent Events, one stream per table.
+///
+/// Query: `events=INSERT,UPDATE`, `since=<id>`, and row filters (`status=eq.paid`). A browser's
+/// EventSource that reconnects sends `Last-Event-ID`, which wins over `since`. With either, the
+/// stream first replays the log after that id, then continues live with no gap and no duplicate.
+struct StreamRoute {
+    let hub: Hub
+    let pool: DatabasePool
+    let retryMilliseconds: Int
+    let logger: Logger
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/v1/stream/:table") { request, context in try await handle(request, context) }
+    }
+
+    func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let table = try RequestInput.table(context)
+        var streamRequest = try RequestInput.streamRequest(request)
+        if let header = request.headers[.lastEventID] {
+            guard let id = Int64(header.trimmingCharacters(in: .whitespaces)), id >= 0 else {
+                throw HTTPError(.badRequest, message: "Last-Event-ID must be a change id, not '\(header)'")
+            }
+            streamRequest.since = id
+        }
+        let channel = try await RequestInput.channel(of: table, pool: pool)
+        // Subscribe before reading the log: live changes queue up meanwhile, none is missed.
+        let subscription = hub.subscribe(table: table, request: streamRequest)
+        let since = streamRequest.since
+        let pool = self.pool
+        let logger = self.logger
+        let retry = retryMilliseconds
+        logger.info("stream opened", metadata: ["table": "\(table)", "query": "\(request.uri.query ?? "")", "since": "\(since.map(String.init) ?? "live")"])
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream; charset=utf-8",
+            .cacheControl: "no-cache, no-transform",
+            .accelBuffering: "no",
+        ]
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer {
+                subscription.cancel()
+                logger.info("stream closed", metadata: ["table": "\(table)", "slow": "\(subscription.closedAsSlow)"])
+            }
+            try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
+            var cursor = since ?? 0
+            if let since {
+                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool) { events in
+                    try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
+                }
+            }
+            for await message in subscription.messages {
+                switch message {
+                case .change(let shared):
+                    guard shared.event.id > cursor else { continue }
+                    cursor = shared.event.id
+                    try await writer.write(ByteBuffer(string: shared.serverSentEvent))
+                case .keepAlive:
+                    subscription.keepAliveTaken()
+                    try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
+                }
+            }
+            if subscription.closedAsSlow {
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.comment("closed: too slow; reconnect with Last-Event-ID \(cursor)")))
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
+
+/// Reads the log for one table after an id, applying a stream request's events and filter.
+enum Replay {
+    static let pageSize = 500
+
+    /// Hands each page of matching changes to `deliver`, until the log is exhausted; returns the
+    /// id of the last change read (delivered or filtered out), from which live delivery continues.
+    static func run(
+        after id: Int64, channel: String, request: StreamRequest, pool: DatabasePool,
+        deliver: ([ChangeEvent]) async throws -> Void
+    ) async throws -> Int64 {
+        var cursor = id
+        while true {
+            let after = cursor
+            let page = try await pool.withConnection { connection in
+                try ChangeLog(connection: connection).read(after: after, channels: [channel], limit: pageSize)
+            }
+            let matching = page.filter { request.events.operations.contains($0.operation) && request.filter.matches($0.row) }
+            if !matching.isEmpty { try await deliver(matching) }
+            cursor = page.last?.id ?? cursor
+            if page.count < pageSize { return cursor }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+
+/// A database of its own for one test, with pgrelay installed.
+public struct TestDatabase: Sendable {
+    public let conninfo: String
+    public let connection: Connection
+
+    public init(initialized: Bool = true) throws {
+        conninfo = try TestCluster.get().freshDatabase(initialized: initialized)
+        connection = try Connection(conninfo: conninfo)
+    }
+
+    public func connect() throws -> Connection { try Connection(conninfo: conninfo) }
+    public var installer: Installer { Installer(connection: connection) }
+    public var log: ChangeLog { ChangeLog(connection: connection) }
+
+    /// Creates `table` with an integer key and a text column, and subscribes it.
+    @discardableResult
+    public func subscribedTable(_ table: TableName, events: EventSet = .default) throws -> Subscription {
+        try connection.execute("create schema if not exists \(SQLQuoting.identifier(table.schema))")
+        try connection.execute("create table \(table.quoted) (id int primary key, note text)")
+        return try installer.subscribe(table, events: events)
+    }
+}
+
+/// Waits until `condition` holds, polling; fails after `timeout` seconds.
+public func waitUntil(timeout: Double = 15, _ what: String, _ condition: () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestClusterError("timed out waiting for \(what)")
+}
+
