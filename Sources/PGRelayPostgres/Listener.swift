@@ -33,8 +33,8 @@ public final class Listener: Sendable {
         public var failOnFirstConnect: Bool
         /// How many events may wait for the consumer before the listener falls back to the log.
         public var bufferLimit: Int
-        /// Called on the listener's thread after each (re)connect with the backend's pid.
-        public var onConnect: (@Sendable (Int32) -> Void)?
+        /// Called on the listener's thread after each (re)connect, once LISTEN is in force.
+        public var onConnect: (@Sendable (Connected) -> Void)?
         /// Called on the listener's thread when its connection is lost, before it retries.
         public var onDisconnect: (@Sendable (Error) -> Void)?
 
@@ -45,7 +45,7 @@ public final class Listener: Sendable {
             applicationName: String = "pgrelay listener",
             failOnFirstConnect: Bool = true,
             bufferLimit: Int = 10_000,
-            onConnect: (@Sendable (Int32) -> Void)? = nil,
+            onConnect: (@Sendable (Connected) -> Void)? = nil,
             onDisconnect: (@Sendable (Error) -> Void)? = nil
         ) {
             self.conninfo = conninfo
@@ -57,6 +57,14 @@ public final class Listener: Sendable {
             self.onConnect = onConnect
             self.onDisconnect = onDisconnect
         }
+    }
+
+    /// What `onConnect` is told.
+    public struct Connected: Sendable {
+        /// The listener backend's pid, as `pg_stat_activity` shows it.
+        public var backendPID: Int32
+        /// The id the listener resumes after: everything up to it was delivered (or skipped by `startAfter`).
+        public var afterID: Int64
     }
 
     public let configuration: Configuration

@@ -52,7 +52,7 @@ struct ListenerLoop {
         if cursor == nil { cursor = DeliveryCursor(after: try log.newestID()) }
         connectedOnce = true
         backoff.reset()
-        configuration.onConnect?(connection.backendPID)
+        configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
         logger.info("listener connected", metadata: ["channels": "\(channels.count)", "after_id": "\(cursor!.lastID)"])
 
         // Notifications from here on cover what the log read below does not: LISTEN is in force.

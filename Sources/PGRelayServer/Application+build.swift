@@ -48,7 +48,11 @@ public func buildApplication(
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
-            onConnect: { _ in listenerState.set(true) }, onDisconnect: { _ in listenerState.set(false) }
+            onConnect: { connected in
+                hub.delivered(upTo: connected.afterID)
+                listenerState.set(true)
+            },
+            onDisconnect: { _ in listenerState.set(false) }
         ),
         logger: logger
     )

@@ -11,10 +11,35 @@ public struct Subprocess {
         public var stderr: String
     }
 
+    /// A program started in the background: signal it, then wait for it.
+    public struct Running: Sendable {
+        public let pid: pid_t
+        let outPath: String
+        let errPath: String
+
+        public func signal(_ signal: Int32) { kill(pid, signal) }
+
+        /// Waits for the program to exit and returns what it printed.
+        public func wait() -> Output {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0, errno == EINTR {}
+            let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            return Output(
+                status: exitStatus,
+                stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            )
+        }
+    }
+
     public static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
+        try start(path, arguments, environment: environment).wait()
+    }
+
+    /// Starts a program with stdout and stderr going to temporary files.
+    public static func start(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Running {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-subprocess-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
         let outPath = directory.appendingPathComponent("out").path
         let errPath = directory.appendingPathComponent("err").path
 
@@ -35,13 +60,6 @@ public struct Subprocess {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
         guard spawned == 0 else { throw TestClusterError("cannot start \(path): \(String(cString: strerror(spawned)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0, errno == EINTR {}
-        let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Output(
-            status: exitStatus,
-            stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
-            stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        )
+        return Running(pid: pid, outPath: outPath, errPath: errPath)
     }
 }

@@ -83,4 +83,64 @@ import Testing
         #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
         #expect(try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout == "deleted 0 changes committed more than 1h ago\n")
     }
+
+    /// SIGTERM ends open streams and exits 0 within a few seconds.
+    @Test func serveStopsCleanlyOnSIGTERM() async throws {
+        let db = try TestDatabase()
+        try db.subscribedTable(TableName(schema: "public", name: "orders"))
+        let port = 20_000 + Int.random(in: 0..<20_000)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = db.conninfo
+        let serve = try Subprocess.start(Self.executable.path, ["serve", "--port", String(port)], environment: environment)
+        try await waitUntil("serve to connect its listener") {
+            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener'").first?[0] == "1"
+        }
+        // An open SSE stream, kept open by curl-like raw socket use: a plain TCP client.
+        let client = try TCPClient(port: port)
+        try client.send("GET /v1/stream/public.orders HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n")
+        try await waitUntil("the stream to open") { client.received.contains("retry: 2000") }
+        let started = Date()
+        serve.signal(SIGTERM)
+        let output = serve.wait()
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(output.stderr.contains("stream closed"))
+    }
+}
+
+/// A bare TCP client that collects what it receives on a background thread.
+final class TCPClient: @unchecked Sendable {
+    private let fd: Int32
+    private let lock = NSLock()
+    private var buffer = ""
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw TestClusterError("cannot connect to port \(port)") }
+        let thread = Thread { [self] in
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = read(fd, &bytes, bytes.count)
+                if n <= 0 { break }
+                lock.withLock { buffer += String(decoding: bytes[0..<n], as: UTF8.self) }
+            }
+        }
+        thread.start()
+    }
+
+    func send(_ text: String) throws {
+        let sent = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        guard sent == text.utf8.count else { throw TestClusterError("short write") }
+    }
+
+    var received: String { lock.withLock { buffer } }
+
+    deinit { close(fd) }
 }

@@ -31,7 +31,7 @@ func startListener(_ db: TestDatabase, tables: Listener.Tables, startAfter: Int6
     async throws -> (stream: AsyncThrowingStream<ChangeEvent, Error>, pid: PIDBox)
 {
     let pid = PIDBox()
-    let listener = Listener(.init(conninfo: db.conninfo, tables: tables, startAfter: startAfter, bufferLimit: bufferLimit, onConnect: { pid.set($0) }))
+    let listener = Listener(.init(conninfo: db.conninfo, tables: tables, startAfter: startAfter, bufferLimit: bufferLimit, onConnect: { pid.set($0.backendPID) }))
     let stream = listener.events()
     try await waitUntil("the listener to connect") { pid.value != nil }
     return (stream, pid)

@@ -60,6 +60,12 @@ public final class Hub: @unchecked Sendable {
         }
     }
 
+    /// Records that the listener's position is at least `id` (it starts at the newest change, and
+    /// catches up after reconnects), so that `/health` reports lag from there.
+    public func delivered(upTo id: Int64) {
+        lock.withLock { newestPublished = max(newestPublished, id) }
+    }
+
     /// Asks every stream to send a keep-alive if it has nothing else queued.
     public func tick() {
         for subscriber in lock.withLock({ Array(subscribers.values) }) {

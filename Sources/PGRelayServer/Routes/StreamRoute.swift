@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import PGRelayCore
 import PGRelayPostgres
+import ServiceLifecycle
 
 /// `GET /v1/stream/{schema.table}`: Server-Sent Events, one stream per table.
 ///
@@ -55,7 +56,8 @@ struct StreamRoute {
                     try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
                 }
             }
-            for await message in subscription.messages {
+            // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
+            for await message in subscription.messages.cancelOnGracefulShutdown() {
                 switch message {
                 case .change(let shared):
                     guard shared.event.id > cursor else { continue }
