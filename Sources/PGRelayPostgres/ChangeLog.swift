@@ -98,7 +98,7 @@ public struct ChangeLog {
                    (select to_char(min(committed_at) at time zone 'UTC', \(Self.timestampFormat)) from realtime.commits),
                    (select to_char(max(committed_at) at time zone 'UTC', \(Self.timestampFormat)) from realtime.commits),
                    pg_notification_queue_usage(),
-                   (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%')
+                   (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%' and datname = current_database())
             """
         ).first ?? []
         func int(_ i: Int) -> Int64 { row.indices.contains(i) ? Int64(row[i] ?? "0") ?? 0 : 0 }

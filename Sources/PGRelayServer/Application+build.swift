@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import PGRelayCore
 import PGRelayPostgres
@@ -17,6 +18,8 @@ public struct ServeConfiguration: Sendable {
     public var retryMilliseconds: Int = 2000
     /// Messages queued per subscriber before it is closed as too slow. Default 1000.
     public var queueLimit: Int = 1000
+    /// Seconds between WebSocket pings; a socket that does not answer is closed. Default 30.
+    public var webSocketPingSeconds: Int = 30
     /// Allow binding beyond loopback without authentication.
     public var insecureNoAuth: Bool = false
 
@@ -60,8 +63,15 @@ public func buildApplication(
     StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, logger: logger).register(on: router)
     ChangesRoute(pool: pool).register(on: router)
     HealthRoute(hub: hub, pool: pool, listenerState: listenerState).register(on: router)
+    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
+    WebSocketRoute(hub: hub, pool: pool, logger: logger).register(on: webSocketRouter)
     var app = Application(
         router: router,
+        server: .http1WebSocketUpgrade(
+            webSocketRouter: webSocketRouter,
+            // Larger client messages close the socket with 1009 (message too big); pings find dead peers.
+            configuration: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
+        ),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger

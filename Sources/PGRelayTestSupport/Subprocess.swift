@@ -19,6 +19,11 @@ public struct Subprocess {
 
         public func signal(_ signal: Int32) { kill(pid, signal) }
 
+        /// What the program has written to stdout so far.
+        public var stdoutSoFar: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+        /// What the program has written to stderr so far.
+        public var stderrSoFar: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+
         /// Waits for the program to exit and returns what it printed.
         public func wait() -> Output {
             var status: Int32 = 0

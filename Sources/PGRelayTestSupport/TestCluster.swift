@@ -72,7 +72,7 @@ enum ThrowawayCluster {
             bin + "/pg_ctl",
             [
                 "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
-                "-p \(port) -k \(dir) -c listen_addresses='' -c fsync=off -c max_connections=200",
+                "-p \(port) -k \(dir) -c listen_addresses='' -c fsync=off -c max_connections=600 -c shared_buffers=64MB",
                 "start",
             ],
             asPostgres: asPostgres

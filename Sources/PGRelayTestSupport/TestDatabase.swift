@@ -26,12 +26,12 @@ public struct TestDatabase: Sendable {
 }
 
 /// Waits until `condition` holds, polling; fails after `timeout` seconds.
-public func waitUntil(timeout: Double = 15, _ what: String, _ condition: () throws -> Bool) async throws {
+public func waitUntil(timeout: Double = 15, _ what: @autoclosure () -> String, _ condition: () throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return }
         try await Task.sleep(for: .milliseconds(50))
     }
-    throw TestClusterError("timed out waiting for \(what)")
+    throw TestClusterError("timed out waiting for \(what())")
 }
 

@@ -55,12 +55,17 @@ import Testing
         // `listen --json --since 0` in the background: one change from before it started (replayed
         // from the log), one written while it listens (live).
         try db.connection.execute("insert into orders values (7, 'open', 12.5)")
-        let listen = Task.detached { try self.pgrelay(["listen", "public.orders", "--json", "--since", "0", "--seconds", "8"], database: db.conninfo) }
-        try await waitUntil("pgrelay listen to connect") {
-            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener'").first?[0] == "1"
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = db.conninfo
+        let listen = try Subprocess.start(Self.executable.path, ["listen", "public.orders", "--json", "--since", "0"], environment: environment)
+        try await waitUntil("pgrelay listen to connect (stderr: \(listen.stderrSoFar))") {
+            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()").first?[0] == "1"
         }
         try db.connection.execute("update orders set status = 'paid'")
-        let listened = try await listen.value
+        try await waitUntil(timeout: 30, "both changes to be printed") { listen.stdoutSoFar.split(separator: "\n").count >= 2 }
+        // Ctrl-C ends it cleanly.
+        listen.signal(SIGINT)
+        let listened = listen.wait()
         #expect(listened.status == 0)
         let lines = listened.stdout.split(separator: "\n").map(String.init)
         try #require(lines.count == 2, "\(listened.stdout) \(listened.stderr)")
@@ -93,7 +98,7 @@ import Testing
         environment["DATABASE_URL"] = db.conninfo
         let serve = try Subprocess.start(Self.executable.path, ["serve", "--port", String(port)], environment: environment)
         try await waitUntil("serve to connect its listener") {
-            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener'").first?[0] == "1"
+            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()").first?[0] == "1"
         }
         // An open SSE stream, kept open by curl-like raw socket use: a plain TCP client.
         let client = try TCPClient(port: port)

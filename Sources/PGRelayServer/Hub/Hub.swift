@@ -93,8 +93,19 @@ public final class SharedChange: @unchecked Sendable {
     public let event: ChangeEvent
     private let lock = NSLock()
     private var sse: String?
+    private var json: String?
 
     init(_ event: ChangeEvent) { self.event = event }
+
+    /// The canonical JSON text, encoded on first use and shared afterwards.
+    public var canonicalJSONText: String {
+        lock.withLock {
+            if let json { return json }
+            let encoded = event.canonicalJSONText
+            json = encoded
+            return encoded
+        }
+    }
 
     /// The SSE frame, encoded on first use and shared afterwards.
     public var serverSentEvent: String {

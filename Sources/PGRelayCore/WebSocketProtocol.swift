@@ -1,0 +1,104 @@
+/// pgrelay's native WebSocket protocol (`GET /v1/ws`): JSON text messages, many subscriptions
+/// per socket.
+///
+/// ```
+/// → {"type":"subscribe","id":"s1","table":"public.orders","events":["INSERT"],"filter":"status=eq.paid","since":41}
+/// ← {"type":"subscribed","id":"s1"}
+/// ← {"type":"change","subscription":"s1","event":{...canonical change...}}
+/// → {"type":"unsubscribe","id":"s1"}          ← {"type":"unsubscribed","id":"s1"}
+/// → {"type":"ping"}                           ← {"type":"pong"}
+/// ← {"type":"error","id":"s1","message":"..."}   (the socket stays open)
+/// ```
+public enum WebSocketClientMessage: Equatable, Sendable {
+    case subscribe(id: String, table: TableName, request: StreamRequest)
+    case unsubscribe(id: String)
+    /// An application-level ping, for clients (browsers) that cannot send ping frames.
+    case ping
+
+    /// Decodes one text message; every mistake is a ``WebSocketProtocolError`` naming the subscription id when known.
+    public init(text: String) throws {
+        let json: JSONValue
+        do {
+            json = try JSONValue(parsing: text)
+        } catch {
+            throw WebSocketProtocolError(id: nil, message: "message is not JSON: \(error)")
+        }
+        guard case .object = json else { throw WebSocketProtocolError(id: nil, message: "message must be a JSON object") }
+        let id = json["id"]?.stringValue
+        func fail(_ message: String) -> WebSocketProtocolError { WebSocketProtocolError(id: id, message: message) }
+        switch json["type"]?.stringValue {
+        case "subscribe":
+            guard let id, !id.isEmpty else { throw fail("subscribe needs a string \"id\"") }
+            guard let tableText = json["table"]?.stringValue else { throw fail("subscribe needs a \"table\", e.g. \"public.orders\"") }
+            let table: TableName
+            do { table = try TableName(parsing: tableText) } catch { throw fail("\(error)") }
+            var request = StreamRequest()
+            switch json["events"] {
+            case nil, .null?:
+                break
+            case .array(let items)?:
+                let names = items.compactMap(\.stringValue)
+                guard names.count == items.count else { throw fail("\"events\" must be a list of strings") }
+                do { request.events = try EventSet(parsing: names.joined(separator: ",")) } catch { throw fail("events: \(error)") }
+            default:
+                throw fail("\"events\" must be a list such as [\"INSERT\",\"UPDATE\"]")
+            }
+            switch json["filter"] {
+            case nil, .null?:
+                break
+            case .string(let filter)?:
+                do { request.filter = filter.isEmpty ? .all : try RowFilter(query: filter) } catch { throw fail("\(error)") }
+            default:
+                throw fail("\"filter\" must be a string such as \"status=eq.paid&total=gt.100\"")
+            }
+            switch json["since"] {
+            case nil, .null?:
+                break
+            case .number(let n)?:
+                guard let since = Int64(n), since >= 0 else { throw fail("\"since\" must be a change id (a non-negative integer)") }
+                request.since = since
+            default:
+                throw fail("\"since\" must be a change id (a non-negative integer)")
+            }
+            self = .subscribe(id: id, table: table, request: request)
+        case "unsubscribe":
+            guard let id else { throw fail("unsubscribe needs the subscription's \"id\"") }
+            self = .unsubscribe(id: id)
+        case "ping":
+            self = .ping
+        case let other:
+            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe or ping")
+        }
+    }
+}
+
+public struct WebSocketProtocolError: Error, Equatable, CustomStringConvertible {
+    /// The subscription the message was about, when it said.
+    public var id: String?
+    public var message: String
+    public var description: String { message }
+}
+
+/// The server's messages, as text ready to send.
+public enum WebSocketServerMessage {
+    public static func subscribed(_ id: String) -> String {
+        JSONValue.object([("type", .string("subscribed")), ("id", .string(id))]).jsonText
+    }
+
+    public static func unsubscribed(_ id: String) -> String {
+        JSONValue.object([("type", .string("unsubscribed")), ("id", .string(id))]).jsonText
+    }
+
+    public static let pong = #"{"type":"pong"}"#
+
+    public static func error(id: String?, _ message: String) -> String {
+        JSONValue.object([("type", .string("error")), ("id", id.map(JSONValue.string) ?? .null), ("message", .string(message))]).jsonText
+    }
+
+    /// A change for one subscription; `eventJSON` is the canonical JSON text, shared between subscribers.
+    public static func change(subscription: String, eventJSON: String) -> String {
+        var out = #"{"type":"change","subscription":"#
+        JSONValue.writeString(subscription, to: &out)
+        return out + #","event":"# + eventJSON + "}"
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOWebSocket
+import PGRelayCore
+import PGRelayPostgres
+import ServiceLifecycle
+
+/// `GET /v1/ws`: pgrelay's native WebSocket protocol (see ``WebSocketClientMessage``): many
+/// subscriptions per socket, each with its own table, events, filter and `since`.
+///
+/// A mistake in one message gets an `error` message and the socket stays open. A subscription
+/// that falls too far behind closes the socket with code 4008 and a reason carrying the
+/// subscription and the id to resume from.
+struct WebSocketRoute {
+    let hub: Hub
+    let pool: DatabasePool
+    let logger: Logger
+    /// Close code for a subscriber that could not keep up (application range 4000-4999).
+    static let slowConsumerCode = WebSocketErrorCode.unknown(4008)
+
+    func register(on router: Router<BasicWebSocketRequestContext>) {
+        router.ws("/v1/ws") { inbound, outbound, _ in
+            try await session(inbound: inbound, outbound: outbound)
+        }
+    }
+
+    func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        logger.info("websocket opened")
+        defer { logger.info("websocket closed") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var running: [String: (subscription: HubSubscription, task: Task<Void, Never>)] = [:]
+            defer {
+                for entry in running.values {
+                    entry.task.cancel()
+                    entry.subscription.cancel()
+                }
+            }
+            for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
+                guard case .text(let text) = message else {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
+                    continue
+                }
+                let request: WebSocketClientMessage
+                do {
+                    request = try WebSocketClientMessage(text: text)
+                } catch let error as WebSocketProtocolError {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: error.id, error.message)))
+                    continue
+                }
+                switch request {
+                case .ping:
+                    try await outbound.write(.text(WebSocketServerMessage.pong))
+                case .unsubscribe(let id):
+                    guard let entry = running.removeValue(forKey: id) else {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
+                        continue
+                    }
+                    entry.task.cancel()
+                    entry.subscription.cancel()
+                    try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
+                case .subscribe(let id, let table, let streamRequest):
+                    if running[id] != nil {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
+                        continue
+                    }
+                    let channel: String
+                    do {
+                        channel = try await RequestInput.channel(of: table, pool: pool)
+                    } catch {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))
+                        continue
+                    }
+                    let subscription = hub.subscribe(table: table, request: streamRequest)
+                    try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
+                    logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
+                    let task = Task {
+                        await forward(id: id, subscription: subscription, channel: channel, outbound: outbound)
+                    }
+                    running[id] = (subscription, task)
+                }
+            }
+        }
+    }
+
+    /// Replays (when `since` was given) and then relays live changes for one subscription.
+    private func forward(id: String, subscription: HubSubscription, channel: String, outbound: WebSocketOutboundWriter) async {
+        var cursor = subscription.request.since ?? 0
+        do {
+            if let since = subscription.request.since {
+                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool) { events in
+                    for event in events {
+                        try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: event.canonicalJSONText)))
+                    }
+                }
+            }
+            for await message in subscription.messages {
+                guard case .change(let shared) = message else {
+                    subscription.keepAliveTaken()
+                    continue
+                }
+                guard shared.event.id > cursor else { continue }
+                cursor = shared.event.id
+                try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: shared.canonicalJSONText)))
+            }
+            if subscription.closedAsSlow {
+                logger.warning("websocket subscriber too slow; closing", metadata: ["id": "\(id)", "resume_after": "\(cursor)"])
+                try await outbound.close(Self.slowConsumerCode, reason: "slow consumer: resubscribe \(id) with since \(cursor)")
+            }
+        } catch is CancellationError {
+        } catch {
+            try? await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))
+        }
+    }
+
+    static func message(of error: Error) -> String {
+        if let http = error as? HTTPError { return http.body ?? "\(http.status)" }
+        return "\(error)"
+    }
+}

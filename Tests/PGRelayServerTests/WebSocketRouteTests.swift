@@ -1,0 +1,105 @@
+import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOWebSocket
+import PGRelayCore
+import PGRelayPostgres
+import PGRelayServer
+import PGRelayTestSupport
+import Testing
+
+@Suite struct WebSocketRouteTests {
+    let orders = TableName(schema: "public", name: "orders")
+
+    func ordersDatabase() throws -> TestDatabase {
+        let db = try TestDatabase()
+        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
+        try db.installer.subscribe(orders)
+        return db
+    }
+
+    /// Collects the server's text messages; the test waits on them by predicate.
+    final class Inbox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var messages: [JSONValue] = []
+        func add(_ text: String) { lock.withLock { messages.append((try? JSONValue(parsing: text)) ?? .string(text)) } }
+        var all: [JSONValue] { lock.withLock { messages } }
+        func wait(timeout: Double = 15, until condition: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                let now = all
+                if condition(now) { return now }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            throw TestClusterError("timed out; received \(all.map(\.jsonText))")
+        }
+    }
+
+    func changes(_ messages: [JSONValue], _ subscription: String) -> [JSONValue] {
+        messages.filter { $0["type"] == .string("change") && $0["subscription"] == .string(subscription) }.compactMap { $0["event"]?["new"]?["id"] }
+    }
+
+    @Test func subscriptionsFiltersReplayErrorsAndUnsubscribe() async throws {
+        let db = try ordersDatabase()
+        try db.connection.execute("insert into orders values (1, 'paid', 500)")
+        try db.connection.execute("insert into orders values (2, 'open', 10)")
+        let firstID = try db.log.read(after: 0)[0].id
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        let inbox = Inbox()
+        var logger = Logger(label: "ws.test")
+        logger.logLevel = .warning
+        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
+            let reader = Task {
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message { inbox.add(text) }
+                }
+            }
+            try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.orders","events":["INSERT","UPDATE"],"filter":"status=eq.paid&total=gt.100","since":0}"#))
+            try await outbound.write(.text(#"{"type":"subscribe","id":"all","table":"orders"}"#))
+            try await outbound.write(.text(#"{"type":"subscribe","id":"bad","table":"public.orders","filter":"status=eqq.paid"}"#))
+            try await outbound.write(.text(#"{"type":"subscribe","id":"nope","table":"public.nope"}"#))
+            try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.orders"}"#))
+            try await outbound.write(.text("not json"))
+            try await outbound.write(.text(#"{"type":"dance"}"#))
+            _ = try await inbox.wait { $0.filter { $0["type"] == .string("subscribed") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 5 }
+            try db.connection.execute("insert into orders values (3, 'paid', 150)")
+            try db.connection.execute("insert into orders values (4, 'paid', 50)")
+            try db.connection.execute("update orders set total = 101 where id = 4")
+            _ = try await inbox.wait { changes($0, "s1").count == 3 && changes($0, "all").count == 3 }
+            try await outbound.write(.text(#"{"type":"unsubscribe","id":"s1"}"#))
+            try await outbound.write(.text(#"{"type":"ping"}"#))
+            _ = try await inbox.wait { $0.contains { $0["type"] == .string("pong") } }
+            try db.connection.execute("insert into orders values (5, 'paid', 999)")
+            _ = try await inbox.wait { changes($0, "all").count == 4 }
+            try await outbound.close(.normalClosure, reason: nil)
+            reader.cancel()
+        }
+        let messages = inbox.all
+        #expect(changes(messages, "s1") == [.number("1"), .number("3"), .number("4")])
+        #expect(changes(messages, "all") == [.number("3"), .number("4"), .number("4"), .number("5")])
+        let errors = messages.filter { $0["type"] == .string("error") }
+        #expect(errors.contains { $0["id"] == .string("bad") && $0["message"]?.stringValue?.contains("unknown operator 'eqq'") == true })
+        #expect(errors.contains { $0["id"] == .string("nope") && $0["message"]?.stringValue?.contains("does not exist") == true })
+        #expect(errors.contains { $0["id"] == .string("s1") && $0["message"]?.stringValue?.contains("already in use") == true })
+        #expect(errors.contains { $0["message"]?.stringValue?.contains("not JSON") == true })
+        #expect(errors.contains { $0["message"]?.stringValue?.contains("unknown message type 'dance'") == true })
+        #expect(messages.contains { $0["type"] == .string("unsubscribed") && $0["id"] == .string("s1") })
+        let first = messages.first { $0["type"] == .string("change") }
+        #expect(first?["event"]?["id"] == .number(String(firstID)))
+    }
+
+    @Test func anOversizedMessageClosesOnlyThatSocket() async throws {
+        let db = try ordersDatabase()
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        var logger = Logger(label: "ws.test")
+        logger.logLevel = .critical
+        let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
+            try await outbound.write(.text(String(repeating: "x", count: 200 * 1024)))
+            for try await _ in inbound {}
+        }
+        #expect(close?.closeCode == .messageTooLarge)
+        #expect(try await server.get("/health").status == 200)
+    }
+}
