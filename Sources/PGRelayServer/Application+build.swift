@@ -45,7 +45,8 @@ public func buildApplication(
             description: "refusing to serve on \(configuration.host) without authentication; bind to 127.0.0.1, or pass --insecure-no-auth"
         )
     }
-    let hub = Hub(queueLimit: configuration.queueLimit)
+    let metrics = RelayMetrics()
+    let hub = Hub(queueLimit: configuration.queueLimit, metrics: metrics)
     let pool = DatabasePool(conninfo: configuration.conninfo)
     let listenerState = ListenerState()
     let listener = Listener(
@@ -55,13 +56,19 @@ public func buildApplication(
                 hub.delivered(upTo: connected.afterID)
                 listenerState.set(true)
             },
-            onDisconnect: { _ in listenerState.set(false) }
+            onDisconnect: { _ in
+                listenerState.set(false)
+                metrics.listenerReconnects.increment()
+            }
         ),
         logger: logger
     )
     let router = Router()
     StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, logger: logger).register(on: router)
-    ChangesRoute(pool: pool).register(on: router)
+    ChangesRoute(pool: pool, metrics: metrics).register(on: router)
+    router.get("/metrics") { _, _ in
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
+    }
     HealthRoute(hub: hub, pool: pool, listenerState: listenerState).register(on: router)
     let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
     WebSocketRoute(hub: hub, pool: pool, logger: logger).register(on: webSocketRouter)

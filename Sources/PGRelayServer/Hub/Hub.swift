@@ -23,8 +23,12 @@ public final class Hub: @unchecked Sendable {
     private var closed = false
     /// How many messages may wait for one subscriber before it is closed as slow.
     public let queueLimit: Int
+    let metrics: RelayMetrics
 
-    public init(queueLimit: Int = 1000) { self.queueLimit = queueLimit }
+    public init(queueLimit: Int = 1000, metrics: RelayMetrics = RelayMetrics()) {
+        self.queueLimit = queueLimit
+        self.metrics = metrics
+    }
 
     /// Registers a subscriber. Live changes are queued for it from this moment, so a caller that
     /// replays the log *after* subscribing misses nothing (and skips what it already replayed by id).
@@ -37,18 +41,23 @@ public final class Hub: @unchecked Sendable {
                 continuation.finish()
             } else {
                 subscribers[nextID] = subscription
+                metrics.subscribers.record(subscribers.count)
             }
             return subscription
         }
     }
 
     func remove(_ id: UInt64) {
-        _ = lock.withLock { subscribers.removeValue(forKey: id) }
+        lock.withLock {
+            if subscribers.removeValue(forKey: id) != nil { metrics.subscribers.record(subscribers.count) }
+        }
     }
 
     /// Delivers one change to every matching subscriber.
     public func publish(_ event: ChangeEvent) {
         let shared = SharedChange(event)
+        metrics.changesReceived.increment()
+        metrics.recordLatency(sinceCommit: event.timestamp)
         let targets = lock.withLock {
             newestPublished = max(newestPublished, event.id)
             return Array(subscribers.values)
@@ -77,7 +86,10 @@ public final class Hub: @unchecked Sendable {
     public func closeAll() {
         let all = lock.withLock {
             closed = true
-            defer { subscribers.removeAll() }
+            defer {
+                subscribers.removeAll()
+                metrics.subscribers.record(0)
+            }
             return Array(subscribers.values)
         }
         all.forEach { $0.finish() }

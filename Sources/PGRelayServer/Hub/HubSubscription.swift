@@ -39,7 +39,11 @@ public final class HubSubscription: @unchecked Sendable {
             if skip { return }
         }
         if case .dropped = continuation.yield(message) {
-            lock.withLock { slow = true }
+            let first = lock.withLock {
+                defer { slow = true }
+                return !slow
+            }
+            if first { hub?.metrics.slowConsumerDisconnects.increment() }
             continuation.finish()
         }
     }

@@ -13,6 +13,7 @@ import PGRelayPostgres
 /// filter left it out, so that polling never reads the same changes twice.
 struct ChangesRoute {
     let pool: DatabasePool
+    let metrics: RelayMetrics
     /// Most changes one page returns; the default `limit` is 100.
     static let maximumLimit = 1000
 
@@ -35,6 +36,7 @@ struct ChangesRoute {
             var kept: [ChangeEvent] = []
             scan: while scanned < scanLimit {
                 let page = try log.read(after: cursor, channels: [channel], limit: Replay.pageSize)
+                metrics.replayReads.increment()
                 for event in page {
                     cursor = event.id
                     scanned += 1
@@ -47,6 +49,7 @@ struct ChangesRoute {
             }
             return (kept, cursor, false)
         }
+        metrics.delivered(events.count, via: .http)
         return .object([
             ("changes", .array(events.map(\.canonicalJSON))),
             ("next_since", .number(String(lastRead))),

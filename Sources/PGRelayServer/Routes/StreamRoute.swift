@@ -38,6 +38,7 @@ struct StreamRoute {
         let pool = self.pool
         let logger = self.logger
         let retry = retryMilliseconds
+        let metrics = hub.metrics
         logger.info("stream opened", metadata: ["table": "\(table)", "query": "\(request.uri.query ?? "")", "since": "\(since.map(String.init) ?? "live")"])
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
@@ -52,8 +53,9 @@ struct StreamRoute {
             try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
             var cursor = since ?? 0
             if let since {
-                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool) { events in
+                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool, metrics: metrics) { events in
                     try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
+                    metrics.delivered(events.count, via: .sse)
                 }
             }
             // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
@@ -63,6 +65,7 @@ struct StreamRoute {
                     guard shared.event.id > cursor else { continue }
                     cursor = shared.event.id
                     try await writer.write(ByteBuffer(string: shared.serverSentEvent))
+                    metrics.delivered(via: .sse)
                 case .keepAlive:
                     subscription.keepAliveTaken()
                     try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
@@ -83,7 +86,7 @@ enum Replay {
     /// Hands each page of matching changes to `deliver`, until the log is exhausted; returns the
     /// id of the last change read (delivered or filtered out), from which live delivery continues.
     static func run(
-        after id: Int64, channel: String, request: StreamRequest, pool: DatabasePool,
+        after id: Int64, channel: String, request: StreamRequest, pool: DatabasePool, metrics: RelayMetrics,
         deliver: ([ChangeEvent]) async throws -> Void
     ) async throws -> Int64 {
         var cursor = id
@@ -92,6 +95,7 @@ enum Replay {
             let page = try await pool.withConnection { connection in
                 try ChangeLog(connection: connection).read(after: after, channels: [channel], limit: pageSize)
             }
+            metrics.replayReads.increment()
             let matching = page.filter { request.events.operations.contains($0.operation) && request.filter.matches($0.row) }
             if !matching.isEmpty { try await deliver(matching) }
             cursor = page.last?.id ?? cursor

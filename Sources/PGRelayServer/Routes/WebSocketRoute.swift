@@ -89,10 +89,11 @@ struct WebSocketRoute {
         var cursor = subscription.request.since ?? 0
         do {
             if let since = subscription.request.since {
-                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool) { events in
+                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool, metrics: hub.metrics) { events in
                     for event in events {
                         try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: event.canonicalJSONText)))
                     }
+                    hub.metrics.delivered(events.count, via: .websocket)
                 }
             }
             for await message in subscription.messages {
@@ -103,6 +104,7 @@ struct WebSocketRoute {
                 guard shared.event.id > cursor else { continue }
                 cursor = shared.event.id
                 try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: shared.canonicalJSONText)))
+                hub.metrics.delivered(via: .websocket)
             }
             if subscription.closedAsSlow {
                 logger.warning("websocket subscriber too slow; closing", metadata: ["id": "\(id)", "resume_after": "\(cursor)"])

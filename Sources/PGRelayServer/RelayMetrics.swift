@@ -1,0 +1,59 @@
+import Foundation
+import Metrics
+import Prometheus
+
+/// The daemon's metrics (swift-metrics), exported in Prometheus' text format at `GET /metrics`.
+///
+/// Each application gets its own registry rather than the process-wide `MetricsSystem`, so
+/// that several relays in one process (the tests) keep separate counts.
+public final class RelayMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let changesReceived: Metrics.Counter
+    let listenerReconnects: Metrics.Counter
+    let slowConsumerDisconnects: Metrics.Counter
+    let replayReads: Metrics.Counter
+    let subscribers: Metrics.Gauge
+    /// Commit to hand-off into subscriber queues, per change.
+    let deliveryLatency: Metrics.Timer
+    private let deliveriesSSE: Metrics.Counter
+    private let deliveriesWebSocket: Metrics.Counter
+    private let deliveriesHTTP: Metrics.Counter
+
+    public enum Transport: String, Sendable { case sse, websocket, http }
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10),
+        ]
+        self.registry = registry
+        changesReceived = Metrics.Counter(label: "pgrelay_changes_received_total", factory: factory)
+        listenerReconnects = Metrics.Counter(label: "pgrelay_listener_reconnects_total", factory: factory)
+        slowConsumerDisconnects = Metrics.Counter(label: "pgrelay_slow_consumer_disconnects_total", factory: factory)
+        replayReads = Metrics.Counter(label: "pgrelay_replay_reads_total", factory: factory)
+        subscribers = Metrics.Gauge(label: "pgrelay_subscribers", factory: factory)
+        deliveryLatency = Metrics.Timer(label: "pgrelay_delivery_latency_seconds", factory: factory)
+        deliveriesSSE = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "sse")], factory: factory)
+        deliveriesWebSocket = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "websocket")], factory: factory)
+        deliveriesHTTP = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "http")], factory: factory)
+    }
+
+    func delivered(_ count: Int = 1, via transport: Transport) {
+        switch transport {
+        case .sse: deliveriesSSE.increment(by: count)
+        case .websocket: deliveriesWebSocket.increment(by: count)
+        case .http: deliveriesHTTP.increment(by: count)
+        }
+    }
+
+    /// Records the time from a change's commit (its ISO-8601 timestamp) to now.
+    func recordLatency(sinceCommit timestamp: String) {
+        guard let committed = try? Date(timestamp, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) else { return }
+        deliveryLatency.recordNanoseconds(Int64(max(0, Date().timeIntervalSince(committed)) * 1_000_000_000))
+    }
+
+    /// The Prometheus text exposition.
+    public var text: String { registry.emitToString() }
+}
