@@ -20,6 +20,8 @@ public struct ServeConfiguration: Sendable {
     public var queueLimit: Int = 1000
     /// Seconds between WebSocket pings; a socket that does not answer is closed. Default 30.
     public var webSocketPingSeconds: Int = 30
+    /// Tokens and access rules; no key configured means no authentication.
+    public var auth = Authenticator.Configuration()
     /// Allow binding beyond loopback without authentication.
     public var insecureNoAuth: Bool = false
 
@@ -31,6 +33,7 @@ public struct ServeConfiguration: Sendable {
 
 public struct ServeConfigurationError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Builds the daemon: Hub, Listener, routes. `pgrelay serve` and the tests build it the same way.
@@ -39,8 +42,8 @@ public func buildApplication(
     _ configuration: ServeConfiguration,
     logger: Logger = Logger(label: "pgrelay"),
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
-) throws -> some ApplicationProtocol {
-    if !configuration.isLoopback && !configuration.insecureNoAuth {
+) async throws -> some ApplicationProtocol {
+    if !configuration.isLoopback && !configuration.insecureNoAuth && !configuration.auth.isEnabled {
         throw ServeConfigurationError(
             description: "refusing to serve on \(configuration.host) without authentication; bind to 127.0.0.1, or pass --insecure-no-auth"
         )
@@ -49,6 +52,7 @@ public func buildApplication(
     let hub = Hub(queueLimit: configuration.queueLimit, metrics: metrics)
     let pool = DatabasePool(conninfo: configuration.conninfo)
     let listenerState = ListenerState()
+    let authenticator = try await Authenticator.make(configuration.auth)
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
@@ -64,14 +68,15 @@ public func buildApplication(
         logger: logger
     )
     let router = Router()
-    StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, logger: logger).register(on: router)
-    ChangesRoute(pool: pool, metrics: metrics).register(on: router)
+    StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
+        .register(on: router)
+    ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     router.get("/metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
     HealthRoute(hub: hub, pool: pool, listenerState: listenerState).register(on: router)
     let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
-    WebSocketRoute(hub: hub, pool: pool, logger: logger).register(on: webSocketRouter)
+    WebSocketRoute(hub: hub, pool: pool, authenticator: authenticator, logger: logger).register(on: webSocketRouter)
     var app = Application(
         router: router,
         server: .http1WebSocketUpgrade(

@@ -152,12 +152,12 @@ import Testing
         #expect(health["newest_id"] == .number(String(newest)) && health["lag"] == .number("0") && health["subscribers"] == .number("0"))
     }
 
-    @Test func refusesToServeBeyondLoopbackWithoutAuth() throws {
+    @Test func refusesToServeBeyondLoopbackWithoutAuth() async throws {
         var configuration = ServeConfiguration(conninfo: "")
         configuration.host = "0.0.0.0"
-        #expect { _ = try buildApplication(configuration) } throws: { "\($0)".contains("--insecure-no-auth") }
+        await #expect { _ = try await buildApplication(configuration) } throws: { "\($0)".contains("--insecure-no-auth") }
         configuration.insecureNoAuth = true
-        _ = try buildApplication(configuration)
+        _ = try await buildApplication(configuration)
     }
 }
 

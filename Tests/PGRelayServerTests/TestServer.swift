@@ -25,7 +25,7 @@ final class TestServer: @unchecked Sendable {
         let bound = PortBox()
         var logger = Logger(label: "pgrelay.test")
         logger.logLevel = .warning
-        let app = try buildApplication(configuration, logger: logger) { port in bound.set(port) }
+        let app = try await buildApplication(configuration, logger: logger) { port in bound.set(port) }
         let task = Task { try await app.runService() }
         try await waitUntil("the server to listen") { bound.value != nil }
         let server = TestServer(port: bound.value!, task: task)

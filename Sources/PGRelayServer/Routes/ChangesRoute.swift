@@ -14,6 +14,7 @@ import PGRelayPostgres
 struct ChangesRoute {
     let pool: DatabasePool
     let metrics: RelayMetrics
+    let authenticator: Authenticator?
     /// Most changes one page returns; the default `limit` is 100.
     static let maximumLimit = 1000
 
@@ -23,7 +24,10 @@ struct ChangesRoute {
 
     func handle(_ request: Request, _ context: BasicRequestContext) async throws -> JSONValue {
         let table = try RequestInput.table(context)
-        let query = try RequestInput.streamRequest(request)
+        let parsed = try RequestInput.streamRequest(request)
+        let query = try await RequestInput.authorize(
+            parsed, table: table, token: Authenticator.token(in: request, query: parsed), authenticator: authenticator
+        )
         let limit = min(query.limit ?? 100, Self.maximumLimit)
         let channel = try await RequestInput.channel(of: table, pool: pool)
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.

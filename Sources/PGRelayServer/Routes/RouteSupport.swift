@@ -29,6 +29,17 @@ enum RequestInput {
         }
     }
 
+    /// Applies authentication (401) and the access policy (403): the client's filter is ANDed with
+    /// the token's row scope for `table`. Without an authenticator, the request stands as it is.
+    static func authorize(_ streamRequest: StreamRequest, table: TableName, token: String?, authenticator: Authenticator?) async throws -> StreamRequest {
+        guard let authenticator else { return streamRequest }
+        let claims = try await authenticator.claims(token: token)
+        let scope = try authenticator.scope(for: table, claims: claims)
+        var scoped = streamRequest
+        if scope != .all { scoped.filter = .and([scope, streamRequest.filter]) }
+        return scoped
+    }
+
     /// The subscribed table's channel; 404 when the table is not subscribed.
     static func channel(of table: TableName, pool: DatabasePool) async throws -> String {
         do {

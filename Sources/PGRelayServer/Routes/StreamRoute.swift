@@ -16,6 +16,7 @@ struct StreamRoute {
     let hub: Hub
     let pool: DatabasePool
     let retryMilliseconds: Int
+    let authenticator: Authenticator?
     let logger: Logger
 
     func register(on router: Router<BasicRequestContext>) {
@@ -31,6 +32,9 @@ struct StreamRoute {
             }
             streamRequest.since = id
         }
+        streamRequest = try await RequestInput.authorize(
+            streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
+        )
         let channel = try await RequestInput.channel(of: table, pool: pool)
         // Subscribe before reading the log: live changes queue up meanwhile, none is missed.
         let subscription = hub.subscribe(table: table, request: streamRequest)

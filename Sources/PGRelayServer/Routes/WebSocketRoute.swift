@@ -16,17 +16,28 @@ import ServiceLifecycle
 struct WebSocketRoute {
     let hub: Hub
     let pool: DatabasePool
+    let authenticator: Authenticator?
     let logger: Logger
     /// Close code for a subscriber that could not keep up (application range 4000-4999).
     static let slowConsumerCode = WebSocketErrorCode.unknown(4008)
 
     func register(on router: Router<BasicWebSocketRequestContext>) {
-        router.ws("/v1/ws") { inbound, outbound, _ in
-            try await session(inbound: inbound, outbound: outbound)
+        let authenticator = self.authenticator
+        router.ws("/v1/ws") { request, _ in
+            // A bad or missing token is refused before the upgrade, with 401 and the reason.
+            if let authenticator { _ = try await authenticator.claims(token: Self.token(in: request)) }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            let claims = try await authenticator?.claims(token: Self.token(in: context.request))
+            try await session(inbound: inbound, outbound: outbound, claims: claims)
         }
     }
 
-    func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    static func token(in request: Request) -> String? {
+        Authenticator.token(in: request, query: try? StreamRequest(query: request.uri.query))
+    }
+
+    func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?) async throws {
         logger.info("websocket opened")
         defer { logger.info("websocket closed") }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -60,13 +71,17 @@ struct WebSocketRoute {
                     entry.task.cancel()
                     entry.subscription.cancel()
                     try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
-                case .subscribe(let id, let table, let streamRequest):
+                case .subscribe(let id, let table, var streamRequest):
                     if running[id] != nil {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
                         continue
                     }
                     let channel: String
                     do {
+                        if let authenticator, let claims {
+                            let scope = try authenticator.scope(for: table, claims: claims)
+                            if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
+                        }
                         channel = try await RequestInput.channel(of: table, pool: pool)
                     } catch {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))

@@ -1,0 +1,127 @@
+import Foundation
+
+/// Who may read which tables, and which rows: the `auth` section of the configuration.
+///
+/// ```yaml
+/// access:                       # "<role>: <table>, <table>"   ("*" is every table)
+///   - "authenticated: public.orders, public.items"
+///   - "service_role: *"
+/// scopes:                       # "<table>: <row filter>", {claim} taken from the token
+///   - "public.orders: user_id=eq.{sub}"
+/// ```
+///
+/// A scope is ANDed with whatever filter the client sends, so a client can narrow it but
+/// never widen it.
+public struct AccessPolicy: Equatable, Sendable {
+    /// The token claim that names the role. Default `role` (as Supabase's tokens have it).
+    public var roleClaim: String
+    /// Tables each role may read; nil means every table.
+    public var grants: [String: Set<TableName>?]
+    /// Row scope templates per table.
+    public var scopes: [TableName: String]
+
+    public init(roleClaim: String = "role", grants: [String: Set<TableName>?] = [:], scopes: [TableName: String] = [:]) {
+        self.roleClaim = roleClaim
+        self.grants = grants
+        self.scopes = scopes
+    }
+
+    /// Parses the `access` and `scopes` lists; errors name the entry and what is wrong.
+    public init(roleClaim: String, access: [String], scopes scopeEntries: [String]) throws {
+        self.init(roleClaim: roleClaim)
+        for entry in access {
+            guard let colon = entry.firstIndex(of: ":") else {
+                throw AccessPolicyError(description: "access entry '\(entry)' must be '<role>: <table>, <table>' or '<role>: *'")
+            }
+            let role = entry[..<colon].trimmingCharacters(in: .whitespaces)
+            let list = entry[entry.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            guard !role.isEmpty else { throw AccessPolicyError(description: "access entry '\(entry)' has no role before ':'") }
+            if list == "*" {
+                grants[role] = .some(nil)
+                continue
+            }
+            var tables = Set<TableName>()
+            for name in list.split(separator: ",") {
+                do {
+                    tables.insert(try TableName(parsing: name.trimmingCharacters(in: .whitespaces)))
+                } catch {
+                    throw AccessPolicyError(description: "access entry '\(entry)': \(error)")
+                }
+            }
+            if case .some(.some(let existing)) = grants[role] { tables.formUnion(existing) }
+            grants[role] = .some(tables)
+        }
+        for entry in scopeEntries {
+            guard let colon = entry.firstIndex(of: ":") else {
+                throw AccessPolicyError(description: "scope entry '\(entry)' must be '<table>: <row filter>'")
+            }
+            let table: TableName
+            do {
+                table = try TableName(parsing: entry[..<colon].trimmingCharacters(in: .whitespaces))
+            } catch {
+                throw AccessPolicyError(description: "scope entry '\(entry)': \(error)")
+            }
+            let template = entry[entry.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            // Check the filter's shape now, with placeholder claims, rather than at the first request.
+            do {
+                _ = try RowFilter(query: Self.substitute(template) { _ in "0" })
+            } catch {
+                throw AccessPolicyError(description: "scope entry '\(entry)': \(error)")
+            }
+            scopes[table] = template
+        }
+    }
+
+    /// The row filter a token's holder must see `table` through, or an error (403) saying why not.
+    public func scope(for table: TableName, claims: JSONValue) throws -> RowFilter {
+        guard let role = claims[roleClaim]?.stringValue else {
+            throw AccessDenied(description: "the token has no \"\(roleClaim)\" claim naming a role")
+        }
+        guard let grant = grants[role] else {
+            throw AccessDenied(description: "role '\(role)' may not read any table")
+        }
+        if let tables = grant, !tables.contains(table) {
+            throw AccessDenied(description: "role '\(role)' may not read \(table)")
+        }
+        guard let template = scopes[table] else { return .all }
+        var missing: String?
+        let query = Self.substitute(template) { claim in
+            switch claims[claim] {
+            case .string(let s)?: return s
+            case .number(let n)?: return n
+            case .bool(let b)?: return b ? "true" : "false"
+            default:
+                missing = claim
+                return ""
+            }
+        }
+        if let missing { throw AccessDenied(description: "the token has no \"\(missing)\" claim, which the scope of \(table) needs") }
+        do {
+            return try RowFilter(query: query)
+        } catch {
+            throw AccessDenied(description: "the scope of \(table) does not apply to this token: \(error)")
+        }
+    }
+
+    /// Replaces each `{claim}` with `value(claim)`, percent-encoded so a claim cannot add parameters.
+    static func substitute(_ template: String, _ value: (String) -> String) -> String {
+        var out = ""
+        var rest = Substring(template)
+        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            out += rest[..<open]
+            let name = String(rest[rest.index(after: open)..<close])
+            out += value(name).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+}
+
+public struct AccessPolicyError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+}
+
+/// A token that may not read what it asked for (HTTP 403).
+public struct AccessDenied: Error, Equatable, CustomStringConvertible {
+    public var description: String
+}

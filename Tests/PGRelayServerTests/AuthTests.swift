@@ -1,0 +1,162 @@
+import Foundation
+import HummingbirdWSClient
+import JWTKit
+import Logging
+import PGRelayCore
+import PGRelayPostgres
+import PGRelayServer
+import PGRelayTestSupport
+import Testing
+
+struct TestClaims: JWTPayload {
+    var sub: String
+    var role: String?
+    var exp: ExpirationClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+@Suite struct AuthTests {
+    static let secret = "test-secret-that-is-long-enough-for-hs256"
+
+    static func token(sub: String = "alice", role: String? = "authenticated", expiresIn: TimeInterval = 3600, secret: String = secret) async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return try await keys.sign(TestClaims(sub: sub, role: role, exp: .init(value: Date().addingTimeInterval(expiresIn))))
+    }
+
+    func database() throws -> TestDatabase {
+        let db = try TestDatabase()
+        try db.connection.execute("create table orders (id int primary key, user_id text, total numeric); create table secrets (id int primary key)")
+        try db.installer.subscribe(TableName(schema: "public", name: "orders"))
+        try db.installer.subscribe(TableName(schema: "public", name: "secrets"))
+        for (id, user) in [(1, "alice"), (2, "bob"), (3, "alice")] {
+            try db.connection.execute("insert into orders values (\(id), '\(user)', \(id * 10))")
+        }
+        return db
+    }
+
+    func policy() throws -> AccessPolicy {
+        try AccessPolicy(roleClaim: "role", access: ["authenticated: public.orders", "service_role: *"], scopes: ["public.orders: user_id=eq.{sub}"])
+    }
+
+    @Test func tokensAreCheckedAndScopesCannotBeWidened() async throws {
+        let db = try database()
+        let policy = try policy()
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        let alice = try await Self.token()
+
+        func ids(_ response: (status: Int, headers: [String: String], body: String)) throws -> [JSONValue?] {
+            guard case .array(let changes)? = try JSONValue(parsing: response.body)["changes"] else { return [] }
+            return changes.map { $0["new"]?["id"] }
+        }
+        let none = try await server.get("/v1/changes/public.orders")
+        #expect(none.status == 401 && none.body.contains("a token is required"))
+        let forged = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(secret: "wrong-secret-wrong-secret-wrong-secret"))")])
+        #expect(forged.status == 401 && forged.body.contains("signature does not verify"), "\(forged.body)")
+        let expired = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(expiresIn: -60))")])
+        #expect(expired.status == 401 && expired.body.contains("expired"), "\(expired.body)")
+        let garbage = try await server.get("/v1/changes/public.orders?access_token=not.a.jwt")
+        #expect(garbage.status == 401, "\(garbage.body)")
+        let forbidden = try await server.get("/v1/changes/public.secrets", headers: [("Authorization", "Bearer \(alice)")])
+        #expect(forbidden.status == 403 && forbidden.body.contains("role 'authenticated' may not read public.secrets"), "\(forbidden.body)")
+        let roleless = try await server.get("/v1/changes/public.orders?access_token=\(try await Self.token(role: nil))")
+        #expect(roleless.status == 403 && roleless.body.contains("no \\\"role\\\" claim"), "\(roleless.body)")
+
+        let own = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(alice)")])
+        #expect(own.status == 200)
+        #expect(try ids(own) == [.number("1"), .number("3")])
+        // A client filter can narrow the scope but not widen it.
+        let widened = try await server.get("/v1/changes/public.orders?or=(user_id.eq.bob,user_id.eq.alice)&access_token=\(alice)")
+        #expect(try ids(widened) == [.number("1"), .number("3")])
+        let narrowed = try await server.get("/v1/changes/public.orders?total=gt.10&access_token=\(alice)")
+        #expect(try ids(narrowed) == [.number("3")])
+        // Scopes belong to the table, whatever the role: another subject sees only its own rows.
+        let bob = try await server.get("/v1/changes/public.orders?access_token=\(try await Self.token(sub: "bob", role: "service_role"))")
+        #expect(try ids(bob) == [.number("2")])
+
+        // SSE through EventSource's only option, the query parameter.
+        let sse = try await server.stream("/v1/stream/public.orders?since=0&access_token=\(alice)", count: 2)
+        #expect(sse.events.map { $0.change.new?["user_id"] } == [.string("alice"), .string("alice")])
+        let sseDenied = try await server.get("/v1/stream/public.orders?since=0")
+        #expect(sseDenied.status == 401)
+    }
+
+    @Test func webSocketsNeedATokenAndGetTheScope() async throws {
+        let db = try database()
+        let policy = try policy()
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        var logger = Logger(label: "ws.test")
+        logger.logLevel = .critical
+        await #expect(throws: (any Error).self) {
+            try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { _, _, _ in }
+        }
+        let alice = try await Self.token()
+        let inbox = WebSocketRouteTests.Inbox()
+        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in
+            let reader = Task {
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message { inbox.add(text) }
+                }
+            }
+            try await outbound.write(.text(#"{"type":"subscribe","id":"mine","table":"public.orders","since":0}"#))
+            try await outbound.write(.text(#"{"type":"subscribe","id":"theirs","table":"public.secrets"}"#))
+            _ = try await inbox.wait { messages in
+                messages.filter { $0["type"] == .string("change") }.count == 2 && messages.contains { $0["type"] == .string("error") }
+            }
+            try await outbound.close(.normalClosure, reason: nil)
+            reader.cancel()
+        }
+        let messages = inbox.all
+        #expect(messages.filter { $0["type"] == .string("change") }.map { $0["event"]?["new"]?["user_id"] } == [.string("alice"), .string("alice")])
+        #expect(messages.contains { $0["id"] == .string("theirs") && $0["message"]?.stringValue?.contains("may not read public.secrets") == true })
+    }
+
+    @Test func weakSecretsAndBadKeySetsAreConfigurationErrors() async throws {
+        await #expect { _ = try await Authenticator.make(.init(jwtSecret: "short")) } throws: { "\($0)".contains("at least 32 bytes") }
+        await #expect { _ = try await Authenticator.make(.init(jwks: "{not json")) } throws: { "\($0)".contains("not a usable JWKS") }
+        #expect(try await Authenticator.make(.init()) == nil)
+    }
+
+    @Test func jwksKeysVerifyES256Tokens() async throws {
+        let db = try database()
+        let key = ES256PrivateKey()
+        guard let parameters = key.parameters else {
+            Issue.record("no key parameters")
+            return
+        }
+        let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"\#(parameters.x)","y":"\#(parameters.y)"}]}"#
+        let policy = try policy()
+        let server = try await TestServer.start(db) { $0.auth = .init(jwks: jwks, policy: policy) }
+        defer { Task { await server.stop() } }
+        let signer = JWTKeyCollection()
+        await signer.add(ecdsa: key, kid: "k1")
+        let token = try await signer.sign(TestClaims(sub: "bob", role: "authenticated", exp: .init(value: Date().addingTimeInterval(600))), kid: "k1")
+        let response = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(token)")])
+        #expect(response.status == 200, "\(response.body)")
+        #expect(response.body.contains("\"user_id\":\"bob\"") && !response.body.contains("alice"))
+        let hs = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token())")])
+        #expect(hs.status == 401)
+    }
+}
+
+@Suite struct AccessPolicyTests {
+    @Test func parsesAndAppliesRules() throws {
+        let policy = try AccessPolicy(roleClaim: "role", access: ["reader: public.orders, items", "admin: *"], scopes: ["orders: user_id=eq.{sub}&tenant=eq.{org}"])
+        let orders = TableName(schema: "public", name: "orders")
+        let claims = JSONValue.object([("role", .string("reader")), ("sub", .string("a&b=c")), ("org", .number("7"))])
+        let scope = try policy.scope(for: orders, claims: claims)
+        // The claim's "&" stays inside the value: it cannot add a parameter.
+        #expect(scope.matches(.object([("user_id", .string("a&b=c")), ("tenant", .number("7"))])))
+        #expect(!scope.matches(.object([("user_id", .string("a")), ("tenant", .number("7"))])))
+        #expect(try policy.scope(for: TableName(schema: "public", name: "items"), claims: claims) == .all)
+        #expect(throws: AccessDenied.self) { try policy.scope(for: TableName(schema: "x", name: "y"), claims: claims) }
+        #expect(throws: AccessDenied.self) { try policy.scope(for: orders, claims: .object([("role", .string("reader"))])) }
+        #expect(try policy.scope(for: TableName(schema: "x", name: "y"), claims: .object([("role", .string("admin"))])) == .all)
+        for bad in [(["noColon"], [String]()), (["r: bad name"], []), ([], ["orders user_id=eq.1"]), ([], ["orders: user_id=eqq.{sub}"])] {
+            #expect(throws: AccessPolicyError.self) { try AccessPolicy(roleClaim: "role", access: bad.0, scopes: bad.1) }
+        }
+    }
+}
