@@ -1,0 +1,71 @@
+import Configuration
+import Foundation
+import PGRelayCore
+
+/// `serve`'s settings: the YAML file, under PGRELAY_* environment variables.
+public struct ServeSettings: Sendable {
+    let reader: ConfigReader
+
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) async throws -> ServeSettings {
+        // PGRELAY_SERVER_PORT is the key server.port: strip the prefix, the provider does the rest.
+        let prefixed = environment.compactMap { key, value in
+            key.hasPrefix("PGRELAY_") ? (String(key.dropFirst("PGRELAY_".count)), value) : nil
+        }
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: Dictionary(prefixed, uniquingKeysWith: { $1 }), secretsSpecifier: .specific(["AUTH_JWT_SECRET"]))
+        ]
+        if let file {
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw ServeConfigurationError(description: "configuration file \(file) does not exist")
+            }
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: .init(file)))
+            } catch {
+                throw ServeConfigurationError(description: "configuration file \(file) does not parse: \(error)")
+            }
+        }
+        return ServeSettings(reader: ConfigReader(providers: providers))
+    }
+
+    public func serveConfiguration() throws -> ServeConfiguration {
+        var configuration = ServeConfiguration(conninfo: reader.string(forKey: "database.url", default: ""))
+        configuration.host = reader.string(forKey: "server.host", default: configuration.host)
+        configuration.port = reader.int(forKey: "server.port", default: configuration.port)
+        configuration.keepAliveSeconds = reader.double(forKey: "server.keepalive_seconds", default: configuration.keepAliveSeconds)
+        configuration.retryMilliseconds = reader.int(forKey: "server.retry_ms", default: configuration.retryMilliseconds)
+        configuration.queueLimit = reader.int(forKey: "server.queue_limit", default: configuration.queueLimit)
+        configuration.webSocketPingSeconds = reader.int(forKey: "server.ws_ping_seconds", default: configuration.webSocketPingSeconds)
+        configuration.insecureNoAuth = reader.bool(forKey: "server.insecure_no_auth", default: false)
+        guard configuration.port >= 0, configuration.port < 65536, configuration.queueLimit > 0, configuration.keepAliveSeconds > 0 else {
+            throw ServeConfigurationError(description: "server.port must be 0-65535, and queue_limit and keepalive_seconds positive")
+        }
+        var jwks: String?
+        let jwksFile = reader.string(forKey: "auth.jwks_file", default: "")
+        if !jwksFile.isEmpty {
+            do {
+                jwks = try String(contentsOfFile: jwksFile, encoding: .utf8)
+            } catch {
+                throw ServeConfigurationError(description: "auth.jwks_file \(jwksFile) cannot be read: \(error.localizedDescription)")
+            }
+        }
+        configuration.auth = Authenticator.Configuration(
+            jwtSecret: reader.string(forKey: "auth.jwt_secret", isSecret: true, default: ""),
+            jwks: jwks,
+            policy: try AccessPolicy(
+                roleClaim: reader.string(forKey: "auth.role_claim", default: "role"),
+                access: reader.stringArray(forKey: "auth.access", default: []),
+                scopes: reader.stringArray(forKey: "auth.scopes", default: [])
+            )
+        )
+        return configuration
+    }
+
+    /// `tables:` entries, "schema.table" or "schema.table: INSERT,UPDATE".
+    public func tables() throws -> [(TableName, EventSet)] {
+        try reader.stringArray(forKey: "tables", default: []).map { entry in
+            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let table = try TableName(parsing: parts[0])
+            return (table, parts.count > 1 ? try EventSet(parsing: parts[1]) : .default)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+import PGRelayCore
+import PGRelayServer
+import Testing
+
+@Suite struct ServeSettingsTests {
+    func write(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// The shipped default file parses and gives the documented defaults.
+    @Test func theDocumentedDefaultFileGivesTheDefaults() async throws {
+        var directory = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { directory.deleteLastPathComponent() }
+        let settings = try await ServeSettings.load(file: directory.appendingPathComponent("config/pgrelay.yaml").path, environment: [:])
+        let configuration = try settings.serveConfiguration()
+        let defaults = ServeConfiguration(conninfo: "")
+        #expect(configuration.host == defaults.host && configuration.port == defaults.port)
+        #expect(configuration.keepAliveSeconds == defaults.keepAliveSeconds && configuration.queueLimit == defaults.queueLimit)
+        #expect(configuration.retryMilliseconds == defaults.retryMilliseconds && configuration.webSocketPingSeconds == defaults.webSocketPingSeconds)
+        #expect(!configuration.auth.isEnabled && !configuration.insecureNoAuth)
+        #expect(try settings.tables().isEmpty)
+    }
+
+    @Test func fileValuesAreOverriddenByEnvironment() async throws {
+        let path = try write(
+            """
+            server:
+              port: 4000
+              queue_limit: 50
+            tables:
+              - public.orders
+              - "app.items: INSERT,TRUNCATE"
+            auth:
+              jwt_secret: "from-the-file-from-the-file-from-the-file"
+              access:
+                - "authenticated: public.orders"
+              scopes:
+                - "public.orders: user_id=eq.{sub}"
+            """
+        )
+        let settings = try await ServeSettings.load(file: path, environment: ["PGRELAY_SERVER_PORT": "4100", "PGRELAY_SERVER_HOST": "127.0.0.2", "SERVER_PORT": "1"])
+        let configuration = try settings.serveConfiguration()
+        #expect(configuration.port == 4100 && configuration.host == "127.0.0.2" && configuration.queueLimit == 50)
+        #expect(configuration.auth.jwtSecret == "from-the-file-from-the-file-from-the-file")
+        #expect(configuration.auth.policy.scopes[TableName(schema: "public", name: "orders")] == "user_id=eq.{sub}")
+        let tables = try settings.tables()
+        #expect(tables.map(\.0) == [TableName(schema: "public", name: "orders"), TableName(schema: "app", name: "items")])
+        #expect(tables.map(\.1.description) == ["INSERT,UPDATE,DELETE", "INSERT,TRUNCATE"])
+    }
+
+    @Test func mistakesAreClearErrors() async throws {
+        await #expect { _ = try await ServeSettings.load(file: "/nonexistent/pgrelay.yaml", environment: [:]) } throws: { "\($0)".contains("does not exist") }
+        let broken = try write("server: [unclosed")
+        await #expect { _ = try await ServeSettings.load(file: broken, environment: [:]) } throws: { "\($0)".contains("does not parse") }
+        let badRule = try write("auth:\n  access:\n    - \"no colon here\"\n")
+        let settings = try await ServeSettings.load(file: badRule, environment: [:])
+        #expect { _ = try settings.serveConfiguration() } throws: { "\($0)".contains("must be '<role>: <table>") }
+        let badPort = try await ServeSettings.load(file: nil, environment: ["PGRELAY_SERVER_PORT": "70000"])
+        #expect { _ = try badPort.serveConfiguration() } throws: { "\($0)".contains("server.port") }
+    }
+}
