@@ -260,3 +260,107 @@ import Testing
         #expect(text.contains("pgrelay_slow_consumer_disconnects_total 0"), "\(text)")
     }
 }
+
+@Suite struct SlowConsumerTests {
+    /// One client stops reading: once its queue overflows it is closed with the id to resume
+    /// from, while another client on the same table receives every change.
+    @Test func aStalledClientIsClosedAndOthersGetEverything() async throws {
+        let db = try TestDatabase()
+        try db.connection.execute("create table blobs (id int primary key, body text)")
+        try db.installer.subscribe(TableName(schema: "public", name: "blobs"))
+        let server = try await TestServer.start(db) { $0.queueLimit = 5 }
+        defer { Task { await server.stop() } }
+        // A raw socket that sends the request and then reads nothing.
+        let stalled = try StalledClient(port: server.port, path: "/v1/stream/public.blobs")
+        let total = 120
+        // A reading client; like EventSource, it reconnects with Last-Event-ID when closed.
+        let fast = Task {
+            var rows: [Int64] = []
+            var lastID: Int64? = nil
+            for _ in 0..<50 where rows.count < total {
+                let result = try await server.stream("/v1/stream/public.blobs", lastEventID: lastID, count: total - rows.count, timeout: 10)
+                rows += result.events.map(\.id)
+                lastID = rows.last ?? lastID
+            }
+            return rows
+        }
+        try await server.waitForHealth { $0["subscribers"] == .number("2") }
+        let writer = try db.connect()
+        for i in 1...total { try writer.execute("insert into blobs values (\(i), repeat('x', 200000))") }
+        let rows = try await fast.value
+        let all = try db.log.read(after: 0, limit: 1000).map(\.id)
+        #expect(rows == all)
+        let metrics = try await server.get("/metrics").body
+        #expect(!metrics.contains("pgrelay_slow_consumer_disconnects_total 0"), "\(metrics)")
+        // What the stalled client finally reads ends with where to resume.
+        let received = stalled.drain()
+        #expect(received.contains("closed: too slow; reconnect with Last-Event-ID"), "\(received.suffix(300))")
+    }
+}
+
+/// Connects, sends one GET, and reads nothing until asked to drain.
+final class StalledClient {
+    let fd: Int32
+
+    init(port: Int, path: String) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var size: Int32 = 4096
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else { throw TestClusterError("cannot connect") }
+        let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+        _ = request.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+    }
+
+    /// Reads until the server closes the connection (or 30 s pass).
+    func drain() -> String {
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var data = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &buffer, buffer.count)
+            if n <= 0 { break }
+            data += buffer[0..<n]
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    deinit { close(fd) }
+}
+
+@Suite struct FilterOperatorIntegrationTests {
+    /// Every operator through a real server, on rows typed by Postgres (numeric, text, boolean, null).
+    @Test func everyOperatorFiltersRealRows() async throws {
+        let db = try TestDatabase()
+        try db.connection.execute("create table items (id int primary key, name text, price numeric, active boolean, note text)")
+        try db.installer.subscribe(TableName(schema: "public", name: "items"))
+        try db.connection.execute("insert into items values (1, 'Apple', 9.5, true, null)")
+        try db.connection.execute("insert into items values (2, 'banana', 10, false, 'ripe')")
+        try db.connection.execute("insert into items values (3, 'Cherry pie', 100, true, 'a,b')")
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        let cases: [(String, [Int])] = [
+            ("id=eq.2", [2]), ("id=neq.2", [1, 3]), ("price=gt.9.5", [2, 3]), ("price=gte.9.5", [1, 2, 3]),
+            ("price=lt.10", [1]), ("price=lte.10", [1, 2]), ("name=like.*an*", [2]), ("name=ilike.c*", [3]),
+            ("note=in.(ripe,\"a,b\")", [2, 3]), ("note=is.null", [1]), ("active=is.true", [1, 3]), ("active=is.false", [2]),
+            ("note=not.is.null", [2, 3]), ("id=not.in.(1,2)", [3]), ("or=(id.eq.1,price.gt.50)", [1, 3]),
+            ("or=(name.eq.banana,and(active.is.true,price.lt.50))", [1, 2]), ("active=is.true&price=gt.50", [3]),
+            ("name=eq.Cherry%20pie", [3]), ("price=gt.9.99", [2, 3]),
+        ]
+        for (filter, expected) in cases {
+            let body = try await server.get("/v1/changes/public.items?\(filter)").body
+            guard case .array(let changes)? = try JSONValue(parsing: body)["changes"] else {
+                Issue.record("\(filter): \(body)")
+                continue
+            }
+            #expect(changes.map { $0["new"]?["id"] } == expected.map { .number(String($0)) }, "\(filter)")
+        }
+    }
+}
