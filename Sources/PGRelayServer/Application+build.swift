@@ -67,7 +67,7 @@ public func buildApplication(
         ),
         logger: logger
     )
-    let router = Router()
+    let router = Router(context: RelayRequestContext.self)
     StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)

@@ -36,6 +36,15 @@ import Testing
         #expect(result.events.allSatisfy { $0.id == $0.change.id })
     }
 
+    @Test func idleStreamsGetKeepAliveComments() async throws {
+        let db = try ordersDatabase()
+        let server = try await TestServer.start(db) { $0.keepAliveSeconds = 0.2 }
+        defer { Task { await server.stop() } }
+        let result = try await server.stream("/v1/stream/public.orders", count: 1, timeout: 1.5)
+        #expect(result.events.isEmpty)
+        #expect(result.comments.filter { $0 == "keep-alive" }.count >= 2, "\(result.raw)")
+    }
+
     @Test func lastEventIDReplaysWhatWasMissedThenGoesLive() async throws {
         let db = try ordersDatabase()
         for i in 1...5 { try db.connection.execute("insert into orders values (\(i), 'open', \(i))") }

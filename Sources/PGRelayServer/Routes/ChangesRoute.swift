@@ -18,11 +18,11 @@ struct ChangesRoute {
     /// Most changes one page returns; the default `limit` is 100.
     static let maximumLimit = 1000
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<RelayRequestContext>) {
         router.get("/v1/changes/:table") { request, context in try await handle(request, context) }
     }
 
-    func handle(_ request: Request, _ context: BasicRequestContext) async throws -> JSONValue {
+    func handle(_ request: Request, _ context: RelayRequestContext) async throws -> JSONValue {
         let table = try RequestInput.table(context)
         let parsed = try RequestInput.streamRequest(request)
         let query = try await RequestInput.authorize(

@@ -12,7 +12,7 @@ struct HealthRoute {
     let pool: DatabasePool
     let listenerState: ListenerState
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<RelayRequestContext>) {
         router.get("/health") { _, _ in try await handle() }
     }
 

@@ -19,11 +19,11 @@ struct StreamRoute {
     let authenticator: Authenticator?
     let logger: Logger
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<RelayRequestContext>) {
         router.get("/v1/stream/:table") { request, context in try await handle(request, context) }
     }
 
-    func handle(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func handle(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
         let table = try RequestInput.table(context)
         var streamRequest = try RequestInput.streamRequest(request)
         if let header = request.headers[.lastEventID] {
@@ -43,7 +43,11 @@ struct StreamRoute {
         let logger = self.logger
         let retry = retryMilliseconds
         let metrics = hub.metrics
-        logger.info("stream opened", metadata: ["table": "\(table)", "query": "\(request.uri.query ?? "")", "since": "\(since.map(String.init) ?? "live")"])
+        let client = context.client
+        logger.info(
+            "stream opened",
+            metadata: ["client": "\(client)", "table": "\(table)", "query": "\(request.uri.query ?? "")", "since": "\(since.map(String.init) ?? "live")"]
+        )
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache, no-transform",
@@ -52,7 +56,7 @@ struct StreamRoute {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             defer {
                 subscription.cancel()
-                logger.info("stream closed", metadata: ["table": "\(table)", "slow": "\(subscription.closedAsSlow)"])
+                logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)", "slow": "\(subscription.closedAsSlow)"])
             }
             try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
             var cursor = since ?? 0
