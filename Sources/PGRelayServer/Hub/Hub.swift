@@ -110,22 +110,17 @@ public final class SharedChange: @unchecked Sendable {
     init(_ event: ChangeEvent) { self.event = event }
 
     /// The canonical JSON text, encoded on first use and shared afterwards.
-    public var canonicalJSONText: String {
-        lock.withLock {
-            if let json { return json }
-            let encoded = event.canonicalJSONText
-            json = encoded
-            return encoded
-        }
-    }
+    public var canonicalJSONText: String { cached(&json) { $0.canonicalJSONText } }
 
     /// The SSE frame, encoded on first use and shared afterwards.
-    public var serverSentEvent: String {
-        lock.withLock {
-            if let sse { return sse }
-            let encoded = event.serverSentEvent
-            sse = encoded
-            return encoded
-        }
+    public var serverSentEvent: String { cached(&sse) { $0.serverSentEvent } }
+
+    private func cached(_ slot: inout String?, _ encode: (ChangeEvent) -> String) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        if let slot { return slot }
+        let encoded = encode(event)
+        slot = encoded
+        return encoded
     }
 }

@@ -40,61 +40,59 @@ struct WebSocketRoute {
     func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?) async throws {
         logger.info("websocket opened")
         defer { logger.info("websocket closed") }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            var running: [String: (subscription: HubSubscription, task: Task<Void, Never>)] = [:]
-            defer {
-                for entry in running.values {
-                    entry.task.cancel()
-                    entry.subscription.cancel()
-                }
+        var running: [String: (subscription: HubSubscription, task: Task<Void, Never>)] = [:]
+        defer {
+            for entry in running.values {
+                entry.task.cancel()
+                entry.subscription.cancel()
             }
-            for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
-                guard case .text(let text) = message else {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
+        }
+        for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
+            guard case .text(let text) = message else {
+                try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
+                continue
+            }
+            let request: WebSocketClientMessage
+            do {
+                request = try WebSocketClientMessage(text: text)
+            } catch let error as WebSocketProtocolError {
+                try await outbound.write(.text(WebSocketServerMessage.error(id: error.id, error.message)))
+                continue
+            }
+            switch request {
+            case .ping:
+                try await outbound.write(.text(WebSocketServerMessage.pong))
+            case .unsubscribe(let id):
+                guard let entry = running.removeValue(forKey: id) else {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
                     continue
                 }
-                let request: WebSocketClientMessage
+                entry.task.cancel()
+                entry.subscription.cancel()
+                try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
+            case .subscribe(let id, let table, var streamRequest):
+                if running[id] != nil {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
+                    continue
+                }
+                let channel: String
                 do {
-                    request = try WebSocketClientMessage(text: text)
-                } catch let error as WebSocketProtocolError {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: error.id, error.message)))
+                    if let authenticator, let claims {
+                        let scope = try authenticator.scope(for: table, claims: claims)
+                        if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
+                    }
+                    channel = try await RequestInput.channel(of: table, pool: pool)
+                } catch {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))
                     continue
                 }
-                switch request {
-                case .ping:
-                    try await outbound.write(.text(WebSocketServerMessage.pong))
-                case .unsubscribe(let id):
-                    guard let entry = running.removeValue(forKey: id) else {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
-                        continue
-                    }
-                    entry.task.cancel()
-                    entry.subscription.cancel()
-                    try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
-                case .subscribe(let id, let table, var streamRequest):
-                    if running[id] != nil {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
-                        continue
-                    }
-                    let channel: String
-                    do {
-                        if let authenticator, let claims {
-                            let scope = try authenticator.scope(for: table, claims: claims)
-                            if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
-                        }
-                        channel = try await RequestInput.channel(of: table, pool: pool)
-                    } catch {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))
-                        continue
-                    }
-                    let subscription = hub.subscribe(table: table, request: streamRequest)
-                    try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
-                    logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
-                    let task = Task {
-                        await forward(id: id, subscription: subscription, channel: channel, outbound: outbound)
-                    }
-                    running[id] = (subscription, task)
+                let subscription = hub.subscribe(table: table, request: streamRequest)
+                try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
+                logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
+                let task = Task {
+                    await forward(id: id, subscription: subscription, channel: channel, outbound: outbound)
                 }
+                running[id] = (subscription, task)
             }
         }
     }
