@@ -89,6 +89,26 @@ import Testing
         #expect(try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout == "deleted 0 changes committed more than 1h ago\n")
     }
 
+    /// `serve --config` reads the port and the tables to subscribe from the file; flags win over it.
+    @Test func serveReadsItsConfigurationFile() async throws {
+        let db = try TestDatabase()
+        try db.connection.execute("create table things (id int primary key)")
+        let port = 20_000 + Int.random(in: 0..<20_000)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-\(UUID().uuidString).yaml").path
+        try "server:\n  port: 1\n  queue_limit: 10\ntables:\n  - \"public.things: INSERT,TRUNCATE\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = db.conninfo
+        let serve = try Subprocess.start(Self.executable.path, ["serve", "--config", file, "--port", String(port)], environment: environment)
+        try await waitUntil("serve to subscribe the configured table (stderr: \(serve.stderrSoFar))") {
+            try db.installer.subscriptions().map(\.events.description) == ["INSERT,TRUNCATE"]
+        }
+        try await waitUntil("serve to listen on port \(port)") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
+        serve.signal(SIGTERM)
+        #expect(serve.wait().status == 0)
+        let missing = try pgrelay(["serve", "--config", "/nonexistent.yaml"], database: db.conninfo)
+        #expect(missing.status != 0 && missing.stderr == "pgrelay: configuration file /nonexistent.yaml does not exist\n")
+    }
+
     /// SIGTERM ends open streams and exits 0 within a few seconds.
     @Test func serveStopsCleanlyOnSIGTERM() async throws {
         let db = try TestDatabase()
@@ -120,15 +140,7 @@ final class TCPClient: @unchecked Sendable {
     private var buffer = ""
 
     init(port: Int) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw TestClusterError("cannot connect to port \(port)") }
+        fd = try connectTCP(port: port)
         let thread = Thread { [self] in
             var bytes = [UInt8](repeating: 0, count: 4096)
             while true {
@@ -140,10 +152,7 @@ final class TCPClient: @unchecked Sendable {
         thread.start()
     }
 
-    func send(_ text: String) throws {
-        let sent = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
-        guard sent == text.utf8.count else { throw TestClusterError("short write") }
-    }
+    func send(_ text: String) throws { try sendAll(fd, text) }
 
     var received: String { lock.withLock { buffer } }
 

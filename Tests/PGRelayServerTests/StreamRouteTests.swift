@@ -1,4 +1,6 @@
+import AsyncHTTPClient
 import Foundation
+import Logging
 import PGRelayCore
 import PGRelayPostgres
 import PGRelayServer
@@ -7,13 +9,6 @@ import Testing
 
 @Suite struct StreamRouteTests {
     let orders = TableName(schema: "public", name: "orders")
-
-    func ordersDatabase() throws -> TestDatabase {
-        let db = try TestDatabase()
-        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
-        try db.installer.subscribe(orders)
-        return db
-    }
 
     @Test func streamsFilteredChangesWithProxyFriendlyHeaders() async throws {
         let db = try ordersDatabase()
@@ -218,9 +213,7 @@ import Testing
 @Suite struct RestartTests {
     /// The daemon restarts mid-stream; clients resume on the new one with Last-Event-ID and lose nothing.
     @Test func clientsResumeAcrossADaemonRestart() async throws {
-        let db = try TestDatabase()
-        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
-        try db.installer.subscribe(TableName(schema: "public", name: "orders"))
+        let db = try ordersDatabase()
         let first = try await TestServer.start(db)
         let before = Task { try await first.stream("/v1/stream/public.orders", count: 3) }
         try await first.waitForHealth { $0["subscribers"] == .number("1") }
@@ -242,9 +235,7 @@ import Testing
 
 @Suite struct MetricsTests {
     @Test func metricsCountChangesDeliveriesReplayAndReconnects() async throws {
-        let db = try TestDatabase()
-        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
-        try db.installer.subscribe(TableName(schema: "public", name: "orders"))
+        let db = try ordersDatabase()
         try db.connection.execute("insert into orders values (1, 'open', 1)")
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -312,19 +303,9 @@ final class StalledClient {
     let fd: Int32
 
     init(port: Int, path: String) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var size: Int32 = 4096
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard result == 0 else { throw TestClusterError("cannot connect") }
-        let request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
-        _ = request.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, $0.count - 1) }
+        // A small receive buffer, so that the server's writes back up soon.
+        fd = try connectTCP(port: port, receiveBuffer: 4096)
+        try sendAll(fd, "GET \(path) HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n")
     }
 
     /// Reads until the server closes the connection (or 30 s pass).
@@ -371,5 +352,24 @@ final class StalledClient {
             }
             #expect(changes.map { $0["new"]?["id"] } == expected.map { .number(String($0)) }, "\(filter)")
         }
+    }
+}
+
+@Suite struct UnhealthyTests {
+    @Test func healthIs503WhenTheDatabaseIsUnreachable() async throws {
+        var configuration = ServeConfiguration(conninfo: "host=/nonexistent port=1 dbname=nowhere connect_timeout=2")
+        configuration.port = 0
+        let bound = PortBox()
+        var logger = Logger(label: "pgrelay.test")
+        logger.logLevel = .critical
+        let app = try await buildApplication(configuration, logger: logger) { port in bound.set(port) }
+        let task = Task { try await app.runService() }
+        defer { task.cancel() }
+        try await waitUntil("the server to listen") { bound.value != nil }
+        let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(bound.value!)/health"), timeout: .seconds(10))
+        let body = try JSONValue(parsing: String(buffer: try await response.body.collect(upTo: 1 << 20)))
+        #expect(response.status.code == 503)
+        #expect(body["status"] == .string("unhealthy") && body["database"] == .bool(false) && body["listener"] == .bool(false))
+        #expect(body["error"]?.stringValue?.contains("host=/nonexistent") == true)
     }
 }

@@ -11,13 +11,6 @@ import Testing
 @Suite struct WebSocketRouteTests {
     let orders = TableName(schema: "public", name: "orders")
 
-    func ordersDatabase() throws -> TestDatabase {
-        let db = try TestDatabase()
-        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
-        try db.installer.subscribe(orders)
-        return db
-    }
-
     /// Collects the server's text messages; the test waits on them by predicate.
     final class Inbox: @unchecked Sendable {
         private let lock = NSLock()

@@ -40,6 +40,14 @@ enum RequestInput {
         return scoped
     }
 
+    /// The query string for logs, with any `access_token` value replaced: tokens stay out of logs.
+    static func redacted(_ query: String?) -> String {
+        guard let query else { return "" }
+        return query.split(separator: "&", omittingEmptySubsequences: false).map { part in
+            part.hasPrefix("access_token=") ? "access_token=REDACTED" : String(part)
+        }.joined(separator: "&")
+    }
+
     /// The subscribed table's channel; 404 when the table is not subscribed.
     static func channel(of table: TableName, pool: DatabasePool) async throws -> String {
         do {

@@ -46,7 +46,10 @@ struct StreamRoute {
         let client = context.client
         logger.info(
             "stream opened",
-            metadata: ["client": "\(client)", "table": "\(table)", "query": "\(request.uri.query ?? "")", "since": "\(since.map(String.init) ?? "live")"]
+            metadata: [
+                "client": "\(client)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
+                "since": "\(since.map(String.init) ?? "live")",
+            ]
         )
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
