@@ -95,4 +95,31 @@ import Testing
         #expect(close?.closeCode == .messageTooLarge)
         #expect(try await server.get("/health").status == 200)
     }
+
+    /// A subscriber that stops reading is closed with 4008 and a reason carrying the id to resume from.
+    @Test func aStalledSubscriptionClosesTheSocketWithTheResumeID() async throws {
+        let db = try TestDatabase()
+        try db.connection.execute("create table blobs (id int primary key, body text)")
+        try db.installer.subscribe(TableName(schema: "public", name: "blobs"))
+        let server = try await TestServer.start(db) { $0.queueLimit = 5 }
+        defer { Task { await server.stop() } }
+        var logger = Logger(label: "ws.test")
+        logger.logLevel = .critical
+        let writer = try db.connect()
+        let close = try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(server.port)/v1/ws", configuration: .init(maxFrameSize: 1 << 22), logger: logger
+        ) { inbound, outbound, _ in
+            try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.blobs"}"#))
+            try await server.waitForHealth { $0["subscribers"] == .number("1") }
+            // Not reading while 100 large changes arrive.
+            for i in 1...100 { try writer.execute("insert into blobs values (\(i), repeat('x', 200000))") }
+            try await server.waitForHealth { $0["subscribers"] == .number("0") }
+            // The server ends the socket: this loop finishes without the client closing anything.
+            for try await _ in inbound {}
+        }
+        let metrics = try await server.get("/metrics").body
+        #expect(metrics.contains("pgrelay_slow_consumer_disconnects_total 1"), "\(metrics)")
+        #expect(close?.closeCode == .unknown(4008))
+        #expect(close?.reason?.hasPrefix("slow consumer: resubscribe s1 with since ") == true, "\(String(describing: close?.reason))")
+    }
 }
