@@ -31,7 +31,7 @@ struct ChangesRoute {
         let limit = min(query.limit ?? 100, Self.maximumLimit)
         let channel = try await RequestInput.channel(of: table, pool: pool)
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
-        let scanLimit = max(limit, Replay.pageSize) * 10
+        let scanLimit = max(limit, Handoff.pageSize) * 10
         let since = query.since ?? 0
         let (events, lastRead, exhausted) = try await pool.withConnection { connection in
             let log = ChangeLog(connection: connection)
@@ -39,7 +39,7 @@ struct ChangesRoute {
             var scanned = 0
             var kept: [ChangeEvent] = []
             scan: while scanned < scanLimit {
-                let page = try log.read(after: cursor, channels: [channel], limit: Replay.pageSize)
+                let page = try log.read(after: cursor, channels: [channel], limit: Handoff.pageSize)
                 metrics.replayReads.increment()
                 for event in page {
                     cursor = event.id
@@ -49,7 +49,7 @@ struct ChangesRoute {
                         if kept.count == limit { break scan }
                     }
                 }
-                if page.count < Replay.pageSize { return (kept, cursor, true) }
+                if page.count < Handoff.pageSize { return (kept, cursor, true) }
             }
             return (kept, cursor, false)
         }

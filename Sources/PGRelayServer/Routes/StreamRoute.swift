@@ -5,7 +5,7 @@ import Logging
 import NIOCore
 import PGRelayCore
 import PGRelayPostgres
-import ServiceLifecycle
+
 
 /// `GET /v1/stream/{schema.table}`: Server-Sent Events, one stream per table.
 ///
@@ -62,23 +62,16 @@ struct StreamRoute {
                 logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)", "slow": "\(subscription.closedAsSlow)"])
             }
             try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
-            var cursor = since ?? 0
-            if let since {
-                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool, metrics: metrics) { events in
+            // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
+            let cursor = try await Handoff.run(subscription, channel: channel, pool: pool, metrics: metrics, endOnShutdown: true) { output in
+                switch output {
+                case .replayed(let events):
                     try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
                     metrics.delivered(events.count, via: .sse)
-                }
-            }
-            // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
-            for await message in subscription.messages.cancelOnGracefulShutdown() {
-                switch message {
-                case .change(let shared):
-                    guard shared.event.id > cursor else { continue }
-                    cursor = shared.event.id
+                case .live(let shared):
                     try await writer.write(ByteBuffer(string: shared.serverSentEvent))
                     metrics.delivered(via: .sse)
                 case .keepAlive:
-                    subscription.keepAliveTaken()
                     try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
                 }
             }
@@ -87,30 +80,5 @@ struct StreamRoute {
             }
             try await writer.finish(nil)
         })
-    }
-}
-
-/// Reads the log for one table after an id, applying a stream request's events and filter.
-enum Replay {
-    static let pageSize = 500
-
-    /// Hands each page of matching changes to `deliver`, until the log is exhausted; returns the
-    /// id of the last change read (delivered or filtered out), from which live delivery continues.
-    static func run(
-        after id: Int64, channel: String, request: StreamRequest, pool: DatabasePool, metrics: RelayMetrics,
-        deliver: ([ChangeEvent]) async throws -> Void
-    ) async throws -> Int64 {
-        var cursor = id
-        while true {
-            let after = cursor
-            let page = try await pool.withConnection { connection in
-                try ChangeLog(connection: connection).read(after: after, channels: [channel], limit: pageSize)
-            }
-            metrics.replayReads.increment()
-            let matching = page.filter { request.events.operations.contains($0.operation) && request.filter.matches($0.row) }
-            if !matching.isEmpty { try await deliver(matching) }
-            cursor = page.last?.id ?? cursor
-            if page.count < pageSize { return cursor }
-        }
     }
 }

@@ -99,25 +99,21 @@ struct WebSocketRoute {
 
     /// Replays (when `since` was given) and then relays live changes for one subscription.
     private func forward(id: String, subscription: HubSubscription, channel: String, outbound: WebSocketOutboundWriter) async {
-        var cursor = subscription.request.since ?? 0
+        let metrics = hub.metrics
         do {
-            if let since = subscription.request.since {
-                cursor = try await Replay.run(after: since, channel: channel, request: subscription.request, pool: pool, metrics: hub.metrics) { events in
+            let cursor = try await Handoff.run(subscription, channel: channel, pool: pool, metrics: metrics, endOnShutdown: false) { output in
+                switch output {
+                case .replayed(let events):
                     for event in events {
                         try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: event.canonicalJSONText)))
                     }
-                    hub.metrics.delivered(events.count, via: .websocket)
+                    metrics.delivered(events.count, via: .websocket)
+                case .live(let shared):
+                    try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: shared.canonicalJSONText)))
+                    metrics.delivered(via: .websocket)
+                case .keepAlive:
+                    break  // WebSocket keeps itself alive with ping frames.
                 }
-            }
-            for await message in subscription.messages {
-                guard case .change(let shared) = message else {
-                    subscription.keepAliveTaken()
-                    continue
-                }
-                guard shared.event.id > cursor else { continue }
-                cursor = shared.event.id
-                try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: shared.canonicalJSONText)))
-                hub.metrics.delivered(via: .websocket)
             }
             if subscription.closedAsSlow {
                 logger.warning("websocket subscriber too slow; closing", metadata: ["id": "\(id)", "resume_after": "\(cursor)"])
