@@ -50,4 +50,14 @@ import Testing
         for await _ in other.messages { none += 1 }
         #expect(none == 0)
     }
+
+    /// After shutdown, a new subscriber's stream ends at once (and subscribing does not deadlock).
+    @Test func subscribersAfterCloseAllEndAtOnce() async {
+        let hub = Hub()
+        hub.closeAll()
+        let late = hub.subscribe(table: orders, request: StreamRequest())
+        var count = 0
+        for await _ in late.messages { count += 1 }
+        #expect(count == 0 && hub.subscriberCount == 0)
+    }
 }

@@ -17,7 +17,9 @@ public final class Hub: @unchecked Sendable {
     }
 
     private let lock = NSLock()
-    private var subscribers: [UInt64: HubSubscription] = [:]
+    /// By table, so that a change is matched only against the subscribers of its own table.
+    private var subscribers: [TableName: [UInt64: HubSubscription]] = [:]
+    private var count = 0
     private var nextID: UInt64 = 0
     private var newestPublished: Int64 = 0
     private var closed = false
@@ -34,22 +36,26 @@ public final class Hub: @unchecked Sendable {
     /// replays the log *after* subscribing misses nothing (and skips what it already replayed by id).
     public func subscribe(table: TableName, request: StreamRequest) -> HubSubscription {
         let (stream, continuation) = AsyncStream.makeStream(of: Message.self, bufferingPolicy: .bufferingOldest(queueLimit))
-        return lock.withLock {
+        let (subscription, accepted) = lock.withLock {
             nextID += 1
             let subscription = HubSubscription(id: nextID, table: table, request: request, stream: stream, continuation: continuation, hub: self)
-            if closed {
-                continuation.finish()
-            } else {
-                subscribers[nextID] = subscription
-                metrics.subscribers.record(subscribers.count)
-            }
-            return subscription
+            guard !closed else { return (subscription, false) }
+            subscribers[table, default: [:]][nextID] = subscription
+            count += 1
+            metrics.subscribers.record(count)
+            return (subscription, true)
         }
+        // Outside the lock: finishing runs the stream's termination handler, which takes it.
+        if !accepted { subscription.finish() }
+        return subscription
     }
 
-    func remove(_ id: UInt64) {
+    func remove(_ id: UInt64, table: TableName) {
         lock.withLock {
-            if subscribers.removeValue(forKey: id) != nil { metrics.subscribers.record(subscribers.count) }
+            guard subscribers[table]?.removeValue(forKey: id) != nil else { return }
+            if subscribers[table]?.isEmpty == true { subscribers[table] = nil }
+            count -= 1
+            metrics.subscribers.record(count)
         }
     }
 
@@ -60,10 +66,10 @@ public final class Hub: @unchecked Sendable {
         metrics.recordLatency(sinceCommit: event.timestamp)
         let targets = lock.withLock {
             newestPublished = max(newestPublished, event.id)
-            return Array(subscribers.values)
+            return subscribers[event.table].map { Array($0.values) } ?? []
         }
         let row = event.row
-        for subscriber in targets where subscriber.table == event.table && subscriber.request.events.operations.contains(event.operation) {
+        for subscriber in targets where subscriber.request.events.operations.contains(event.operation) {
             guard subscriber.request.filter.matches(row) else { continue }
             subscriber.enqueue(.change(shared))
         }
@@ -77,7 +83,7 @@ public final class Hub: @unchecked Sendable {
 
     /// Asks every stream to send a keep-alive if it has nothing else queued.
     public func tick() {
-        for subscriber in lock.withLock({ Array(subscribers.values) }) {
+        for subscriber in lock.withLock({ subscribers.values.flatMap(\.values) }) {
             subscriber.enqueue(.keepAlive)
         }
     }
@@ -88,14 +94,15 @@ public final class Hub: @unchecked Sendable {
             closed = true
             defer {
                 subscribers.removeAll()
+                count = 0
                 metrics.subscribers.record(0)
             }
-            return Array(subscribers.values)
+            return subscribers.values.flatMap(\.values)
         }
         all.forEach { $0.finish() }
     }
 
-    public var subscriberCount: Int { lock.withLock { subscribers.count } }
+    public var subscriberCount: Int { lock.withLock { count } }
     /// The id of the newest change the Hub has received from the listener.
     public var newestPublishedID: Int64 { lock.withLock { newestPublished } }
 }

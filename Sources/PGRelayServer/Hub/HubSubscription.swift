@@ -23,7 +23,7 @@ public final class HubSubscription: @unchecked Sendable {
         self.messages = stream
         self.continuation = continuation
         self.hub = hub
-        continuation.onTermination = { [weak hub] _ in hub?.remove(id) }
+        continuation.onTermination = { [weak hub] _ in hub?.remove(id, table: table) }
     }
 
     /// True when the subscriber was closed because its queue filled up.
@@ -55,6 +55,6 @@ public final class HubSubscription: @unchecked Sendable {
 
     public func cancel() {
         continuation.finish()
-        hub?.remove(id)
+        hub?.remove(id, table: table)
     }
 }
