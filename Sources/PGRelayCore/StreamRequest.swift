@@ -23,6 +23,11 @@ public struct StreamRequest: Equatable, Sendable {
         self.accessToken = accessToken
     }
 
+    /// True when `event` is one of the requested operations and its row passes the filter.
+    public func admits(_ event: ChangeEvent) -> Bool {
+        events.operations.contains(event.operation) && filter.matches(event.row)
+    }
+
     /// Parses a raw (percent-encoded) query string. Errors say which parameter is wrong and how.
     public init(query: String?) throws {
         self.init()

@@ -63,7 +63,7 @@ enum Handoff {
                 try ChangeLog(connection: connection).read(after: after, channels: [channel], limit: pageSize)
             }
             metrics.replayReads.increment()
-            let matching = page.filter { request.events.operations.contains($0.operation) && request.filter.matches($0.row) }
+            let matching = page.filter(request.admits)
             if !matching.isEmpty { try await deliver(matching) }
             cursor = page.last?.id ?? cursor
             if page.count < pageSize { return cursor }

@@ -68,9 +68,7 @@ public final class Hub: @unchecked Sendable {
             newestPublished = max(newestPublished, event.id)
             return subscribers[event.table].map { Array($0.values) } ?? []
         }
-        let row = event.row
-        for subscriber in targets where subscriber.request.events.operations.contains(event.operation) {
-            guard subscriber.request.filter.matches(row) else { continue }
+        for subscriber in targets where subscriber.request.admits(event) {
             subscriber.enqueue(.change(shared))
         }
     }

@@ -44,7 +44,7 @@ struct ChangesRoute {
                 for event in page {
                     cursor = event.id
                     scanned += 1
-                    if query.events.operations.contains(event.operation), query.filter.matches(event.row) {
+                    if query.admits(event) {
                         kept.append(event)
                         if kept.count == limit { break scan }
                     }
