@@ -3,29 +3,33 @@ public struct Subscription: Equatable, Sendable {
     public var table: TableName
     public var channel: String
     public var events: EventSet
+    public var notify: NotifyMode
     public var createdAt: String
     public var trigger: TriggerState
 
-    public init(table: TableName, channel: String, events: EventSet, createdAt: String, trigger: TriggerState) {
+    public init(table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, createdAt: String, trigger: TriggerState) {
         self.table = table
         self.channel = channel
         self.events = events
+        self.notify = notify
         self.createdAt = createdAt
         self.trigger = trigger
     }
 
-    /// What pg_catalog says about the table and its two capture triggers.
+    /// The capture trigger `subscribe` installs for each operation.
+    public static func triggerName(for operation: Operation) -> String {
+        "realtime_capture_" + operation.rawValue.lowercased()
+    }
+
+    /// What pg_catalog says about the table and its capture triggers.
     public struct TriggerState: Equatable, Sendable {
         public var tableExists: Bool
-        /// `pg_trigger.tgenabled` of `realtime_capture`, nil when there is none.
-        public var rowTrigger: Character?
-        /// `pg_trigger.tgenabled` of `realtime_capture_truncate`, nil when there is none.
-        public var truncateTrigger: Character?
+        /// `pg_trigger.tgenabled` of each capture trigger found, by trigger name.
+        public var enabled: [String: Character]
 
-        public init(tableExists: Bool, rowTrigger: Character?, truncateTrigger: Character?) {
+        public init(tableExists: Bool, enabled: [String: Character]) {
             self.tableExists = tableExists
-            self.rowTrigger = rowTrigger
-            self.truncateTrigger = truncateTrigger
+            self.enabled = enabled
         }
     }
 
@@ -33,11 +37,9 @@ public struct Subscription: Equatable, Sendable {
     public var health: String {
         guard trigger.tableExists else { return "table missing (dropped or renamed?); run pgrelay unsubscribe" }
         var problems: [String] = []
-        let wantsRows = !events.operations.subtracting([.truncate]).isEmpty
-        let wantsTruncate = events.operations.contains(.truncate)
-        for (wanted, state, name) in [(wantsRows, trigger.rowTrigger, "realtime_capture"), (wantsTruncate, trigger.truncateTrigger, "realtime_capture_truncate")] {
-            guard wanted else { continue }
-            switch state {
+        for operation in events.sorted {
+            let name = Self.triggerName(for: operation)
+            switch trigger.enabled[name] {
             case nil: problems.append("trigger \(name) missing")
             // 'D' is disabled; 'O', 'A' and 'R' fire in some session_replication_role.
             case "D": problems.append("trigger \(name) disabled")
@@ -45,7 +47,7 @@ public struct Subscription: Equatable, Sendable {
             default: break
             }
         }
-        return problems.isEmpty ? "ok" : problems.joined(separator: ", ") + "; run pgrelay subscribe \(table) \(events) to repair"
+        return problems.isEmpty ? "ok" : problems.joined(separator: ", ") + "; run pgrelay subscribe \(table) \(events) --notify \(notify) to repair"
     }
 
     public var isHealthy: Bool { health == "ok" }

@@ -1,8 +1,11 @@
 import Foundation
 import PGRelayCore
 
-/// Reads and trims the durable log: `realtime.commits` (ids, commit times) joined with
-/// `realtime.changes` (the records).
+/// Reads and trims the durable log: `realtime.log` numbered by `realtime.ticks`, and the changes
+/// an install of schema version 2 numbered before its upgrade (`realtime.legacy_changes`).
+///
+/// Reading never ticks: what it returns is what the ticks taken so far have numbered. Readers that
+/// run without a relay (the CLI, tests) call ``Ticker/tick()`` first.
 public struct ChangeLog {
     public let connection: Connection
 
@@ -10,64 +13,164 @@ public struct ChangeLog {
 
     static let timestampFormat = #"'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'"#
 
+    /// The most ids one query covers; a tick bigger than this is read in windows of it.
+    static let maximumWindow: Int64 = 100_000
+
     /// Changes with ids after `id`, oldest first, at most `limit`; only those on `channels` when given.
+    /// Fewer than `limit` means the log was read to its newest tick.
     public func read(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> [ChangeEvent] {
-        let rows = try connection.query(
-            """
-            select c.first_id + (ch.ord - c.first_ord) as id,
-                   to_char(c.committed_at at time zone 'UTC', \(Self.timestampFormat)),
-                   ch.record::text
-            from realtime.commits c
-            join realtime.changes ch
-              on ch.xid = c.xid and ch.ord between c.first_ord and c.first_ord + (c.last_id - c.first_id)
-            where c.last_id > $1
-              and c.first_id + (ch.ord - c.first_ord) > $1
-              and ($2::text[] is null or ch.channel = any($2::text[]))
-            order by 1
-            limit $3
-            """,
-            [String(id), channels.map(Self.textArray), String(limit)]
-        )
-        return try rows.map(Self.event)
+        guard limit > 0 else { return [] }
+        let channelArray = channels.map(Self.textArray)
+        var events = try legacy(after: id, channels: channelArray, limit: limit)
+        if events.count == limit { return events }
+        let newest = try newestID()
+        var cursor = max(id, events.last?.id ?? id)
+        // A window as wide as what is asked for; wider while a channel filter leaves most ids out.
+        var window = Int64(limit)
+        while events.count < limit, cursor < newest {
+            let upTo = min(newest, cursor + window)
+            let found = try numbered(after: cursor, through: upTo, channels: channelArray)
+            for change in found {
+                events.append(change)
+                if events.count == limit { return events }
+            }
+            if found.count * 2 < Int(upTo - cursor) { window = min(window * 4, Self.maximumWindow) }
+            cursor = upTo
+        }
+        return events
     }
 
-    /// The change with this id, or nil when it is not in the log (cleaned up, or never committed).
+    /// The changes with ids in `(after, through]`, in id order.
+    ///
+    /// Tick k's batch is ordered by transaction, transactions by the sequence number of their
+    /// *last* log row, and rows inside a transaction by their own: a transaction that waited on
+    /// another's row lock wrote its dependent change after the other committed, so its last row
+    /// comes later, and per-row causality holds. A row's first id is the tick's first id plus the
+    /// changes of the rows before it in that order.
+    private func numbered(after: Int64, through: Int64, channels: String?) throws -> [ChangeEvent] {
+        let rows = try connection.query(
+            """
+            with t as (
+                select t.tick, t.first_id, t.taken_at, t.snapshot as cur, p.snapshot as prev
+                  from realtime.ticks t
+                  join realtime.ticks p on p.tick = t.tick - 1
+                 where t.tick >= (select tick from realtime.ticks where last_id > $1 order by last_id limit 1)
+                   and t.tick <= coalesce((select tick from realtime.ticks where last_id >= $2 order by last_id limit 1),
+                                          (select max(tick) from realtime.ticks))
+            ),
+            b as (
+                select t.tick, t.first_id, t.taken_at, l.xid, l.seq, l.n, l.channel, l.record,
+                       max(l.seq) over (partition by t.tick, l.xid) as txn_last
+                  from t cross join lateral realtime.batch(t.prev, t.cur) l
+            ),
+            numbered as (
+                select b.*, b.first_id + sum(b.n) over (partition by b.tick order by b.txn_last, b.seq) - b.n as row_first
+                  from b
+            )
+            select row_first, n,
+                   to_char(coalesce(case when current_setting('track_commit_timestamp') = 'on'
+                                         then pg_xact_commit_timestamp(xid::text::xid) end,
+                                    taken_at) at time zone 'UTC', \(Self.timestampFormat)),
+                   record::text
+              from numbered
+             where row_first + n - 1 > $1 and row_first <= $2
+               and ($3::text[] is null or channel = any($3::text[]))
+             order by row_first
+            """,
+            [String(after), String(through), channels]
+        )
+        var changes: [ChangeEvent] = []
+        for row in rows {
+            guard row.count == 4, let first = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int($0) }),
+                let timestamp = row[2], let record = row[3]
+            else { throw PostgresError(.invalidData, "unexpected row from realtime.log") }
+            let expanded: [ChangeEvent]
+            do {
+                expanded = try LogRecord.changes(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: timestamp)
+            } catch {
+                throw PostgresError(.invalidData, "change \(first) in realtime.log: \(error)")
+            }
+            changes += expanded.filter { $0.id > after && $0.id <= through }
+        }
+        return changes
+    }
+
+    /// Changes numbered by schema version 2 before the upgrade, after `id`.
+    private func legacy(after id: Int64, channels: String?, limit: Int) throws -> [ChangeEvent] {
+        let rows = try connection.query(
+            """
+            select id, to_char(committed_at at time zone 'UTC', \(Self.timestampFormat)), record::text
+              from realtime.legacy_changes
+             where id > $1 and ($2::text[] is null or channel = any($2::text[]))
+             order by id limit $3
+            """,
+            [String(id), channels, String(limit)]
+        )
+        return try rows.map { row in
+            guard row.count == 3, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let record = row[2] else {
+                throw PostgresError(.invalidData, "unexpected row from realtime.legacy_changes")
+            }
+            do {
+                return try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))
+            } catch {
+                throw PostgresError(.invalidData, "change \(id) in realtime.legacy_changes: \(error)")
+            }
+        }
+    }
+
+    /// The change with this id, or nil when it is not in the log (cleaned up, or not numbered yet).
     public func change(id: Int64) throws -> ChangeEvent? {
         try read(after: id - 1, limit: 1).first.flatMap { $0.id == id ? $0 : nil }
     }
 
-    /// The newest committed id, 0 for an empty log.
+    /// The newest id the ticks have numbered, 0 for an empty log.
     public func newestID() throws -> Int64 {
         Int64(try connection.query("select realtime.newest_id()").first?[0] ?? "0") ?? 0
     }
 
-    /// The id to replay after so that the first change returned is the first committed at or after `date`.
+    /// The id to replay after so that the first change returned is the first committed at or after
+    /// `date` (to within one tick: a tick's time is when its snapshot was taken, just after its commits).
     public func lastID(before date: Date) throws -> Int64 {
         let rows = try connection.query(
-            "select min(first_id) - 1 from realtime.commits where committed_at >= to_timestamp($1)",
+            """
+            select coalesce((select min(id) - 1 from realtime.legacy_changes where committed_at >= to_timestamp($1)),
+                            (select min(first_id) - 1 from realtime.ticks where tick > 0 and taken_at >= to_timestamp($1)))
+            """,
             [String(date.timeIntervalSince1970)]
         )
         if let value = rows.first?[0] ?? nil, let id = Int64(value) { return id }
         return try newestID()
     }
 
-    /// Deletes changes committed more than `seconds` ago; returns how many were deleted.
+    /// Deletes the changes of every tick taken more than `seconds` ago, whole ticks only, and the
+    /// ticks themselves but the newest of them (the next tick's batch starts at its snapshot).
+    /// Returns how many changes were deleted.
     @discardableResult
     public func deleteChanges(olderThanSeconds seconds: Int64) throws -> Int {
         try connection.transaction {
+            let age = [String(seconds)]
+            let legacy = try connection.query(
+                "delete from realtime.legacy_changes where committed_at < now() - make_interval(secs => $1) returning 1", age
+            ).count
             let rows = try connection.query(
                 """
-                with old as (
-                    delete from realtime.commits where committed_at < now() - make_interval(secs => $1)
-                    returning xid, first_ord, last_id - first_id as span
+                with horizon as (
+                    select tick, snapshot from realtime.ticks
+                     where taken_at < now() - make_interval(secs => $1) order by tick desc limit 1
+                ),
+                gone as (
+                    delete from realtime.log l using horizon h
+                     where l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot)
+                    returning l.n
+                ),
+                ticks as (
+                    delete from realtime.ticks t using horizon h where t.tick < h.tick
                 )
-                delete from realtime.changes ch using old
-                where ch.xid = old.xid and ch.ord between old.first_ord and old.first_ord + old.span
-                returning 1
+                select coalesce(sum(n), 0) from gone
                 """,
-                [String(seconds)]
+                age
             )
-            return rows.count
+            return legacy + Int(rows.first?[0].flatMap { Int($0 ?? "0") } ?? 0)
         }
     }
 
@@ -92,11 +195,16 @@ public struct ChangeLog {
             """
             select (select coalesce(max(version), 0) from realtime.schema_migrations),
                    (select count(*) from realtime.subscriptions),
-                   (select count(*) from realtime.changes),
-                   pg_total_relation_size('realtime.changes') + pg_total_relation_size('realtime.commits'),
+                   (select coalesce(sum(n), 0) from realtime.log) + (select count(*) from realtime.legacy_changes),
+                   pg_total_relation_size('realtime.log') + pg_total_relation_size('realtime.ticks')
+                       + pg_total_relation_size('realtime.legacy_changes'),
                    realtime.newest_id(),
-                   (select to_char(min(committed_at) at time zone 'UTC', \(Self.timestampFormat)) from realtime.commits),
-                   (select to_char(max(committed_at) at time zone 'UTC', \(Self.timestampFormat)) from realtime.commits),
+                   (select to_char(least((select min(committed_at) from realtime.legacy_changes),
+                                         (select min(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
+                                   at time zone 'UTC', \(Self.timestampFormat))),
+                   (select to_char(greatest((select max(committed_at) from realtime.legacy_changes),
+                                            (select max(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
+                                   at time zone 'UTC', \(Self.timestampFormat))),
                    pg_notification_queue_usage(),
                    (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%' and datname = current_database())
             """
@@ -113,17 +221,6 @@ public struct ChangeLog {
             notificationQueueUsage: row.indices.contains(7) ? Double(row[7] ?? "0") ?? 0 : 0,
             listeners: Int(int(8))
         )
-    }
-
-    static func event(_ row: [String?]) throws -> ChangeEvent {
-        guard row.count == 3, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let record = row[2] else {
-            throw PostgresError(.invalidData, "unexpected row from realtime.changes")
-        }
-        do {
-            return try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))
-        } catch {
-            throw PostgresError(.invalidData, "change \(id) in realtime.changes: \(error)")
-        }
     }
 
     /// A Postgres text[] literal: `{"a","b"}`, each element quoted and escaped.

@@ -29,7 +29,8 @@ public final class Connection: @unchecked Sendable {
         }
         self.pointer = conn
         // Timestamps in UTC whatever the server's default; NOTICEs ("already exists, skipping") are noise to users.
-        _ = try? execute("set timezone = 'UTC'; set client_min_messages = warning")
+        // realtime.tick() needs READ COMMITTED (a fresh snapshot per statement), whatever the role's default.
+        _ = try? execute("set timezone = 'UTC'; set client_min_messages = warning; set default_transaction_isolation = 'read committed'")
     }
 
     deinit { PQfinish(pointer) }

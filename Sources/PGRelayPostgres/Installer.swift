@@ -28,12 +28,18 @@ public struct Installer {
             try connection.execute(bootstrap)
             let applied = Set(try connection.query("select version from realtime.schema_migrations").compactMap { $0[0].flatMap(Int.init) })
             let previous = applied.max() ?? 0
-            // Functions come before the migrations that use them; their bodies may name tables those create.
-            try connection.execute("set local check_function_bodies = off")
-            try connection.execute(functions)
             for migration in migrations where !applied.contains(migration.version) {
                 try connection.execute(migration.sql)
                 try connection.query("insert into realtime.schema_migrations (version) values ($1)", [String(migration.version)])
+            }
+            try connection.execute(functions)
+            // Version 3 captures with other triggers: reinstall every subscription's (0003_ticks.sql
+            // dropped the old ones, and with them waited for the writers that used them).
+            if previous > 0, previous < 3 {
+                for subscription in try subscriptions() {
+                    guard subscription.trigger.tableExists else { continue }
+                    try installTriggers(subscription.table, channel: subscription.channel, events: subscription.events, notify: subscription.notify)
+                }
             }
             return InitResult(previousVersion: previous, version: migrations.map(\.version).max() ?? 0)
         }
@@ -50,10 +56,11 @@ public struct Installer {
         }
     }
 
-    /// Installs the capture triggers on `table` for `events`, or changes the events of an existing
-    /// subscription. The table's existing rows are not replayed; changes from now on are captured.
+    /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
+    /// of an existing subscription. The table's existing rows are not replayed; changes from now on
+    /// are captured.
     @discardableResult
-    public func subscribe(_ table: TableName, events: EventSet = .default) throws -> Subscription {
+    public func subscribe(_ table: TableName, events: EventSet = .default, notify: NotifyMode = .default) throws -> Subscription {
         try requireInitialized()
         let kind = try connection.query(
             "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
@@ -68,8 +75,6 @@ public struct Installer {
             throw PostgresError(.unknownTable, "\(table) is not a table (relkind '\(kind!)'); only tables can be subscribed")
         }
         let channel = ChannelName.forTable(table)
-        let unsubscribe = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table)
-        let subscribe = TriggerTemplate(try TriggerSQL.file("subscribe.sql")).renderSubscribe(table: table, channel: channel, events: events)
         try connection.transaction {
             let owner = try connection.query(
                 "select schema_name, table_name from realtime.subscriptions where channel = $1 and (schema_name, table_name) <> ($2, $3)",
@@ -78,14 +83,14 @@ public struct Installer {
             if let other = owner.first {
                 throw PostgresError(.query, "channel \(channel) is already used by \(TableName(schema: other[0] ?? "", name: other[1] ?? ""))")
             }
-            try connection.execute(unsubscribe)
-            try connection.execute(subscribe)
+            try installTriggers(table, channel: channel, events: events, notify: notify)
             try connection.query(
                 """
-                insert into realtime.subscriptions (schema_name, table_name, channel, events) values ($1, $2, $3, $4::text[])
-                on conflict (schema_name, table_name) do update set channel = excluded.channel, events = excluded.events
+                insert into realtime.subscriptions (schema_name, table_name, channel, events, notify) values ($1, $2, $3, $4::text[], $5)
+                on conflict (schema_name, table_name)
+                do update set channel = excluded.channel, events = excluded.events, notify = excluded.notify
                 """,
-                [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}"]
+                [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue]
             )
             try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "subscribe " + channel])
         }
@@ -95,6 +100,34 @@ public struct Installer {
         return subscription
     }
 
+    /// Replaces the capture triggers of `table` with those for `events` and `notify`, inside the caller's transaction.
+    private func installTriggers(_ table: TableName, channel: String, events: EventSet, notify: NotifyMode) throws {
+        let unsubscribe = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table)
+        let subscribe = TriggerTemplate(try TriggerSQL.file("subscribe.sql"))
+            .renderSubscribe(table: table, channel: channel, events: events, notify: notify, key: try keyColumns(of: table))
+        try connection.execute(unsubscribe)
+        try connection.execute(subscribe)
+    }
+
+    /// The columns that identify a row of `table`, in index order: its replica identity index when
+    /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
+    func keyColumns(of table: TableName) throws -> [String] {
+        try connection.query(
+            """
+            with rel as (select $1::regclass as oid),
+            key as (
+                select i.indexrelid, i.indkey from pg_index i, rel
+                 where i.indrelid = rel.oid and (i.indisreplident or i.indisprimary)
+                 order by i.indisreplident desc limit 1
+            )
+            select a.attname from key
+              join pg_attribute a on a.attrelid = (select oid from rel) and a.attnum = any(key.indkey::int2[])
+             order by array_position(key.indkey::int2[], a.attnum)
+            """,
+            [table.quoted]
+        ).compactMap { $0[0] }
+    }
+
     /// Removes the capture triggers of `table` and forgets the subscription. The log stays.
     public func unsubscribe(_ table: TableName) throws {
         try requireInitialized()
@@ -102,9 +135,9 @@ public struct Installer {
             throw PostgresError(.unknownTable, "\(table) is not subscribed in database \"\(connection.databaseName)\"")
         }
         let exists = try connection.query("select to_regclass($1) is not null", [table.quoted]).first?[0] == "t"
-        let sql = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table)
+        let sql = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table, tableExists: exists)
         try connection.transaction {
-            if exists { try connection.execute(sql) }
+            try connection.execute(sql)
             try connection.query("delete from realtime.subscriptions where schema_name = $1 and table_name = $2", [table.schema, table.name])
             try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "unsubscribe " + ChannelName.forTable(table)])
         }
@@ -118,8 +151,9 @@ public struct Installer {
             select s.schema_name, s.table_name, s.channel, array_to_string(s.events, ','),
                    to_char(s.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    c.oid is not null,
-                   (select t.tgenabled from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'realtime_capture'),
-                   (select t.tgenabled from pg_trigger t where t.tgrelid = c.oid and t.tgname = 'realtime_capture_truncate')
+                   (select string_agg(t.tgname::text || '=' || t.tgenabled::text, ',') from pg_trigger t
+                     where t.tgrelid = c.oid and t.tgname like 'realtime\\_capture\\_%'),
+                   s.notify
             from realtime.subscriptions s
             left join pg_namespace n on n.nspname = s.schema_name
             left join pg_class c on c.relnamespace = n.oid and c.relname = s.table_name
@@ -127,12 +161,18 @@ public struct Installer {
             """
         )
         return try rows.map { row in
-            Subscription(
+            var enabled: [String: Character] = [:]
+            for entry in (row[6] ?? "").split(separator: ",") {
+                let parts = entry.split(separator: "=", maxSplits: 1)
+                if parts.count == 2, let state = parts[1].first { enabled[String(parts[0])] = state }
+            }
+            return Subscription(
                 table: TableName(schema: row[0] ?? "", name: row[1] ?? ""),
                 channel: row[2] ?? "",
                 events: try EventSet(parsing: row[3] ?? ""),
+                notify: try NotifyMode(parsing: row[7] ?? "wake"),
                 createdAt: row[4] ?? "",
-                trigger: .init(tableExists: row[5] == "t", rowTrigger: row[6]?.first, truncateTrigger: row[7]?.first)
+                trigger: .init(tableExists: row[5] == "t", enabled: enabled)
             )
         }
     }

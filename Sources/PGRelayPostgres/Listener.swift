@@ -2,14 +2,15 @@ import Foundation
 import Logging
 import PGRelayCore
 
-/// Turns the NOTIFYs of subscribed tables into an ordered, gap-free stream of change events.
+/// Turns the log of subscribed tables into an ordered, gap-free stream of change events.
 ///
-/// One libpq connection on its own thread polls the socket, decodes each notification and
-/// yields it. Changes too large for a NOTIFY are fetched from the log. When the connection
-/// drops, the listener reconnects with backoff and reads the log from the last id it
-/// delivered, so the consumer sees no gap and no duplicate. When the consumer falls behind
-/// (its buffer is full), the listener keeps draining the socket and later catches up from the
-/// log instead of buffering without bound.
+/// One libpq connection on its own thread ticks (``Ticker``), reads the changes numbered after its
+/// cursor from the log and yields them. It LISTENs on the tables' channels only to be woken: a
+/// NOTIFY payload is never trusted, whatever it says. Tables with `--notify off` are found by
+/// polling (``PollSchedule``: 10 ms while changes flow). When the connection drops, the listener
+/// reconnects with backoff and reads on from its cursor, so the consumer sees no gap and no
+/// duplicate. When the consumer falls behind (its buffer is full), the listener stops reading
+/// and later continues from the log instead of buffering without bound.
 ///
 /// ```swift
 /// let listener = Listener(.init(conninfo: url, tables: .only([TableName(schema: "public", name: "orders")])))
@@ -33,6 +34,8 @@ public final class Listener: Sendable {
         public var failOnFirstConnect: Bool
         /// How many events may wait for the consumer before the listener falls back to the log.
         public var bufferLimit: Int
+        /// When to tick and read without a NOTIFY.
+        public var poll: PollSchedule
         /// Called on the listener's thread after each (re)connect, once LISTEN is in force.
         public var onConnect: (@Sendable (Connected) -> Void)?
         /// Called on the listener's thread when its connection is lost, before it retries.
@@ -45,6 +48,7 @@ public final class Listener: Sendable {
             applicationName: String = "pgrelay listener",
             failOnFirstConnect: Bool = true,
             bufferLimit: Int = 10_000,
+            poll: PollSchedule = PollSchedule(),
             onConnect: (@Sendable (Connected) -> Void)? = nil,
             onDisconnect: (@Sendable (Error) -> Void)? = nil
         ) {
@@ -54,6 +58,7 @@ public final class Listener: Sendable {
             self.applicationName = applicationName
             self.failOnFirstConnect = failOnFirstConnect
             self.bufferLimit = bufferLimit
+            self.poll = poll
             self.onConnect = onConnect
             self.onDisconnect = onDisconnect
         }

@@ -45,71 +45,52 @@ struct ListenerLoop {
     private mutating func session(on connection: Connection, connectedOnce: inout Bool) throws {
         let installer = Installer(connection: connection)
         let log = ChangeLog(connection: connection)
+        let ticker = Ticker(connection: connection)
         try installer.requireInitialized()
         var channels = try resolveChannels(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
         for channel in channels { try connection.listen(channel) }
-        if cursor == nil { cursor = DeliveryCursor(after: try log.newestID()) }
+        if cursor == nil { cursor = DeliveryCursor(after: try ticker.tick()) }
         connectedOnce = true
         backoff.reset()
         configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
         logger.info("listener connected", metadata: ["channels": "\(channels.count)", "after_id": "\(cursor!.lastID)"])
 
-        // Notifications from here on cover what the log read below does not: LISTEN is in force.
-        var needsCatchUp = true
+        // LISTEN is in force from here on, so a NOTIFY of any commit after this tick wakes us.
+        var schedule = configuration.poll
         while !stop.isSet {
-            if needsCatchUp { needsCatchUp = try catchUp(log, channels: channels) }
-            for notification in try connection.waitForNotifications(timeout: 0.25) {
-                if notification.channel == ChannelName.subscriptionsChanged {
-                    let updated = try resolveChannels(installer)
-                    for channel in updated.subtracting(channels) { try connection.listen(channel) }
-                    for channel in channels.subtracting(updated) { try connection.unlisten(channel) }
-                    channels = updated
-                    // A table subscribed just now may have committed changes before our LISTEN.
-                    needsCatchUp = true
-                    continue
-                }
-                guard channels.contains(notification.channel), !needsCatchUp else { continue }
-                needsCatchUp = try relay(notification, log: log)
+            let newest = try ticker.tick()
+            var found = false
+            if newest > cursor!.lastID {
+                found = true
+                if try catchUp(log, channels: channels) { cursor!.delivered(newest) }
+            }
+            schedule.polled(foundChanges: found)
+            // Wait for a wake-up or the next poll; a NOTIFY's payload is not read, only its channel.
+            for notification in try connection.waitForNotifications(timeout: schedule.nextWait)
+            where notification.channel == ChannelName.subscriptionsChanged {
+                let updated = try resolveChannels(installer)
+                for channel in updated.subtracting(channels) { try connection.listen(channel) }
+                for channel in channels.subtracting(updated) { try connection.unlisten(channel) }
+                channels = updated
             }
         }
     }
 
-    /// Delivers one notification; returns true when the consumer's buffer was full and the log must be read instead.
-    private mutating func relay(_ notification: RawNotification, log: ChangeLog) throws -> Bool {
-        let payload: ChangePayload
-        do {
-            payload = try ChangePayload(notification: notification.payload)
-        } catch {
-            // Someone else's NOTIFY on our channel: not ours to interpret, and not fatal.
-            logger.warning("ignoring a notification that is not a pgrelay change", metadata: ["channel": "\(notification.channel)", "error": "\(error)"])
-            return false
-        }
-        guard cursor!.isNew(payload.id) else { return false }
-        let event: ChangeEvent
-        switch payload {
-        case .change(let change):
-            event = change
-        case .reference(let reference):
-            guard let stored = try log.change(id: reference.id) else {
-                logger.warning("change \(reference.id) is no longer in the log; skipped")
-                return false
-            }
-            event = stored
-        }
-        return !deliver(event)
-    }
-
-    /// Reads the log after the cursor until caught up. Returns true when the consumer filled up first.
+    /// Reads the log after the cursor until caught up. Returns true when it read to the newest
+    /// tick, false when the consumer filled up first (the rest is read on the next round).
+    ///
+    /// Watching every table reads every change, with no channel filter: a table subscribed a moment
+    /// ago is in the log before its LISTEN is, and must not be skipped.
     private mutating func catchUp(_ log: ChangeLog, channels: Set<String>) throws -> Bool {
-        guard !channels.isEmpty else { return false }
+        let filter: [String]? = configuration.tables == .all ? nil : Array(channels)
         let page = 500
         while !stop.isSet {
-            let events = try log.read(after: cursor!.lastID, channels: Array(channels), limit: page)
+            let events = try log.read(after: cursor!.lastID, channels: filter, limit: page)
             for event in events {
-                if !deliver(event) { return true }
+                if !deliver(event) { return false }
             }
-            if events.count < page { return false }
+            if events.count < page { return true }
         }
         return false
     }

@@ -22,7 +22,7 @@ extension Connection {
 
     /// Waits up to `timeout` seconds for the socket to become readable, then returns every
     /// notification libpq has received. Throws `.connection` when the connection is gone.
-    func waitForNotifications(timeout: Double) throws -> [RawNotification] {
+    public func waitForNotifications(timeout: Double) throws -> [RawNotification] {
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
         guard descriptor.fd >= 0 else { throw PostgresError(.connection, "connection to Postgres lost") }
         let ready = poll(&descriptor, 1, Int32(timeout * 1000))

@@ -72,7 +72,7 @@ enum ThrowawayCluster {
             bin + "/pg_ctl",
             [
                 "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
-                "-p \(port) -k \(dir) -c listen_addresses='' -c fsync=off -c max_connections=600 -c shared_buffers=64MB",
+                "-p \(port) -k \(dir) -c listen_addresses='' -c fsync=off -c max_connections=600 -c shared_buffers=64MB -c max_prepared_transactions=20",
                 "start",
             ],
             asPostgres: asPostgres

@@ -15,6 +15,11 @@ public struct TestDatabase: Sendable {
     public func connect() throws -> Connection { try Connection(conninfo: conninfo) }
     public var installer: Installer { Installer(connection: connection) }
     public var log: ChangeLog { ChangeLog(connection: connection) }
+    /// The log after a tick, so that it holds everything committed so far (no relay ticks for a test).
+    public func ticked() throws -> ChangeLog {
+        try Ticker(connection: connection).tick()
+        return log
+    }
 
     /// Creates `table` with an integer key and a text column, and subscribes it.
     @discardableResult

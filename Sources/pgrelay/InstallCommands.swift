@@ -27,18 +27,21 @@ struct InitCommand: AsyncParsableCommand {
 struct SubscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
-        abstract: "Capture a table's changes: install its triggers (run again to change the events)."
+        abstract: "Capture a table's changes: install its triggers (run again to change the events or notify mode)."
     )
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The table: orders, public.orders, or \"My Schema\".\"My Table\".") var table: String
     @Argument(help: "Comma-separated: INSERT,UPDATE,DELETE,TRUNCATE (default INSERT,UPDATE,DELETE).") var events: String?
+    @Option(help: "wake (one empty NOTIFY per transaction), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls).")
+    var notify: String = NotifyMode.default.rawValue
 
     func run() async throws {
         try await reportingErrors {
             let name = try TableName(parsing: table)
             let eventSet = try events.map(EventSet.init(parsing:)) ?? .default
-            let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet)
-            emit("subscribed \(subscription.table) (\(subscription.events)) on channel \(subscription.channel)")
+            let mode = try NotifyMode(parsing: notify)
+            let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet, notify: mode)
+            emit("subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)) on channel \(subscription.channel)")
         }
     }
 }
@@ -75,7 +78,8 @@ struct SubscriptionsCommand: AsyncParsableCommand {
                 emit(JSONValue.array(subscriptions.map { s in
                     .object([
                         ("schema", .string(s.table.schema)), ("table", .string(s.table.name)), ("channel", .string(s.channel)),
-                        ("events", .array(s.events.sorted.map { .string($0.rawValue) })), ("created_at", .string(s.createdAt)),
+                        ("events", .array(s.events.sorted.map { .string($0.rawValue) })), ("notify", .string(s.notify.rawValue)),
+                        ("created_at", .string(s.createdAt)),
                         ("health", .string(s.health)),
                     ])
                 }).jsonText)
@@ -86,8 +90,8 @@ struct SubscriptionsCommand: AsyncParsableCommand {
                 return
             }
             emit(TextTable(
-                header: ["TABLE", "EVENTS", "CHANNEL", "HEALTH"],
-                rows: subscriptions.map { [$0.table.description, $0.events.description, $0.channel, $0.health] }
+                header: ["TABLE", "EVENTS", "NOTIFY", "CHANNEL", "HEALTH"],
+                rows: subscriptions.map { [$0.table.description, $0.events.description, $0.notify.rawValue, $0.channel, $0.health] }
             ).rendered)
             if subscriptions.contains(where: { !$0.isHealthy }) { throw ExitCode(2) }
         }

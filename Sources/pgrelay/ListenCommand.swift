@@ -57,7 +57,8 @@ struct ListenCommand: AsyncParsableCommand {
         let subscriptions = names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
         // Start from the newest change now, before saying so: whatever commits after the line
         // below is shown, even if the listener's own connection takes a moment.
-        let startAfter = try since ?? ChangeLog(connection: db).newestID()
+        // Ticking first numbers what committed before now, with or without a relay running.
+        let startAfter = try since ?? Ticker(connection: db).tick()
         let shown = subscriptions.map(\.table.description).joined(separator: ", ")
         note(names.isEmpty && subscriptions.isEmpty
             ? "listening for tables subscribed from now on (none yet); Ctrl-C to stop"

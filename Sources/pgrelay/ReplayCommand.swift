@@ -37,8 +37,9 @@ struct ReplayCommand: AsyncParsableCommand {
             case .afterID(let id): after = id
             case .at(let date): after = try log.lastID(before: date)
             }
-            // Replay what was committed when we started; `listen --since` continues from there.
-            let newest = try log.newestID()
+            // Replay what was committed when we started (ticking numbers it, with or without a
+            // relay running); `listen --since` continues from there.
+            let newest = try Ticker(connection: db).tick()
             var printed = 0
             var reachedEnd = false
             while !reachedEnd {

@@ -16,6 +16,8 @@ struct StatusCommand: AsyncParsableCommand {
             let db = try connection.connect()
             let installer = Installer(connection: db)
             try installer.requireInitialized()
+            // Numbers what committed meanwhile, so the figures are current with no relay running.
+            try Ticker(connection: db).tick()
             let stats = try ChangeLog(connection: db).statistics()
             let unhealthy = try installer.subscriptions().filter { !$0.isHealthy }
             if json {

@@ -50,7 +50,7 @@ import Testing
         #expect(try pgrelay(["init"], database: db.conninfo).stdout.hasPrefix("installed pgrelay schema"))
         try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
         let subscribed = try pgrelay(["subscribe", "public.orders"], database: db.conninfo)
-        #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE) on channel realtime:table:public.orders\n")
+        #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE, notify wake) on channel realtime:table:public.orders\n")
 
         // `listen --json --since 0` in the background: one change from before it started (replayed
         // from the log), one written while it listens (live).
@@ -84,7 +84,7 @@ import Testing
         let json = try JSONValue(parsing: status.stdout)
         #expect(json["newest_id"] == .number(String(update.id)) && json["subscriptions"] == .number("1") && json["log_changes"] == .number("2"))
         let subscriptions = try pgrelay(["subscriptions"], database: db.conninfo)
-        #expect(subscriptions.status == 0 && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  realtime:table:public.orders  ok"))
+        #expect(subscriptions.status == 0 && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  wake    realtime:table:public.orders  ok"))
         #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
         #expect(try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout == "deleted 0 changes committed more than 1h ago\n")
     }

@@ -11,16 +11,11 @@ import Testing
         let db = try TestDatabase(initialized: false)
         let first = try db.installer.initialize()
         #expect(first.previousVersion == 0 && first.version >= 2)
-        #expect(try db.installer.initialize().previousVersion == first.version)
-        // Roll the install back to version 1, as an older pgrelay left it.
-        try db.connection.execute(
-            "drop view realtime.events; drop trigger assign_ids on realtime.changes; delete from realtime.schema_migrations where version > 1"
-        )
-        let upgraded = try db.installer.initialize()
-        #expect(upgraded.previousVersion == 1 && upgraded.version == first.version)
         try db.subscribedTable(orders)
-        try db.connection.execute("insert into orders values (1, 'after upgrade')")
-        #expect(try db.log.read(after: 0).count == 1)
+        try db.connection.execute("insert into orders values (1, 'before')")
+        #expect(try db.installer.initialize().previousVersion == first.version)
+        try db.connection.execute("insert into orders values (2, 'after init again')")
+        #expect(try db.ticked().read(after: 0).map { $0.new?["id"] } == [.number("1"), .number("2")])
     }
 
     @Test func commandsBeforeInitSayToRunInit() throws {
@@ -44,19 +39,19 @@ import Testing
         let changed = try db.installer.subscribe(orders, events: EventSet(parsing: "DELETE"))
         #expect(changed.events.description == "DELETE")
         try db.connection.execute("insert into orders values (2, 'not captured'); delete from orders where id = 1")
-        #expect(try db.log.read(after: 0).map(\.operation) == [.insert, .delete])
+        #expect(try db.ticked().read(after: 0).map(\.operation) == [.insert, .delete])
         try db.installer.unsubscribe(orders)
         try db.connection.execute("delete from orders")
         #expect(try db.installer.subscriptions().isEmpty)
-        #expect(try db.log.read(after: 0).count == 2)
+        #expect(try db.ticked().read(after: 0).count == 2)
     }
 
     @Test func healthReportsBrokenTriggers() throws {
         let db = try TestDatabase()
         try db.subscribedTable(orders, events: EventSet(parsing: "INSERT,TRUNCATE"))
         #expect(try db.installer.subscriptions().first?.health == "ok")
-        try db.connection.execute("alter table orders disable trigger realtime_capture")
-        #expect(try db.installer.subscriptions().first?.health.contains("realtime_capture disabled") == true)
+        try db.connection.execute("alter table orders disable trigger realtime_capture_insert")
+        #expect(try db.installer.subscriptions().first?.health.contains("realtime_capture_insert disabled") == true)
         try db.connection.execute("drop trigger realtime_capture_truncate on orders")
         #expect(try db.installer.subscriptions().first?.health.contains("realtime_capture_truncate missing") == true)
         try db.installer.subscribe(orders, events: EventSet(parsing: "INSERT,TRUNCATE"))
@@ -93,18 +88,19 @@ import Testing
     @Test func replayByTimeAndCleanupByAge() throws {
         let db = try TestDatabase()
         try db.subscribedTable(orders)
-        // Three transactions: one execute() of several statements would be one transaction.
+        // Three transactions in three ticks: cleanup deletes whole ticks.
         for (id, note) in [(1, "old"), (2, "old too"), (3, "new")] {
             try db.connection.execute("insert into orders values (\(id), '\(note)')")
+            _ = try db.ticked()
         }
         let all = try db.log.read(after: 0)
-        try db.connection.query("update realtime.commits set committed_at = now() - interval '2 days' where last_id <= $1", [String(all[1].id)])
+        try db.connection.query("update realtime.ticks set taken_at = now() - interval '2 days' where last_id <= $1", [String(all[1].id)])
         #expect(try db.log.lastID(before: Date().addingTimeInterval(-3600)) == all[2].id - 1)
         #expect(try db.log.lastID(before: Date().addingTimeInterval(-3 * 86_400)) == all[0].id - 1)
         #expect(try db.log.lastID(before: Date().addingTimeInterval(3600)) == all[2].id)
         #expect(try db.log.deleteChanges(olderThanSeconds: 86_400) == 2)
-        #expect(try db.log.read(after: 0).map(\.id) == [all[2].id])
-        #expect(try db.log.newestID() == all[2].id)
+        #expect(try db.ticked().read(after: 0).map(\.id) == [all[2].id])
+        #expect(try db.ticked().newestID() == all[2].id)
         #expect(try db.log.change(id: all[0].id) == nil)
         #expect(try db.log.change(id: all[2].id)?.new?["note"] == .string("new"))
     }
@@ -114,10 +110,10 @@ import Testing
         let a = try db.subscribedTable(orders)
         try db.subscribedTable(TableName(schema: "public", name: "items"))
         try db.connection.execute("insert into orders select g, 'o' from generate_series(1, 5) g; insert into items values (1, 'i')")
-        #expect(try db.log.read(after: 0, channels: [a.channel]).count == 5)
-        let page = try db.log.read(after: 0, limit: 2)
+        #expect(try db.ticked().read(after: 0, channels: [a.channel]).count == 5)
+        let page = try db.ticked().read(after: 0, limit: 2)
         #expect(page.count == 2)
-        #expect(try db.log.read(after: page[1].id).count == 4)
+        #expect(try db.ticked().read(after: page[1].id).count == 4)
         let stats = try db.log.statistics()
         #expect(stats.subscriptions == 2 && stats.changes == 6 && stats.newestID == page[0].id + 5)
     }

@@ -40,7 +40,7 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         try db.connection.execute("insert into orders values (1, 'a'), (2, 'b'); insert into orders values (3, 'c')")
-        let first = try db.log.read(after: 0)
+        let first = try db.ticked().read(after: 0)
         #expect(first.count == 3)
         let (stream, _) = try await startListener(db, tables: .only([orders]), startAfter: first[0].id)
         try db.connection.execute("insert into orders values (4, 'd')")

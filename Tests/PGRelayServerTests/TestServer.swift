@@ -63,8 +63,11 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Opens an SSE stream like a browser's EventSource and returns the parsed events once
-    /// `count` changes arrived, the stream ended, or `timeout` seconds passed.
-    func stream(_ path: String, lastEventID: Int64? = nil, count: Int, timeout: Double = 20) async throws -> SSEResult {
+    /// `count` changes arrived (or `until` holds), the stream ended, or `timeout` seconds passed.
+    /// Wait for a condition with `until` and a generous timeout rather than counting within a short window.
+    func stream(
+        _ path: String, lastEventID: Int64? = nil, count: Int, timeout: Double = 20, until: (@Sendable (SSEResult) -> Bool)? = nil
+    ) async throws -> SSEResult {
         var request = HTTPClientRequest(url: base + path)
         request.headers.add(name: "Accept", value: "text/event-stream")
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: String(lastEventID)) }
@@ -85,7 +88,8 @@ final class TestServer: @unchecked Sendable {
                         blocks.append(String(pending[..<end.lowerBound]))
                         pending = String(pending[end.upperBound...])
                     }
-                    if box.add(raw: text, blocks: blocks) >= count { return }
+                    let sofar = box.add(raw: text, blocks: blocks)
+                    if sofar.events.count >= count || until?(sofar) == true { return }
                 }
             }
             group.addTask { try await Task.sleep(for: .seconds(timeout)) }
@@ -102,11 +106,11 @@ final class SSEBox: @unchecked Sendable {
     private let lock = NSLock()
     private var value: SSEResult?
     func set(_ result: SSEResult) { lock.withLock { value = result } }
-    func add(raw: String, blocks: [String]) -> Int {
+    func add(raw: String, blocks: [String]) -> SSEResult {
         lock.withLock {
             value?.raw += raw
             for block in blocks { value?.add(block) }
-            return value?.events.count ?? 0
+            return value!
         }
     }
     var result: SSEResult? { lock.withLock { value } }

@@ -36,7 +36,7 @@ import Testing
         let db = try ordersDatabase()
         try db.connection.execute("insert into orders values (1, 'paid', 500)")
         try db.connection.execute("insert into orders values (2, 'open', 10)")
-        let firstID = try db.log.read(after: 0)[0].id
+        let firstID = try db.ticked().read(after: 0)[0].id
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let inbox = Inbox()

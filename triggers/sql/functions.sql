@@ -1,127 +1,181 @@
--- pgrelay's trigger functions. `pgrelay init` applies this file on every run (create or replace),
--- so an upgrade of pgrelay upgrades the functions of every install.
-
--- How many changes of one transaction carry their NOTIFY payload in transaction-local settings
--- (realtime.p1 .. realtime.p100). Later changes of a larger transaction are read back from
--- realtime.changes at commit instead.
+-- pgrelay's functions. `pgrelay init` applies this file on every run (create or replace), so an
+-- upgrade of pgrelay upgrades the functions of every install. The per-table UPDATE functions are
+-- rendered from subscribe.sql instead: they name the table's key columns.
 --
--- The largest record sent inline in a NOTIFY. Postgres refuses payloads of 8000 bytes or more;
--- the id and timestamp added at commit take under 80. Larger changes are sent as a reference
--- ({"id": ..., "ref": true, ...}) and the reader fetches the record from realtime.changes.
+-- Capture triggers (installed by `pgrelay subscribe`) pass their subscription in TG_ARGV:
+--   [0] the channel, [1] the notify mode ('wake', 'payload' or 'off'), [2] the schema and
+--   [3] the table as the subscription names them (for a partitioned table, the parent), and
+--   [4..] the key columns, for 'payload' references.
 
--- Step 1: an ordinary AFTER trigger on each subscribed table. TG_ARGV[0] is the channel.
-create or replace function realtime.capture() returns trigger
+-- realtime.batch(prev, cur): the log rows of the transactions visible in snapshot `cur` and not in
+-- `prev`, that is, of those that committed between the two ticks.
+--
+-- Two parts, each index-friendly on realtime.log (xid), as in PgQ's batch_event_sql:
+--   1. transactions that had not started at `prev` (xid >= xmax(prev)): a range scan up to
+--      xmax(cur), kept when visible in `cur`;
+--   2. transactions in progress at `prev` (its xip list): looked up one by one, kept when visible
+--      in `cur`. A transaction left open across many ticks stays in every xip list until it
+--      commits, so it holds nobody back and lands, whole, in the first tick after its commit.
+-- A transaction below xmax(prev) and not in its xip list was visible in `prev`: earlier batch.
+create or replace function realtime.batch(prev pg_snapshot, cur pg_snapshot) returns setof realtime.log
+language sql stable as $fn$
+    select l.* from realtime.log l
+     where l.xid >= pg_snapshot_xmax(prev) and l.xid < pg_snapshot_xmax(cur)
+       and pg_visible_in_snapshot(l.xid, cur)
+    union all
+    select l.* from realtime.log l
+     where l.xid = any (array(select pg_snapshot_xip(prev)))
+       and pg_visible_in_snapshot(l.xid, cur)
+$fn$;
+
+-- realtime.tick(): records the current snapshot as the next tick when changes committed since the
+-- last one, and returns the newest id (the last tick's last_id).
+--
+-- Cheap when nothing committed: one look at the log's xid index, without the lock, and no row
+-- written. Ticks are serialized with an advisory lock held through the caller's commit, so tick
+-- k+1's snapshot is taken after tick k is committed and every reader sees ticks in order. Must run
+-- in READ COMMITTED (each statement takes a fresh snapshot) and should be its own transaction.
+create or replace function realtime.tick() returns bigint
 language plpgsql as $fn$
 declare
-    ord  integer := coalesce(nullif(current_setting('realtime.ord', true), ''), '0')::integer + 1;
-    done integer := coalesce(nullif(current_setting('realtime.assigned', true), ''), '0')::integer;
-    rec  json;
-    body text;
+    newest realtime.ticks;
+    snap   pg_snapshot;
+    added  bigint;
 begin
-    if TG_LEVEL = 'STATEMENT' then
-        rec := json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
-                                 'new', null, 'old', null);
-    elsif TG_OP = 'INSERT' then
-        rec := json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
-                                 'new', row_to_json(NEW), 'old', null);
-    elsif TG_OP = 'UPDATE' then
-        rec := json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
-                                 'new', row_to_json(NEW), 'old', row_to_json(OLD));
-    else
-        rec := json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
-                                 'new', null, 'old', row_to_json(OLD));
+    if current_setting('transaction_isolation') <> 'read committed' then
+        raise exception 'realtime.tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
     end if;
-
-    -- Settings first: under SET CONSTRAINTS ALL IMMEDIATE, assign_ids() fires at the end of the
-    -- insert below, and must find this change's ordinal and payload already in place.
-    perform set_config('realtime.ord', ord::text, true);
-    if ord <= 100 then
-        body := rec::text;
-        if octet_length(body) > 7900 then
-            body := json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
-                                      'ref', true)::text;
-        end if;
-        -- "<channel length>:<channel><record>": channels may contain any character.
-        perform set_config('realtime.p' || ord, length(TG_ARGV[0]) || ':' || TG_ARGV[0] || body, true);
+    select * into newest from realtime.ticks order by tick desc limit 1;
+    if not exists (select 1 from realtime.batch(newest.snapshot, pg_current_snapshot())) then
+        return newest.last_id;
     end if;
-    insert into realtime.changes (xid, ord, channel, record, starts_block)
-        values (pg_current_xact_id(), ord, TG_ARGV[0], rec, ord = done + 1);
-    return null;
+    perform pg_advisory_xact_lock(1885827685, 1953065323);
+    -- Another ticker may have ticked while we waited.
+    select * into newest from realtime.ticks order by tick desc limit 1;
+    -- One statement: the snapshot recorded is the one the batch is counted in.
+    select s.snap, (select coalesce(sum(b.n), 0) from realtime.batch(newest.snapshot, s.snap) b)
+      into snap, added
+      from (select pg_current_snapshot() as snap) s;
+    if added = 0 then
+        return newest.last_id;
+    end if;
+    insert into realtime.ticks (tick, snapshot, first_id, last_id, taken_at)
+        values (newest.tick + 1, snap, newest.last_id + 1, newest.last_id + added, clock_timestamp());
+    return newest.last_id + added;
 end
 $fn$;
 
--- Step 2: the deferred constraint trigger on realtime.changes, queued only for the first
--- unnumbered change of a transaction, so it runs once per transaction just before commit.
--- Everything that does not need the id is prepared before the lock: the lock is held until
--- the commit ends, and every notifying commit of the cluster waits for it.
-create or replace function realtime.assign_ids() returns trigger
-language plpgsql as $fn$
-declare
-    total    integer := current_setting('realtime.ord')::integer;
-    done     integer := coalesce(nullif(current_setting('realtime.assigned', true), ''), '0')::integer;
-    stashed  integer := least(total, 100) - done;
-    channels text[];
-    bodies   text[];
-    entry    text;
-    sep      integer;
-    len      integer;
-    first    bigint;
-    stamp    timestamptz := clock_timestamp();
-    head     text;
-    change   record;
-    body     text;
-begin
-    if total <= done then
-        return null;
-    end if;
-    head := ',"timestamp":"' || to_char(stamp at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') || '",';
-    for i in 1 .. stashed loop
-        entry := current_setting('realtime.p' || (done + i));
-        sep := strpos(entry, ':');
-        len := left(entry, sep - 1)::integer;
-        channels[i] := substr(entry, sep + 1, len);
-        bodies[i] := head || substr(entry, sep + 1 + len + 1);
-    end loop;
-
-    perform set_config('realtime.assigned', total::text, true);
-
-    -- From the lock on, the work here is on the critical path of every notifying commit of the
-    -- cluster: the lock is held until this transaction's commit ends, which is what makes the
-    -- ids below follow commit order.
-    perform pg_advisory_xact_lock(1885827685, 1919706233);
-    first := nextval('realtime.change_id');
-    if total - done > 1 then
-        perform setval('realtime.change_id', first + total - done - 1);
-    end if;
-    insert into realtime.commits (last_id, first_id, xid, first_ord, committed_at)
-        values (first + total - done - 1, first, pg_current_xact_id(), done + 1, stamp);
-    for i in 1 .. stashed loop
-        perform pg_notify(channels[i], '{"id":' || (first + i - 1) || bodies[i]);
-    end loop;
-    if total > 100 then
-        for change in
-            select ch.ord, ch.channel, ch.record::text as body from realtime.changes ch
-            where ch.xid = pg_current_xact_id() and ch.ord > greatest(done, 100)
-            order by ch.ord
-        loop
-            body := change.body;
-            if octet_length(body) > 7900 then
-                body := json_build_object('operation', body::json->'operation', 'schema', body::json->'schema',
-                                          'table', body::json->'table', 'ref', true)::text;
-            end if;
-            perform pg_notify(change.channel, '{"id":' || (first + change.ord - done - 1) || head || substr(body, 2));
-        end loop;
-    end if;
-    return null;
-end
-$fn$;
-
--- The newest committed id. realtime.commits is BRIN-indexed, so look near the sequence first.
+-- The newest id of the log: the last tick's last id.
 create or replace function realtime.newest_id() returns bigint
 language sql stable as $fn$
-    select coalesce(
-        (select max(last_id) from realtime.commits
-          where last_id > (select last_value from realtime.change_id) - 100000),
-        (select max(last_id) from realtime.commits),
-        0)
+    select coalesce((select last_id from realtime.ticks order by tick desc limit 1), 0)
+$fn$;
+
+-- realtime.notify_change(...): the NOTIFY of 'payload' mode, one per change, in the form raw
+-- LISTENers know: {"timestamp","operation","schema","table","new","old"} (no id: ids exist only
+-- once a tick numbers the change). Postgres refuses payloads of 8000 bytes or more; a larger
+-- change is sent as {"timestamp","operation","schema","table","ref":true,"key":{...}} with the
+-- key columns, or without "key" when even those do not fit. Readers never trust these payloads.
+create or replace function realtime.notify_change(
+    channel text, operation text, schema_name text, table_name text, new json, old json, keys text[]
+) returns void
+language plpgsql as $fn$
+declare
+    stamp text := to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+    body  text;
+begin
+    body := json_build_object('timestamp', stamp, 'operation', operation, 'schema', schema_name, 'table', table_name,
+                              'new', new, 'old', old)::text;
+    if octet_length(body) >= 7990 then
+        body := json_build_object('timestamp', stamp, 'operation', operation, 'schema', schema_name, 'table', table_name,
+                                  'ref', true,
+                                  'key', (select json_object_agg(k, coalesce(new, old) -> k) from unnest(keys) k))::text;
+        if octet_length(body) >= 7990 then
+            body := json_build_object('timestamp', stamp, 'operation', operation, 'schema', schema_name,
+                                      'table', table_name, 'ref', true)::text;
+        end if;
+    end if;
+    perform pg_notify(channel, body);
+end
+$fn$;
+
+-- Statement-level capture of INSERT (transition table new_rows) and DELETE (old_rows): one log
+-- row per chunk of up to 500 rows or about 1 MB of row data, so a huge statement never builds one
+-- giant value. Rows keep the order the statement produced them in.
+create or replace function realtime.capture_rows() returns trigger
+language plpgsql as $fn$
+declare
+    written integer;
+begin
+    if TG_OP = 'INSERT' then
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], count(*),
+               json_build_object('operation', 'INSERT', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                 'new', json_agg(r order by ord), 'old', null)
+          from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
+                  from (select r, row_number() over () as ord from new_rows r) numbered) chunked
+         group by chunk order by chunk;
+        get diagnostics written = row_count;
+        if written > 0 and TG_ARGV[1] = 'payload' then
+            perform realtime.notify_change(TG_ARGV[0], 'INSERT', TG_ARGV[2], TG_ARGV[3], row_to_json(r), null,
+                                           TG_ARGV[4:TG_NARGS - 1])
+               from new_rows r;
+        end if;
+    else
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], count(*),
+               json_build_object('operation', 'DELETE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                 'new', null, 'old', json_agg(r order by ord))
+          from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
+                  from (select r, row_number() over () as ord from old_rows r) numbered) chunked
+         group by chunk order by chunk;
+        get diagnostics written = row_count;
+        if written > 0 and TG_ARGV[1] = 'payload' then
+            perform realtime.notify_change(TG_ARGV[0], 'DELETE', TG_ARGV[2], TG_ARGV[3], null, row_to_json(r),
+                                           TG_ARGV[4:TG_NARGS - 1])
+               from old_rows r;
+        end if;
+    end if;
+    if written > 0 and TG_ARGV[1] = 'wake' then
+        -- Identical notifications of one transaction fold into one.
+        perform pg_notify(TG_ARGV[0], '');
+    end if;
+    return null;
+end
+$fn$;
+
+-- Row-level capture, for UPDATEs of tables with neither a primary key nor a replica identity
+-- index (statement-level UPDATE capture pairs old and new rows by key). One log row per change.
+create or replace function realtime.capture_row() returns trigger
+language plpgsql as $fn$
+declare
+    new_row json := case when TG_OP <> 'DELETE' then row_to_json(NEW) end;
+    old_row json := case when TG_OP <> 'INSERT' then row_to_json(OLD) end;
+begin
+    insert into realtime.log (channel, n, record)
+        values (TG_ARGV[0], 1, json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                                 'new', new_row, 'old', old_row));
+    if TG_ARGV[1] = 'wake' then
+        perform pg_notify(TG_ARGV[0], '');
+    elsif TG_ARGV[1] = 'payload' then
+        perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3], new_row, old_row, TG_ARGV[4:TG_NARGS - 1]);
+    end if;
+    return null;
+end
+$fn$;
+
+-- TRUNCATE: one change for the table, with neither row.
+create or replace function realtime.capture_truncate() returns trigger
+language plpgsql as $fn$
+begin
+    insert into realtime.log (channel, n, record)
+        values (TG_ARGV[0], 1, json_build_object('operation', 'TRUNCATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                                 'new', null, 'old', null));
+    if TG_ARGV[1] = 'wake' then
+        perform pg_notify(TG_ARGV[0], '');
+    elsif TG_ARGV[1] = 'payload' then
+        perform realtime.notify_change(TG_ARGV[0], 'TRUNCATE', TG_ARGV[2], TG_ARGV[3], null, null, '{}');
+    end if;
+    return null;
+end
 $fn$;

@@ -1,9 +1,54 @@
 -- Rendered by `pgrelay subscribe` for one table, inside one transaction, after unsubscribe.sql.
--- {{table}} is the table as a quoted identifier, {{channel}} the channel as a quoted literal.
--- Each section between [rows] / [truncate] markers is kept only when those events are subscribed.
--- [rows]
-create trigger realtime_capture after {{row_events}} on {{table}}
-    for each row execute function realtime.capture({{channel}});
+-- {{table}} is the table as a quoted identifier; {{args}} the trigger arguments as quoted literals
+-- (channel, notify mode, schema, table, key columns: see functions.sql); {{update_function}} the
+-- table's own UPDATE function, quoted; {{key_join}} the key columns paired, n.k = o.k and ...
+-- Each section between [name] markers is kept only when the subscription needs it.
+-- [insert]
+create trigger realtime_capture_insert after insert on {{table}}
+    referencing new table as new_rows
+    for each statement execute function realtime.capture_rows({{args}});
+-- [delete]
+create trigger realtime_capture_delete after delete on {{table}}
+    referencing old table as old_rows
+    for each statement execute function realtime.capture_rows({{args}});
+-- [update_keyed]
+-- UPDATE, per statement, old and new rows paired by the table's key. A key present before and
+-- after is an UPDATE; a key only before is a DELETE, a key only after an INSERT: an UPDATE that
+-- changes a key reads as the old key leaving and the new one arriving.
+create function {{update_function}}() returns trigger
+language plpgsql as $fn$
+declare
+    written integer;
+begin
+    insert into realtime.log (channel, n, record)
+    select TG_ARGV[0], count(*),
+           json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                             'new', json_agg(n order by ord), 'old', json_agg(o order by ord))
+      from (select n, o, ord,
+                   (ord - 1) / 500
+                   + sum(coalesce(pg_column_size(n), 0) + coalesce(pg_column_size(o), 0)) over (order by ord) / 1048576 as chunk
+              from (select n, o, row_number() over () as ord
+                      from new_rows n full join old_rows o on {{key_join}}) paired) chunked
+     group by chunk order by chunk;
+    get diagnostics written = row_count;
+    if written > 0 and TG_ARGV[1] = 'wake' then
+        perform pg_notify(TG_ARGV[0], '');
+    elsif written > 0 and TG_ARGV[1] = 'payload' then
+        perform realtime.notify_change(TG_ARGV[0],
+                                       case when n is null then 'DELETE' when o is null then 'INSERT' else 'UPDATE' end,
+                                       TG_ARGV[2], TG_ARGV[3], row_to_json(n), row_to_json(o), TG_ARGV[4:TG_NARGS - 1])
+           from new_rows n full join old_rows o on {{key_join}};
+    end if;
+    return null;
+end
+$fn$;
+create trigger realtime_capture_update after update on {{table}}
+    referencing new table as new_rows old table as old_rows
+    for each statement execute function {{update_function}}({{args}});
+-- [update_rows]
+-- UPDATE of a table with no key to pair old and new rows by: one log row per changed row.
+create trigger realtime_capture_update after update on {{table}}
+    for each row execute function realtime.capture_row({{args}});
 -- [truncate]
 create trigger realtime_capture_truncate after truncate on {{table}}
-    for each statement execute function realtime.capture({{channel}});
+    for each statement execute function realtime.capture_truncate({{args}});

@@ -1,4 +1,11 @@
 -- Rendered by `pgrelay unsubscribe` (and by `subscribe`, before it installs the triggers anew).
--- {{table}} is the table as a quoted identifier. The log in realtime.changes stays.
-drop trigger if exists realtime_capture on {{table}};
+-- {{table}} is the table as a quoted identifier, {{update_function}} its UPDATE function. The log stays.
+-- [table]
+drop trigger if exists realtime_capture_insert on {{table}};
+drop trigger if exists realtime_capture_update on {{table}};
+drop trigger if exists realtime_capture_delete on {{table}};
 drop trigger if exists realtime_capture_truncate on {{table}};
+-- Schema version 2's triggers.
+drop trigger if exists realtime_capture on {{table}};
+-- [function]
+drop function if exists {{update_function}}();

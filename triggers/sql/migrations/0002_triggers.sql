@@ -1,5 +1,7 @@
 -- The deferred step: fires at commit for the first unnumbered change of a transaction.
--- The function itself lives in functions.sql, which every `pgrelay init` re-applies.
+-- Schema version 2 kept its function in functions.sql; version 3 removed both (0003_ticks.sql).
+-- A placeholder lets a fresh install pass through this version on its way to the current one.
+create or replace function realtime.assign_ids() returns trigger language plpgsql as $fn$ begin return null; end $fn$;
 create constraint trigger assign_ids
     after insert on realtime.changes
     deferrable initially deferred

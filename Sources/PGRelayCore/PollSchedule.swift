@@ -1,0 +1,34 @@
+/// How long a reader waits between ticks when no NOTIFY wakes it (tables with `--notify off`).
+///
+/// While changes flow it polls every `interval` (10 ms by default). After `idleGrace` seconds
+/// without a change it backs off, doubling up to `idleInterval`, and returns to `interval` at
+/// the next change. A NOTIFY from a `wake` or `payload` table ends any wait at once.
+public struct PollSchedule: Equatable, Sendable {
+    public var interval: Double
+    public var idleInterval: Double
+    public var idleGrace: Double
+    /// Seconds since the last poll that found changes.
+    private var idleFor: Double = 0
+    private var current: Double
+
+    public init(interval: Double = 0.01, idleInterval: Double = 0.25, idleGrace: Double = 1) {
+        self.interval = interval
+        self.idleInterval = max(idleInterval, interval)
+        self.idleGrace = idleGrace
+        self.current = interval
+    }
+
+    /// The wait before the next poll.
+    public var nextWait: Double { current }
+
+    /// Records what the last poll found.
+    public mutating func polled(foundChanges: Bool) {
+        if foundChanges {
+            idleFor = 0
+            current = interval
+        } else {
+            idleFor += current
+            if idleFor >= idleGrace { current = min(current * 2, idleInterval) }
+        }
+    }
+}
