@@ -108,13 +108,21 @@ declare
     written integer;
 begin
     if TG_OP = 'INSERT' then
-        insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], count(*),
-               json_build_object('operation', 'INSERT', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', json_agg(r order by ord), 'old', null)
-          from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
-                  from (select r, row_number() over () as ord from new_rows r) numbered) chunked
-         group by chunk order by chunk;
+        if not exists (select from new_rows offset 1) then
+            -- One row (or none): no chunking to do. The common case, kept cheap.
+            insert into realtime.log (channel, n, record)
+            select TG_ARGV[0], 1, json_build_object('operation', 'INSERT', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                                    'new', json_build_array(r), 'old', null)
+              from new_rows r;
+        else
+            insert into realtime.log (channel, n, record)
+            select TG_ARGV[0], count(*),
+                   json_build_object('operation', 'INSERT', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                     'new', json_agg(r order by ord), 'old', null)
+              from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
+                      from (select r, row_number() over () as ord from new_rows r) numbered) chunked
+             group by chunk order by chunk;
+        end if;
         get diagnostics written = row_count;
         if written > 0 and TG_ARGV[1] = 'payload' then
             perform realtime.notify_change(TG_ARGV[0], 'INSERT', TG_ARGV[2], TG_ARGV[3], row_to_json(r), null,
@@ -122,13 +130,20 @@ begin
                from new_rows r;
         end if;
     else
-        insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], count(*),
-               json_build_object('operation', 'DELETE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', null, 'old', json_agg(r order by ord))
-          from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
-                  from (select r, row_number() over () as ord from old_rows r) numbered) chunked
-         group by chunk order by chunk;
+        if not exists (select from old_rows offset 1) then
+            insert into realtime.log (channel, n, record)
+            select TG_ARGV[0], 1, json_build_object('operation', 'DELETE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                                    'new', null, 'old', json_build_array(r))
+              from old_rows r;
+        else
+            insert into realtime.log (channel, n, record)
+            select TG_ARGV[0], count(*),
+                   json_build_object('operation', 'DELETE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                     'new', null, 'old', json_agg(r order by ord))
+              from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
+                      from (select r, row_number() over () as ord from old_rows r) numbered) chunked
+             group by chunk order by chunk;
+        end if;
         get diagnostics written = row_count;
         if written > 0 and TG_ARGV[1] = 'payload' then
             perform realtime.notify_change(TG_ARGV[0], 'DELETE', TG_ARGV[2], TG_ARGV[3], null, row_to_json(r),

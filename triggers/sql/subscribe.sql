@@ -20,16 +20,26 @@ language plpgsql as $fn$
 declare
     written integer;
 begin
-    insert into realtime.log (channel, n, record)
-    select TG_ARGV[0], count(*),
-           json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                             'new', json_agg(n order by ord), 'old', json_agg(o order by ord))
-      from (select n, o, ord,
-                   (ord - 1) / 500
-                   + sum(coalesce(pg_column_size(n), 0) + coalesce(pg_column_size(o), 0)) over (order by ord) / 1048576 as chunk
-              from (select n, o, row_number() over () as ord
-                      from new_rows n full join old_rows o on {{key_join}}) paired) chunked
-     group by chunk order by chunk;
+    if not exists (select from new_rows offset 1) then
+        -- One row (two changes at most, when its key changed): no chunking to do.
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], count(*),
+               json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                 'new', json_agg(n), 'old', json_agg(o))
+          from new_rows n full join old_rows o on {{key_join}}
+        having count(*) > 0;
+    else
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], count(*),
+               json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                 'new', json_agg(n order by ord), 'old', json_agg(o order by ord))
+          from (select n, o, ord,
+                       (ord - 1) / 500
+                       + sum(coalesce(pg_column_size(n), 0) + coalesce(pg_column_size(o), 0)) over (order by ord) / 1048576 as chunk
+                  from (select n, o, row_number() over () as ord
+                          from new_rows n full join old_rows o on {{key_join}}) paired) chunked
+         group by chunk order by chunk;
+    end if;
     get diagnostics written = row_count;
     if written > 0 and TG_ARGV[1] = 'wake' then
         perform pg_notify(TG_ARGV[0], '');
