@@ -18,6 +18,9 @@ public struct ServeConfiguration: Sendable {
     public var retryMilliseconds: Int = 2000
     /// Messages queued per subscriber before it is closed as too slow. Default 1000.
     public var queueLimit: Int = 1000
+    /// When the listener ticks and reads the log without a NOTIFY (`--notify off` tables):
+    /// every 10 ms while changes flow, backing off to 250 ms after a second without any.
+    public var poll = PollSchedule()
     /// Seconds between WebSocket pings; a socket that does not answer is closed. Default 30.
     public var webSocketPingSeconds: Int = 30
     /// Tokens and access rules; no key configured means no authentication.
@@ -56,6 +59,7 @@ public func buildApplication(
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
+            poll: configuration.poll,
             onConnect: { connected in
                 hub.delivered(upTo: connected.afterID)
                 listenerState.set(true)

@@ -39,6 +39,12 @@ public struct ServeSettings: Sendable {
         guard configuration.port >= 0, configuration.port < 65536, configuration.queueLimit > 0, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and queue_limit and keepalive_seconds positive")
         }
+        let pollMilliseconds = reader.int(forKey: "log.poll_ms", default: 10)
+        let idlePollMilliseconds = reader.int(forKey: "log.idle_poll_ms", default: 250)
+        guard pollMilliseconds > 0, idlePollMilliseconds >= pollMilliseconds else {
+            throw ServeConfigurationError(description: "log.poll_ms must be positive and log.idle_poll_ms at least as large")
+        }
+        configuration.poll = PollSchedule(interval: Double(pollMilliseconds) / 1000, idleInterval: Double(idlePollMilliseconds) / 1000)
         var jwks: String?
         let jwksFile = reader.string(forKey: "auth.jwks_file", default: "")
         if !jwksFile.isEmpty {

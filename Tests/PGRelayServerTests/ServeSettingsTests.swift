@@ -21,7 +21,15 @@ import Testing
         #expect(configuration.keepAliveSeconds == defaults.keepAliveSeconds && configuration.queueLimit == defaults.queueLimit)
         #expect(configuration.retryMilliseconds == defaults.retryMilliseconds && configuration.webSocketPingSeconds == defaults.webSocketPingSeconds)
         #expect(!configuration.auth.isEnabled && !configuration.insecureNoAuth)
+        #expect(configuration.poll == defaults.poll)
         #expect(try settings.tables().isEmpty)
+    }
+
+    @Test func pollIntervalsComeFromTheLogSection() async throws {
+        let settings = try await ServeSettings.load(file: nil, environment: ["PGRELAY_LOG_POLL_MS": "25", "PGRELAY_LOG_IDLE_POLL_MS": "1000"])
+        #expect(try settings.serveConfiguration().poll == PollSchedule(interval: 0.025, idleInterval: 1))
+        let backwards = try await ServeSettings.load(file: nil, environment: ["PGRELAY_LOG_POLL_MS": "500", "PGRELAY_LOG_IDLE_POLL_MS": "100"])
+        #expect { try backwards.serveConfiguration() } throws: { "\($0)".contains("log.idle_poll_ms") }
     }
 
     @Test func fileValuesAreOverriddenByEnvironment() async throws {

@@ -21,13 +21,14 @@ declare
     written integer;
 begin
     if not exists (select from new_rows offset 1) then
-        -- One row (two changes at most, when its key changed): no chunking to do.
+        -- One row: no join and no chunking. Its key kept, one UPDATE; its key changed, a DELETE of
+        -- the old key and an INSERT of the new, as the join below would pair them.
         insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], count(*),
+        select TG_ARGV[0], case when same then 1 else 2 end,
                json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', json_agg(n), 'old', json_agg(o))
-          from new_rows n full join old_rows o on {{key_join}}
-        having count(*) > 0;
+                                 'new', case when same then json_build_array(n) else json_build_array(null, n) end,
+                                 'old', case when same then json_build_array(o) else json_build_array(o, null) end)
+          from (select n, o, coalesce({{key_join}}, false) as same from new_rows n, old_rows o) pair;
     else
         insert into realtime.log (channel, n, record)
         select TG_ARGV[0], count(*),
