@@ -159,8 +159,9 @@ begin
 end
 $fn$;
 
--- Row-level capture, for UPDATEs of tables with neither a primary key nor a replica identity
--- index (statement-level UPDATE capture pairs old and new rows by key). One log row per change.
+-- Capture of one change: UPDATEs of tables with neither a primary key nor a replica identity
+-- index, per row (statement-level UPDATE capture pairs old and new rows by key), and TRUNCATE, per
+-- statement, with neither row (NEW and OLD are null in statement-level triggers).
 create or replace function realtime.capture_row() returns trigger
 language plpgsql as $fn$
 declare
@@ -174,22 +175,6 @@ begin
         perform pg_notify(TG_ARGV[0], '');
     elsif TG_ARGV[1] = 'payload' then
         perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3], new_row, old_row, TG_ARGV[4:TG_NARGS - 1]);
-    end if;
-    return null;
-end
-$fn$;
-
--- TRUNCATE: one change for the table, with neither row.
-create or replace function realtime.capture_truncate() returns trigger
-language plpgsql as $fn$
-begin
-    insert into realtime.log (channel, n, record)
-        values (TG_ARGV[0], 1, json_build_object('operation', 'TRUNCATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                 'new', null, 'old', null));
-    if TG_ARGV[1] = 'wake' then
-        perform pg_notify(TG_ARGV[0], '');
-    elsif TG_ARGV[1] = 'payload' then
-        perform realtime.notify_change(TG_ARGV[0], 'TRUNCATE', TG_ARGV[2], TG_ARGV[3], null, null, '{}');
     end if;
     return null;
 end

@@ -62,4 +62,4 @@ create trigger realtime_capture_update after update on {{table}}
     for each row execute function realtime.capture_row({{args}});
 -- [truncate]
 create trigger realtime_capture_truncate after truncate on {{table}}
-    for each statement execute function realtime.capture_truncate({{args}});
+    for each statement execute function realtime.capture_row({{args}});
