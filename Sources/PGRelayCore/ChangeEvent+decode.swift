@@ -1,50 +1,11 @@
-/// Why a payload or log record could not be turned into a change event.
+/// Why a change in canonical JSON, or a log record, could not be turned into a change event.
 public struct ChangeEventDecodingError: Error, Equatable, CustomStringConvertible {
     public var reason: String
-    public var description: String { "invalid change payload: \(reason)" }
-}
-
-/// What a pgrelay NOTIFY carries: the whole change, or, when the change would pass Postgres'
-/// 8000-byte payload limit, a reference that the reader resolves from `realtime.changes`.
-public enum ChangePayload: Sendable, Equatable {
-    case change(ChangeEvent)
-    case reference(ChangeReference)
-
-    public var id: Int64 {
-        switch self {
-        case .change(let event): return event.id
-        case .reference(let reference): return reference.id
-        }
-    }
-
-    /// Decodes the text of one notification. Any malformed input is an error, never a trap.
-    public init(notification text: String) throws {
-        let json: JSONValue
-        do {
-            json = try JSONValue(parsing: text)
-        } catch let error as JSONParseError {
-            throw ChangeEventDecodingError(reason: error.description)
-        }
-        if json["ref"] == .bool(true) {
-            let header = try ChangeEvent.Header(json)
-            guard let timestamp = json["timestamp"]?.stringValue else { throw ChangeEventDecodingError(reason: "missing \"timestamp\"") }
-            self = .reference(ChangeReference(id: try ChangeEvent.id(in: json), timestamp: timestamp, operation: header.operation, table: header.table))
-        } else {
-            self = .change(try ChangeEvent(json: json))
-        }
-    }
-}
-
-/// A change too large for a NOTIFY: the reader fetches it by id.
-public struct ChangeReference: Sendable, Equatable {
-    public var id: Int64
-    public var timestamp: String
-    public var operation: Operation
-    public var table: TableName
+    public var description: String { "invalid change: \(reason)" }
 }
 
 extension ChangeEvent {
-    /// Decodes the canonical JSON form (also the form of a pgrelay NOTIFY payload).
+    /// Decodes the canonical JSON form, as `listen --json`, `replay --json` and the streams print it.
     public init(json: JSONValue) throws {
         guard let timestamp = json["timestamp"]?.stringValue else { throw ChangeEventDecodingError(reason: "missing \"timestamp\"") }
         try self.init(id: ChangeEvent.id(in: json), timestamp: timestamp, record: json)
@@ -80,7 +41,7 @@ extension ChangeEvent {
         return id
     }
 
-    /// The fields every payload and record has.
+    /// The fields every change and log record has.
     struct Header {
         var operation: Operation
         var table: TableName

@@ -21,10 +21,15 @@ public struct ChangeLog {
     public func read(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> [ChangeEvent] {
         guard limit > 0 else { return [] }
         let channelArray = channels.map(Self.textArray)
-        var events = try legacy(after: id, channels: channelArray, limit: limit)
+        // One round trip for both bounds; the legacy table is read only by those resuming inside it.
+        let bounds = try connection.query("select realtime.newest_id(), (select coalesce(max(id), 0) from realtime.legacy_changes)")
+        guard let newest = bounds.first?[0].flatMap({ Int64($0 ?? "") }), let legacyEnd = bounds.first?[1].flatMap({ Int64($0 ?? "") }) else {
+            throw PostgresError(.invalidData, "realtime.newest_id() returned no id")
+        }
+        var events = id < legacyEnd ? try legacy(after: id, channels: channelArray, limit: limit) : []
         if events.count == limit { return events }
-        let newest = try newestID()
-        var cursor = max(id, events.last?.id ?? id)
+        // Fewer than asked: everything up to the legacy table's end has been read.
+        var cursor = max(id, legacyEnd)
         // A window as wide as what is asked for; wider while a channel filter leaves most ids out.
         var window = Int64(limit)
         while events.count < limit, cursor < newest {

@@ -67,11 +67,25 @@ public struct ServeSettings: Sendable {
     }
 
     /// `tables:` entries, "schema.table" or "schema.table: INSERT,UPDATE".
-    public func tables() throws -> [(TableName, EventSet)] {
+    /// The tables under `tables:`: `"schema.table"`, `"schema.table: INSERT,UPDATE"`, and either
+    /// with ` notify=off` (or `wake`, `payload`) at the end. No notify mode keeps the mode of a
+    /// table already subscribed, so that restarting serve never changes what writers pay.
+    public func tables() throws -> [(table: TableName, events: EventSet, notify: NotifyMode?)] {
         try reader.stringArray(forKey: "tables", default: []).map { entry in
             let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            let table = try TableName(parsing: parts[0])
-            return (table, parts.count > 1 ? try EventSet(parsing: parts[1]) : .default)
+            var words = (parts.count > 1 ? parts[1] : "").split(separator: " ").map(String.init)
+            var notify: NotifyMode?
+            if let last = words.last, last.hasPrefix("notify=") {
+                notify = try NotifyMode(parsing: String(last.dropFirst("notify=".count)))
+                words.removeLast()
+            }
+            var name = parts[0]
+            if parts.count == 1, let space = name.range(of: " notify=") {
+                notify = try NotifyMode(parsing: String(name[space.upperBound...]).trimmingCharacters(in: .whitespaces))
+                name = String(name[..<space.lowerBound])
+            }
+            let events = words.isEmpty ? EventSet.default : try EventSet(parsing: words.joined())
+            return (try TableName(parsing: name), events, notify)
         }
     }
 }

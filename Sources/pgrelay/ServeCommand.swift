@@ -39,9 +39,13 @@ struct ServeCommand: AsyncParsableCommand {
             let db = try Connection(conninfo: configuration.conninfo, applicationName: "pgrelay serve")
             let installer = Installer(connection: db)
             try installer.requireInitialized()
-            for (table, events) in try settings.tables() {
-                let subscription = try installer.subscribe(table, events: events)
-                logger.info("subscribed", metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)"])
+            let subscribed = try installer.subscriptions()
+            for (table, events, notify) in try settings.tables() {
+                let mode = notify ?? subscribed.first { $0.table == table }?.notify ?? .default
+                let subscription = try installer.subscribe(table, events: events, notify: mode)
+                logger.info(
+                    "subscribed", metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)", "notify": "\(subscription.notify)"]
+                )
             }
             if configuration.auth.isEnabled {
                 logger.notice("authentication on: tokens are required", metadata: ["bind": "\(configuration.host):\(configuration.port)"])

@@ -5,11 +5,8 @@ import Testing
 @Suite struct ChangeEventTests {
     static let update = #"{"id":42,"timestamp":"2026-11-23T10:00:00.123456Z","operation" : "UPDATE", "schema" : "public", "table" : "orders", "new" : {"id":7,"status":"paid","total":12.5}, "old" : {"id":7,"status":"open","total":12.5}}"#
 
-    @Test func decodesATriggerPayload() throws {
-        guard case .change(let event) = try ChangePayload(notification: Self.update) else {
-            Issue.record("expected a change")
-            return
-        }
+    @Test func decodesTheCanonicalForm() throws {
+        let event = try ChangeEvent(jsonText: Self.update)
         #expect(event.id == 42)
         #expect(event.operation == .update)
         #expect(event.table == TableName(schema: "public", name: "orders"))
@@ -20,11 +17,6 @@ import Testing
                 == #"{"id":42,"timestamp":"2026-11-23T10:00:00.123456Z","operation":"UPDATE","schema":"public","table":"orders","new":{"id":7,"status":"paid","total":12.5},"old":{"id":7,"status":"open","total":12.5}}"#
         )
         #expect(try ChangeEvent(jsonText: event.canonicalJSONText) == event)
-    }
-
-    @Test func decodesAReference() throws {
-        let payload = try ChangePayload(notification: #"{"id":9,"timestamp":"2026-11-23T10:00:00.000001Z","operation" : "INSERT", "schema" : "s", "table" : "t", "ref" : true}"#)
-        #expect(payload == .reference(ChangeReference(id: 9, timestamp: "2026-11-23T10:00:00.000001Z", operation: .insert, table: TableName(schema: "s", name: "t"))))
     }
 
     @Test(arguments: [
@@ -38,8 +30,8 @@ import Testing
         #"{"id":1,"timestamp":"t","operation":"INSERT","schema":"s","table":"t","new":[1]}"#,
         #"{"id":99999999999999999999,"timestamp":"t","operation":"INSERT","schema":"s","table":"t"}"#,
     ])
-    func rejectsInvalidPayloads(_ text: String) {
-        #expect(throws: ChangeEventDecodingError.self) { try ChangePayload(notification: text) }
+    func rejectsInvalidEvents(_ text: String) {
+        #expect(throws: ChangeEventDecodingError.self) { try ChangeEvent(jsonText: text) }
     }
 
     @Test func generatedEventsRoundTripThroughCanonicalJSON() throws {
@@ -54,7 +46,6 @@ import Testing
                 old: [.update, .delete].contains(operation) ? row() : nil
             )
             #expect(try ChangeEvent(jsonText: event.canonicalJSONText) == event)
-            #expect(try ChangePayload(notification: event.canonicalJSONText) == .change(event))
         }
     }
 

@@ -40,7 +40,8 @@ import Testing
               queue_limit: 50
             tables:
               - public.orders
-              - "app.items: INSERT,TRUNCATE"
+              - "app.items: INSERT,TRUNCATE notify=off"
+              - "app.quiet notify=payload"
             auth:
               jwt_secret: "from-the-file-from-the-file-from-the-file"
               access:
@@ -55,8 +56,9 @@ import Testing
         #expect(configuration.auth.jwtSecret == "from-the-file-from-the-file-from-the-file")
         #expect(configuration.auth.policy.scopes[TableName(schema: "public", name: "orders")] == "user_id=eq.{sub}")
         let tables = try settings.tables()
-        #expect(tables.map(\.0) == [TableName(schema: "public", name: "orders"), TableName(schema: "app", name: "items")])
-        #expect(tables.map(\.1.description) == ["INSERT,UPDATE,DELETE", "INSERT,TRUNCATE"])
+        #expect(tables.map(\.table) == [TableName(schema: "public", name: "orders"), TableName(schema: "app", name: "items"), TableName(schema: "app", name: "quiet")])
+        #expect(tables.map(\.events.description) == ["INSERT,UPDATE,DELETE", "INSERT,TRUNCATE", "INSERT,UPDATE,DELETE"])
+        #expect(tables.map(\.notify) == [nil, .off, .payload])
     }
 
     @Test func mistakesAreClearErrors() async throws {
