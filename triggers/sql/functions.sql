@@ -99,61 +99,43 @@ begin
 end
 $fn$;
 
--- Statement-level capture of INSERT (transition table new_rows) and DELETE (old_rows): one log
--- row per chunk of up to 500 rows or about 1 MB of row data, so a huge statement never builds one
--- giant value. Rows keep the order the statement produced them in.
+-- Statement-level capture of INSERT and DELETE: the statement's rows are the transition table
+-- `changed_rows` (the new rows of an INSERT, the old rows of a DELETE: subscribe.sql names both
+-- so). One log row per chunk of up to 500 rows or about 1 MB of row data, so a huge statement
+-- never builds one giant value. Rows keep the order the statement produced them in.
 create or replace function realtime.capture_rows() returns trigger
 language plpgsql as $fn$
 declare
     written integer;
+    inserted boolean := TG_OP = 'INSERT';
 begin
-    if TG_OP = 'INSERT' then
-        if not exists (select from new_rows offset 1) then
-            -- One row (or none): no chunking to do. The common case, kept cheap.
-            insert into realtime.log (channel, n, record)
-            select TG_ARGV[0], 1, json_build_object('operation', 'INSERT', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                    'new', json_build_array(r), 'old', null)
-              from new_rows r;
-        else
-            insert into realtime.log (channel, n, record)
-            select TG_ARGV[0], count(*),
-                   json_build_object('operation', 'INSERT', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                     'new', json_agg(r order by ord), 'old', null)
-              from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
-                      from (select r, row_number() over () as ord from new_rows r) numbered) chunked
-             group by chunk order by chunk;
-        end if;
-        get diagnostics written = row_count;
-        if written > 0 and TG_ARGV[1] = 'payload' then
-            perform realtime.notify_change(TG_ARGV[0], 'INSERT', TG_ARGV[2], TG_ARGV[3], row_to_json(r), null,
-                                           TG_ARGV[4:TG_NARGS - 1])
-               from new_rows r;
-        end if;
+    if not exists (select from changed_rows offset 1) then
+        -- One row (or none): no chunking to do. The common case, kept cheap.
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], 1, json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                                'new', case when inserted then json_build_array(r) end,
+                                                'old', case when not inserted then json_build_array(r) end)
+          from changed_rows r;
     else
-        if not exists (select from old_rows offset 1) then
-            insert into realtime.log (channel, n, record)
-            select TG_ARGV[0], 1, json_build_object('operation', 'DELETE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                    'new', null, 'old', json_build_array(r))
-              from old_rows r;
-        else
-            insert into realtime.log (channel, n, record)
-            select TG_ARGV[0], count(*),
-                   json_build_object('operation', 'DELETE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                     'new', null, 'old', json_agg(r order by ord))
-              from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
-                      from (select r, row_number() over () as ord from old_rows r) numbered) chunked
-             group by chunk order by chunk;
-        end if;
-        get diagnostics written = row_count;
-        if written > 0 and TG_ARGV[1] = 'payload' then
-            perform realtime.notify_change(TG_ARGV[0], 'DELETE', TG_ARGV[2], TG_ARGV[3], null, row_to_json(r),
-                                           TG_ARGV[4:TG_NARGS - 1])
-               from old_rows r;
-        end if;
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], count(*),
+               json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                 'new', case when inserted then json_agg(r order by ord) end,
+                                 'old', case when not inserted then json_agg(r order by ord) end)
+          from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
+                  from (select r, row_number() over () as ord from changed_rows r) numbered) chunked
+         group by chunk order by chunk;
     end if;
+    get diagnostics written = row_count;
     if written > 0 and TG_ARGV[1] = 'wake' then
         -- Identical notifications of one transaction fold into one.
         perform pg_notify(TG_ARGV[0], '');
+    elsif written > 0 and TG_ARGV[1] = 'payload' then
+        perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3],
+                                       case when inserted then row_to_json(r) end,
+                                       case when not inserted then row_to_json(r) end,
+                                       TG_ARGV[4:TG_NARGS - 1])
+           from changed_rows r;
     end if;
     return null;
 end

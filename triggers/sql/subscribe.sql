@@ -5,11 +5,11 @@
 -- Each section between [name] markers is kept only when the subscription needs it.
 -- [insert]
 create trigger realtime_capture_insert after insert on {{table}}
-    referencing new table as new_rows
+    referencing new table as changed_rows
     for each statement execute function realtime.capture_rows({{args}});
 -- [delete]
 create trigger realtime_capture_delete after delete on {{table}}
-    referencing old table as old_rows
+    referencing old table as changed_rows
     for each statement execute function realtime.capture_rows({{args}});
 -- [update_keyed]
 -- UPDATE, per statement, old and new rows paired by the table's key. A key present before and
