@@ -99,6 +99,14 @@ begin
 end
 $fn$;
 
+-- realtime.chunk(ord, bytes_so_far): the chunk (log row) of a statement's ord-th row, given the
+-- size of the statement's row data up to and including it: a new chunk every 500 rows or about
+-- 1 MB, whichever comes first. Inlined where it is used.
+create or replace function realtime.chunk(ord bigint, bytes_so_far bigint) returns bigint
+language sql immutable parallel safe as $fn$
+    select (ord - 1) / 500 + bytes_so_far / 1048576
+$fn$;
+
 -- Statement-level capture of INSERT and DELETE: the statement's rows are the transition table
 -- `changed_rows` (the new rows of an INSERT, the old rows of a DELETE: subscribe.sql names both
 -- so). One log row per chunk of up to 500 rows or about 1 MB of row data, so a huge statement
@@ -122,7 +130,7 @@ begin
                json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
                                  'new', case when inserted then json_agg(r order by ord) end,
                                  'old', case when not inserted then json_agg(r order by ord) end)
-          from (select r, ord, (ord - 1) / 500 + sum(pg_column_size(r)) over (order by ord) / 1048576 as chunk
+          from (select r, ord, realtime.chunk(ord, sum(pg_column_size(r)) over (order by ord)) as chunk
                   from (select r, row_number() over () as ord from changed_rows r) numbered) chunked
          group by chunk order by chunk;
     end if;

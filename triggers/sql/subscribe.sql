@@ -35,8 +35,7 @@ begin
                json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
                                  'new', json_agg(n order by ord), 'old', json_agg(o order by ord))
           from (select n, o, ord,
-                       (ord - 1) / 500
-                       + sum(coalesce(pg_column_size(n), 0) + coalesce(pg_column_size(o), 0)) over (order by ord) / 1048576 as chunk
+                       realtime.chunk(ord, sum(coalesce(pg_column_size(n), 0) + coalesce(pg_column_size(o), 0)) over (order by ord)) as chunk
                   from (select n, o, row_number() over () as ord
                           from new_rows n full join old_rows o on {{key_join}}) paired) chunked
          group by chunk order by chunk;
