@@ -59,9 +59,15 @@ public struct Installer {
     /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
     /// of an existing subscription. The table's existing rows are not replayed; changes from now on
     /// are captured.
+    /// - Parameter notify: nil keeps the mode of a subscribed table (`wake` for a new one), so that
+    ///   changing the events never changes what writers pay unasked.
     @discardableResult
-    public func subscribe(_ table: TableName, events: EventSet = .default, notify: NotifyMode = .default) throws -> Subscription {
+    public func subscribe(_ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil) throws -> Subscription {
         try requireInitialized()
+        let current = try connection.query(
+            "select notify from realtime.subscriptions where schema_name = $1 and table_name = $2", [table.schema, table.name]
+        ).first?[0] ?? nil
+        let notify = try requested ?? current.map(NotifyMode.init(parsing:)) ?? .default
         let kind = try connection.query(
             "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
             [table.schema, table.name]

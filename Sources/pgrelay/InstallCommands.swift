@@ -32,14 +32,14 @@ struct SubscribeCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The table: orders, public.orders, or \"My Schema\".\"My Table\".") var table: String
     @Argument(help: "Comma-separated: INSERT,UPDATE,DELETE,TRUNCATE (default INSERT,UPDATE,DELETE).") var events: String?
-    @Option(help: "wake (one empty NOTIFY per transaction), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls).")
-    var notify: String = NotifyMode.default.rawValue
+    @Option(help: "wake (one empty NOTIFY per transaction; the default), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode.")
+    var notify: String?
 
     func run() async throws {
         try await reportingErrors {
             let name = try TableName(parsing: table)
             let eventSet = try events.map(EventSet.init(parsing:)) ?? .default
-            let mode = try NotifyMode(parsing: notify)
+            let mode = try notify.map(NotifyMode.init(parsing:))
             let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet, notify: mode)
             emit("subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)) on channel \(subscription.channel)")
         }

@@ -39,10 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
             let db = try Connection(conninfo: configuration.conninfo, applicationName: "pgrelay serve")
             let installer = Installer(connection: db)
             try installer.requireInitialized()
-            let subscribed = try installer.subscriptions()
             for (table, events, notify) in try settings.tables() {
-                let mode = notify ?? subscribed.first { $0.table == table }?.notify ?? .default
-                let subscription = try installer.subscribe(table, events: events, notify: mode)
+                let subscription = try installer.subscribe(table, events: events, notify: notify)
                 logger.info(
                     "subscribed", metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)", "notify": "\(subscription.notify)"]
                 )
