@@ -124,11 +124,12 @@ public final class Listener: Sendable {
     }
 }
 
-/// Set once, from any thread, to end a listener thread.
-final class StopFlag: @unchecked Sendable {
+/// Set once, from any thread, to end a thread's loop (a listener's, or a test's writers').
+public final class StopFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var value = false
 
-    func set() { lock.withLock { value = true } }
-    var isSet: Bool { lock.withLock { value } }
+    public init() {}
+    public func set() { lock.withLock { value = true } }
+    public var isSet: Bool { lock.withLock { value } }
 }

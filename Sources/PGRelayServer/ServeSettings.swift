@@ -72,20 +72,14 @@ public struct ServeSettings: Sendable {
     /// table already subscribed, so that restarting serve never changes what writers pay.
     public func tables() throws -> [(table: TableName, events: EventSet, notify: NotifyMode?)] {
         try reader.stringArray(forKey: "tables", default: []).map { entry in
-            let parts = entry.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
-            var words = (parts.count > 1 ? parts[1] : "").split(separator: " ").map(String.init)
+            var rest = Substring(entry.trimmingCharacters(in: .whitespaces))
             var notify: NotifyMode?
-            if let last = words.last, last.hasPrefix("notify=") {
-                notify = try NotifyMode(parsing: String(last.dropFirst("notify=".count)))
-                words.removeLast()
+            if let mark = rest.range(of: " notify=", options: .backwards) {
+                notify = try NotifyMode(parsing: String(rest[mark.upperBound...]))
+                rest = rest[..<mark.lowerBound]
             }
-            var name = parts[0]
-            if parts.count == 1, let space = name.range(of: " notify=") {
-                notify = try NotifyMode(parsing: String(name[space.upperBound...]).trimmingCharacters(in: .whitespaces))
-                name = String(name[..<space.lowerBound])
-            }
-            let events = words.isEmpty ? EventSet.default : try EventSet(parsing: words.joined())
-            return (try TableName(parsing: name), events, notify)
+            let parts = rest.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            return (try TableName(parsing: parts[0]), parts.count > 1 ? try EventSet(parsing: parts[1]) : .default, notify)
         }
     }
 }

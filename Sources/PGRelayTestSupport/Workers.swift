@@ -65,12 +65,3 @@ public enum Workers {
         }
     }
 }
-
-/// A flag threads can set and read.
-public final class SharedFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    public init() {}
-    public func set() { lock.withLock { value = true } }
-    public var isSet: Bool { lock.withLock { value } }
-}

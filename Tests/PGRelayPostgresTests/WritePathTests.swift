@@ -29,7 +29,7 @@ import Testing
         let (streamA, _) = try await startListener(db, tables: .all, startAfter: start)
         let (streamB, _) = try await startListener(db, tables: .all, startAfter: start)
 
-        let stop = SharedFlag()
+        let stop = StopFlag()
         defer { stop.set() }
         let committed = Committed()
         async let ticking: Void = Workers.run(1, name: "ticker") { _ in
@@ -329,7 +329,7 @@ import Testing
         let before = try db.connection.query("select id, record::text from realtime.events order by id")
         #expect(before.count == 25)
 
-        let stop = SharedFlag()
+        let stop = StopFlag()
         defer { stop.set() }
         let committed = CommittedIDs()
         async let writing: Void = Workers.run(3, name: "writer") { writer in
