@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "pgrelay",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pgrelay", targets: ["pgrelay"]),
         .library(name: "PGRelayCore", targets: ["PGRelayCore"]),
@@ -87,5 +87,5 @@ let package = Package(
             ]
         ),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

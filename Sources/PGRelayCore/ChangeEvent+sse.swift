@@ -12,4 +12,12 @@ public enum ServerSentEventLine {
     public static func retry(milliseconds: Int) -> String { "retry: \(milliseconds)\n\n" }
     /// A comment: ignored by EventSource, keeps proxies from closing an idle stream.
     public static func comment(_ text: String) -> String { ": \(text)\n\n" }
+    /// The stream is live: every change after `after` will follow. Its `id:` is the stream's
+    /// cursor, so an EventSource that reconnects from here loses nothing; `event: live` keeps it
+    /// away from `onmessage`.
+    public static func live(after id: Int64) -> String {
+        "id: \(id)\nevent: live\ndata: {\"after\":\(id)}\n\n"
+    }
+    /// The stream ends because of `body` (JSON with an "error" member); no `id:`, so the cursor stays.
+    public static func error(_ body: JSONValue) -> String { "event: error\ndata: \(body.jsonText)\n\n" }
 }

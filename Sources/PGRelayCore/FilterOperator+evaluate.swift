@@ -2,16 +2,29 @@ import Foundation
 
 extension FilterOperator {
     /// Applies this operator to a row's value. Comparison follows the value's JSON type.
-    func evaluate(_ value: JSONValue, _ operand: FilterOperand) -> Bool {
+    /// Throws when the operand cannot be compared with the value's type (`total=gt.abc` on a
+    /// number), as PostgREST refuses such a filter: it would never match, and saying so helps.
+    func evaluate(_ value: JSONValue, _ operand: FilterOperand, column: String) throws -> Bool {
+        func comparable(_ text: String) throws -> ComparisonResult? {
+            if let order = Self.compare(value, text) { return order }
+            switch value {
+            case .null: return nil
+            case .array, .object:
+                if self == .eq || self == .neq || self == .in { return nil }
+                throw FilterEvaluationError(column: column, reason: "\(rawValue) cannot order a JSON \(value.typeName)")
+            default:
+                throw FilterEvaluationError(column: column, reason: "the row's value is a \(value.typeName) and '\(text)' is not one")
+            }
+        }
         switch (self, operand) {
         case (.is, .null): return value.isNull
         case (.is, .true): return value == .bool(true)
         case (.is, .false): return value == .bool(false)
-        case (.in, .list(let options)): return options.contains { Self.compare(value, $0) == .orderedSame }
+        case (.in, .list(let options)): return try options.contains { try comparable($0) == .orderedSame }
         case (.like, .value(let pattern)): return Self.like(value, pattern, caseInsensitive: false)
         case (.ilike, .value(let pattern)): return Self.like(value, pattern, caseInsensitive: true)
         case (_, .value(let text)):
-            guard let order = Self.compare(value, text) else { return false }
+            guard let order = try comparable(text) else { return false }
             switch self {
             case .eq: return order == .orderedSame
             case .neq: return order != .orderedSame

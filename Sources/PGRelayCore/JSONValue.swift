@@ -18,6 +18,18 @@ public enum JSONValue: Hashable, Sendable {
         return members.first { $0.key == key }?.value
     }
 
+    /// The JSON type's name, for messages: "number", "string", "boolean", "null", "array", "object".
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .bool: return "boolean"
+        case .number: return "number"
+        case .string: return "string"
+        case .array: return "array"
+        case .object: return "object"
+        }
+    }
+
     public var isNull: Bool {
         if case .null = self { return true }
         return false

@@ -22,13 +22,14 @@ public indirect enum RowFilter: Equatable, Sendable {
     /// The filter that keeps every row.
     public static let all = RowFilter.and([])
 
-    /// True when `row` passes.
-    public func matches(_ row: JSONValue?) -> Bool {
+    /// True when `row` passes. Throws ``FilterEvaluationError`` when a condition cannot be
+    /// evaluated against this row (a number column compared with text that is not a number).
+    public func matches(_ row: JSONValue?) throws -> Bool {
         switch self {
-        case .and(let filters): return filters.allSatisfy { $0.matches(row) }
-        case .or(let filters): return filters.contains { $0.matches(row) }
-        case .not(let filter): return !filter.matches(row)
-        case .condition(let column, let op, let operand): return op.evaluate(row?[column] ?? .null, operand)
+        case .and(let filters): return try filters.allSatisfy { try $0.matches(row) }
+        case .or(let filters): return try filters.contains { try $0.matches(row) }
+        case .not(let filter): return try !filter.matches(row)
+        case .condition(let column, let op, let operand): return try op.evaluate(row?[column] ?? .null, operand, column: column)
         }
     }
 }
@@ -41,6 +42,13 @@ public enum FilterOperand: Equatable, Sendable {
     case value(String)
     case list([String])
     case null, `true`, `false`
+}
+
+/// Why a filter could not be evaluated against a row: the stream that asked for it ends with this message.
+public struct FilterEvaluationError: Error, Equatable, CustomStringConvertible {
+    public var column: String
+    public var reason: String
+    public var description: String { "filter on column '\(column)' cannot be evaluated: \(reason)" }
 }
 
 /// Where and why a filter did not parse.

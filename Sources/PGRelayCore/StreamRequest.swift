@@ -23,9 +23,10 @@ public struct StreamRequest: Equatable, Sendable {
         self.accessToken = accessToken
     }
 
-    /// True when `event` is one of the requested operations and its row passes the filter.
-    public func admits(_ event: ChangeEvent) -> Bool {
-        events.operations.contains(event.operation) && filter.matches(event.row)
+    /// True when `event` is one of the requested operations and its row passes the filter;
+    /// throws ``FilterEvaluationError`` when the filter cannot be evaluated against the row.
+    public func admits(_ event: ChangeEvent) throws -> Bool {
+        try events.operations.contains(event.operation) && filter.matches(event.row)
     }
 
     /// Parses a raw (percent-encoded) query string. Errors say which parameter is wrong and how.

@@ -4,6 +4,7 @@
 /// ```
 /// → {"type":"subscribe","id":"s1","table":"public.orders","events":["INSERT"],"filter":"status=eq.paid","since":41}
 /// ← {"type":"subscribed","id":"s1"}
+/// ← {"type":"live","id":"s1","after":57}       (after any replay: every change after 57 follows)
 /// ← {"type":"change","subscription":"s1","event":{...canonical change...}}
 /// → {"type":"unsubscribe","id":"s1"}          ← {"type":"unsubscribed","id":"s1"}
 /// → {"type":"ping"}                           ← {"type":"pong"}
@@ -87,6 +88,11 @@ public enum WebSocketServerMessage {
 
     public static func unsubscribed(_ id: String) -> String {
         JSONValue.object([("type", .string("unsubscribed")), ("id", .string(id))]).jsonText
+    }
+
+    /// The subscription has caught up: every change after `after` will follow.
+    public static func live(_ id: String, after: Int64) -> String {
+        JSONValue.object([("type", .string("live")), ("id", .string(id)), ("after", .number(String(after)))]).jsonText
     }
 
     public static let pong = #"{"type":"pong"}"#

@@ -1,6 +1,41 @@
 import Foundation
 import PGRelayCore
 
+/// One page of the log, as ``ChangeLog/page(after:channels:limit:routes:)`` returns it.
+public struct LogPage: Sendable {
+    public var changes: [LoggedChange] = []
+    /// Every change up to this id that the page's filter admits is in ``changes``: the reader's next cursor.
+    public var through: Int64
+    /// Log rows that could not be decoded, skipped with their ids kept: (first id, message).
+    public var undecodable: [(id: Int64, message: String)] = []
+
+    init(through: Int64) { self.through = through }
+
+    mutating func append(_ change: LoggedChange, routes: [String: TableName]) {
+        var change = change
+        if let table = routes[change.channel] { change.event.table = table }
+        changes.append(change)
+        through = change.event.id
+    }
+}
+
+/// A reader asked for changes that `cleanup` has deleted: HTTP 410, or a WS error, naming what is kept.
+public struct LogGone: Error, Equatable, CustomStringConvertible {
+    /// The id the reader wanted to read after.
+    public var requested: Int64
+    /// Everything after this id is kept; the oldest change a reader can still get is the next one.
+    public var retainedAfter: Int64
+
+    public init(requested: Int64, retainedAfter: Int64) {
+        self.requested = requested
+        self.retainedAfter = retainedAfter
+    }
+
+    public var description: String {
+        "changes after \(requested) are gone: cleanup kept only those after \(retainedAfter) (the oldest kept is \(retainedAfter + 1)); resume with since=\(retainedAfter) and reload what you show"
+    }
+}
+
 /// Reads and trims the durable log: `realtime.log` numbered by `realtime.ticks`, and the changes
 /// an install of schema version 2 numbered before its upgrade (`realtime.legacy_changes`).
 ///
@@ -17,42 +52,55 @@ public struct ChangeLog {
     static let maximumWindow: Int64 = 100_000
 
     /// Changes with ids after `id`, oldest first, at most `limit`; only those on `channels` when given.
-    /// Fewer than `limit` means the log was read to its newest tick.
+    /// Fewer than `limit` means the log was read to its newest tick. Throws when a log row cannot
+    /// be decoded (``page(after:channels:limit:routes:)`` skips such rows instead).
     public func read(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> [ChangeEvent] {
-        guard limit > 0 else { return [] }
+        let page = try page(after: id, channels: channels, limit: limit)
+        if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
+        return page.changes.map(\.event)
+    }
+
+    /// One page of the log after `id`: at most `limit` changes, oldest first, only those on
+    /// `channels` when given, and ``LogPage/through``, the id the page covers up to (a reader's
+    /// next cursor). With `routes`, a change's table is its subscription's (by channel), not the
+    /// name its trigger wrote: a partition's rows and a renamed table's stream as the subscription.
+    public func page(after id: Int64, channels: [String]? = nil, limit: Int = 1000, routes: [String: TableName] = [:]) throws -> LogPage {
+        var page = LogPage(through: id)
+        guard limit > 0 else { return page }
         let channelArray = channels.map(Self.textArray)
         // One round trip for both bounds; the legacy table is read only by those resuming inside it.
         let bounds = try connection.query("select realtime.newest_id(), (select coalesce(max(id), 0) from realtime.legacy_changes)")
         guard let newest = bounds.first?[0].flatMap({ Int64($0 ?? "") }), let legacyEnd = bounds.first?[1].flatMap({ Int64($0 ?? "") }) else {
             throw PostgresError(.invalidData, "realtime.newest_id() returned no id")
         }
-        var events = id < legacyEnd ? try legacy(after: id, channels: channelArray, limit: limit) : []
-        if events.count == limit { return events }
-        // Fewer than asked: everything up to the legacy table's end has been read.
+        if id < legacyEnd {
+            try legacy(after: id, channels: channelArray, limit: limit, routes: routes, into: &page)
+            if page.changes.count == limit { return page }
+            // Fewer than asked: everything up to the legacy table's end has been read.
+        }
         var cursor = max(id, legacyEnd)
         // A window as wide as what is asked for; wider while a channel filter leaves most ids out.
         var window = Int64(limit)
-        while events.count < limit, cursor < newest {
+        while cursor < newest {
             let upTo = min(newest, cursor + window)
-            let found = try numbered(after: cursor, through: upTo, channels: channelArray)
-            for change in found {
-                events.append(change)
-                if events.count == limit { return events }
-            }
-            if found.count * 2 < Int(upTo - cursor) { window = min(window * 4, Self.maximumWindow) }
+            let found = try numbered(after: cursor, through: upTo, channels: channelArray, routes: routes, into: &page, limit: limit)
+            if page.changes.count == limit { return page }
+            if found * 2 < Int(upTo - cursor) { window = min(window * 4, Self.maximumWindow) }
             cursor = upTo
         }
-        return events
+        page.through = max(id, newest)
+        return page
     }
 
-    /// The changes with ids in `(after, through]`, in id order.
+    /// The changes with ids in `(after, through]`, in id order, appended to `page` until it holds
+    /// `limit`; returns how many log rows' changes were found.
     ///
     /// Tick k's batch is ordered by transaction, transactions by the sequence number of their
     /// *last* log row, and rows inside a transaction by their own: a transaction that waited on
     /// another's row lock wrote its dependent change after the other committed, so its last row
     /// comes later, and per-row causality holds. A row's first id is the tick's first id plus the
     /// changes of the rows before it in that order.
-    private func numbered(after: Int64, through: Int64, channels: String?) throws -> [ChangeEvent] {
+    private func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, limit: Int) throws -> Int {
         let rows = try connection.query(
             """
             with t as (
@@ -76,7 +124,7 @@ public struct ChangeLog {
                    to_char(coalesce(case when current_setting('track_commit_timestamp') = 'on'
                                          then pg_xact_commit_timestamp(xid::text::xid) end,
                                     taken_at) at time zone 'UTC', \(Self.timestampFormat)),
-                   record::text
+                   channel, record::text
               from numbered
              where row_first + n - 1 > $1 and row_first <= $2
                and ($3::text[] is null or channel = any($3::text[]))
@@ -84,43 +132,75 @@ public struct ChangeLog {
             """,
             [String(after), String(through), channels]
         )
-        var changes: [ChangeEvent] = []
+        var found = 0
         for row in rows {
-            guard row.count == 4, let first = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int($0) }),
-                let timestamp = row[2], let record = row[3]
+            guard row.count == 5, let first = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int($0) }),
+                let timestamp = row[2], let channel = row[3], let record = row[4]
             else { throw PostgresError(.invalidData, "unexpected row from realtime.log") }
+            found += count
             let expanded: [ChangeEvent]
             do {
                 expanded = try LogRecord.changes(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: timestamp)
             } catch {
-                throw PostgresError(.invalidData, "change \(first) in realtime.log: \(error)")
+                // Its ids stay reserved (the tick numbered them by n), so nothing after it moves.
+                page.undecodable.append((first, "change \(first) in realtime.log cannot be decoded: \(error)"))
+                page.through = min(through, first + Int64(count) - 1)
+                continue
             }
-            changes += expanded.filter { $0.id > after && $0.id <= through }
+            for change in expanded where change.id > after && change.id <= through {
+                page.append(LoggedChange(channel: channel, event: change), routes: routes)
+                if page.changes.count == limit { return found }
+            }
+            page.through = min(through, first + Int64(count) - 1)
         }
-        return changes
+        page.through = through
+        return found
     }
 
     /// Changes numbered by schema version 2 before the upgrade, after `id`.
-    private func legacy(after id: Int64, channels: String?, limit: Int) throws -> [ChangeEvent] {
+    private func legacy(after id: Int64, channels: String?, limit: Int, routes: [String: TableName], into page: inout LogPage) throws {
         let rows = try connection.query(
             """
-            select id, to_char(committed_at at time zone 'UTC', \(Self.timestampFormat)), record::text
+            select id, to_char(committed_at at time zone 'UTC', \(Self.timestampFormat)), channel, record::text
               from realtime.legacy_changes
              where id > $1 and ($2::text[] is null or channel = any($2::text[]))
              order by id limit $3
             """,
             [String(id), channels, String(limit)]
         )
-        return try rows.map { row in
-            guard row.count == 3, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let record = row[2] else {
+        for row in rows {
+            guard row.count == 4, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let channel = row[2], let record = row[3] else {
                 throw PostgresError(.invalidData, "unexpected row from realtime.legacy_changes")
             }
             do {
-                return try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))
+                page.append(LoggedChange(channel: channel, event: try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))), routes: routes)
             } catch {
-                throw PostgresError(.invalidData, "change \(id) in realtime.legacy_changes: \(error)")
+                page.undecodable.append((id, "change \(id) in realtime.legacy_changes cannot be decoded: \(error)"))
+                page.through = id
             }
         }
+    }
+
+    /// Every id up to this one may have been deleted by cleanup; everything after it is kept.
+    /// A reader whose cursor is below it has lost changes (``LogGone``).
+    public func retainedAfter() throws -> Int64 {
+        let rows = try connection.query(
+            """
+            select coalesce((select min(id) - 1 from realtime.legacy_changes),
+                            (select last_id from realtime.ticks order by tick limit 1), 0)
+            """
+        )
+        return Int64(rows.first?[0] ?? "0") ?? 0
+    }
+
+    /// Reads a page as ``page(after:channels:limit:routes:)`` does, and throws ``LogGone`` when
+    /// cleanup deleted changes after `id` before they were read: never a silent skip.
+    public func pageKept(after id: Int64, channels: [String]? = nil, limit: Int = 1000, routes: [String: TableName] = [:]) throws -> LogPage {
+        let page = try page(after: id, channels: channels, limit: limit, routes: routes)
+        // Cleanup only moves this forward, so checking after the read covers the read itself.
+        let kept = try retainedAfter()
+        if id < kept { throw LogGone(requested: id, retainedAfter: kept) }
+        return page
     }
 
     /// The change with this id, or nil when it is not in the log (cleaned up, or not numbered yet).

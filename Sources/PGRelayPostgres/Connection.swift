@@ -8,16 +8,41 @@ import Foundation
 /// let connection = try Connection(conninfo: "postgres://localhost/app")
 /// let rows = try connection.query("select $1::int + 1", [ "41" ])
 /// ```
+///
+/// Unchecked Sendable: it is handed between threads (a pool slot's, a listener's) but used by
+/// one at a time, which its owners guarantee; libpq connections are safe under that rule.
 public final class Connection: @unchecked Sendable {
     let pointer: OpaquePointer
+    /// Seconds to wait for any one answer before the connection is presumed dead (a half-open TCP
+    /// connection answers nothing, for hours); nil waits as long as the kernel does.
+    public var answerTimeout: Double?
+    /// Set when an answer timed out: a query is still in flight, so the connection is unusable.
+    private var abandoned = false
+
+    /// Network defaults, each overridden by the conninfo or by its `PG*` environment variable:
+    /// give up connecting after 10 s, and notice a dead peer within about 30 s.
+    static let networkDefaults: [(keyword: String, value: String, environment: String?)] = [
+        ("connect_timeout", "10", "PGCONNECT_TIMEOUT"),
+        ("keepalives", "1", nil),
+        ("keepalives_idle", "10", nil),
+        ("keepalives_interval", "5", nil),
+        ("keepalives_count", "3", nil),
+        ("tcp_user_timeout", "30000", nil),
+    ]
 
     /// Connects with a libpq connection string or URI; an empty string uses libpq's defaults
     /// (`PG*` environment variables, `.pgpass`, service files).
-    /// - Parameter applicationName: shown in `pg_stat_activity`, unless the conninfo sets one.
-    public init(conninfo: String, applicationName: String = "pgrelay") throws {
-        // Only a fallback: an application_name in the conninfo or PGAPPNAME wins.
-        let keywords = ["dbname", "fallback_application_name"]
-        let values = [conninfo, applicationName]
+    /// - Parameters:
+    ///   - applicationName: shown in `pg_stat_activity`, unless the conninfo sets one.
+    ///   - statementTimeoutMilliseconds: the server-side `statement_timeout` for this connection.
+    public init(conninfo: String, applicationName: String = "pgrelay", statementTimeoutMilliseconds: Int? = nil) throws {
+        // Keywords before dbname are overridden by the conninfo's own (libpq processes the arrays
+        // in order, and an expanded dbname in place); only a fallback application_name, so that
+        // one in the conninfo or PGAPPNAME wins.
+        let environment = ProcessInfo.processInfo.environment
+        let defaults = Self.networkDefaults.filter { $0.environment.map { environment[$0] == nil } ?? true }
+        let keywords = defaults.map(\.keyword) + ["dbname", "fallback_application_name"]
+        let values = defaults.map(\.value) + [conninfo, applicationName]
         let conn = withArrayOfCStrings(keywords) { k in
             withArrayOfCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }
@@ -31,6 +56,9 @@ public final class Connection: @unchecked Sendable {
         // Timestamps in UTC whatever the server's default; NOTICEs ("already exists, skipping") are noise to users.
         // realtime.tick() needs READ COMMITTED (a fresh snapshot per statement), whatever the role's default.
         _ = try? execute("set timezone = 'UTC'; set client_min_messages = warning; set default_transaction_isolation = 'read committed'")
+        if let statementTimeoutMilliseconds {
+            try query("select set_config('statement_timeout', $1, false)", [String(statementTimeoutMilliseconds)])
+        }
     }
 
     deinit { PQfinish(pointer) }
@@ -50,24 +78,58 @@ public final class Connection: @unchecked Sendable {
     public var host: String { PQhost(pointer).map { String(cString: $0) } ?? "" }
     /// The backend's process id, as `pg_stat_activity.pid` and NOTIFY's sender show it.
     public var backendPID: Int32 { PQbackendPID(pointer) }
-    public var isOK: Bool { PQstatus(pointer) == CONNECTION_OK }
+    public var isOK: Bool { !abandoned && PQstatus(pointer) == CONNECTION_OK }
     /// The socket to poll for notifications.
     var socket: Int32 { PQsocket(pointer) }
 
     /// Runs one or more statements without parameters (DDL, a whole SQL file).
     @discardableResult
     public func execute(_ sql: String) throws -> [[String?]] {
-        let result = PQexec(pointer, sql)
-        return try consume(result)
+        guard let answerTimeout else { return try consume(PQexec(pointer, sql)) }
+        return try consume(try awaitResult(sent: PQsendQuery(pointer, sql), timeout: answerTimeout))
     }
 
     /// Runs one statement with text parameters (`$1`, `$2`, ...; nil is SQL NULL) and returns its rows as text.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
-        let result = withArrayOfOptionalCStrings(parameters) { values in
-            PQexecParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        guard let answerTimeout else {
+            let result = withArrayOfOptionalCStrings(parameters) { values in
+                PQexecParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
+            return try consume(result)
         }
-        return try consume(result)
+        let sent = withArrayOfOptionalCStrings(parameters) { values in
+            PQsendQueryParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        }
+        return try consume(try awaitResult(sent: sent, timeout: answerTimeout))
+    }
+
+    /// What PQexec returns (the error result if a statement failed, else the last), for a query
+    /// sent asynchronously, waiting at most `timeout` seconds for each part of the answer.
+    private func awaitResult(sent: Int32, timeout: Double) throws -> OpaquePointer? {
+        guard !abandoned else { throw PostgresError(.connection, "connection to Postgres abandoned after an answer timed out") }
+        guard sent == 1 else { return nil }
+        var kept: OpaquePointer?
+        while true {
+            while PQisBusy(pointer) == 1 {
+                var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&descriptor, 1, Int32(timeout * 1000))
+                if ready == 0 {
+                    abandoned = true
+                    if let kept { PQclear(kept) }
+                    throw PostgresError(.connection, "Postgres did not answer within \(timeout) s; the connection is presumed dead")
+                }
+                if ready < 0, errno != EINTR { break }
+                guard PQconsumeInput(pointer) == 1 else { break }
+            }
+            guard let result = PQgetResult(pointer) else { return kept }
+            if let previous = kept {
+                let failed = PQresultStatus(previous) == PGRES_FATAL_ERROR
+                if failed { PQclear(result); continue }
+                PQclear(previous)
+            }
+            kept = result
+        }
     }
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.

@@ -64,9 +64,16 @@ public struct Installer {
     @discardableResult
     public func subscribe(_ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil) throws -> Subscription {
         try requireInitialized()
-        let current = try connection.query(
-            "select notify from realtime.subscriptions where schema_name = $1 and table_name = $2", [table.schema, table.name]
-        ).first?[0] ?? nil
+        // By oid first: a table renamed since it was subscribed keeps its subscription and channel.
+        let existing = try connection.query(
+            """
+            select notify, channel from realtime.subscriptions
+             where relid = to_regclass($3)::oid or (schema_name = $1 and table_name = $2)
+             order by relid = to_regclass($3)::oid desc nulls last limit 1
+            """,
+            [table.schema, table.name, table.quoted]
+        ).first
+        let current = existing?[0] ?? nil
         let notify = try requested ?? current.map(NotifyMode.init(parsing:)) ?? .default
         let kind = try connection.query(
             "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
@@ -80,23 +87,29 @@ public struct Installer {
         default:
             throw PostgresError(.unknownTable, "\(table) is not a table (relkind '\(kind!)'); only tables can be subscribed")
         }
-        let channel = ChannelName.forTable(table)
+        let channel = (existing?[1] ?? nil) ?? ChannelName.forTable(table)
         try connection.transaction {
             let owner = try connection.query(
-                "select schema_name, table_name from realtime.subscriptions where channel = $1 and (schema_name, table_name) <> ($2, $3)",
-                [channel, table.schema, table.name]
+                """
+                select schema_name, table_name from realtime.subscriptions
+                 where channel = $1 and (schema_name, table_name) <> ($2, $3) and relid is distinct from to_regclass($4)::oid
+                """,
+                [channel, table.schema, table.name, table.quoted]
             )
             if let other = owner.first {
                 throw PostgresError(.query, "channel \(channel) is already used by \(TableName(schema: other[0] ?? "", name: other[1] ?? ""))")
             }
             try installTriggers(table, channel: channel, events: events, notify: notify)
+            // A renamed table's row is found by its channel and takes the new name.
+            try connection.query("delete from realtime.subscriptions where channel = $1 and (schema_name, table_name) <> ($2, $3)", [channel, table.schema, table.name])
             try connection.query(
                 """
-                insert into realtime.subscriptions (schema_name, table_name, channel, events, notify) values ($1, $2, $3, $4::text[], $5)
+                insert into realtime.subscriptions (schema_name, table_name, channel, events, notify, relid)
+                values ($1, $2, $3, $4::text[], $5, to_regclass($6)::oid)
                 on conflict (schema_name, table_name)
-                do update set channel = excluded.channel, events = excluded.events, notify = excluded.notify
+                do update set channel = excluded.channel, events = excluded.events, notify = excluded.notify, relid = excluded.relid
                 """,
-                [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue]
+                [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue, table.quoted]
             )
             try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "subscribe " + channel])
         }
@@ -137,15 +150,15 @@ public struct Installer {
     /// Removes the capture triggers of `table` and forgets the subscription. The log stays.
     public func unsubscribe(_ table: TableName) throws {
         try requireInitialized()
-        guard try subscriptions().contains(where: { $0.table == table }) else {
+        guard let subscription = try subscriptions().first(where: { $0.table == table }) else {
             throw PostgresError(.unknownTable, "\(table) is not subscribed in database \"\(connection.databaseName)\"")
         }
         let exists = try connection.query("select to_regclass($1) is not null", [table.quoted]).first?[0] == "t"
         let sql = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table, tableExists: exists)
         try connection.transaction {
             try connection.execute(sql)
-            try connection.query("delete from realtime.subscriptions where schema_name = $1 and table_name = $2", [table.schema, table.name])
-            try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "unsubscribe " + ChannelName.forTable(table)])
+            try connection.query("delete from realtime.subscriptions where channel = $1", [subscription.channel])
+            try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "unsubscribe " + subscription.channel])
         }
     }
 
@@ -154,16 +167,18 @@ public struct Installer {
         try requireInitialized()
         let rows = try connection.query(
             """
-            select s.schema_name, s.table_name, s.channel, array_to_string(s.events, ','),
+            select coalesce(n.nspname::text, s.schema_name), coalesce(c.relname::text, s.table_name), s.channel, array_to_string(s.events, ','),
                    to_char(s.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    c.oid is not null,
                    (select string_agg(t.tgname::text || '=' || t.tgenabled::text, ',') from pg_trigger t
                      where t.tgrelid = c.oid and t.tgname like 'realtime\\_capture\\_%'),
                    s.notify
             from realtime.subscriptions s
-            left join pg_namespace n on n.nspname = s.schema_name
-            left join pg_class c on c.relnamespace = n.oid and c.relname = s.table_name
-            order by s.schema_name, s.table_name
+            -- By oid, so that a renamed table is reported by its current name; by name for rows
+            -- that predate schema version 4 and whose table was gone when it was applied.
+            left join pg_class c on c.oid = coalesce(s.relid, to_regclass(format('%I.%I', s.schema_name, s.table_name))::oid)
+            left join pg_namespace n on n.oid = c.relnamespace
+            order by 1, 2
             """
         )
         return try rows.map { row in

@@ -1,16 +1,20 @@
 import Foundation
+import Synchronization
 import Logging
 import PGRelayCore
 
 /// Turns the log of subscribed tables into an ordered, gap-free stream of change events.
 ///
 /// One libpq connection on its own thread ticks (``Ticker``), reads the changes numbered after its
-/// cursor from the log and yields them. It LISTENs on the tables' channels only to be woken: a
-/// NOTIFY payload is never trusted, whatever it says. Tables with `--notify off` are found by
-/// polling (``PollSchedule``: 10 ms while changes flow). When the connection drops, the listener
-/// reconnects with backoff and reads on from its cursor, so the consumer sees no gap and no
-/// duplicate. When the consumer falls behind (its buffer is full), the listener stops reading
-/// and later continues from the log instead of buffering without bound.
+/// cursor from the log and yields them, a page at a time, each routed to its subscription's table
+/// by channel. It LISTENs on the tables' channels only to be woken: a NOTIFY payload is never
+/// trusted, whatever it says. Tables with `--notify off` are found by polling (``PollSchedule``:
+/// 10 ms while changes flow); the poll's tick is also the round trip that finds a dead connection
+/// (``Configuration/answerTimeout``). On any error that is not the consumer's (a lost connection,
+/// a cancelled query, a restart), the listener logs, backs off, reconnects and reads on from its
+/// cursor, so the consumer sees no gap and no duplicate. A log row that cannot be decoded is
+/// logged and skipped, its ids kept. When the consumer falls behind (its buffer is full), the
+/// listener stops reading and later continues from the log instead of buffering without bound.
 ///
 /// ```swift
 /// let listener = Listener(.init(conninfo: url, tables: .only([TableName(schema: "public", name: "orders")])))
@@ -32,13 +36,15 @@ public final class Listener: Sendable {
         public var applicationName: String
         /// Give up, rather than retry, when the very first connection fails: right for a CLI.
         public var failOnFirstConnect: Bool
-        /// How many events may wait for the consumer before the listener falls back to the log.
+        /// How many pages may wait for the consumer before the listener falls back to the log.
         public var bufferLimit: Int
+        /// Seconds without an answer to a query before the connection is presumed dead and replaced.
+        public var answerTimeout: Double
         /// When to tick and read without a NOTIFY.
         public var poll: PollSchedule
         /// Called on the listener's thread after each (re)connect, once LISTEN is in force.
         public var onConnect: (@Sendable (Connected) -> Void)?
-        /// Called on the listener's thread when its connection is lost, before it retries.
+        /// Called on the listener's thread when its connection is lost or a read failed, before it retries.
         public var onDisconnect: (@Sendable (Error) -> Void)?
 
         public init(
@@ -47,7 +53,8 @@ public final class Listener: Sendable {
             startAfter: Int64? = nil,
             applicationName: String = "pgrelay listener",
             failOnFirstConnect: Bool = true,
-            bufferLimit: Int = 10_000,
+            bufferLimit: Int = 20,
+            answerTimeout: Double = 30,
             poll: PollSchedule = PollSchedule(),
             onConnect: (@Sendable (Connected) -> Void)? = nil,
             onDisconnect: (@Sendable (Error) -> Void)? = nil
@@ -58,6 +65,7 @@ public final class Listener: Sendable {
             self.applicationName = applicationName
             self.failOnFirstConnect = failOnFirstConnect
             self.bufferLimit = bufferLimit
+            self.answerTimeout = answerTimeout
             self.poll = poll
             self.onConnect = onConnect
             self.onDisconnect = onDisconnect
@@ -80,10 +88,35 @@ public final class Listener: Sendable {
         self.logger = logger
     }
 
-    /// Starts the listener thread; it stops when the stream is dropped or its consumer stops iterating.
-    public func events() -> AsyncThrowingStream<ChangeEvent, Error> {
+    /// The changes one at a time: ``pages()`` flattened, for the CLI.
+    public func events() -> ChangeEvents { ChangeEvents(pages: pages()) }
+
+    /// The changes of a listener's pages, one at a time.
+    public struct ChangeEvents: AsyncSequence, Sendable {
+        public typealias Element = ChangeEvent
+        let pages: AsyncThrowingStream<[LoggedChange], Error>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var pages: AsyncThrowingStream<[LoggedChange], Error>.AsyncIterator
+            var buffered: ArraySlice<LoggedChange> = []
+
+            public mutating func next() async throws -> ChangeEvent? {
+                while buffered.isEmpty {
+                    guard let page = try await pages.next() else { return nil }
+                    buffered = page[...]
+                }
+                return buffered.popFirst()?.event
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(pages: pages.makeAsyncIterator()) }
+    }
+
+    /// Starts the listener thread; it stops when the stream is dropped or its consumer stops
+    /// iterating. Each element is one page of changes, in id order, none empty.
+    public func pages() -> AsyncThrowingStream<[LoggedChange], Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(
-            of: ChangeEvent.self,
+            of: [LoggedChange].self,
             throwing: Error.self,
             bufferingPolicy: .bufferingOldest(configuration.bufferLimit)
         )
@@ -125,11 +158,10 @@ public final class Listener: Sendable {
 }
 
 /// Set once, from any thread, to end a thread's loop (a listener's, or a test's writers').
-public final class StopFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
+public final class StopFlag: Sendable {
+    private let value = Atomic<Bool>(false)
 
     public init() {}
-    public func set() { lock.withLock { value = true } }
-    public var isSet: Bool { lock.withLock { value } }
+    public func set() { value.store(true, ordering: .releasing) }
+    public var isSet: Bool { value.load(ordering: .acquiring) }
 }

@@ -2,19 +2,19 @@ import Foundation
 import Logging
 import PGRelayCore
 
-/// The body of a `Listener`'s thread: connect, LISTEN, catch up, relay notifications, and on
-/// any connection error start over from the cursor.
+/// The body of a `Listener`'s thread: connect, LISTEN, tick, read the log after the cursor, wait
+/// for a wake-up or the next poll; on any error start over from the cursor.
 struct ListenerLoop {
     let configuration: Listener.Configuration
     let logger: Logger
-    let continuation: AsyncThrowingStream<ChangeEvent, Error>.Continuation
+    let continuation: AsyncThrowingStream<[LoggedChange], Error>.Continuation
     let stop: StopFlag
 
     /// Where the consumer is. Nil until the first connection when starting at the newest change.
     private var cursor: DeliveryCursor?
     private var backoff = Backoff()
 
-    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<ChangeEvent, Error>.Continuation, stop: StopFlag) {
+    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<[LoggedChange], Error>.Continuation, stop: StopFlag) {
         self.configuration = configuration
         self.logger = logger
         self.continuation = continuation
@@ -27,52 +27,61 @@ struct ListenerLoop {
         while !stop.isSet {
             do {
                 let connection = try Connection(conninfo: configuration.conninfo, applicationName: configuration.applicationName)
+                connection.answerTimeout = configuration.answerTimeout
                 try session(on: connection, connectedOnce: &connectedOnce)
-            } catch let error as PostgresError where error.code == .connection && (connectedOnce || !configuration.failOnFirstConnect) {
-                if connectedOnce { configuration.onDisconnect?(error) }
-                let delay = backoff.nextDelay()
-                logger.warning("listener connection lost; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
-                sleep(seconds: delay)
             } catch {
-                continuation.finish(throwing: error)
-                return
+                // A CLI gives up when it cannot start at all; after that, and for the daemon
+                // always, nothing but stopping ends the listener: a cancelled query, a statement
+                // timeout, a restart or a dead network are retried from the cursor.
+                if !connectedOnce && configuration.failOnFirstConnect {
+                    continuation.finish(throwing: error)
+                    return
+                }
+                configuration.onDisconnect?(error)
+                let delay = backoff.nextDelay()
+                logger.warning("listener failed; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
+                sleep(seconds: delay)
             }
         }
         continuation.finish()
     }
 
-    /// One connection's life. Returns when asked to stop; throws when the connection fails.
+    /// One connection's life. Returns when asked to stop; throws when the connection or a query fails.
     private mutating func session(on connection: Connection, connectedOnce: inout Bool) throws {
         let installer = Installer(connection: connection)
         let log = ChangeLog(connection: connection)
         let ticker = Ticker(connection: connection)
         try installer.requireInitialized()
-        var channels = try resolveChannels(installer)
+        var routes = try resolveRoutes(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
-        for channel in channels { try connection.listen(channel) }
+        for channel in routes.keys { try connection.listen(channel) }
         if cursor == nil { cursor = DeliveryCursor(after: try ticker.tick()) }
         connectedOnce = true
-        backoff.reset()
         configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
-        logger.info("listener connected", metadata: ["channels": "\(channels.count)", "after_id": "\(cursor!.lastID)"])
+        logger.info("listener connected", metadata: ["channels": "\(routes.count)", "after_id": "\(cursor!.lastID)"])
 
         // LISTEN is in force from here on, so a NOTIFY of any commit after this tick wakes us.
         var schedule = configuration.poll
+        var healthyRounds = 0
         while !stop.isSet {
             let newest = try ticker.tick()
             var found = false
             if newest > cursor!.lastID {
                 found = true
-                if try catchUp(log, channels: channels) { cursor!.delivered(newest) }
+                if try catchUp(log, routes: routes) { cursor!.delivered(newest) }
             }
             schedule.polled(foundChanges: found)
+            // Reset the backoff only once a session has worked for a while, so that an error
+            // that recurs right after each reconnect is retried at the backoff's pace.
+            healthyRounds += 1
+            if healthyRounds == 10 { backoff.reset() }
             // Wait for a wake-up or the next poll; a NOTIFY's payload is not read, only its channel.
-            for notification in try connection.waitForNotifications(timeout: schedule.nextWait)
-            where notification.channel == ChannelName.subscriptionsChanged {
-                let updated = try resolveChannels(installer)
-                for channel in updated.subtracting(channels) { try connection.listen(channel) }
-                for channel in channels.subtracting(updated) { try connection.unlisten(channel) }
-                channels = updated
+            let notifications = try connection.waitForNotifications(timeout: schedule.nextWait)
+            if notifications.contains(where: { $0.channel == ChannelName.subscriptionsChanged }) {
+                let updated = try resolveRoutes(installer)
+                for channel in Set(updated.keys).subtracting(routes.keys) { try connection.listen(channel) }
+                for channel in Set(routes.keys).subtracting(updated.keys) { try connection.unlisten(channel) }
+                routes = updated
             }
         }
     }
@@ -82,24 +91,25 @@ struct ListenerLoop {
     ///
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
-    private mutating func catchUp(_ log: ChangeLog, channels: Set<String>) throws -> Bool {
-        let filter: [String]? = configuration.tables == .all ? nil : Array(channels)
-        let page = 500
+    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName]) throws -> Bool {
+        let filter: [String]? = configuration.tables == .all ? nil : Array(routes.keys)
+        let limit = 1000
         while !stop.isSet {
-            let events = try log.read(after: cursor!.lastID, channels: filter, limit: page)
-            for event in events {
-                if !deliver(event) { return false }
+            let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes)
+            for bad in page.undecodable {
+                logger.error("skipping a log row that cannot be decoded", metadata: ["id": "\(bad.id)", "error": "\(bad.message)"])
             }
-            if events.count < page { return true }
+            if !page.changes.isEmpty, !deliver(page.changes) { return false }
+            cursor!.delivered(page.through)
+            if page.changes.count < limit { return true }
         }
         return false
     }
 
-    /// Yields one event; false when the consumer's buffer is full (the event was not delivered).
-    private mutating func deliver(_ event: ChangeEvent) -> Bool {
-        switch continuation.yield(event) {
+    /// Yields one page; false when the consumer's buffer is full (the page was not delivered).
+    private func deliver(_ changes: [LoggedChange]) -> Bool {
+        switch continuation.yield(changes) {
         case .enqueued:
-            cursor!.delivered(event.id)
             return true
         case .dropped:
             return false
@@ -111,11 +121,14 @@ struct ListenerLoop {
         }
     }
 
-    private func resolveChannels(_ installer: Installer) throws -> Set<String> {
+    /// The channel of each subscription watched, with its table's current name.
+    private func resolveRoutes(_ installer: Installer) throws -> [String: TableName] {
+        let subscriptions: [Subscription]
         switch configuration.tables {
-        case .all: return Set(try installer.subscriptions().map(\.channel))
-        case .only(let tables): return Set(try installer.subscriptions(for: tables).map(\.channel))
+        case .all: subscriptions = try installer.subscriptions()
+        case .only(let tables): subscriptions = try installer.subscriptions(for: tables)
         }
+        return Dictionary(subscriptions.map { ($0.channel, $0.table) }, uniquingKeysWith: { first, _ in first })
     }
 
     private func sleep(seconds: Double) {

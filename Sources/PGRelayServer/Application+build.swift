@@ -16,8 +16,13 @@ public struct ServeConfiguration: Sendable {
     public var keepAliveSeconds: Double = 15
     /// The `retry:` hint sent to EventSource clients, in milliseconds. Default 2000.
     public var retryMilliseconds: Int = 2000
-    /// Messages queued per subscriber before it is closed as too slow. Default 1000.
-    public var queueLimit: Int = 1000
+    /// How many of the newest changes the relay keeps in memory for its subscribers; a subscriber
+    /// further behind reads the log. Default 10,000 changes or 64 MiB.
+    public var tail = Tail.Limits()
+    /// Connections for request handlers (replay pages, lookups) and their statement timeout.
+    public var pool = DatabasePool.Configuration()
+    /// Seconds the listener waits for any answer before it presumes its connection dead. Default 30.
+    public var listenerAnswerTimeout: Double = 30
     /// When the listener ticks and reads the log without a NOTIFY (`--notify off` tables):
     /// every 10 ms while changes flow, backing off to 250 ms after a second without any.
     public var poll = PollSchedule()
@@ -39,7 +44,7 @@ public struct ServeConfigurationError: Error, CustomStringConvertible {
     public init(description: String) { self.description = description }
 }
 
-/// Builds the daemon: Hub, Listener, routes. `pgrelay serve` and the tests build it the same way.
+/// Builds the daemon: Listener, Tail, routes. `pgrelay serve` and the tests build it the same way.
 /// - Parameter onServerRunning: called with the bound port once the server listens.
 public func buildApplication(
     _ configuration: ServeConfiguration,
@@ -52,35 +57,35 @@ public func buildApplication(
         )
     }
     let metrics = RelayMetrics()
-    let hub = Hub(queueLimit: configuration.queueLimit, metrics: metrics)
-    let pool = DatabasePool(conninfo: configuration.conninfo)
+    let tail = Tail(limits: configuration.tail)
+    let pool = DatabasePool(conninfo: configuration.conninfo, configuration: configuration.pool)
     let listenerState = ListenerState()
     let authenticator = try await Authenticator.make(configuration.auth)
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
-            poll: configuration.poll,
+            answerTimeout: configuration.listenerAnswerTimeout, poll: configuration.poll,
             onConnect: { connected in
-                hub.delivered(upTo: connected.afterID)
-                listenerState.set(true)
+                tail.start(after: connected.afterID)
+                listenerState.connected()
             },
-            onDisconnect: { _ in
-                listenerState.set(false)
+            onDisconnect: { error in
+                listenerState.disconnected("listener disconnected: \(error)")
                 metrics.listenerReconnects.increment()
             }
         ),
         logger: logger
     )
     let router = Router(context: RelayRequestContext.self)
-    StreamRoute(hub: hub, pool: pool, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
+    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     router.get("/metrics") { _, _ in
         Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
-    HealthRoute(hub: hub, pool: pool, listenerState: listenerState).register(on: router)
+    HealthRoute(tail: tail, pool: pool, listenerState: listenerState).register(on: router)
     let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
-    WebSocketRoute(hub: hub, pool: pool, authenticator: authenticator, logger: logger).register(on: webSocketRouter)
+    WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, logger: logger).register(on: webSocketRouter)
     var app = Application(
         router: router,
         server: .http1WebSocketUpgrade(
@@ -92,6 +97,6 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
     )
-    app.addServices(HubService(hub: hub, listener: listener, keepAliveSeconds: configuration.keepAliveSeconds, logger: logger))
+    app.addServices(TailService(tail: tail, listener: listener, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics, logger: logger))
     return app
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PGRelayCore
 import Metrics
 import Prometheus
 
@@ -10,10 +11,9 @@ public final class RelayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let changesReceived: Metrics.Counter
     let listenerReconnects: Metrics.Counter
-    let slowConsumerDisconnects: Metrics.Counter
     let replayReads: Metrics.Counter
     let subscribers: Metrics.Gauge
-    /// Commit to hand-off into subscriber queues, per change.
+    /// Commit to arrival in the Tail, for the first change of each page the listener reads.
     let deliveryLatency: Metrics.Timer
     private let deliveriesSSE: Metrics.Counter
     private let deliveriesWebSocket: Metrics.Counter
@@ -31,7 +31,6 @@ public final class RelayMetrics: Sendable {
         self.registry = registry
         changesReceived = Metrics.Counter(label: "pgrelay_changes_received_total", factory: factory)
         listenerReconnects = Metrics.Counter(label: "pgrelay_listener_reconnects_total", factory: factory)
-        slowConsumerDisconnects = Metrics.Counter(label: "pgrelay_slow_consumer_disconnects_total", factory: factory)
         replayReads = Metrics.Counter(label: "pgrelay_replay_reads_total", factory: factory)
         subscribers = Metrics.Gauge(label: "pgrelay_subscribers", factory: factory)
         deliveryLatency = Metrics.Timer(label: "pgrelay_delivery_latency_seconds", factory: factory)
@@ -46,6 +45,12 @@ public final class RelayMetrics: Sendable {
         case .websocket: deliveriesWebSocket.increment(by: count)
         case .http: deliveriesHTTP.increment(by: count)
         }
+    }
+
+    /// Counts a page the listener appended to the Tail, and its latency since commit.
+    func received(_ page: [LoggedChange]) {
+        changesReceived.increment(by: page.count)
+        if let first = page.first { recordLatency(sinceCommit: first.event.timestamp) }
     }
 
     /// Records the time from a change's commit (its ISO-8601 timestamp) to now.

@@ -33,11 +33,25 @@ public struct ServeSettings: Sendable {
         configuration.port = reader.int(forKey: "server.port", default: configuration.port)
         configuration.keepAliveSeconds = reader.double(forKey: "server.keepalive_seconds", default: configuration.keepAliveSeconds)
         configuration.retryMilliseconds = reader.int(forKey: "server.retry_ms", default: configuration.retryMilliseconds)
-        configuration.queueLimit = reader.int(forKey: "server.queue_limit", default: configuration.queueLimit)
+        configuration.tail.changes = reader.int(forKey: "tail.max_changes", default: configuration.tail.changes)
+        configuration.tail.bytes = reader.int(forKey: "tail.max_bytes", default: configuration.tail.bytes)
+        configuration.pool.size = reader.int(forKey: "database.pool_size", default: configuration.pool.size)
+        configuration.pool.statementTimeoutMilliseconds = reader.int(forKey: "database.statement_timeout_ms", default: configuration.pool.statementTimeoutMilliseconds)
+        configuration.listenerAnswerTimeout = Double(reader.int(forKey: "database.answer_timeout_seconds", default: Int(configuration.listenerAnswerTimeout)))
         configuration.webSocketPingSeconds = reader.int(forKey: "server.ws_ping_seconds", default: configuration.webSocketPingSeconds)
         configuration.insecureNoAuth = reader.bool(forKey: "server.insecure_no_auth", default: false)
-        guard configuration.port >= 0, configuration.port < 65536, configuration.queueLimit > 0, configuration.keepAliveSeconds > 0 else {
-            throw ServeConfigurationError(description: "server.port must be 0-65535, and queue_limit and keepalive_seconds positive")
+        guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
+            throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")
+        }
+        guard configuration.tail.changes > 0, configuration.tail.bytes > 0 else {
+            throw ServeConfigurationError(description: "tail.max_changes and tail.max_bytes must be positive")
+        }
+        guard configuration.pool.size > 0, configuration.pool.size <= 100, configuration.pool.statementTimeoutMilliseconds > 0,
+            configuration.listenerAnswerTimeout > 0
+        else {
+            throw ServeConfigurationError(
+                description: "database.pool_size must be 1-100, and database.statement_timeout_ms and database.answer_timeout_seconds positive"
+            )
         }
         let pollMilliseconds = reader.int(forKey: "log.poll_ms", default: 10)
         let idlePollMilliseconds = reader.int(forKey: "log.idle_poll_ms", default: 250)

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import PGRelayPostgres
 
 /// The Postgres the integration tests use: the one `PGRELAY_TEST_DATABASE_URL` names, or a
@@ -6,13 +7,12 @@ import PGRelayPostgres
 /// user when the tests run as root), stopped and removed when the test process exits.
 ///
 /// Each test gets a database of its own from ``freshDatabase(initialized:)``.
-public final class TestCluster: @unchecked Sendable {
+public final class TestCluster: Sendable {
     public static let shared: Result<TestCluster, Error> = Result { try TestCluster() }
 
     /// Connection string of the maintenance database, where test databases are created.
     public let adminConninfo: String
-    private let lock = NSLock()
-    private var counter = 0
+    private let counter = Mutex(0)
 
     public static func get() throws -> TestCluster { try shared.get() }
 
@@ -26,7 +26,7 @@ public final class TestCluster: @unchecked Sendable {
 
     /// Creates an empty database and returns its connection string; runs `pgrelay init` on it when asked.
     public func freshDatabase(initialized: Bool = true) throws -> String {
-        let name = lock.withLock {
+        let name = counter.withLock { counter in
             counter += 1
             return "pgrelay_test_\(ProcessInfo.processInfo.processIdentifier)_\(counter)"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs blocking work (libpq calls) on threads of its own, off Swift's cooperative pool, which on
 /// a 2-core machine has two threads: eight blocking writers there would wait for each other.
@@ -28,36 +29,37 @@ public enum Workers {
         return box.get()!
     }
 
-    private final class Box<T>: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: T?
-        func set(_ newValue: T) { lock.withLock { value = newValue } }
-        func get() -> T? { lock.withLock { value } }
+    private final class Box<T: Sendable>: Sendable {
+        private let value = Mutex<T?>(nil)
+        func set(_ newValue: T) { value.withLock { $0 = newValue } }
+        func get() -> T? { value.withLock { $0 } }
     }
 
-    private final class State: @unchecked Sendable {
-        private let lock = NSLock()
-        private var remaining: Int
-        private var failure: Error?
-        private var continuation: CheckedContinuation<Void, Error>?
+    private final class State: Sendable {
+        private struct Progress {
+            var remaining: Int
+            var failure: Error?
+            var continuation: CheckedContinuation<Void, Error>?
+        }
+        private let progress: Mutex<Progress>
 
-        init(remaining: Int) { self.remaining = remaining }
+        init(remaining: Int) { progress = Mutex(Progress(remaining: remaining)) }
 
         func setContinuation(_ continuation: CheckedContinuation<Void, Error>) {
-            let done = lock.withLock { () -> Bool in
-                self.continuation = continuation
-                return remaining == 0
+            let done = progress.withLock { progress -> Bool in
+                progress.continuation = continuation
+                return progress.remaining == 0
             }
             if done { continuation.resume() }
         }
 
         func finished(_ error: Error?) {
-            let resume = lock.withLock { () -> (CheckedContinuation<Void, Error>, Error?)? in
-                if failure == nil { failure = error }
-                remaining -= 1
-                guard remaining == 0, let continuation else { return nil }
-                self.continuation = nil
-                return (continuation, failure)
+            let resume = progress.withLock { progress -> (CheckedContinuation<Void, Error>, Error?)? in
+                if progress.failure == nil { progress.failure = error }
+                progress.remaining -= 1
+                guard progress.remaining == 0, let continuation = progress.continuation else { return nil }
+                progress.continuation = nil
+                return (continuation, progress.failure)
             }
             if let (continuation, failure) = resume {
                 if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import PGRelayCore
 import PGRelayPostgres
@@ -33,18 +34,16 @@ struct ListenCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let work = Task {
-                if channels.isEmpty { try await watchChanges() } else { try await watchChannels() }
-            }
-            let interrupt = onSignal(SIGINT) { work.cancel() }
-            let terminate = onSignal(SIGTERM) { work.cancel() }
-            defer { interrupt.cancel(); terminate.cancel() }
-            if let seconds {
-                let timer = Task { try await Task.sleep(for: .seconds(seconds)); work.cancel() }
-                defer { timer.cancel() }
-                try await work.value
-            } else {
-                try await work.value
+            // The watch, and what ends it (a signal, --seconds), as one group: the first to
+            // finish cancels the rest.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    if channels.isEmpty { try await watchChanges() } else { try await watchChannels() }
+                }
+                group.addTask { await Signals.first(of: [SIGINT, SIGTERM]) }
+                if let seconds { group.addTask { try await Task.sleep(for: .seconds(seconds)) } }
+                defer { group.cancelAll() }
+                try await group.next()
             }
         }
     }
@@ -91,10 +90,38 @@ struct ListenCommand: AsyncParsableCommand {
 }
 
 /// Runs `handler` when the process receives `signal`, instead of the default (exit without cleanup).
-func onSignal(_ signal: Int32, _ handler: @escaping @Sendable () -> Void) -> DispatchSourceSignal {
-    Foundation.signal(signal, SIG_IGN)
-    let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-    source.setEventHandler(handler: handler)
-    source.resume()
-    return source
+/// Waiting for a process signal, for commands that stop on Ctrl-C or SIGTERM.
+enum Signals {
+    /// Dispatch sources are safe to cancel from any thread (GCD's own guarantee), which is all
+    /// that is shared; hence unchecked.
+    private final class Sources: @unchecked Sendable {
+        let sources: [DispatchSourceSignal]
+        init(_ sources: [DispatchSourceSignal]) { self.sources = sources }
+        func cancel() { sources.forEach { $0.cancel() } }
+    }
+
+    /// Returns when one of `signals` arrives, or when the task is cancelled.
+    static func first(of signals: [Int32]) async {
+        let made = Sources(signals.map { number in
+            Foundation.signal(number, SIG_IGN)
+            return DispatchSource.makeSignalSource(signal: number, queue: .global())
+        })
+        let resumed = Mutex(false)
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let once: @Sendable () -> Void = {
+                    if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume() }
+                }
+                for source in made.sources {
+                    source.setEventHandler(handler: once)
+                    source.setCancelHandler(handler: once)
+                    source.resume()
+                }
+                if Task.isCancelled { made.cancel() }
+            }
+        } onCancel: {
+            made.cancel()
+        }
+        made.cancel()
+    }
 }

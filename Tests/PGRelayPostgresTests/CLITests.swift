@@ -95,7 +95,7 @@ import Testing
         try db.connection.execute("create table things (id int primary key)")
         let port = 20_000 + Int.random(in: 0..<20_000)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-\(UUID().uuidString).yaml").path
-        try "server:\n  port: 1\n  queue_limit: 10\ntables:\n  - \"public.things: INSERT,TRUNCATE\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "server:\n  port: 1\ntail:\n  max_changes: 10\ntables:\n  - \"public.things: INSERT,TRUNCATE\"\n".write(toFile: file, atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
         let serve = try Subprocess.start(Self.executable.path, ["serve", "--config", file, "--port", String(port)], environment: environment)

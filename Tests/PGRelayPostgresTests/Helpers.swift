@@ -5,7 +5,7 @@ import PGRelayTestSupport
 import Testing
 
 /// Collects the first `count` events of a listener, failing after `timeout` seconds.
-func collect(_ stream: AsyncThrowingStream<ChangeEvent, Error>, count: Int, timeout: Double = 30) async throws -> [ChangeEvent] {
+func collect(_ stream: Listener.ChangeEvents, count: Int, timeout: Double = 30) async throws -> [ChangeEvent] {
     try await withThrowingTaskGroup(of: [ChangeEvent]?.self) { group in
         group.addTask {
             var events: [ChangeEvent] = []
@@ -28,7 +28,7 @@ func collect(_ stream: AsyncThrowingStream<ChangeEvent, Error>, count: Int, time
 
 /// A listener that has connected (so that it misses nothing written after this returns).
 func startListener(_ db: TestDatabase, tables: Listener.Tables, startAfter: Int64? = nil, bufferLimit: Int = 10_000)
-    async throws -> (stream: AsyncThrowingStream<ChangeEvent, Error>, pid: PIDBox)
+    async throws -> (stream: Listener.ChangeEvents, pid: PIDBox)
 {
     let pid = PIDBox()
     let listener = Listener(.init(conninfo: db.conninfo, tables: tables, startAfter: startAfter, bufferLimit: bufferLimit, onConnect: { pid.set($0.backendPID) }))

@@ -18,7 +18,7 @@ import Testing
         let configuration = try settings.serveConfiguration()
         let defaults = ServeConfiguration(conninfo: "")
         #expect(configuration.host == defaults.host && configuration.port == defaults.port)
-        #expect(configuration.keepAliveSeconds == defaults.keepAliveSeconds && configuration.queueLimit == defaults.queueLimit)
+        #expect(configuration.keepAliveSeconds == defaults.keepAliveSeconds && configuration.tail == defaults.tail && configuration.pool == defaults.pool)
         #expect(configuration.retryMilliseconds == defaults.retryMilliseconds && configuration.webSocketPingSeconds == defaults.webSocketPingSeconds)
         #expect(!configuration.auth.isEnabled && !configuration.insecureNoAuth)
         #expect(configuration.poll == defaults.poll)
@@ -37,7 +37,10 @@ import Testing
             """
             server:
               port: 4000
-              queue_limit: 50
+            tail:
+              max_changes: 50
+            database:
+              statement_timeout_ms: 900
             tables:
               - public.orders
               - "app.items: INSERT,TRUNCATE notify=off"
@@ -52,7 +55,7 @@ import Testing
         )
         let settings = try await ServeSettings.load(file: path, environment: ["PGRELAY_SERVER_PORT": "4100", "PGRELAY_SERVER_HOST": "127.0.0.2", "SERVER_PORT": "1"])
         let configuration = try settings.serveConfiguration()
-        #expect(configuration.port == 4100 && configuration.host == "127.0.0.2" && configuration.queueLimit == 50)
+        #expect(configuration.port == 4100 && configuration.host == "127.0.0.2" && configuration.tail.changes == 50 && configuration.pool.statementTimeoutMilliseconds == 900)
         #expect(configuration.auth.jwtSecret == "from-the-file-from-the-file-from-the-file")
         #expect(configuration.auth.policy.scopes[TableName(schema: "public", name: "orders")] == "user_id=eq.{sub}")
         let tables = try settings.tables()

@@ -71,10 +71,11 @@ final class TestServer: @unchecked Sendable {
         var request = HTTPClientRequest(url: base + path)
         request.headers.add(name: "Accept", value: "text/event-stream")
         if let lastEventID { request.headers.add(name: "Last-Event-ID", value: String(lastEventID)) }
+        let prepared = request
         let box = SSEBox()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                let response = try await Self.client.execute(request, timeout: .seconds(Int64(timeout)))
+                let response = try await Self.client.execute(prepared, timeout: .seconds(Int64(timeout)))
                 var result = SSEResult(status: Int(response.status.code), contentType: response.headers.first(name: "content-type") ?? "")
                 result.cacheControl = response.headers.first(name: "cache-control") ?? ""
                 result.accelBuffering = response.headers.first(name: "x-accel-buffering") ?? ""

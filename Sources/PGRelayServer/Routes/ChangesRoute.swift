@@ -10,19 +10,22 @@ import PGRelayPostgres
 /// {"changes": [ ...canonical changes... ], "next_since": 57, "has_more": false}
 /// ```
 /// `next_since` is the id to pass as `since` next time: the last change read, even when the
-/// filter left it out, so that polling never reads the same changes twice.
+/// filter left it out, so that polling never reads the same changes twice. A `since` older than
+/// what cleanup kept is answered 410, with the oldest id kept.
 struct ChangesRoute {
     let pool: DatabasePool
     let metrics: RelayMetrics
     let authenticator: Authenticator?
     /// Most changes one page returns; the default `limit` is 100.
     static let maximumLimit = 1000
+    /// Changes read from the log per query.
+    static let pageSize = 500
 
     func register(on router: Router<RelayRequestContext>) {
         router.get("/v1/changes/:table") { request, context in try await handle(request, context) }
     }
 
-    func handle(_ request: Request, _ context: RelayRequestContext) async throws -> JSONValue {
+    func handle(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
         let table = try RequestInput.table(context)
         let parsed = try RequestInput.streamRequest(request)
         let query = try await RequestInput.authorize(
@@ -31,33 +34,45 @@ struct ChangesRoute {
         let limit = min(query.limit ?? 100, Self.maximumLimit)
         let channel = try await RequestInput.channel(of: table, pool: pool)
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
-        let scanLimit = max(limit, Handoff.pageSize) * 10
+        let scanLimit = max(limit, Self.pageSize) * 10
         let since = query.since ?? 0
-        let (events, lastRead, exhausted) = try await pool.withConnection { connection in
-            let log = ChangeLog(connection: connection)
-            var cursor = since
-            var scanned = 0
-            var kept: [ChangeEvent] = []
-            scan: while scanned < scanLimit {
-                let page = try log.read(after: cursor, channels: [channel], limit: Handoff.pageSize)
-                metrics.replayReads.increment()
-                for event in page {
-                    cursor = event.id
-                    scanned += 1
-                    if query.admits(event) {
-                        kept.append(event)
-                        if kept.count == limit { break scan }
+        let result: (events: [ChangeEvent], lastRead: Int64, exhausted: Bool)
+        do {
+            result = try await pool.withConnection { connection in
+                let log = ChangeLog(connection: connection)
+                var cursor = since
+                var scanned = 0
+                var kept: [ChangeEvent] = []
+                scan: while scanned < scanLimit {
+                    let page = try log.pageKept(after: cursor, channels: [channel], limit: Self.pageSize, routes: [channel: table])
+                    metrics.replayReads.increment()
+                    for change in page.changes {
+                        cursor = change.event.id
+                        scanned += 1
+                        if try query.admits(change.event) {
+                            kept.append(change.event)
+                            if kept.count == limit { break scan }
+                        }
+                    }
+                    if page.changes.count < Self.pageSize {
+                        return (kept, max(cursor, page.through), true)
                     }
                 }
-                if page.count < Handoff.pageSize { return (kept, cursor, true) }
+                return (kept, cursor, false)
             }
-            return (kept, cursor, false)
+        } catch let gone as LogGone {
+            return RequestInput.goneResponse(gone)
+        } catch let error as FilterEvaluationError {
+            throw HTTPError(.badRequest, message: "\(error)")
+        } catch let error as PostgresError {
+            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
         }
+        let (events, lastRead, exhausted) = result
         metrics.delivered(events.count, via: .http)
-        return .object([
+        return try JSONValue.object([
             ("changes", .array(events.map(\.canonicalJSON))),
             ("next_since", .number(String(lastRead))),
             ("has_more", .bool(!exhausted)),
-        ])
+        ]).response(from: request, context: context)
     }
 }

@@ -6,9 +6,10 @@ import PGRelayCore
 import PGRelayPostgres
 
 /// `GET /health`: is the database reachable, is the listener connected, how far behind the log
-/// the delivered changes are, and how many subscribers there are. 503 when not healthy.
+/// the Tail is (`delivered_id`, `lag`), and how many subscribers there are. 503 when not
+/// healthy, with `error` saying why ("listener disconnected: ...").
 struct HealthRoute {
-    let hub: Hub
+    let tail: Tail
     let pool: DatabasePool
     let listenerState: ListenerState
 
@@ -25,7 +26,7 @@ struct HealthRoute {
             databaseError = "\(error)"
         }
         let listening = listenerState.isConnected
-        let delivered = hub.newestPublishedID
+        let delivered = tail.through
         let healthy = databaseError == nil && listening
         var members: [(key: String, value: JSONValue)] = [
             ("status", .string(healthy ? "ok" : "unhealthy")),
@@ -34,9 +35,13 @@ struct HealthRoute {
             ("newest_id", newest.map { .number(String($0)) } ?? .null),
             ("delivered_id", .number(String(delivered))),
             ("lag", newest.map { .number(String(max(0, $0 - delivered))) } ?? .null),
-            ("subscribers", .number(String(hub.subscriberCount))),
+            ("subscribers", .number(String(tail.subscriberCount))),
+            ("tail", .number(String(tail.count))),
         ]
-        if let databaseError { members.append(("error", .string(databaseError))) }
+        var problems: [String] = []
+        if let problem = listenerState.problem { problems.append(problem) }
+        if let databaseError { problems.append("database: " + databaseError) }
+        if !problems.isEmpty { members.append(("error", .string(problems.joined(separator: "; ")))) }
         return Response(
             status: healthy ? .ok : .serviceUnavailable,
             headers: [.contentType: "application/json", .cacheControl: "no-cache"],

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import PGRelayCore
 import PGRelayPostgres
 
@@ -46,6 +47,30 @@ enum RequestInput {
         return query.split(separator: "&", omittingEmptySubsequences: false).map { part in
             part.hasPrefix("access_token=") ? "access_token=REDACTED" : String(part)
         }.joined(separator: "&")
+    }
+
+    /// A `since` older than what cleanup kept, as ``LogGone``; nil when the log still holds everything after it.
+    static func gone(since: Int64, pool: DatabasePool) async throws -> LogGone? {
+        let kept: Int64
+        do {
+            kept = try await pool.withConnection { try ChangeLog(connection: $0).retainedAfter() }
+        } catch let error as PostgresError {
+            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+        }
+        return since < kept ? LogGone(requested: since, retainedAfter: kept) : nil
+    }
+
+    /// `{"error": "...", "oldest_id": N, "since": N-1}`: what 410 and the WS error say.
+    static func goneBody(_ gone: LogGone) -> JSONValue {
+        .object([
+            ("error", .string(gone.description)),
+            ("oldest_id", .number(String(gone.retainedAfter + 1))),
+            ("since", .number(String(gone.retainedAfter))),
+        ])
+    }
+
+    static func goneResponse(_ gone: LogGone) -> Response {
+        Response(status: .gone, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: goneBody(gone).jsonText)))
     }
 
     /// The subscribed table's channel; 404 when the table is not subscribed.

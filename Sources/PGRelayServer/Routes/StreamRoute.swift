@@ -5,16 +5,20 @@ import Logging
 import NIOCore
 import PGRelayCore
 import PGRelayPostgres
-
+import ServiceLifecycle
 
 /// `GET /v1/stream/{schema.table}`: Server-Sent Events, one stream per table.
 ///
 /// Query: `events=INSERT,UPDATE`, `since=<id>`, and row filters (`status=eq.paid`). A browser's
 /// EventSource that reconnects sends `Last-Event-ID`, which wins over `since`. With either, the
 /// stream first replays the log after that id, then continues live with no gap and no duplicate.
+/// When it is live it sends `event: live` with `id:` the id it is live after. A `since` older than
+/// what cleanup kept is answered 410; a stream whose filter cannot be evaluated, or that falls
+/// behind what cleanup keeps, ends with `event: error` (JSON data saying why).
 struct StreamRoute {
-    let hub: Hub
+    let tail: Tail
     let pool: DatabasePool
+    let metrics: RelayMetrics
     let retryMilliseconds: Int
     let authenticator: Authenticator?
     let logger: Logger
@@ -36,19 +40,16 @@ struct StreamRoute {
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
         let channel = try await RequestInput.channel(of: table, pool: pool)
-        // Subscribe before reading the log: live changes queue up meanwhile, none is missed.
-        let subscription = hub.subscribe(table: table, request: streamRequest)
-        let since = streamRequest.since
-        let pool = self.pool
-        let logger = self.logger
-        let retry = retryMilliseconds
-        let metrics = hub.metrics
-        let client = context.client
+        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
+            return RequestInput.goneResponse(gone)
+        }
+        let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, metrics: metrics)
+        let (logger, metrics, retry, client) = (self.logger, self.metrics, retryMilliseconds, context.client)
         logger.info(
             "stream opened",
             metadata: [
                 "client": "\(client)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
-                "since": "\(since.map(String.init) ?? "live")",
+                "since": "\(streamRequest.since.map(String.init) ?? "live")",
             ]
         )
         let headers: HTTPFields = [
@@ -57,26 +58,37 @@ struct StreamRoute {
             .accelBuffering: "no",
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer {
-                subscription.cancel()
-                logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)", "slow": "\(subscription.closedAsSlow)"])
-            }
+            defer { logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)"]) }
             try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
-            // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
-            let cursor = try await Handoff.run(subscription, channel: channel, pool: pool, metrics: metrics, endOnShutdown: true) { output in
-                switch output {
-                case .replayed(let events):
-                    try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
-                    metrics.delivered(events.count, via: .sse)
-                case .live(let shared):
-                    try await writer.write(ByteBuffer(string: shared.serverSentEvent))
-                    metrics.delivered(via: .sse)
-                case .keepAlive:
-                    try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
+            do {
+                // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
+                let handle = SubscriberHandle(tail: loop.tail)
+                _ = try await withGracefulShutdownHandler {
+                    try await loop.run(registered: handle.registered) { output in
+                        switch output {
+                        case .changes(let entries):
+                            var buffer = ByteBuffer()
+                            buffer.reserveCapacity(entries.reduce(0) { $0 + $1.serverSentEvent.utf8.count })
+                            for entry in entries { buffer.writeString(entry.serverSentEvent) }
+                            try await writer.write(buffer)
+                            metrics.delivered(entries.count, via: .sse)
+                        case .live(let after):
+                            try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))
+                        case .keepAlive:
+                            try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
+                        }
+                    }
+                } onGracefulShutdown: {
+                    handle.end()
                 }
-            }
-            if subscription.closedAsSlow {
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.comment("closed: too slow; reconnect with Last-Event-ID \(cursor)")))
+            } catch is CancellationError {
+            } catch let gone as LogGone {
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(RequestInput.goneBody(gone))))
+            } catch let error as FilterEvaluationError {
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
+            } catch let error as PostgresError {
+                logger.warning("stream ended by a database error", metadata: ["table": "\(table)", "error": "\(error.message)"])
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("database: \(error.message)"))]))))
             }
             try await writer.finish(nil)
         })

@@ -6,20 +6,21 @@ import NIOWebSocket
 import PGRelayCore
 import PGRelayPostgres
 import ServiceLifecycle
+import Synchronization
 
 /// `GET /v1/ws`: pgrelay's native WebSocket protocol (see ``WebSocketClientMessage``): many
 /// subscriptions per socket, each with its own table, events, filter and `since`.
 ///
-/// A mistake in one message gets an `error` message and the socket stays open. A subscription
-/// that falls too far behind closes the socket with code 4008 and a reason carrying the
-/// subscription and the id to resume from.
+/// A mistake in one message gets an `error` message and the socket stays open. Each subscription
+/// runs its own ``SubscriberLoop`` as a child task of the socket's session; when it is live it
+/// sends `{"type":"live","id":...,"after":N}`. A subscription whose filter cannot be evaluated, or
+/// whose `since` is older than what cleanup kept, ends with an `error` naming it; the others go on.
 struct WebSocketRoute {
-    let hub: Hub
+    let tail: Tail
     let pool: DatabasePool
+    let metrics: RelayMetrics
     let authenticator: Authenticator?
     let logger: Logger
-    /// Close code for a subscriber that could not keep up (application range 4000-4999).
-    static let slowConsumerCode = WebSocketErrorCode.unknown(4008)
 
     func register(on router: Router<BasicWebSocketRequestContext>) {
         let authenticator = self.authenticator
@@ -37,96 +38,121 @@ struct WebSocketRoute {
         Authenticator.token(in: request, query: try? StreamRequest(query: request.uri.query))
     }
 
+    /// The socket's running subscriptions by id; a subscription that ends removes itself.
+    final class Running: Sendable {
+        private let handles = Mutex<[String: SubscriberHandle]>([:])
+        func insert(_ id: String, _ handle: SubscriberHandle) -> Bool {
+            handles.withLock { handles in
+                guard handles[id] == nil else { return false }
+                handles[id] = handle
+                return true
+            }
+        }
+        func remove(_ id: String) -> SubscriberHandle? { handles.withLock { $0.removeValue(forKey: id) } }
+        func remove(_ id: String, ifSame handle: SubscriberHandle) {
+            handles.withLock { handles in if handles[id] === handle { handles[id] = nil } }
+        }
+        func contains(_ id: String) -> Bool { handles.withLock { $0[id] != nil } }
+        func endAll() { for handle in handles.withLock({ Array($0.values) }) { handle.end() } }
+    }
+
     func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?) async throws {
         logger.info("websocket opened")
         defer { logger.info("websocket closed") }
-        var running: [String: (subscription: HubSubscription, task: Task<Void, Never>)] = [:]
-        defer {
-            for entry in running.values {
-                entry.task.cancel()
-                entry.subscription.cancel()
-            }
-        }
-        for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
-            guard case .text(let text) = message else {
-                try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
-                continue
-            }
-            let request: WebSocketClientMessage
-            do {
-                request = try WebSocketClientMessage(text: text)
-            } catch let error as WebSocketProtocolError {
-                try await outbound.write(.text(WebSocketServerMessage.error(id: error.id, error.message)))
-                continue
-            }
-            switch request {
-            case .ping:
-                try await outbound.write(.text(WebSocketServerMessage.pong))
-            case .unsubscribe(let id):
-                guard let entry = running.removeValue(forKey: id) else {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
+        let running = Running()
+        try await withThrowingDiscardingTaskGroup { group in
+            defer { running.endAll() }
+            for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
+                guard case .text(let text) = message else {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
                     continue
                 }
-                entry.task.cancel()
-                entry.subscription.cancel()
-                try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
-            case .subscribe(let id, let table, var streamRequest):
-                if running[id] != nil {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
-                    continue
-                }
-                let channel: String
+                let request: WebSocketClientMessage
                 do {
-                    if let authenticator, let claims {
-                        let scope = try authenticator.scope(for: table, claims: claims)
-                        if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
-                    }
-                    channel = try await RequestInput.channel(of: table, pool: pool)
-                } catch {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))
+                    request = try WebSocketClientMessage(text: text)
+                } catch let error as WebSocketProtocolError {
+                    try await outbound.write(.text(WebSocketServerMessage.error(id: error.id, error.message)))
                     continue
                 }
-                let subscription = hub.subscribe(table: table, request: streamRequest)
-                try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
-                logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
-                let task = Task {
-                    await forward(id: id, subscription: subscription, channel: channel, outbound: outbound)
+                switch request {
+                case .ping:
+                    try await outbound.write(.text(WebSocketServerMessage.pong))
+                case .unsubscribe(let id):
+                    guard let handle = running.remove(id) else {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
+                        continue
+                    }
+                    handle.end()
+                    try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
+                case .subscribe(let id, let table, var streamRequest):
+                    if running.contains(id) {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
+                        continue
+                    }
+                    let channel: String
+                    do {
+                        if let authenticator, let claims {
+                            let scope = try authenticator.scope(for: table, claims: claims)
+                            if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
+                        }
+                        channel = try await RequestInput.channel(of: table, pool: pool)
+                        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
+                            throw gone
+                        }
+                    } catch {
+                        try await outbound.write(.text(Self.error(id: id, error)))
+                        continue
+                    }
+                    let handle = SubscriberHandle(tail: tail)
+                    _ = running.insert(id, handle)
+                    try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
+                    logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
+                    let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, metrics: metrics)
+                    group.addTask {
+                        await forward(id: id, loop: loop, handle: handle, outbound: outbound)
+                        running.remove(id, ifSame: handle)
+                    }
                 }
-                running[id] = (subscription, task)
             }
         }
     }
 
-    /// Replays (when `since` was given) and then relays live changes for one subscription.
-    private func forward(id: String, subscription: HubSubscription, channel: String, outbound: WebSocketOutboundWriter) async {
-        let metrics = hub.metrics
+    /// Runs one subscription's loop, writing its changes as `change` messages.
+    private func forward(id: String, loop: SubscriberLoop, handle: SubscriberHandle, outbound: WebSocketOutboundWriter) async {
+        let metrics = self.metrics
         do {
-            let cursor = try await Handoff.run(subscription, channel: channel, pool: pool, metrics: metrics, endOnShutdown: false) { output in
+            _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
-                case .replayed(let events):
-                    for event in events {
-                        try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: event.canonicalJSONText)))
+                case .changes(let entries):
+                    for entry in entries {
+                        try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: entry.json)))
                     }
-                    metrics.delivered(events.count, via: .websocket)
-                case .live(let shared):
-                    try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: shared.canonicalJSONText)))
-                    metrics.delivered(via: .websocket)
+                    metrics.delivered(entries.count, via: .websocket)
+                case .live(let after):
+                    try await outbound.write(.text(WebSocketServerMessage.live(id, after: after)))
                 case .keepAlive:
                     break  // WebSocket keeps itself alive with ping frames.
                 }
             }
-            if subscription.closedAsSlow {
-                logger.warning("websocket subscriber too slow; closing", metadata: ["id": "\(id)", "resume_after": "\(cursor)"])
-                try await outbound.close(Self.slowConsumerCode, reason: "slow consumer: resubscribe \(id) with since \(cursor)")
-            }
         } catch is CancellationError {
         } catch {
-            try? await outbound.write(.text(WebSocketServerMessage.error(id: id, Self.message(of: error))))
+            try? await outbound.write(.text(Self.error(id: id, error)))
         }
+    }
+
+    /// The `error` message for a failed subscription; for ``LogGone`` it carries `oldest_id` and `since`.
+    static func error(id: String, _ error: Error) -> String {
+        if let gone = error as? LogGone {
+            var members: [(key: String, value: JSONValue)] = [("type", .string("error")), ("id", .string(id)), ("message", .string(gone.description))]
+            if case .object(let extra) = RequestInput.goneBody(gone) { members += extra.filter { $0.key != "error" } }
+            return JSONValue.object(members).jsonText
+        }
+        return WebSocketServerMessage.error(id: id, message(of: error))
     }
 
     static func message(of error: Error) -> String {
         if let http = error as? HTTPError { return http.body ?? "\(http.status)" }
+        if let postgres = error as? PostgresError { return "database: \(postgres.message)" }
         return "\(error)"
     }
 }

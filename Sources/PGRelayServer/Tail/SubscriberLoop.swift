@@ -1,0 +1,79 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+
+/// One subscriber's delivery, the same loop for replay and live: take what is after the cursor
+/// (from the Tail, or from the log when the cursor is older than the Tail), filter, hand it to
+/// the transport as one batch, advance; wait when there is nothing new.
+///
+/// Memory per subscriber is its cursor and at most one batch, however far behind it is. The
+/// transport is told once when the stream is live (``Output/live(after:)``): from then on every
+/// change after that id reaches it.
+struct SubscriberLoop: Sendable {
+    enum Output {
+        /// Changes the subscriber asked for, in id order.
+        case changes([TailEntry])
+        /// The stream has caught up: every change after this id will be delivered.
+        case live(after: Int64)
+        case keepAlive
+    }
+
+    let tail: Tail
+    let pool: DatabasePool
+    let channel: String
+    let table: TableName
+    let request: StreamRequest
+    let metrics: RelayMetrics
+    /// Most changes in one batch, from the Tail or from one page of the log.
+    static let batchLimit = 1000
+
+    /// Registers with the Tail, then delivers until the subscriber ends or is cancelled; returns
+    /// the cursor (the id to resume after). Throws ``LogGone`` when the log no longer holds what
+    /// the cursor needs, ``FilterEvaluationError`` when the filter cannot be evaluated.
+    /// - Parameter registered: called with the Tail's id for this subscriber (to end it from outside).
+    func run(registered: (Tail.SubscriberID) -> Void = { _ in }, deliver: (Output) async throws -> Void) async throws -> Int64 {
+        let (id, liveFrom) = tail.register(channel: channel, request: request)
+        defer { tail.unregister(id) }
+        registered(id)
+        var cursor: Int64
+        if let since = request.since {
+            cursor = since
+        } else if let liveFrom {
+            cursor = liveFrom
+        } else {
+            // The listener has not started yet: live from the log's newest change.
+            cursor = try await pool.withConnection { try ChangeLog(connection: $0).newestID() }
+        }
+        var live = false
+        while !Task.isCancelled {
+            switch tail.take(id, after: cursor, limit: Self.batchLimit) {
+            case .ended:
+                return cursor
+            case .readLog:
+                let after = cursor
+                let (channel, table) = (self.channel, self.table)
+                let page = try await pool.withConnection { connection in
+                    try ChangeLog(connection: connection).pageKept(after: after, channels: [channel], limit: Self.batchLimit, routes: [channel: table])
+                }
+                metrics.replayReads.increment()
+                let matching = try page.changes.filter { try request.admits($0.event) }.map(TailEntry.init)
+                if !matching.isEmpty { try await deliver(.changes(matching)) }
+                guard page.through > cursor else {
+                    throw PostgresError(.invalidData, "the log holds nothing after \(cursor), though newer changes were read; resume with since=\(cursor)")
+                }
+                cursor = page.through
+            case .changes(let entries, let through, let caughtUp, let keepAlive):
+                let matching = try entries.filter { try request.admits($0.event) }
+                if !matching.isEmpty { try await deliver(.changes(matching)) }
+                cursor = through
+                if caughtUp, !live {
+                    live = true
+                    try await deliver(.live(after: cursor))
+                }
+                if keepAlive, matching.isEmpty { try await deliver(.keepAlive) }
+                if caughtUp, entries.isEmpty { await tail.wait(id) }
+            }
+        }
+        return cursor
+    }
+}

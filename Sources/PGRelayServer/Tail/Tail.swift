@@ -1,0 +1,287 @@
+import Foundation
+import PGRelayCore
+import Synchronization
+
+/// The newest changes in memory, shared by every subscriber, and who is waiting for what.
+///
+/// The listener appends each page it reads from the log; the Tail keeps the newest of them
+/// (bounded by count and by bytes) and wakes the subscribers they may concern. A subscriber is a
+/// cursor: it takes what is after its cursor (``take(_:after:limit:)``) and, when its cursor is
+/// older than the Tail, reads the log instead; nobody is queued for, and nobody is closed for
+/// being slow.
+///
+/// So that a change costs what it matches, each append looks up the subscribers of its channel
+/// in a ``FilterIndex`` and leaves them a *hint*, the change's id; a subscriber that was not
+/// hinted knows that nothing it could match arrived, and its cursor jumps to the Tail's end. Hints
+/// are bounded per subscriber: past ``hintLimit`` it scans the Tail from its cursor instead.
+public final class Tail: Sendable {
+    public struct Limits: Sendable, Equatable {
+        /// Most changes kept in memory. Default 10,000.
+        public var changes: Int
+        /// Most bytes kept in memory, roughly (decoded rows and their encodings). Default 64 MiB.
+        public var bytes: Int
+
+        public init(changes: Int = 10_000, bytes: Int = 64 << 20) {
+            self.changes = changes
+            self.bytes = bytes
+        }
+    }
+
+    /// What ``take(_:after:limit:)`` found for a subscriber.
+    public enum Take: Sendable {
+        /// Changes after the cursor that the subscriber may want (its filter decides), and the id
+        /// its cursor moves to. `caughtUp`: the cursor reaches the Tail's end.
+        case changes([TailEntry], through: Int64, caughtUp: Bool, keepAlive: Bool)
+        /// The cursor is older than the Tail: read the log after it.
+        case readLog
+        /// Unsubscribed, or the relay is shutting down.
+        case ended
+    }
+
+    public typealias SubscriberID = UInt64
+    /// Most hints kept for one subscriber before it scans the Tail instead.
+    static let hintLimit = 1024
+
+    public let limits: Limits
+    private let state: Mutex<State>
+
+    public init(limits: Limits = Limits()) {
+        self.limits = limits
+        self.state = Mutex(State())
+    }
+
+    struct Subscriber {
+        let channel: String
+        let events: EventSet
+        /// Candidate ids after `hintsSince`, in id order; complete unless `overflowed`.
+        var hints: [Int64] = []
+        var hintsSince: Int64
+        var overflowed = false
+        /// A wake-up arrived while the subscriber was not waiting.
+        var signaled = false
+        var keepAliveDue = false
+        var ended = false
+        var waiter: CheckedContinuation<Void, Never>?
+
+        mutating func resetHints(at id: Int64) {
+            hints.removeAll(keepingCapacity: false)
+            hintsSince = id
+            overflowed = false
+        }
+
+        /// Marks the subscriber woken; returns the continuation to resume, outside the lock.
+        mutating func signal() -> CheckedContinuation<Void, Never>? {
+            signaled = true
+            defer { waiter = nil }
+            return waiter
+        }
+    }
+
+    struct State {
+        /// Kept entries are `entries[start...]`, oldest first, ids increasing.
+        var entries: [TailEntry] = []
+        var start = 0
+        var bytes = 0
+        /// Every change up to this id has been appended (the listener's position).
+        var through: Int64 = 0
+        /// Changes up to this id are no longer (or were never) in memory.
+        var evictedThrough: Int64 = 0
+        var started = false
+        var closed = false
+        var nextID: SubscriberID = 0
+        var subscribers: [SubscriberID: Subscriber] = [:]
+        var byChannel: [String: FilterIndex<SubscriberID>] = [:]
+
+        var count: Int { entries.count - start }
+
+        /// Index in `entries` of the first entry with an id after `id`.
+        func firstIndex(after id: Int64) -> Int {
+            var low = start
+            var high = entries.count
+            while low < high {
+                let mid = (low + high) / 2
+                if entries[mid].event.id <= id { low = mid + 1 } else { high = mid }
+            }
+            return low
+        }
+
+        func entry(id: Int64) -> TailEntry? {
+            let index = firstIndex(after: id - 1)
+            return index < entries.count && entries[index].event.id == id ? entries[index] : nil
+        }
+
+        mutating func evict(limits: Limits) {
+            while count > 0, count > limits.changes || bytes > limits.bytes {
+                let oldest = entries[start]
+                bytes -= oldest.bytes
+                evictedThrough = oldest.event.id
+                start += 1
+            }
+            if start > 1024, start * 2 > entries.count {
+                entries.removeFirst(start)
+                start = 0
+            }
+        }
+    }
+
+    // MARK: The listener's side
+
+    /// Called when the listener first connects: changes up to `id` are in the log, not here.
+    public func start(after id: Int64) {
+        state.withLock { state in
+            guard !state.started else { return }
+            state.started = true
+            state.through = max(state.through, id)
+            state.evictedThrough = max(state.evictedThrough, id)
+        }
+    }
+
+    /// Appends one page of changes (in id order, after everything appended so far) and wakes the
+    /// subscribers they may concern.
+    public func append(_ page: [LoggedChange]) {
+        guard !page.isEmpty else { return }
+        let entries = page.map(TailEntry.init)
+        let woken: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            var woken: [CheckedContinuation<Void, Never>] = []
+            for entry in entries where entry.event.id > state.through {
+                state.entries.append(entry)
+                state.bytes += entry.bytes
+                state.through = entry.event.id
+                guard let index = state.byChannel[entry.channel] else { continue }
+                for id in index.candidates(for: entry.event.row) {
+                    guard var subscriber = state.subscribers[id], subscriber.events.operations.contains(entry.event.operation) else { continue }
+                    if !subscriber.overflowed {
+                        if subscriber.hints.count < Self.hintLimit {
+                            subscriber.hints.append(entry.event.id)
+                        } else {
+                            subscriber.overflowed = true
+                            subscriber.hints.removeAll()
+                        }
+                    }
+                    if let waiter = subscriber.signal() { woken.append(waiter) }
+                    state.subscribers[id] = subscriber
+                }
+            }
+            state.evict(limits: limits)
+            return woken
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// Asks every waiting stream to send a keep-alive.
+    public func keepAlive() {
+        let woken = state.withLock { state in
+            state.subscribers.keys.compactMap { id -> CheckedContinuation<Void, Never>? in
+                state.subscribers[id]!.keepAliveDue = true
+                return state.subscribers[id]!.signal()
+            }
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    /// Ends every stream (graceful shutdown); later subscribers end at once.
+    public func closeAll() {
+        let woken = state.withLock { state in
+            state.closed = true
+            return state.subscribers.keys.compactMap { state.subscribers[$0]!.signal() }
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
+    // MARK: The subscribers' side
+
+    /// Registers a subscriber of `channel` and returns its id and the cursor it is live from: the
+    /// Tail's end, or nil before the listener has started (ask the log for its newest id then).
+    public func register(channel: String, request: StreamRequest) -> (SubscriberID, Int64?) {
+        state.withLock { state in
+            state.nextID += 1
+            let id = state.nextID
+            state.subscribers[id] = Subscriber(channel: channel, events: request.events, hintsSince: state.through, ended: state.closed)
+            state.byChannel[channel, default: FilterIndex()].insert(id, filter: request.filter)
+            return (id, state.started ? state.through : nil)
+        }
+    }
+
+    public func unregister(_ id: SubscriberID) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard var subscriber = state.subscribers.removeValue(forKey: id) else { return nil }
+            state.byChannel[subscriber.channel]?.remove(id)
+            if state.byChannel[subscriber.channel]?.isEmpty == true { state.byChannel[subscriber.channel] = nil }
+            return subscriber.signal()
+        }
+        waiter?.resume()
+    }
+
+    /// Ends one subscriber's loop (a WebSocket unsubscribe); it unregisters itself.
+    public func end(_ id: SubscriberID) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.subscribers[id]?.ended = true
+            return state.subscribers[id]?.signal()
+        }
+        waiter?.resume()
+    }
+
+    /// What the subscriber `id`, whose cursor is `cursor`, should deliver next: at most `limit` entries.
+    public func take(_ id: SubscriberID, after cursor: Int64, limit: Int) -> Take {
+        state.withLock { state in
+            guard var subscriber = state.subscribers[id], !subscriber.ended, !state.closed else { return .ended }
+            guard cursor >= state.evictedThrough else { return .readLog }
+            let keepAlive = subscriber.keepAliveDue
+            subscriber.keepAliveDue = false
+            defer { state.subscribers[id] = subscriber }
+            if !subscriber.overflowed, cursor >= subscriber.hintsSince, subscriber.hints.count <= limit {
+                // Everything it could match up to the Tail's end was hinted.
+                let found = subscriber.hints.filter { $0 > cursor }.compactMap(state.entry(id:))
+                subscriber.resetHints(at: state.through)
+                return .changes(found, through: max(cursor, state.through), caughtUp: true, keepAlive: keepAlive)
+            }
+            // Scan from the cursor, a bounded stretch at a time.
+            var found: [TailEntry] = []
+            var index = state.firstIndex(after: cursor)
+            var through = cursor
+            let stretch = limit * 4
+            var scanned = 0
+            while index < state.entries.count, found.count < limit, scanned < stretch {
+                let entry = state.entries[index]
+                if entry.channel == subscriber.channel { found.append(entry) }
+                through = entry.event.id
+                index += 1
+                scanned += 1
+            }
+            let caughtUp = index == state.entries.count
+            if caughtUp {
+                through = max(through, state.through)
+                subscriber.resetHints(at: state.through)
+            }
+            return .changes(found, through: through, caughtUp: caughtUp, keepAlive: keepAlive)
+        }
+    }
+
+    /// Waits until something may have arrived for `id` (or it ended, or the task is cancelled).
+    public func wait(_ id: SubscriberID) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { state -> Bool in
+                    guard var subscriber = state.subscribers[id], !subscriber.ended, !state.closed, !subscriber.signaled else {
+                        state.subscribers[id]?.signaled = false
+                        return true
+                    }
+                    subscriber.waiter = continuation
+                    state.subscribers[id] = subscriber
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.subscribers[id]?.signal() }
+            waiter?.resume()
+        }
+    }
+
+    // MARK: Figures
+
+    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    /// The listener's position: every change up to this id has reached the Tail.
+    public var through: Int64 { state.withLock { $0.through } }
+    public var count: Int { state.withLock { $0.count } }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Logging
+import PGRelayCore
+import PGRelayPostgres
+import ServiceLifecycle
+import Synchronization
+
+/// Whether the Listener is connected, and why not, as `/health` reports it.
+public final class ListenerState: Sendable {
+    private let state = Mutex<(connected: Bool, problem: String?)>((false, "listener not connected yet"))
+    public init() {}
+    public var isConnected: Bool { state.withLock { $0.connected } }
+    /// Why the listener is not connected, for /health; nil when it is.
+    public var problem: String? { state.withLock { $0.problem } }
+    func connected() { state.withLock { $0 = (true, nil) } }
+    func disconnected(_ reason: String) { state.withLock { $0 = (false, reason) } }
+}
+
+/// The long-running part of `serve`: appends the Listener's pages to the Tail and ticks
+/// keep-alives. On graceful shutdown (SIGTERM/SIGINT) it stops and ends every stream.
+struct TailService: Service {
+    let tail: Tail
+    let listener: Listener
+    let keepAliveSeconds: Double
+    let metrics: RelayMetrics
+    let logger: Logger
+
+    func run() async throws {
+        defer { tail.closeAll() }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await page in listener.pages().cancelOnGracefulShutdown() {
+                    tail.append(page)
+                    metrics.received(page)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: .seconds(keepAliveSeconds))
+                    tail.keepAlive()
+                }
+            }
+            // Whichever ends first (shutdown, or the listener's stream ending) ends the service.
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+}
