@@ -107,7 +107,7 @@ enum FilterIndexValue: Hashable, Sendable {
         switch value {
         case .string(let s): return .text(s)
         case .bool(let b): return .bool(b)
-        case .number(let n): return number(n)
+        case .number(let n): return numberKey(n)
         default: return nil
         }
     }
@@ -117,17 +117,17 @@ enum FilterIndexValue: Hashable, Sendable {
     static func operand(_ text: String) -> [FilterIndexValue]? {
         var keys: [FilterIndexValue] = [.text(text)]
         if FilterOperator.decimal(text) != nil {
-            guard let key = number(text) else { return nil }
+            guard let key = numberKey(text) else { return nil }
             keys.append(key)
         }
         if let bool = Bool(text.lowercased()) { keys.append(.bool(bool)) }
         return keys
     }
 
-    private static func number(_ text: String) -> FilterIndexValue? {
+    private static func numberKey(_ text: String) -> FilterIndexValue? {
         guard text.count <= longestKeyedNumber, let decimal = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")) else {
             return nil
         }
-        return .number(decimal.description)
+        return FilterIndexValue.number(decimal.description)
     }
 }

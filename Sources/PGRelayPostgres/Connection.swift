@@ -76,6 +76,7 @@ public final class Connection: @unchecked Sendable {
     /// The server's name for this connection's database, for messages.
     public var databaseName: String { PQdb(pointer).map { String(cString: $0) } ?? "" }
     public var host: String { PQhost(pointer).map { String(cString: $0) } ?? "" }
+    public var port: String { PQport(pointer).map { String(cString: $0) } ?? "" }
     /// The backend's process id, as `pg_stat_activity.pid` and NOTIFY's sender show it.
     public var backendPID: Int32 { PQbackendPID(pointer) }
     public var isOK: Bool { !abandoned && PQstatus(pointer) == CONNECTION_OK }

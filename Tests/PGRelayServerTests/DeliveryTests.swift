@@ -246,3 +246,33 @@ import Testing
         #expect(try await server.health()["subscribers"] == .number("1"))
     }
 }
+
+@Suite struct DeadConnectionTests {
+    /// The network to Postgres goes silent (a proxy stops forwarding but keeps the sockets open):
+    /// the listener notices within its answer timeout, /health says "listener disconnected", and
+    /// when the network is back the relay reconnects and streams what was written meanwhile.
+    @Test(.timeLimit(.minutes(2))) func aSilentConnectionIsNoticedAndReplaced() async throws {
+        let db = try DeliveryTests().relayedDatabase()
+        // A URI cannot take the proxy's host and port after it; the throwaway cluster's key=value form can.
+        guard !db.conninfo.contains("://") else { return }
+        let proxy = try FreezableProxy(to: db.connection)
+        defer { proxy.stop() }
+        let server = try await TestServer.start(db) { configuration in
+            configuration.conninfo = db.conninfo + " host=127.0.0.1 port=\(proxy.port)"
+            configuration.listenerAnswerTimeout = 2
+            configuration.pool.statementTimeoutMilliseconds = 1000
+        }
+        defer { Task { await server.stop() } }
+        let reader = try SSEReader(port: server.port, path: "/v1/stream/public.relayed")
+        try await Workers.run(1) { _ in reader.read(timeout: 20) { $0.liveAfter != nil } }
+        proxy.freeze()
+        try db.connection.execute("insert into relayed values (1, 'while silent')")
+        try await server.waitForHealth(timeout: 30) { health in
+            health["listener"] == .bool(false) && health["error"]?.stringValue?.contains("listener disconnected") == true
+        }
+        proxy.thaw()
+        try await server.waitForHealth(timeout: 30) { $0["status"] == .string("ok") }
+        let seen = try await Workers.value { reader.read(timeout: 30) { $0.changeIDs.count >= 1 } }
+        #expect(seen.changeIDs == (try db.ticked().read(after: 0).map(\.id)))
+    }
+}

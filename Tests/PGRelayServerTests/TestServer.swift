@@ -53,8 +53,8 @@ final class TestServer: @unchecked Sendable {
 
     func health() async throws -> JSONValue { try JSONValue(parsing: try await get("/health").body) }
 
-    func waitForHealth(_ condition: @escaping (JSONValue) -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(15)
+    func waitForHealth(timeout: Double = 15, _ condition: @escaping (JSONValue) -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let health = try? await health(), condition(health) { return }
             try await Task.sleep(for: .milliseconds(50))

@@ -1,0 +1,76 @@
+import Foundation
+import PGRelayCore
+import PGRelayServer
+import Testing
+
+/// The Tail without a database: hints, scans, eviction and wake-ups.
+@Suite struct TailTests {
+    static let table = TableName(schema: "public", name: "t")
+
+    static func change(_ id: Int64, channel: String = "a", row: Int) -> LoggedChange {
+        LoggedChange(
+            channel: channel,
+            event: ChangeEvent(id: id, timestamp: "2026-12-02T00:00:00Z", operation: .insert, table: table, new: .object([("id", .number(String(row)))]), old: nil)
+        )
+    }
+
+    func ids(_ take: Tail.Take) -> [Int64] {
+        if case .changes(let entries, _, _, _) = take { return entries.map(\.event.id) }
+        return []
+    }
+
+    func through(_ take: Tail.Take) -> Int64? {
+        if case .changes(_, let through, _, _) = take { return through }
+        return nil
+    }
+
+    @Test func subscribersTakeWhatTheyMayMatchAndJumpPastTheRest() throws {
+        let tail = Tail(limits: .init(changes: 10_000))
+        tail.start(after: 0)
+        let (seven, _) = tail.register(channel: "a", request: StreamRequest(filter: try RowFilter(query: "id=eq.7")))
+        let (everything, _) = tail.register(channel: "a", request: StreamRequest())
+        let (other, _) = tail.register(channel: "b", request: StreamRequest())
+        tail.append((1...10).map { Self.change($0, row: Int($0)) })
+        let forSeven = tail.take(seven, after: 0, limit: 1000)
+        #expect(ids(forSeven) == [7] && through(forSeven) == 10)
+        #expect(ids(tail.take(everything, after: 0, limit: 1000)) == Array(1...10))
+        #expect(ids(tail.take(everything, after: 0, limit: 4)) == [1, 2, 3, 4])
+        let forOther = tail.take(other, after: 0, limit: 1000)
+        #expect(ids(forOther).isEmpty && through(forOther) == 10)
+        // Past the hint limit, a subscriber scans instead, and still gets everything in order.
+        let many = (11...2100).map { Self.change(Int64($0), row: 7) }
+        tail.append(Array(many))
+        var cursor: Int64 = 10
+        var got: [Int64] = []
+        while cursor < 2100, case .changes(let entries, let next, _, _) = tail.take(seven, after: cursor, limit: 1000) {
+            got += entries.map(\.event.id)
+            cursor = next
+        }
+        #expect(got == Array(11...2100))
+    }
+
+    @Test func aCursorOlderThanTheTailReadsTheLog() {
+        let tail = Tail(limits: .init(changes: 5))
+        tail.start(after: 100)
+        let (id, live) = tail.register(channel: "a", request: StreamRequest())
+        #expect(live == 100)
+        guard case .readLog = tail.take(id, after: 50, limit: 10) else { Issue.record("expected readLog"); return }
+        tail.append((101...120).map { Self.change($0, row: Int($0)) })
+        guard case .readLog = tail.take(id, after: 110, limit: 10) else { Issue.record("expected readLog after eviction"); return }
+        #expect(ids(tail.take(id, after: 115, limit: 10)) == [116, 117, 118, 119, 120])
+    }
+
+    @Test func appendWakesAWaitingSubscriberAndEndStopsIt() async throws {
+        let tail = Tail()
+        tail.start(after: 0)
+        let (id, _) = tail.register(channel: "a", request: StreamRequest())
+        // Whether the append comes before the wait begins or after, the wait returns.
+        async let woken: Void = tail.wait(id)
+        tail.append([Self.change(1, row: 1)])
+        await woken
+        #expect(ids(tail.take(id, after: 0, limit: 10)) == [1])
+        tail.end(id)
+        await tail.wait(id)
+        guard case .ended = tail.take(id, after: 1, limit: 10) else { Issue.record("expected ended"); return }
+    }
+}
