@@ -4,6 +4,9 @@ import Foundation
 /// pauses: it reads only when asked (``read(until:timeout:)``), so between calls the socket
 /// fills up and the server's writes back up, as with a stalled browser. Call it from a thread
 /// of its own (``Workers``), never from Swift's cooperative pool.
+///
+/// Unchecked Sendable: a test hands a reader to one worker thread at a time and reads `seen`
+/// only after that worker has finished (``Workers/run(_:name:_:)`` returns after its threads end).
 public final class SSEReader: @unchecked Sendable {
     /// What the stream said so far.
     public struct Seen: Sendable {

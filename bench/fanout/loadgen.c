@@ -1,0 +1,259 @@
+/*
+ * bench/fanout's load generator: a native program, so that the client is not the bottleneck.
+ *
+ *   loadgen sse  PORT PATH_FORMAT COUNT EXPECT SECONDS   N SSE readers on 127.0.0.1:PORT; PATH_FORMAT may
+ *                                                        hold one %d (the reader's index, for filters).
+ *                                                        Ends when the readers together received EXPECT
+ *                                                        changes, or after SECONDS. Prints deliveries,
+ *                                                        the time from the first to the last, the rate,
+ *                                                        and commit-to-receipt latency p50/p99/max (from
+ *                                                        each change's "timestamp", the commit time when
+ *                                                        track_commit_timestamp is on).
+ *                                    [replay]       with "replay", timing starts at connect (a catch-up from `since`).
+ *   loadgen idle PORT PATH COUNT HOLD_SECONDS           N SSE readers that connect, wait until each got its
+ *                                                        `event: live`, print "ready", hold for HOLD_SECONDS.
+ *   loadgen ws   PORT TABLE COUNT HOLD_SECONDS          N WebSocket connections, one subscription each; as idle.
+ *   loadgen raw  CONNINFO CHANNEL EXPECT SECONDS WAIT   libpq LISTEN; prints "ready", sleeps WAIT seconds (so that a
+ *                                                        backlog queues up), then drains EXPECT notifications and
+ *                                                        prints the count, the time and the rate.
+ *
+ * Output is one line of key=value pairs for the driver script. Loopback only; bounded by count and time.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+static int connect_loopback(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { perror("connect"); exit(1); }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static void send_all(int fd, const char *text, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, text, n);
+        if (w <= 0) { perror("write"); exit(1); }
+        text += w;
+        n -= w;
+    }
+}
+
+/* "2026-12-02T10:00:00.123456Z" → seconds since the epoch. */
+static double parse_timestamp(const char *s) {
+    struct tm tm = {0};
+    int year, mon, day, hour, min;
+    double sec;
+    if (sscanf(s, "%d-%d-%dT%d:%d:%lfZ", &year, &mon, &day, &hour, &min, &sec) != 6) return 0;
+    tm.tm_year = year - 1900; tm.tm_mon = mon - 1; tm.tm_mday = day; tm.tm_hour = hour; tm.tm_min = min;
+    return (double)timegm(&tm) + sec;
+}
+
+typedef struct {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int live;
+    long changes;
+} reader_t;
+
+static double *latencies;
+static long latency_count, latency_cap;
+static long total_changes;
+static double first_at, last_at;
+static long live_count;
+
+static void record_latency(double ms) {
+    if (latency_count == latency_cap) {
+        latency_cap = latency_cap ? latency_cap * 2 : 1 << 16;
+        latencies = realloc(latencies, latency_cap * sizeof(double));
+    }
+    latencies[latency_count++] = ms;
+}
+
+/* Consumes whole lines of the (chunked) SSE body: counts change events and their latency. Chunk
+ * size lines are short hex lines and never start with "id:", "event:" or "data:", so they are
+ * skipped; a chunk boundary inside a line is rare enough for a benchmark and only loses a sample. */
+static void consume(reader_t *r, int measure) {
+    size_t start = 0;
+    for (size_t i = 0; i < r->len; i++) {
+        if (r->buf[i] != '\n') continue;
+        char *line = r->buf + start;
+        size_t n = i - start;
+        if (n >= 11 && memcmp(line, "event: live", 11) == 0) { r->live = 1; live_count++; }
+        else if (n > 6 && memcmp(line, "data: {\"id\":", 12) == 0) {
+            r->changes++;
+            total_changes++;
+            double t = now();
+            if (first_at == 0) first_at = t;
+            last_at = t;
+            if (measure) {
+                char *ts = memmem(line, n, "\"timestamp\":\"", 13);
+                if (ts) {
+                    double committed = parse_timestamp(ts + 13);
+                    if (committed > 0) record_latency((t - committed) * 1000);
+                }
+            }
+        }
+        start = i + 1;
+    }
+    memmove(r->buf, r->buf + start, r->len - start);
+    r->len -= start;
+}
+
+static int compare(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static reader_t *open_readers(int port, const char *format, int count, int epfd, int ws, const char *table) {
+    reader_t *readers = calloc(count, sizeof(reader_t));
+    char request[1024], path[512];
+    for (int i = 0; i < count; i++) {
+        reader_t *r = &readers[i];
+        r->fd = connect_loopback(port);
+        r->cap = 1 << 14;
+        r->buf = malloc(r->cap);
+        if (ws) {
+            int n = snprintf(request, sizeof request,
+                             "GET /v1/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+            send_all(r->fd, request, n);
+            /* One masked text frame with the subscribe message (mask 0: the payload as is). */
+            char message[256];
+            int m = snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"s\",\"table\":\"%s\"}", table);
+            unsigned char frame[300] = {0x81, (unsigned char)(0x80 | m), 0, 0, 0, 0};
+            memcpy(frame + 6, message, m);
+            send_all(r->fd, (char *)frame, 6 + m);
+        } else {
+            snprintf(path, sizeof path, format, i);
+            int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", path);
+            send_all(r->fd, request, n);
+        }
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = r};
+        epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd, &e);
+    }
+    return readers;
+}
+
+/* Reads what is ready; returns when `done` holds or `seconds` pass. */
+static void pump(int epfd, double deadline, int measure, long expect, int ws_count, int count) {
+    struct epoll_event events[256];
+    while (now() < deadline) {
+        if (expect > 0 && total_changes >= expect) return;  /* expect < 0: only the deadline ends it */
+        if (expect == 0 && ws_count == 0 && live_count >= count) return;
+        int n = epoll_wait(epfd, events, 256, 100);
+        for (int i = 0; i < n; i++) {
+            reader_t *r = events[i].data.ptr;
+            if (r->cap - r->len < 8192) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
+            ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
+            if (got <= 0) { fprintf(stderr, "a reader was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
+            r->len += got;
+            if (ws_count) {
+                if (!r->live && memmem(r->buf, r->len, "\"live\"", 6)) { r->live = 1; live_count++; }
+                r->len = 0;
+            } else {
+                consume(r, measure);
+            }
+        }
+        if (ws_count && live_count >= count) return;
+    }
+}
+
+static int sse(int argc, char **argv) {
+    if (argc < 7) return 2;
+    int port = atoi(argv[2]), count = atoi(argv[4]);
+    long expect = atol(argv[5]);
+    double seconds = atof(argv[6]);
+    int replay = argc > 7 && strcmp(argv[7], "replay") == 0;
+    int epfd = epoll_create1(0);
+    double opened = now();
+    open_readers(port, argv[3], count, epfd, 0, NULL);
+    if (!replay) {
+        pump(epfd, now() + 60, 0, 0, 0, count);  /* until every reader is live */
+        printf("ready live=%ld\n", live_count);
+        fflush(stdout);
+    }
+    total_changes = 0; first_at = replay ? opened : 0;
+    /* 0: no target, read until the time is up. */
+    pump(epfd, now() + seconds, 1, expect > 0 ? expect : -1, 0, count);
+    double span = last_at - first_at;
+    qsort(latencies, latency_count, sizeof(double), compare);
+    double p50 = latency_count ? latencies[latency_count / 2] : 0;
+    double p99 = latency_count ? latencies[(long)(latency_count * 0.99)] : 0;
+    double max = latency_count ? latencies[latency_count - 1] : 0;
+    printf("deliveries=%ld seconds=%.3f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", total_changes, span,
+           span > 0 ? total_changes / span : 0, p50, p99, max);
+    return 0;
+}
+
+static int hold(int argc, char **argv, int ws) {
+    if (argc < 6) return 2;
+    int port = atoi(argv[2]), count = atoi(argv[4]);
+    double seconds = atof(argv[5]);
+    int epfd = epoll_create1(0);
+    open_readers(port, argv[3], count, epfd, ws, argv[3]);
+    pump(epfd, now() + 120, 0, 0, ws ? 1 : 0, count);
+    printf("ready live=%ld\n", live_count);
+    fflush(stdout);
+    sleep((unsigned)seconds);
+    return 0;
+}
+
+static int raw(int argc, char **argv) {
+    if (argc < 7) return 2;
+    long expect = atol(argv[4]);
+    double seconds = atof(argv[5]), wait = atof(argv[6]);
+    PGconn *conn = PQconnectdb(argv[2]);
+    if (PQstatus(conn) != CONNECTION_OK) { fprintf(stderr, "%s", PQerrorMessage(conn)); return 1; }
+    char *quoted = PQescapeIdentifier(conn, argv[3], strlen(argv[3]));
+    char sql[512];
+    snprintf(sql, sizeof sql, "LISTEN %s", quoted);
+    PQclear(PQexec(conn, sql));
+    printf("ready\n");
+    fflush(stdout);
+    usleep((useconds_t)(wait * 1e6));
+    long received = 0;
+    double start = now(), deadline = start + seconds;
+    while (received < expect && now() < deadline) {
+        struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+        poll(&p, 1, 100);
+        PQconsumeInput(conn);
+        PGnotify *n;
+        while ((n = PQnotifies(conn)) != NULL) { received++; PQfreemem(n); }
+    }
+    double span = now() - start;
+    printf("deliveries=%ld seconds=%.3f rate=%.0f\n", received, span, span > 0 ? received / span : 0);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    int status = 2;
+    if (argc > 1 && strcmp(argv[1], "sse") == 0) status = sse(argc, argv);
+    else if (argc > 1 && strcmp(argv[1], "idle") == 0) status = hold(argc, argv, 0);
+    else if (argc > 1 && strcmp(argv[1], "ws") == 0) status = hold(argc, argv, 1);
+    else if (argc > 1 && strcmp(argv[1], "raw") == 0) status = raw(argc, argv);
+    if (status == 2) fprintf(stderr, "usage: see the comment at the top of loadgen.c\n");
+    return status;
+}
