@@ -60,6 +60,9 @@ public final class Tail: Sendable {
         /// A wake-up arrived while the subscriber was not waiting.
         var signaled = false
         var keepAliveDue = false
+        /// When its next keep-alive is due (seconds, monotonic): spread over the interval, so that
+        /// 10,000 idle streams do not all write at once and hold up the changes behind them.
+        var keepAliveAt: Double = 0
         var ended = false
         var waiter: CheckedContinuation<Void, Never>?
 
@@ -168,13 +171,27 @@ public final class Tail: Sendable {
         for waiter in woken { waiter.resume() }
     }
 
-    /// Asks every waiting stream to send a keep-alive.
-    public func keepAlive() {
-        let woken = state.withLock { state in
-            state.subscribers.keys.compactMap { id -> CheckedContinuation<Void, Never>? in
-                state.subscribers[id]!.keepAliveDue = true
-                return state.subscribers[id]!.signal()
+    /// Asks each stream whose keep-alive is due at `now` (monotonic seconds) to send one; the
+    /// next is due `interval` later. Call it often (every 100 ms): each call wakes only those due.
+    public func keepAlive(now: Double, interval: Double) {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            var woken: [CheckedContinuation<Void, Never>] = []
+            // In place, by index: no copy of the subscribers, one pass.
+            var index = state.subscribers.values.startIndex
+            while index != state.subscribers.values.endIndex {
+                defer { index = state.subscribers.values.index(after: index) }
+                let due = state.subscribers.values[index].keepAliveAt
+                guard due <= now else { continue }
+                if due == 0 {
+                    // First sight: a random phase within the interval.
+                    state.subscribers.values[index].keepAliveAt = now + Double.random(in: 0.5...1) * interval
+                    continue
+                }
+                state.subscribers.values[index].keepAliveAt = now + interval
+                state.subscribers.values[index].keepAliveDue = true
+                if let waiter = state.subscribers.values[index].signal() { woken.append(waiter) }
             }
+            return woken
         }
         for waiter in woken { waiter.resume() }
     }

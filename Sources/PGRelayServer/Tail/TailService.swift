@@ -35,9 +35,15 @@ struct TailService: Service {
                 }
             }
             group.addTask {
+                // Often, and each time only the streams whose keep-alive is due.
+                let step = min(0.1, keepAliveSeconds / 4)
+                let clock = ContinuousClock()
+                let start = clock.now
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    try? await Task.sleep(for: .seconds(keepAliveSeconds))
-                    tail.keepAlive()
+                    try? await Task.sleep(for: .seconds(step))
+                    let elapsed = clock.now - start
+                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                    tail.keepAlive(now: seconds + 1, interval: keepAliveSeconds)
                 }
             }
             // Whichever ends first (shutdown, or the listener's stream ending) ends the service.
