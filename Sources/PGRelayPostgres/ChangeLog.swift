@@ -144,15 +144,14 @@ public struct ChangeLog {
             } catch {
                 // Its ids stay reserved (the tick numbered them by n), so nothing after it moves.
                 page.undecodable.append((first, "change \(first) in realtime.log cannot be decoded: \(error)"))
-                page.through = min(through, first + Int64(count) - 1)
                 continue
             }
             for change in expanded where change.id > after && change.id <= through {
                 page.append(LoggedChange(channel: channel, event: change), routes: routes)
                 if page.changes.count == limit { return found }
             }
-            page.through = min(through, first + Int64(count) - 1)
         }
+        // Read to the window's end: a full page returned above, its through the last change's id.
         page.through = through
         return found
     }
