@@ -197,9 +197,14 @@ public struct ChangeLog {
     public func pageKept(after id: Int64, channels: [String]? = nil, limit: Int = 1000, routes: [String: TableName] = [:]) throws -> LogPage {
         let page = try page(after: id, channels: channels, limit: limit, routes: routes)
         // Cleanup only moves this forward, so checking after the read covers the read itself.
+        try requireKept(after: id)
+        return page
+    }
+
+    /// Throws ``LogGone`` unless the log still holds every change after `id`.
+    public func requireKept(after id: Int64) throws {
         let kept = try retainedAfter()
         if id < kept { throw LogGone(requested: id, retainedAfter: kept) }
-        return page
     }
 
     /// The change with this id, or nil when it is not in the log (cleaned up, or not numbered yet).

@@ -51,13 +51,14 @@ enum RequestInput {
 
     /// A `since` older than what cleanup kept, as ``LogGone``; nil when the log still holds everything after it.
     static func gone(since: Int64, pool: DatabasePool) async throws -> LogGone? {
-        let kept: Int64
         do {
-            kept = try await pool.withConnection { try ChangeLog(connection: $0).retainedAfter() }
+            try await pool.withConnection { try ChangeLog(connection: $0).requireKept(after: since) }
+            return nil
+        } catch let gone as LogGone {
+            return gone
         } catch let error as PostgresError {
             throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
         }
-        return since < kept ? LogGone(requested: since, retainedAfter: kept) : nil
     }
 
     /// `{"error": "...", "oldest_id": N, "since": N-1}`: what 410 and the WS error say.
