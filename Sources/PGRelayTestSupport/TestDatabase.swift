@@ -31,7 +31,7 @@ public struct TestDatabase: Sendable {
 }
 
 /// Waits until `condition` holds, polling; fails after `timeout` seconds.
-public func waitUntil(timeout: Double = 15, _ what: @autoclosure () -> String, _ condition: () throws -> Bool) async throws {
+public func waitUntil(timeout: Double = 60, _ what: @autoclosure () -> String, _ condition: () throws -> Bool) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try condition() { return }

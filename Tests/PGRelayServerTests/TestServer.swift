@@ -53,7 +53,7 @@ final class TestServer: @unchecked Sendable {
 
     func health() async throws -> JSONValue { try JSONValue(parsing: try await get("/health").body) }
 
-    func waitForHealth(timeout: Double = 15, _ condition: @escaping (JSONValue) -> Bool) async throws {
+    func waitForHealth(timeout: Double = 60, _ condition: @escaping (JSONValue) -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let health = try? await health(), condition(health) { return }

@@ -17,7 +17,7 @@ import Testing
         private var messages: [JSONValue] = []
         func add(_ text: String) { lock.withLock { messages.append((try? JSONValue(parsing: text)) ?? .string(text)) } }
         var all: [JSONValue] { lock.withLock { messages } }
-        func wait(timeout: Double = 15, until condition: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
+        func wait(timeout: Double = 60, until condition: ([JSONValue]) -> Bool) async throws -> [JSONValue] {
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 let now = all
