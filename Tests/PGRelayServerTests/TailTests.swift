@@ -60,6 +60,24 @@ import Testing
         #expect(ids(tail.take(id, after: 115, limit: 10)) == [116, 117, 118, 119, 120])
     }
 
+    @Test func anIdleFilteredStreamIsServedFromHintsAfterTheTailMovedOn() throws {
+        let tail = Tail(limits: .init(changes: 5))
+        let (early, _) = tail.register(channel: "a", request: StreamRequest(filter: try RowFilter(query: "id=eq.7")))
+        tail.start(after: 100)
+        // Registered before the listener started: changes up to 100 were never hinted.
+        guard case .readLog = tail.take(early, after: 50, limit: 10) else { Issue.record("expected readLog before start"); return }
+        let (seven, _) = tail.register(channel: "a", request: StreamRequest(filter: try RowFilter(query: "id=eq.7")))
+        tail.append((101...120).map { Self.change($0, row: 1000 + Int($0)) })
+        tail.append([Self.change(121, row: 7)])
+        // Its cursor (100) is older than the Tail (116...121), but nothing it could match was missed.
+        let take = tail.take(seven, after: 100, limit: 10)
+        #expect(ids(take) == [121] && through(take) == 121)
+        // A hinted change that was evicted before it was taken sends it to the log.
+        tail.append([Self.change(122, row: 7)])
+        tail.append((123...130).map { Self.change($0, row: 1000 + Int($0)) })
+        guard case .readLog = tail.take(seven, after: 121, limit: 10) else { Issue.record("expected readLog for an evicted hint"); return }
+    }
+
     @Test func appendWakesAWaitingSubscriberAndEndStopsIt() async throws {
         let tail = Tail()
         tail.start(after: 0)

@@ -136,6 +136,10 @@ public final class Tail: Sendable {
             state.started = true
             state.through = max(state.through, id)
             state.evictedThrough = max(state.evictedThrough, id)
+            // Changes up to `id` were never hinted to anyone: hints are complete from here.
+            for key in state.subscribers.keys {
+                state.subscribers[key]!.hintsSince = max(state.subscribers[key]!.hintsSince, id)
+            }
         }
     }
 
@@ -242,12 +246,19 @@ public final class Tail: Sendable {
     public func take(_ id: SubscriberID, after cursor: Int64, limit: Int) -> Take {
         state.withLock { state in
             guard var subscriber = state.subscribers[id], !subscriber.ended, !state.closed else { return .ended }
-            guard cursor >= state.evictedThrough else { return .readLog }
+            // Everything it could match after `hintsSince` up to the Tail's end was hinted: its
+            // cursor may be older than the Tail (an `id=eq.N` stream idle while thousands of
+            // other changes passed) and still be served from memory, as long as every hinted
+            // change is kept. Without this, each idle filtered stream read the log when its
+            // change finally came, and the relay's CPU per change grew with the time streams
+            // had been idle.
+            let hinted = !subscriber.overflowed && cursor >= subscriber.hintsSince && subscriber.hints.count <= limit
+                && (subscriber.hints.first { $0 > cursor } ?? Int64.max) > state.evictedThrough
+            guard hinted || cursor >= state.evictedThrough else { return .readLog }
             let keepAlive = subscriber.keepAliveDue
             subscriber.keepAliveDue = false
             defer { state.subscribers[id] = subscriber }
-            if !subscriber.overflowed, cursor >= subscriber.hintsSince, subscriber.hints.count <= limit {
-                // Everything it could match up to the Tail's end was hinted.
+            if hinted {
                 let found = subscriber.hints.filter { $0 > cursor }.compactMap(state.entry(id:))
                 subscriber.resetHints(at: state.through)
                 return .changes(found, through: max(cursor, state.through), caughtUp: true, keepAlive: keepAlive)
