@@ -9,7 +9,7 @@ extension FilterOperator {
             if let order = Self.compare(value, text) { return order }
             switch value {
             case .null: return nil
-            case .array, .object:
+            case .array, .object, .fragment:
                 if self == .eq || self == .neq || self == .in { return nil }
                 throw FilterEvaluationError(column: column, reason: "\(rawValue) cannot order a JSON \(value.typeName)")
             default:
@@ -55,7 +55,7 @@ extension FilterOperator {
         case .bool(let bool):
             guard let other = Bool(text.lowercased()) else { return nil }
             return bool == other ? .orderedSame : (!bool ? .orderedAscending : .orderedDescending)
-        case .array, .object:
+        case .array, .object, .fragment:
             // Structured values compare by equality with the operand parsed as JSON.
             guard let other = try? JSONValue(parsing: text) else { return nil }
             return value == other ? .orderedSame : nil

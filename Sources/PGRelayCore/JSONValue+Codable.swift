@@ -31,6 +31,8 @@ extension JSONValue: Codable {
         case .string(let s): try container.encode(s)
         case .array(let a): try container.encode(a)
         case .object(let members): try container.encode(Dictionary(members.map { ($0.key, $0.value) }, uniquingKeysWith: { $1 }))
+        case .fragment(let text):
+            throw EncodingError.invalidValue(text, .init(codingPath: encoder.codingPath, debugDescription: "a JSON value nested too deep to encode"))
         }
     }
 }

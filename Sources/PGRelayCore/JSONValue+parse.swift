@@ -16,11 +16,17 @@ extension JSONValue {
 }
 
 /// A recursive-descent JSON parser over UTF-8 bytes.
+///
+/// Values are built as ``JSONValue`` trees down to ``builtDepth`` levels; a container below that
+/// is validated by an iterative scan and kept as its compact text (``JSONValue/fragment(_:)``).
+/// Postgres stores jsonb far deeper than any recursion could safely follow, and every row it can
+/// store must reach subscribers intact: so no valid document is refused for its depth, and no
+/// code that walks a value (serializing, comparing, freeing) recurses deeper than this.
 struct JSONParser {
     let bytes: [UInt8]
     var index = 0
-    /// Deeper documents are refused rather than risking the stack.
-    static let maximumDepth = 512
+    /// Containers nested deeper than this are kept as text.
+    static let builtDepth = 128
 
     init(bytes: [UInt8]) { self.bytes = bytes }
 
@@ -38,9 +44,11 @@ struct JSONParser {
     }
 
     private mutating func parseValue(depth: Int) throws -> JSONValue {
-        guard depth < Self.maximumDepth else { throw error("nested deeper than \(Self.maximumDepth) levels") }
         skipWhitespace()
         guard index < bytes.count else { throw error("unexpected end of input") }
+        if depth >= Self.builtDepth, bytes[index] == UInt8(ascii: "{") || bytes[index] == UInt8(ascii: "[") {
+            return .fragment(try scanContainer())
+        }
         switch bytes[index] {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
@@ -99,6 +107,74 @@ struct JSONParser {
             if bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
             throw error("expected ',' or ']'")
         }
+    }
+
+    /// Validates the container at `index` without recursion and returns its text with the
+    /// whitespace between tokens removed (strings and numbers are copied as written).
+    private mutating func scanContainer() throws -> String {
+        var out: [UInt8] = []
+        var closers: [UInt8] = []
+        var expectingValue = true
+        while true {
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input") }
+            let byte = bytes[index]
+            if expectingValue {
+                if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "[") {
+                    let closer = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                    out.append(byte)
+                    index += 1
+                    skipWhitespace()
+                    if index < bytes.count, bytes[index] == closer {
+                        out.append(closer)
+                        index += 1
+                        expectingValue = false
+                        if closers.isEmpty { break }
+                        continue
+                    }
+                    closers.append(closer)
+                    if closer == UInt8(ascii: "}") { try scanMemberName(into: &out) }
+                    continue
+                }
+                let start = index
+                switch byte {
+                case UInt8(ascii: "\""): _ = try parseString()
+                case UInt8(ascii: "t"): try expectWord("true")
+                case UInt8(ascii: "f"): try expectWord("false")
+                case UInt8(ascii: "n"): try expectWord("null")
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try parseNumber()
+                default: throw error("unexpected character")
+                }
+                out.append(contentsOf: bytes[start..<index])
+                expectingValue = false
+            } else if byte == UInt8(ascii: ",") {
+                out.append(byte)
+                index += 1
+                if closers.last == UInt8(ascii: "}") { try scanMemberName(into: &out) }
+                expectingValue = true
+            } else if byte == closers.last {
+                out.append(byte)
+                index += 1
+                closers.removeLast()
+                if closers.isEmpty { break }
+            } else {
+                throw error(closers.last == UInt8(ascii: "}") ? "expected ',' or '}'" : "expected ',' or ']'")
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A member name and its ':' inside ``scanContainer()``.
+    private mutating func scanMemberName(into out: inout [UInt8]) throws {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw error("expected a member name") }
+        let start = index
+        _ = try parseString()
+        out.append(contentsOf: bytes[start..<index])
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
+        out.append(UInt8(ascii: ":"))
+        index += 1
     }
 
     private mutating func parseNumber() throws -> String {

@@ -33,6 +33,7 @@ extension JSONValue {
                 m.value.write(to: &out)
             }
             out.append(UInt8(ascii: "}"))
+        case .fragment(let text): out.append(contentsOf: text.utf8)
         }
     }
 

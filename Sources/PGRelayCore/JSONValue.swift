@@ -11,6 +11,9 @@ public enum JSONValue: Hashable, Sendable {
     case array([JSONValue])
     /// Members in source order; Postgres emits columns in table order and so do we.
     case object([(key: String, value: JSONValue)])
+    /// An array or object nested deeper than the parser builds values, kept as its compact JSON
+    /// text (see `JSONParser.builtDepth`): delivered verbatim, compared by its text.
+    case fragment(String)
 
     /// The member named `key` of an object, or nil.
     public subscript(key: String) -> JSONValue? {
@@ -27,6 +30,7 @@ public enum JSONValue: Hashable, Sendable {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
+        case .fragment(let text): return text.hasPrefix("{") ? "object" : "array"
         }
     }
 
@@ -49,22 +53,22 @@ public enum JSONValue: Hashable, Sendable {
         case (.array(let a), .array(let b)): return a == b
         case (.object(let a), .object(let b)):
             return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        case (.fragment(let a), .fragment(let b)): return a == b
+        case (.fragment(let text), .array), (.fragment(let text), .object): return text == rhs.jsonText
+        case (.array, .fragment(let text)), (.object, .fragment(let text)): return text == lhs.jsonText
         default: return false
         }
     }
 
+    /// Containers hash by their kind only: a fragment equals the array or object its text
+    /// spells, so no structural hash could agree for both (rows are compared, not hashed).
     public func hash(into hasher: inout Hasher) {
         switch self {
         case .null: hasher.combine(0)
         case .bool(let b): hasher.combine(b)
         case .number(let n): hasher.combine(Double(n) ?? 0)
         case .string(let s): hasher.combine(s)
-        case .array(let a): hasher.combine(a)
-        case .object(let members):
-            for member in members {
-                hasher.combine(member.key)
-                hasher.combine(member.value)
-            }
+        case .array, .object, .fragment: hasher.combine(typeName)
         }
     }
 }
