@@ -10,12 +10,15 @@ public enum ChannelName {
     /// The channel on which `subscribe` and `unsubscribe` announce changes to the subscription set.
     public static let subscriptionsChanged = "realtime:subscriptions"
 
-    public static func forTable(_ table: TableName) -> String {
+    /// - Parameter salt: given when the natural channel already belongs to another table (one
+    ///   renamed away from this name, or dropped without unsubscribing, whose log rows carry that
+    ///   channel): the hashed form, hashed with the salt, so the new table's stream starts empty.
+    public static func forTable(_ table: TableName, salt: String? = nil) -> String {
         let natural = prefix + table.schema + "." + table.name
-        if natural.utf8.count <= TableName.maximumIdentifierBytes, !table.schema.contains("."), !table.name.contains(".") {
+        if salt == nil, natural.utf8.count <= TableName.maximumIdentifierBytes, !table.schema.contains("."), !table.name.contains(".") {
             return natural
         }
-        let hash = String(fnv1a64(table.quoted), radix: 16)
+        let hash = String(fnv1a64(table.quoted + (salt.map { "\u{0}" + $0 } ?? "")), radix: 16)
         let suffix = "~" + String(repeating: "0", count: 16 - hash.count) + hash
         let room = TableName.maximumIdentifierBytes - prefix.utf8.count - suffix.utf8.count
         return prefix + utf8Prefix(table.schema + "." + table.name, maxBytes: room) + suffix

@@ -14,42 +14,62 @@ public struct TriggerTemplate: Sendable {
     /// The SQL that installs capture triggers on `table` for `events`, announcing on `channel`
     /// as `notify` says. `key` is the table's primary key (or replica identity index) columns:
     /// UPDATEs are captured per statement, paired by key, when there is one, and per row otherwise.
-    public func renderSubscribe(table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [String]) -> String {
+    public func renderSubscribe(table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn]) -> String {
         var sections: Set<String> = []
         let operations = events.operations
         if operations.contains(.insert) { sections.insert("insert") }
         if operations.contains(.delete) { sections.insert("delete") }
         if operations.contains(.update) { sections.insert(key.isEmpty ? "update_rows" : "update_keyed") }
         if operations.contains(.truncate) { sections.insert("truncate") }
-        let arguments = [channel, notify.rawValue, table.schema, table.name] + key
-        let keyJoin = key.map { "n.\(SQLQuoting.identifier($0)) = o.\(SQLQuoting.identifier($0))" }.joined(separator: " and ")
+        let arguments = [channel, notify.rawValue, table.schema, table.name] + key.map(\.name)
+        let keyJoin = key.map(\.joinCondition).joined(separator: " and ")
         return render(
             values: [
                 "table": table.quoted,
                 "args": arguments.map(SQLQuoting.literal).joined(separator: ", "),
-                "update_function": Self.updateFunction(of: table),
+                "update_function": Self.updateFunction(channel: channel),
                 "key_join": keyJoin,
             ],
             sections: sections
         )
     }
 
-    /// The SQL that removes the capture triggers from `table` (when it still exists) and its UPDATE function.
-    public func renderUnsubscribe(table: TableName, tableExists: Bool = true) -> String {
+    /// The SQL that removes the capture triggers from `table` (when it still exists) and the
+    /// subscription's UPDATE function, under its name and under the name schema version 4 gave it.
+    public func renderUnsubscribe(table: TableName?, channel: String, formerlyNamed: TableName) -> String {
         var sections: Set<String> = ["function"]
-        if tableExists { sections.insert("table") }
-        return render(values: ["table": table.quoted, "update_function": Self.updateFunction(of: table)], sections: sections)
+        if table != nil { sections.insert("table") }
+        return render(
+            values: [
+                "table": table?.quoted ?? "",
+                "update_function": Self.updateFunction(channel: channel),
+                "legacy_update_function": Self.legacyUpdateFunction(of: formerlyNamed),
+            ],
+            sections: sections
+        )
     }
 
-    /// The quoted name of the table's own UPDATE capture function: `realtime."capture_update_<hash>"`,
-    /// named by a hash of the table's name so that `unsubscribe` finds it even after the table is gone.
-    public static func updateFunction(of table: TableName) -> String {
-        let hash = String(ChannelName.fnv1a64(table.quoted), radix: 16)
-        return "realtime." + SQLQuoting.identifier("capture_update_" + String(repeating: "0", count: 16 - hash.count) + hash)
+    /// The quoted name of a subscription's UPDATE capture function: `realtime."capture_update_<hash>"`,
+    /// named by a hash of its channel, which is the subscription's for good: a renamed table's
+    /// function keeps its name, and a new table that takes the old name gets a function of its own.
+    public static func updateFunction(channel: String) -> String {
+        hashedFunction(ChannelName.fnv1a64("channel:" + channel))
     }
 
-    /// Substitutes `{{key}}` with already-quoted values and keeps the named sections.
-    /// Lines before the first section marker are always kept.
+    /// The name schema version 4 gave the function: a hash of the table's name when it was subscribed.
+    public static func legacyUpdateFunction(of table: TableName) -> String {
+        hashedFunction(ChannelName.fnv1a64(table.quoted))
+    }
+
+    private static func hashedFunction(_ hash: UInt64) -> String {
+        let hex = String(hash, radix: 16)
+        return "realtime." + SQLQuoting.identifier("capture_update_" + String(repeating: "0", count: 16 - hex.count) + hex)
+    }
+
+    /// Substitutes `{{key}}` with already-quoted values and keeps the named sections, in one
+    /// pass over the template: text that a value brings in (a table named `{{args}}`) is never
+    /// read again as a placeholder. Lines before the first section marker are always kept; an
+    /// unknown placeholder is left as it is.
     public func render(values: [String: String], sections: Set<String>) -> String {
         var kept: [Substring] = []
         var keeping = true
@@ -61,10 +81,43 @@ public struct TriggerTemplate: Sendable {
             }
             if keeping { kept.append(line) }
         }
-        var sql = kept.joined(separator: "\n")
-        for (key, value) in values {
-            sql = sql.replacingOccurrences(of: "{{\(key)}}", with: value)
+        let template = kept.joined(separator: "\n")
+        var sql = ""
+        var rest = template[...]
+        while let open = rest.range(of: "{{") {
+            sql += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "}}"),
+                let value = values[String(rest[open.upperBound..<close.lowerBound])]
+            else {
+                sql += "{{"
+                rest = rest[open.upperBound...]
+                continue
+            }
+            sql += value
+            rest = rest[close.upperBound...]
         }
+        sql += rest
         return sql
+    }
+}
+
+/// A key column of a subscribed table and the schema of its type's equality operator (from the
+/// key index's operator class): the UPDATE capture joins old and new rows with exactly that
+/// operator, whatever the search_path (a citext key compares as citext, not as text).
+public struct KeyColumn: Equatable, Sendable, ExpressibleByStringLiteral {
+    public var name: String
+    public var operatorSchema: String
+
+    public init(name: String, operatorSchema: String = "pg_catalog") {
+        self.name = name
+        self.operatorSchema = operatorSchema
+    }
+
+    public init(stringLiteral name: String) { self.init(name: name) }
+
+    /// `n."k" operator(pg_catalog.=) o."k"`
+    var joinCondition: String {
+        let column = SQLQuoting.identifier(name)
+        return "n.\(column) operator(\(SQLQuoting.identifier(operatorSchema)).=) o.\(column)"
     }
 }

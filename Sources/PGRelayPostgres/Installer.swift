@@ -33,12 +33,15 @@ public struct Installer {
                 try connection.query("insert into realtime.schema_migrations (version) values ($1)", [String(migration.version)])
             }
             try connection.execute(functions)
-            // Version 3 captures with other triggers: reinstall every subscription's (0003_ticks.sql
-            // dropped the old ones, and with them waited for the writers that used them).
-            if previous > 0, previous < 3 {
+            // Versions 3 and 5 capture with other triggers: reinstall every subscription's
+            // (0003_ticks.sql dropped version 2's, and with them waited for the writers that used them).
+            if previous > 0, previous < 5 {
                 for subscription in try subscriptions() {
                     guard subscription.trigger.tableExists else { continue }
-                    try installTriggers(subscription.table, channel: subscription.channel, events: subscription.events, notify: subscription.notify)
+                    try installTriggers(
+                        subscription.table, channel: subscription.channel, events: subscription.events, notify: subscription.notify,
+                        formerlyNamed: try subscribedName(channel: subscription.channel)
+                    )
                 }
             }
             return InitResult(previousVersion: previous, version: migrations.map(\.version).max() ?? 0)
@@ -59,58 +62,46 @@ public struct Installer {
     /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
     /// of an existing subscription. The table's existing rows are not replayed; changes from now on
     /// are captured.
+    ///
+    /// A subscription follows its table (its oid): a table renamed since it was subscribed keeps
+    /// its subscription and channel. Refused, with what to do instead: pgrelay's own tables, system
+    /// catalogs, temporary tables, views and the like, a partition of a subscribed table (its rows
+    /// already stream as the parent's) and a parent of a partition subscribed on its own.
     /// - Parameter notify: nil keeps the mode of a subscribed table (`wake` for a new one), so that
     ///   changing the events never changes what writers pay unasked.
     @discardableResult
     public func subscribe(_ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil) throws -> Subscription {
         try requireInitialized()
-        // By oid first: a table renamed since it was subscribed keeps its subscription and channel.
-        let existing = try connection.query(
-            """
-            select notify, channel from realtime.subscriptions
-             where relid = to_regclass($3)::oid or (schema_name = $1 and table_name = $2)
-             order by relid = to_regclass($3)::oid desc nulls last limit 1
-            """,
-            [table.schema, table.name, table.quoted]
-        ).first
-        let current = existing?[0] ?? nil
-        let notify = try requested ?? current.map(NotifyMode.init(parsing:)) ?? .default
-        let kind = try connection.query(
-            "select c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $1 and c.relname = $2",
-            [table.schema, table.name]
-        ).first?[0] ?? nil
-        switch kind {
-        case nil:
-            throw PostgresError(.unknownTable, "table \(table) does not exist in database \"\(connection.databaseName)\"")
-        case "r", "p":
-            break
-        default:
-            throw PostgresError(.unknownTable, "\(table) is not a table (relkind '\(kind!)'); only tables can be subscribed")
-        }
-        let channel = (existing?[1] ?? nil) ?? ChannelName.forTable(table)
+        let relid = try subscribableTable(table)
         try connection.transaction {
-            let owner = try connection.query(
+            // Concurrent subscribes would race on channels; the second waits here.
+            try connection.execute("select pg_advisory_xact_lock(1885827685, 2)")
+            try refuseOverlappingPartitions(table, relid: relid)
+            let existing = try connection.query("select notify, channel from realtime.subscriptions where relid = $1", [relid]).first
+            let notify = try requested ?? (existing?[0] ?? nil).map(NotifyMode.init(parsing:)) ?? .default
+            let channel = try (existing?[1] ?? nil) ?? channelForNewSubscription(table, relid: relid)
+            // A subscription whose table was dropped, under this name: retired, its channel kept from reuse.
+            for dead in try connection.query(
                 """
-                select schema_name, table_name from realtime.subscriptions
-                 where channel = $1 and (schema_name, table_name) <> ($2, $3) and relid is distinct from to_regclass($4)::oid
+                select channel, schema_name, table_name from realtime.subscriptions s
+                 where (schema_name, table_name) = ($1, $2) and not exists (select from pg_class c where c.oid = s.relid)
                 """,
-                [channel, table.schema, table.name, table.quoted]
-            )
-            if let other = owner.first {
-                throw PostgresError(.query, "channel \(channel) is already used by \(TableName(schema: other[0] ?? "", name: other[1] ?? ""))")
+                [table.schema, table.name]
+            ) {
+                try retire(channel: dead[0] ?? "", relid: nil, currentName: nil, subscribedAs: TableName(schema: dead[1] ?? "", name: dead[2] ?? ""))
             }
-            try installTriggers(table, channel: channel, events: events, notify: notify)
-            // A renamed table's row is found by its channel and takes the new name.
-            try connection.query("delete from realtime.subscriptions where channel = $1 and (schema_name, table_name) <> ($2, $3)", [channel, table.schema, table.name])
+            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table)
             try connection.query(
                 """
                 insert into realtime.subscriptions (schema_name, table_name, channel, events, notify, relid)
-                values ($1, $2, $3, $4::text[], $5, to_regclass($6)::oid)
-                on conflict (schema_name, table_name)
-                do update set channel = excluded.channel, events = excluded.events, notify = excluded.notify, relid = excluded.relid
+                values ($1, $2, $3, $4::text[], $5, $6)
+                on conflict (channel)
+                do update set schema_name = excluded.schema_name, table_name = excluded.table_name,
+                              events = excluded.events, notify = excluded.notify, relid = excluded.relid
                 """,
-                [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue, table.quoted]
+                [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue, relid]
             )
+            try connection.query("delete from realtime.retired_channels where channel = $1", [channel])
             try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "subscribe " + channel])
         }
         guard let subscription = try subscriptions().first(where: { $0.table == table }) else {
@@ -119,9 +110,92 @@ public struct Installer {
         return subscription
     }
 
+    /// The oid of `table` when it may be subscribed; otherwise an error that says why.
+    private func subscribableTable(_ table: TableName) throws -> String {
+        if table.schema == "realtime" {
+            throw PostgresError(.unknownTable, "\(table) is one of pgrelay's own tables (schema realtime); they cannot be subscribed")
+        }
+        if ["pg_catalog", "information_schema", "pg_toast"].contains(table.schema) {
+            throw PostgresError(.unknownTable, "\(table) is a system catalog; only user tables can be subscribed")
+        }
+        let row = try connection.query(
+            """
+            select c.oid, c.relkind, c.relpersistence
+              from pg_class c join pg_namespace n on n.oid = c.relnamespace
+             where n.nspname = $1 and c.relname = $2
+            """,
+            [table.schema, table.name]
+        ).first
+        guard let row, let relid = row[0], let kind = row[1] else {
+            throw PostgresError(.unknownTable, "table \(table) does not exist in database \"\(connection.databaseName)\"")
+        }
+        guard kind == "r" || kind == "p" else {
+            throw PostgresError(.unknownTable, "\(table) is not a table (relkind '\(kind)'); only tables can be subscribed")
+        }
+        if row[2] == "t" {
+            throw PostgresError(
+                .unknownTable, "\(table) is a temporary table: its rows vanish with the session that made it; subscribe a permanent table"
+            )
+        }
+        return relid
+    }
+
+    /// Refuses a partition of a subscribed table, and a table with a partition subscribed on its own:
+    /// either would capture the same change twice.
+    private func refuseOverlappingPartitions(_ table: TableName, relid: String) throws {
+        let ancestor = try connection.query(
+            """
+            select n.nspname, c.relname from pg_partition_ancestors($1::oid) a
+              join realtime.subscriptions s on s.relid = a.relid
+              join pg_class c on c.oid = a.relid join pg_namespace n on n.oid = c.relnamespace
+             where a.relid <> $1::oid limit 1
+            """,
+            [relid]
+        ).first
+        if let ancestor {
+            let parent = TableName(schema: ancestor[0] ?? "", name: ancestor[1] ?? "")
+            throw PostgresError(
+                .unknownTable, "\(table) is a partition of \(parent), which is subscribed: its changes already stream as \(parent)'s"
+            )
+        }
+        let descendant = try connection.query(
+            """
+            select n.nspname, c.relname from pg_partition_tree($1::oid) p
+              join realtime.subscriptions s on s.relid = p.relid
+              join pg_class c on c.oid = p.relid join pg_namespace n on n.oid = c.relnamespace
+             where p.relid <> $1::oid limit 1
+            """,
+            [relid]
+        ).first
+        if let descendant {
+            let partition = TableName(schema: descendant[0] ?? "", name: descendant[1] ?? "")
+            throw PostgresError(
+                .unknownTable, "partition \(partition) of \(table) is subscribed on its own; run pgrelay unsubscribe \(partition) first"
+            )
+        }
+    }
+
+    /// The channel of a table subscribed for the first time: its own retired channel when it was
+    /// subscribed before, else the natural one unless another table's rows carry it.
+    private func channelForNewSubscription(_ table: TableName, relid: String) throws -> String {
+        if let own = try connection.query("select channel from realtime.retired_channels where relid = $1 order by retired_at desc limit 1", [relid]).first?[0] ?? nil {
+            return own
+        }
+        let natural = ChannelName.forTable(table)
+        let taken = try connection.query(
+            """
+            select exists (select from realtime.subscriptions where channel = $1)
+                or exists (select from realtime.retired_channels where channel = $1)
+            """,
+            [natural]
+        ).first?[0] == "t"
+        return taken ? ChannelName.forTable(table, salt: relid) : natural
+    }
+
     /// Replaces the capture triggers of `table` with those for `events` and `notify`, inside the caller's transaction.
-    private func installTriggers(_ table: TableName, channel: String, events: EventSet, notify: NotifyMode) throws {
-        let unsubscribe = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table)
+    private func installTriggers(_ table: TableName, channel: String, events: EventSet, notify: NotifyMode, formerlyNamed: TableName) throws {
+        let unsubscribe = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql"))
+            .renderUnsubscribe(table: table, channel: channel, formerlyNamed: formerlyNamed)
         let subscribe = TriggerTemplate(try TriggerSQL.file("subscribe.sql"))
             .renderSubscribe(table: table, channel: channel, events: events, notify: notify, key: try keyColumns(of: table))
         try connection.execute(unsubscribe)
@@ -130,36 +204,90 @@ public struct Installer {
 
     /// The columns that identify a row of `table`, in index order: its replica identity index when
     /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
-    func keyColumns(of table: TableName) throws -> [String] {
+    /// Each with the schema of the equality operator of its index's operator class.
+    func keyColumns(of table: TableName) throws -> [KeyColumn] {
         try connection.query(
             """
             with rel as (select $1::regclass as oid),
             key as (
-                select i.indexrelid, i.indkey from pg_index i, rel
+                select i.indexrelid, i.indkey, i.indclass from pg_index i, rel
                  where i.indrelid = rel.oid and (i.indisreplident or i.indisprimary)
                  order by i.indisreplident desc limit 1
             )
-            select a.attname from key
-              join pg_attribute a on a.attrelid = (select oid from rel) and a.attnum = any(key.indkey::int2[])
-             order by array_position(key.indkey::int2[], a.attnum)
+            select a.attname, opn.nspname
+              from key, unnest(key.indkey::int2[], key.indclass::oid[]) with ordinality as k(attnum, opclass, position)
+              join pg_attribute a on a.attrelid = (select oid from rel) and a.attnum = k.attnum
+              join pg_opclass oc on oc.oid = k.opclass
+              join pg_amop ao on ao.amopfamily = oc.opcfamily and ao.amoplefttype = oc.opcintype
+                             and ao.amoprighttype = oc.opcintype and ao.amopstrategy = 3
+              join pg_operator op on op.oid = ao.amopopr
+              join pg_namespace opn on opn.oid = op.oprnamespace
+             order by k.position
             """,
             [table.quoted]
-        ).compactMap { $0[0] }
+        ).compactMap { row in row[0].map { KeyColumn(name: $0, operatorSchema: row[1] ?? "pg_catalog") } }
     }
 
-    /// Removes the capture triggers of `table` and forgets the subscription. The log stays.
+    /// Removes the capture triggers of `table` and forgets the subscription; the log stays, and
+    /// its channel is kept from any other table. `table` is the table's current name; a dropped
+    /// table's subscription is removed by the name it had.
     public func unsubscribe(_ table: TableName) throws {
         try requireInitialized()
-        guard let subscription = try subscriptions().first(where: { $0.table == table }) else {
-            throw PostgresError(.unknownTable, "\(table) is not subscribed in database \"\(connection.databaseName)\"")
-        }
-        let exists = try connection.query("select to_regclass($1) is not null", [table.quoted]).first?[0] == "t"
-        let sql = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table, tableExists: exists)
         try connection.transaction {
-            try connection.execute(sql)
-            try connection.query("delete from realtime.subscriptions where channel = $1", [subscription.channel])
-            try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "unsubscribe " + subscription.channel])
+            try connection.execute("select pg_advisory_xact_lock(1885827685, 2)")
+            let live = try connection.query(
+                "select channel, schema_name, table_name, relid from realtime.subscriptions where relid = to_regclass($1)::oid",
+                [table.quoted]
+            ).first
+            let dropped = try live == nil ? connection.query(
+                """
+                select channel, schema_name, table_name, relid from realtime.subscriptions s
+                 where (schema_name, table_name) = ($1, $2) and not exists (select from pg_class c where c.oid = s.relid)
+                """,
+                [table.schema, table.name]
+            ).first : nil
+            guard let row = live ?? dropped, let channel = row[0] else {
+                if let renamed = try connection.query(
+                    """
+                    select n.nspname, c.relname from realtime.subscriptions s
+                      join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace
+                     where (s.schema_name, s.table_name) = ($1, $2) limit 1
+                    """,
+                    [table.schema, table.name]
+                ).first {
+                    let now = TableName(schema: renamed[0] ?? "", name: renamed[1] ?? "")
+                    throw PostgresError(
+                        .unknownTable, "\(table) was renamed to \(now), and its subscription followed it; run pgrelay unsubscribe \(now)"
+                    )
+                }
+                throw PostgresError(.unknownTable, "\(table) is not subscribed in database \"\(connection.databaseName)\"")
+            }
+            let subscribedAs = TableName(schema: row[1] ?? "", name: row[2] ?? "")
+            try retire(channel: channel, relid: row[3] ?? nil, currentName: live == nil ? nil : table, subscribedAs: subscribedAs)
+            try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "unsubscribe " + channel])
         }
+    }
+
+    /// Drops what subscribing installed (triggers on the table when it still exists, the UPDATE
+    /// function) and moves the subscription's channel to `retired_channels`, inside the caller's transaction.
+    private func retire(channel: String, relid: String?, currentName: TableName?, subscribedAs: TableName) throws {
+        try connection.execute(
+            TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: currentName, channel: channel, formerlyNamed: subscribedAs)
+        )
+        try connection.query("delete from realtime.subscriptions where channel = $1", [channel])
+        try connection.query(
+            """
+            insert into realtime.retired_channels (channel, relid, schema_name, table_name) values ($1, $2, $3, $4)
+            on conflict (channel) do update set relid = excluded.relid, retired_at = now()
+            """,
+            [channel, relid, subscribedAs.schema, subscribedAs.name]
+        )
+    }
+
+    /// The name a subscription's table had when it was (last) subscribed.
+    private func subscribedName(channel: String) throws -> TableName {
+        let row = try connection.query("select schema_name, table_name from realtime.subscriptions where channel = $1", [channel]).first
+        return TableName(schema: row?[0] ?? "", name: row?[1] ?? "")
     }
 
     /// Every subscription, with the state of its triggers, ordered by table.

@@ -8,6 +8,10 @@ import Testing
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../triggers/sql/subscribe.sql")
         return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
     }()
+    static let unsubscribe: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../triggers/sql/unsubscribe.sql")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
     let orders = TableName(schema: "public", name: "orders")
 
     @Test func rendersStatementTriggersWithTheirArguments() {
@@ -16,8 +20,9 @@ import Testing
         )
         #expect(sql.contains(#"create trigger realtime_capture_insert after insert on "public"."orders""#))
         #expect(sql.contains(#"execute function realtime.capture_rows('realtime:table:public.orders', 'off', 'public', 'orders', 'id');"#))
-        #expect(sql.contains(#"full join old_rows o on n."id" = o."id""#))
-        #expect(sql.contains(TriggerTemplate.updateFunction(of: orders) + "()"))
+        #expect(sql.contains(#"full join old_rows o on n."id" operator("pg_catalog".=) o."id""#))
+        #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "()"))
+        #expect(sql.contains("enable always trigger realtime_capture_insert"))
         #expect(!sql.contains("truncate on"))
         #expect(!sql.contains("for each row"))
     }
@@ -34,7 +39,11 @@ import Testing
 
     @Test func compositeKeysJoinOnEveryColumn() {
         let sql = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: ["a", "B b"])
-        #expect(sql.contains(#"on n."a" = o."a" and n."B b" = o."B b""#))
+        #expect(sql.contains(#"on n."a" operator("pg_catalog".=) o."a" and n."B b" operator("pg_catalog".=) o."B b""#))
+        let citext = TriggerTemplate(Self.subscribe).renderSubscribe(
+            table: orders, channel: "c", events: .default, key: [KeyColumn(name: "email", operatorSchema: "ext")]
+        )
+        #expect(citext.contains(#"on n."email" operator("ext".=) o."email""#))
     }
 
     @Test func hostileNamesStayInsideTheirQuotes() {
@@ -43,14 +52,34 @@ import Testing
         let sql = TriggerTemplate(Self.subscribe).renderSubscribe(table: evil, channel: channel, events: .default, key: ["k'\"x"])
         #expect(sql.contains(#""x""; drop table y; --"."o'k""#))
         #expect(sql.contains("'realtime:table:it''s', 'wake', 'x\"; drop table y; --', 'o''k', 'k''\"x'"))
-        #expect(sql.contains(#"n."k'""x" = o."k'""x""#))
+        #expect(sql.contains(#"n."k'""x" operator("pg_catalog".=) o."k'""x""#))
     }
 
+    /// A value is substituted once: placeholder syntax inside a name stays inside its quotes.
+    @Test func namesThatContainPlaceholdersAreRenderedOnce() {
+        let placeholders = ["{{table}}", "{{args}}", "{{update_function}}", "{{key_join}}", "{{legacy_update_function}}", "{{", "}}"]
+        for placeholder in placeholders {
+            let evil = TableName(schema: "s" + placeholder, name: placeholder + "t")
+            let sql = TriggerTemplate(Self.subscribe).renderSubscribe(
+                table: evil, channel: "c" + placeholder, events: try! EventSet(parsing: "INSERT,UPDATE,DELETE,TRUNCATE"), key: [KeyColumn(name: placeholder)]
+            )
+            let quoted = evil.quoted
+            #expect(sql.contains("after insert on \(quoted)\n"), "\(placeholder)")
+            #expect(sql.contains("execute function realtime.capture_rows('c\(placeholder)', 'wake', 's\(placeholder)', '\(placeholder)t', '\(placeholder)');"))
+            // Every placeholder of the template was filled: none is left but those the names brought.
+            let leftover = sql.components(separatedBy: "{{").count - 1
+            let brought = sql.components(separatedBy: placeholder == "}}" ? "{{NOPE" : placeholder).count - 1
+            #expect(placeholder == "{{" || placeholder == "}}" || leftover == brought, "\(placeholder): \(leftover) vs \(brought)")
+            let unsubscribe = TriggerTemplate(Self.unsubscribe).renderUnsubscribe(table: evil, channel: "c", formerlyNamed: evil)
+            #expect(unsubscribe.contains("drop trigger if exists realtime_capture_insert on \(quoted);"))
+        }
+    }
     @Test func updateFunctionNamesAreStableAndDistinct() {
-        let a = TriggerTemplate.updateFunction(of: TableName(schema: "a.b", name: "c"))
-        let b = TriggerTemplate.updateFunction(of: TableName(schema: "a", name: "b.c"))
+        let a = TriggerTemplate.updateFunction(channel: ChannelName.forTable(TableName(schema: "a.b", name: "c")))
+        let b = TriggerTemplate.updateFunction(channel: ChannelName.forTable(TableName(schema: "a", name: "b.c")))
         #expect(a != b)
-        #expect(a == TriggerTemplate.updateFunction(of: TableName(schema: "a.b", name: "c")))
+        #expect(a == TriggerTemplate.updateFunction(channel: ChannelName.forTable(TableName(schema: "a.b", name: "c"))))
+        #expect(a != TriggerTemplate.legacyUpdateFunction(of: TableName(schema: "a.b", name: "c")))
         #expect(a.hasPrefix("realtime.\"capture_update_") && a.utf8.count < 63 + 12)
     }
 }

@@ -7,6 +7,14 @@
 --   [3] the table as the subscription names them (for a partitioned table, the parent), and
 --   [4..] the key columns, for 'payload' references.
 
+-- Every function a writer's trigger runs is SECURITY DEFINER with the settings below (the same
+-- list is in subscribe.sql's per-table UPDATE functions): writers need no rights on the realtime
+-- schema, and what is captured does not depend on the writer's session: the search_path cannot
+-- redirect a name, and timestamptz, interval, float and bytea values print the same for everyone.
+-- Inside them, rows are referred to as `alias.*` and plpgsql variables win over columns
+-- (#variable_conflict use_variable): a table with columns named r, n, o, ord, tg_op or
+-- inserted is captured like any other.
+
 -- realtime.batch(prev, cur): the log rows of the transactions visible in snapshot `cur` and not in
 -- `prev`, that is, of those that committed between the two ticks.
 --
@@ -36,7 +44,7 @@ $fn$;
 -- k+1's snapshot is taken after tick k is committed and every reader sees ticks in order. Must run
 -- in READ COMMITTED (each statement takes a fresh snapshot) and should be its own transaction.
 create or replace function realtime.tick() returns bigint
-language plpgsql as $fn$
+language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     newest realtime.ticks;
     snap   pg_snapshot;
@@ -79,7 +87,11 @@ $fn$;
 create or replace function realtime.notify_change(
     channel text, operation text, schema_name text, table_name text, new json, old json, keys text[]
 ) returns void
-language plpgsql as $fn$
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
+set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
+as $fn$
+#variable_conflict use_variable
 declare
     stamp text := to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
     body  text;
@@ -112,7 +124,11 @@ $fn$;
 -- so). One log row per chunk of up to 500 rows or about 1 MB of row data, so a huge statement
 -- never builds one giant value. Rows keep the order the statement produced them in.
 create or replace function realtime.capture_rows() returns trigger
-language plpgsql as $fn$
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
+set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
+as $fn$
+#variable_conflict use_variable
 declare
     written integer;
     inserted boolean := TG_OP = 'INSERT';
@@ -121,18 +137,18 @@ begin
         -- One row (or none): no chunking to do. The common case, kept cheap.
         insert into realtime.log (channel, n, record)
         select TG_ARGV[0], 1, json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                'new', case when inserted then json_build_array(r) end,
-                                                'old', case when not inserted then json_build_array(r) end)
+                                                'new', case when inserted then json_build_array(r.*) end,
+                                                'old', case when not inserted then json_build_array(r.*) end)
           from changed_rows r;
     else
         insert into realtime.log (channel, n, record)
         select TG_ARGV[0], count(*),
                json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', case when inserted then json_agg(r order by ord) end,
-                                 'old', case when not inserted then json_agg(r order by ord) end)
-          from (select r, ord, realtime.chunk(ord, sum(pg_column_size(r)) over (order by ord)) as chunk
-                  from (select r, row_number() over () as ord from changed_rows r) numbered) chunked
-         group by chunk order by chunk;
+                                 'new', case when inserted then json_agg(numbered.row_json order by numbered.ord) end,
+                                 'old', case when not inserted then json_agg(numbered.row_json order by numbered.ord) end)
+          from (select row_json, ord, realtime.chunk(ord, sum(octet_length(row_json::text)) over (order by ord)) as chunk
+                  from (select row_to_json(r.*) as row_json, row_number() over () as ord from changed_rows r) numbered) numbered
+         group by numbered.chunk order by numbered.chunk;
     end if;
     get diagnostics written = row_count;
     if written > 0 and TG_ARGV[1] = 'wake' then
@@ -140,8 +156,8 @@ begin
         perform pg_notify(TG_ARGV[0], '');
     elsif written > 0 and TG_ARGV[1] = 'payload' then
         perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3],
-                                       case when inserted then row_to_json(r) end,
-                                       case when not inserted then row_to_json(r) end,
+                                       case when inserted then row_to_json(r.*) end,
+                                       case when not inserted then row_to_json(r.*) end,
                                        TG_ARGV[4:TG_NARGS - 1])
            from changed_rows r;
     end if;
@@ -153,7 +169,11 @@ $fn$;
 -- index, per row (statement-level UPDATE capture pairs old and new rows by key), and TRUNCATE, per
 -- statement, with neither row (NEW and OLD are null in statement-level triggers).
 create or replace function realtime.capture_row() returns trigger
-language plpgsql as $fn$
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
+set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
+as $fn$
+#variable_conflict use_variable
 declare
     new_row json := case when TG_OP <> 'DELETE' then row_to_json(NEW) end;
     old_row json := case when TG_OP <> 'INSERT' then row_to_json(OLD) end;
@@ -169,3 +189,11 @@ begin
     return null;
 end
 $fn$;
+
+-- Only the owner (the role that ran `pgrelay init`) uses the realtime schema: application roles
+-- can neither read the log (other tables' changes), nor write, update or delete it, nor name a
+-- capture function in a trigger of their own to forge changes into a subscription's channel.
+revoke all on schema realtime from public;
+revoke all on all tables in schema realtime from public;
+revoke all on all sequences in schema realtime from public;
+revoke all on all functions in schema realtime from public;

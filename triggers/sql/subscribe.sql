@@ -3,20 +3,29 @@
 -- (channel, notify mode, schema, table, key columns: see functions.sql); {{update_function}} the
 -- table's own UPDATE function, quoted; {{key_join}} the key columns paired, n.k = o.k and ...
 -- Each section between [name] markers is kept only when the subscription needs it.
+-- Capture triggers are ENABLE ALWAYS: a writer with session_replication_role = replica (a logical
+-- replication apply worker, a tool that sets it to skip foreign keys) changes the table like
+-- anyone else, so its changes are captured too.
 -- [insert]
 create trigger realtime_capture_insert after insert on {{table}}
     referencing new table as changed_rows
     for each statement execute function realtime.capture_rows({{args}});
+alter table {{table}} enable always trigger realtime_capture_insert;
 -- [delete]
 create trigger realtime_capture_delete after delete on {{table}}
     referencing old table as changed_rows
     for each statement execute function realtime.capture_rows({{args}});
+alter table {{table}} enable always trigger realtime_capture_delete;
 -- [update_keyed]
 -- UPDATE, per statement, old and new rows paired by the table's key. A key present before and
 -- after is an UPDATE; a key only before is a DELETE, a key only after an INSERT: an UPDATE that
 -- changes a key reads as the old key leaving and the new one arriving.
 create function {{update_function}}() returns trigger
-language plpgsql as $fn$
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
+set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
+as $fn$
+#variable_conflict use_variable
 declare
     written integer;
 begin
@@ -24,41 +33,47 @@ begin
         -- One row: no join and no chunking. Its key kept, one UPDATE; its key changed, a DELETE of
         -- the old key and an INSERT of the new, as the join below would pair them.
         insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], case when same then 1 else 2 end,
+        select TG_ARGV[0], case when pair.same then 1 else 2 end,
                json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', case when same then json_build_array(n) else json_build_array(null, n) end,
-                                 'old', case when same then json_build_array(o) else json_build_array(o, null) end)
-          from (select n, o, coalesce({{key_join}}, false) as same from new_rows n, old_rows o) pair;
+                                 'new', case when pair.same then json_build_array(pair.nj) else json_build_array(null, pair.nj) end,
+                                 'old', case when pair.same then json_build_array(pair.oj) else json_build_array(pair.oj, null) end)
+          from (select row_to_json(n.*) as nj, row_to_json(o.*) as oj, coalesce({{key_join}}, false) as same
+                  from new_rows n, old_rows o) pair;
     else
         insert into realtime.log (channel, n, record)
         select TG_ARGV[0], count(*),
                json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', json_agg(n order by ord), 'old', json_agg(o order by ord))
-          from (select n, o, ord,
-                       realtime.chunk(ord, sum(coalesce(pg_column_size(n), 0) + coalesce(pg_column_size(o), 0)) over (order by ord)) as chunk
-                  from (select n, o, row_number() over () as ord
+                                 'new', json_agg(chunked.nj order by chunked.ord), 'old', json_agg(chunked.oj order by chunked.ord))
+          from (select paired.nj, paired.oj, paired.ord,
+                       realtime.chunk(paired.ord, sum(coalesce(octet_length(paired.nj::text), 0) + coalesce(octet_length(paired.oj::text), 0))
+                                                  over (order by paired.ord)) as chunk
+                  from (select row_to_json(n.*) as nj, row_to_json(o.*) as oj, row_number() over () as ord
                           from new_rows n full join old_rows o on {{key_join}}) paired) chunked
-         group by chunk order by chunk;
+         group by chunked.chunk order by chunked.chunk;
     end if;
     get diagnostics written = row_count;
     if written > 0 and TG_ARGV[1] = 'wake' then
         perform pg_notify(TG_ARGV[0], '');
     elsif written > 0 and TG_ARGV[1] = 'payload' then
         perform realtime.notify_change(TG_ARGV[0],
-                                       case when n is null then 'DELETE' when o is null then 'INSERT' else 'UPDATE' end,
-                                       TG_ARGV[2], TG_ARGV[3], row_to_json(n), row_to_json(o), TG_ARGV[4:TG_NARGS - 1])
+                                       case when row_to_json(n.*) is null then 'DELETE' when row_to_json(o.*) is null then 'INSERT' else 'UPDATE' end,
+                                       TG_ARGV[2], TG_ARGV[3], row_to_json(n.*), row_to_json(o.*), TG_ARGV[4:TG_NARGS - 1])
            from new_rows n full join old_rows o on {{key_join}};
     end if;
     return null;
 end
 $fn$;
+revoke all on function {{update_function}}() from public;
 create trigger realtime_capture_update after update on {{table}}
     referencing new table as new_rows old table as old_rows
     for each statement execute function {{update_function}}({{args}});
+alter table {{table}} enable always trigger realtime_capture_update;
 -- [update_rows]
 -- UPDATE of a table with no key to pair old and new rows by: one log row per changed row.
 create trigger realtime_capture_update after update on {{table}}
     for each row execute function realtime.capture_row({{args}});
+alter table {{table}} enable always trigger realtime_capture_update;
 -- [truncate]
 create trigger realtime_capture_truncate after truncate on {{table}}
     for each statement execute function realtime.capture_row({{args}});
+alter table {{table}} enable always trigger realtime_capture_truncate;
