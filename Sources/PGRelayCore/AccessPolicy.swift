@@ -62,9 +62,9 @@ public struct AccessPolicy: Equatable, Sendable {
                 throw AccessPolicyError(description: "scope entry '\(entry)': \(error)")
             }
             let template = entry[entry.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            // Check the filter's shape now, with placeholder claims, rather than at the first request.
+            // Check the filter's shape now rather than at the first request.
             do {
-                _ = try RowFilter(query: Self.substitute(template) { _ in "0" })
+                _ = try Self.parseTemplate(template)
             } catch {
                 throw AccessPolicyError(description: "scope entry '\(entry)': \(error)")
             }
@@ -84,33 +84,62 @@ public struct AccessPolicy: Equatable, Sendable {
             throw AccessDenied(description: "role '\(role)' may not read \(table)")
         }
         guard let template = scopes[table] else { return .all }
-        var missing: String?
-        let query = Self.substitute(template) { claim in
-            switch claims[claim] {
-            case .string(let s)?: return s
-            case .number(let n)?: return n
-            case .bool(let b)?: return b ? "true" : "false"
-            default:
-                missing = claim
-                return ""
-            }
-        }
-        if let missing { throw AccessDenied(description: "the token has no \"\(missing)\" claim, which the scope of \(table) needs") }
+        let (filter, names) : (RowFilter, [String])
         do {
-            return try RowFilter(query: query)
+            (filter, names) = try Self.parseTemplate(template)
         } catch {
             throw AccessDenied(description: "the scope of \(table) does not apply to this token: \(error)")
         }
+        var values: [String] = []
+        for claim in names {
+            switch claims[claim] {
+            case .string(let s)?: values.append(s)
+            case .number(let n)?: values.append(n)
+            case .bool(let b)?: values.append(b ? "true" : "false")
+            default: throw AccessDenied(description: "the token has no \"\(claim)\" claim, which the scope of \(table) needs")
+            }
+        }
+        return filter.binding { text, pattern in
+            // In a pattern, a claim is literal text: its % _ * and \ are escaped.
+            Self.fill(text, pattern ? values.map(FilterOperator.escapeLike) : values)
+        }
     }
 
-    /// Replaces each `{claim}` with `value(claim)`, percent-encoded so a claim cannot add parameters.
-    static func substitute(_ template: String, _ value: (String) -> String) -> String {
-        var out = ""
+    /// A `{claim}` stands for a value inside the parsed filter, never for filter text: the
+    /// template is parsed with each placeholder as a marker, and claims replace the markers in
+    /// the operands afterwards, so a claim holding `,` `)` or `&` is compared as text and cannot
+    /// add a condition or widen an `or`.
+    static func parseTemplate(_ template: String) throws -> (filter: RowFilter, claims: [String]) {
+        var claims: [String] = []
+        var text = ""
         var rest = Substring(template)
         while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+            text += rest[..<open]
+            text += marker(claims.count)
+            claims.append(String(rest[rest.index(after: open)..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        let filter = try RowFilter(query: text + rest)
+        var misplaced = false
+        filter.visitColumns { if $0.contains(markerStart) { misplaced = true } }
+        if misplaced { throw AccessPolicyError(description: "a {claim} may stand only for a value, not in a column name") }
+        return (filter, claims)
+    }
+
+    private static let markerStart: Character = "\u{E000}"
+    private static let markerEnd: Character = "\u{E001}"
+    private static func marker(_ index: Int) -> String { "\(markerStart)\(index)\(markerEnd)" }
+
+    /// `text` with each marker replaced by its claim's value.
+    static func fill(_ text: String, _ values: [String]) -> String {
+        guard text.contains(markerStart) else { return text }
+        var out = ""
+        var rest = Substring(text)
+        while let open = rest.firstIndex(of: markerStart), let close = rest[open...].firstIndex(of: markerEnd),
+            let index = Int(rest[rest.index(after: open)..<close]), values.indices.contains(index)
+        {
             out += rest[..<open]
-            let name = String(rest[rest.index(after: open)..<close])
-            out += value(name).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            out += values[index]
             rest = rest[rest.index(after: close)...]
         }
         return out + rest

@@ -68,7 +68,12 @@ extension FilterOperator {
         return Decimal(string: text, locale: Locale(identifier: "en_US_POSIX"))
     }
 
-    /// SQL LIKE, with `*` accepted for `%` as PostgREST does in URLs; `_` matches one character.
+    /// SQL LIKE, with `*` accepted for `%` as PostgREST does in URLs; `_` matches one character
+    /// and `\\` makes the next character literal. Compared by Unicode scalar (ilike folds case
+    /// first). Patterns are at most ``maximumPatternLength`` characters (the parser refuses
+    /// longer), and matching is a left-to-right search for each run between `%`s: at most
+    /// pattern length × row value length steps, never exponential and never backtracking over
+    /// earlier runs.
     static func like(_ value: JSONValue, _ pattern: String, caseInsensitive: Bool) -> Bool {
         let subject: String
         switch value {
@@ -77,31 +82,88 @@ extension FilterOperator {
         case .bool(let b): subject = b ? "true" : "false"
         default: return false
         }
-        let fold: (String) -> [Character] = { caseInsensitive ? Array($0.lowercased()) : Array($0) }
-        return likeMatch(fold(subject)[...], fold(pattern)[...])
+        let fold: (String) -> [Unicode.Scalar] = { Array((caseInsensitive ? $0.lowercased() : $0).unicodeScalars) }
+        return LikePattern(fold(pattern)).matches(fold(subject))
     }
 
-    /// Iterative wildcard matching with backtracking to the last `%`: linear in practice, never exponential.
-    private static func likeMatch(_ s: ArraySlice<Character>, _ p: ArraySlice<Character>) -> Bool {
-        var si = s.startIndex
-        var pi = p.startIndex
-        var star: (p: Int, s: Int)?
-        while si < s.endIndex {
-            if pi < p.endIndex, p[pi] == "%" || p[pi] == "*" {
-                star = (pi, si)
-                pi += 1
-            } else if pi < p.endIndex, p[pi] == "_" || p[pi] == s[si] {
-                si += 1
-                pi += 1
-            } else if let last = star {
-                pi = last.p + 1
-                si = last.s + 1
-                star = (last.p, last.s + 1)
+    /// `text` as a pattern that matches exactly `text`: `\\` before each `%`, `*`, `_` and `\\`.
+    public static func escapeLike(_ text: String) -> String {
+        var out = ""
+        for character in text {
+            if "%*_\\".contains(character) { out.append("\\") }
+            out.append(character)
+        }
+        return out
+    }
+
+    /// Longest `like`/`ilike` pattern a filter may use.
+    public static let maximumPatternLength = 256
+}
+
+/// A LIKE pattern as runs of literal-or-any-one scalars separated by `%`.
+struct LikePattern {
+    /// nil matches any one scalar (`_`).
+    typealias Run = [Unicode.Scalar?]
+    var runs: [Run] = [[]]
+    var anchoredStart = true
+    var anchoredEnd = true
+
+    init(_ pattern: [Unicode.Scalar]) {
+        var escaped = false
+        for (offset, c) in pattern.enumerated() {
+            if escaped {
+                runs[runs.count - 1].append(c)
+                escaped = false
+            } else if c == "\\" {
+                escaped = true
+            } else if c == "%" || c == "*" {
+                if offset == 0 { anchoredStart = false }
+                if !runs[runs.count - 1].isEmpty { runs.append([]) }
+                if offset == pattern.count - 1 { anchoredEnd = false }
             } else {
-                return false
+                runs[runs.count - 1].append(c == "_" ? nil : c)
             }
         }
-        while pi < p.endIndex, p[pi] == "%" || p[pi] == "*" { pi += 1 }
-        return pi == p.endIndex
+        if escaped { runs[runs.count - 1].append("\\") }
+        if runs.count > 1, runs[runs.count - 1].isEmpty { runs.removeLast() }
+    }
+
+    func matches(_ s: [Unicode.Scalar]) -> Bool {
+        func fits(_ run: Run, at position: Int) -> Bool {
+            guard position + run.count <= s.count else { return false }
+            for (i, c) in run.enumerated() where c != nil && c != s[position + i] { return false }
+            return true
+        }
+        if runs.count == 1 && anchoredStart && anchoredEnd { return runs[0].count == s.count && fits(runs[0], at: 0) }
+        var position = 0
+        var first = 0
+        var last = runs.count
+        if anchoredStart {
+            guard fits(runs[0], at: 0) else { return false }
+            position = runs[0].count
+            first = 1
+        }
+        var end = s.count
+        if anchoredEnd, last > first {
+            let run = runs[last - 1]
+            guard run.count <= end - position, fits(run, at: end - run.count) else { return false }
+            end -= run.count
+            last -= 1
+        }
+        // Each middle run at its leftmost place after the previous one: the leftmost is always best.
+        for index in first..<last {
+            let run = runs[index]
+            var found = false
+            while position + run.count <= end {
+                if fits(run, at: position) {
+                    found = true
+                    break
+                }
+                position += 1
+            }
+            guard found else { return false }
+            position += run.count
+        }
+        return position <= end
     }
 }

@@ -134,7 +134,12 @@ struct FilterParser {
             default: throw error("is takes null, true, false or unknown, not '\(value)'", at: valueStart)
             }
         default:
-            operand = .value(try readValue(until: terminators))
+            let valueStart = index
+            let value = try readValue(until: terminators)
+            if op == .like || op == .ilike, value.count > FilterOperator.maximumPatternLength {
+                throw error("a \(op.rawValue) pattern may have at most \(FilterOperator.maximumPatternLength) characters (it has \(value.count))", at: valueStart)
+            }
+            operand = .value(value)
         }
         let condition = RowFilter.condition(column: column, op: op, operand: operand)
         return negated ? .not(condition) : condition

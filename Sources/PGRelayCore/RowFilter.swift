@@ -34,6 +34,34 @@ public indirect enum RowFilter: Equatable, Sendable {
     }
 }
 
+extension RowFilter {
+    /// The same filter with every operand text passed through `transform` (claims bound into a
+    /// scope), which is told whether the text is a `like`/`ilike` pattern.
+    func binding(_ transform: (String, _ pattern: Bool) -> String) -> RowFilter {
+        switch self {
+        case .and(let filters): return .and(filters.map { $0.binding(transform) })
+        case .or(let filters): return .or(filters.map { $0.binding(transform) })
+        case .not(let filter): return .not(filter.binding(transform))
+        case .condition(let column, let op, let operand):
+            let pattern = op == .like || op == .ilike
+            switch operand {
+            case .value(let text): return .condition(column: column, op: op, operand: .value(transform(text, pattern)))
+            case .list(let items): return .condition(column: column, op: op, operand: .list(items.map { transform($0, false) }))
+            case .null, .true, .false: return self
+            }
+        }
+    }
+
+    /// Calls `body` with each column the filter names.
+    func visitColumns(_ body: (String) -> Void) {
+        switch self {
+        case .and(let filters), .or(let filters): filters.forEach { $0.visitColumns(body) }
+        case .not(let filter): filter.visitColumns(body)
+        case .condition(let column, _, _): body(column)
+        }
+    }
+}
+
 public enum FilterOperator: String, CaseIterable, Sendable {
     case eq, neq, gt, gte, lt, lte, like, ilike, `in`, `is`
 }

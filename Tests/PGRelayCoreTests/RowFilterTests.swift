@@ -134,4 +134,42 @@ import Testing
         default: return false
         }
     }
+
+    /// LIKE against a plain recursive reference, over generated patterns and subjects.
+    @Test func likeAgreesWithAReferenceMatcher() {
+        func reference(_ s: [Character], _ p: [Character]) -> Bool {
+            var memo: [Int: Bool] = [:]
+            func go(_ i: Int, _ j: Int) -> Bool {
+                if let known = memo[i * 1000 + j] { return known }
+                let result: Bool
+                if j == p.count { result = i == s.count }
+                else if p[j] == "\\", j + 1 < p.count { result = i < s.count && s[i] == p[j + 1] && go(i + 1, j + 2) }
+                else if p[j] == "%" || p[j] == "*" { result = go(i, j + 1) || (i < s.count && go(i + 1, j)) }
+                else if p[j] == "_" { result = i < s.count && go(i + 1, j + 1) }
+                else { result = i < s.count && s[i] == p[j] && go(i + 1, j + 1) }
+                memo[i * 1000 + j] = result
+                return result
+            }
+            return go(0, 0)
+        }
+        var rng = SplitMix64(seed: 11)
+        let alphabet: [Character] = ["a", "b", "%", "_", "*", "\\"]
+        var matched = 0
+        for _ in 0..<20_000 {
+            let subject = String((0..<Int.random(in: 0...8, using: &rng)).map { _ in ["a", "b", "%", "_"].randomElement(using: &rng)! as Character })
+            var pattern = String((0..<Int.random(in: 0...6, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! })
+            if pattern.hasSuffix("\\") { pattern += "a" }
+            let ours = FilterOperator.like(.string(subject), pattern, caseInsensitive: false)
+            #expect(ours == reference(Array(subject), Array(pattern)), "'\(subject)' like '\(pattern)'")
+            if ours { matched += 1 }
+        }
+        #expect(matched > 1000)
+    }
+
+    @Test func likePatternsAreBounded() throws {
+        _ = try RowFilter(query: "name=like." + String(repeating: "%a", count: 128))
+        #expect { try RowFilter(query: "name=ilike." + String(repeating: "a", count: 257)) } throws: { "\($0)".contains("at most 256 characters") }
+        #expect(FilterOperator.like(.string("50%_off"), FilterOperator.escapeLike("50%_off"), caseInsensitive: false))
+        #expect(!FilterOperator.like(.string("50xyoff"), FilterOperator.escapeLike("50%_off"), caseInsensitive: false))
+    }
 }

@@ -155,8 +155,29 @@ struct TestClaims: JWTPayload {
         #expect(throws: AccessDenied.self) { try policy.scope(for: TableName(schema: "x", name: "y"), claims: claims) }
         #expect(throws: AccessDenied.self) { try policy.scope(for: orders, claims: .object([("role", .string("reader"))])) }
         #expect(try policy.scope(for: TableName(schema: "x", name: "y"), claims: .object([("role", .string("admin"))])) == .all)
-        for bad in [(["noColon"], [String]()), (["r: bad name"], []), ([], ["orders user_id=eq.1"]), ([], ["orders: user_id=eqq.{sub}"])] {
+        for bad in [(["noColon"], [String]()), ([], ["orders: {col}=eq.1"]), (["r: bad name"], []), ([], ["orders user_id=eq.1"]), ([], ["orders: user_id=eqq.{sub}"])] {
             #expect(throws: AccessPolicyError.self) { try AccessPolicy(roleClaim: "role", access: bad.0, scopes: bad.1) }
         }
+    }
+
+    /// Claims are values bound into the parsed scope, never text: `,` `)` `(` `&` `"` in a claim
+    /// cannot widen `or=(name.eq.{sub},name.eq.public)` or add a condition.
+    @Test func claimsCannotWidenAScope() throws {
+        let policy = try AccessPolicy(
+            roleClaim: "role", access: ["r: *"], scopes: ["public.t: or=(name.eq.{sub},name.eq.public)&tags=in.({sub},x)&note=like.{sub}*"]
+        )
+        let table = TableName(schema: "public", name: "t")
+        let hostile = ["bob),name.neq.(x", "bob,name.neq.zzz", "bob)", "a\"b", "x&name=neq.q", "*", "%", "bob),or(id.gt.0"]
+        let victim = JSONValue.object([("name", .string("alice")), ("tags", .string("x")), ("note", .string("z"))])
+        for sub in hostile {
+            let scope = try policy.scope(for: table, claims: .object([("role", .string("r")), ("sub", .string(sub))]))
+            #expect(try !scope.matches(victim), "\(sub) widened the scope")
+            // The claim's own row matches: its text is compared literally, wildcards included.
+            let own = JSONValue.object([("name", .string(sub)), ("tags", .string(sub)), ("note", .string(sub + "tail"))])
+            #expect(try scope.matches(own), "\(sub)")
+        }
+        let plain = try policy.scope(for: table, claims: .object([("role", .string("r")), ("sub", .string("bob"))]))
+        #expect(try plain.matches(.object([("name", .string("bob")), ("tags", .string("bob")), ("note", .string("bob!"))])))
+        #expect(try plain.matches(.object([("name", .string("public")), ("tags", .string("x")), ("note", .string("bob"))])))
     }
 }

@@ -56,14 +56,14 @@ struct SubscriberLoop: Sendable {
                     try ChangeLog(connection: connection).pageKept(after: after, channels: [channel], limit: Self.batchLimit, routes: [channel: table])
                 }
                 metrics.replayReads.increment()
-                let matching = try page.changes.filter { try request.admits($0.event) }.map(TailEntry.init)
+                let matching = try await admitted(page.changes, \.event).map(TailEntry.init)
                 if !matching.isEmpty { try await deliver(.changes(matching)) }
                 guard page.through > cursor else {
                     throw PostgresError(.invalidData, "the log holds nothing after \(cursor), though newer changes were read; resume with since=\(cursor)")
                 }
                 cursor = page.through
             case .changes(let entries, let through, let caughtUp, let keepAlive):
-                let matching = try entries.filter { try request.admits($0.event) }
+                let matching = try await admitted(entries, \.event)
                 if !matching.isEmpty { try await deliver(.changes(matching)) }
                 cursor = through
                 if caughtUp, !live {
@@ -76,4 +76,21 @@ struct SubscriberLoop: Sendable {
         }
         return cursor
     }
+
+    /// The items whose change this subscriber's events and filter admit. A filter's work yields
+    /// the thread every few milliseconds, so that one subscriber's expensive filter over large
+    /// rows never holds up the others' delivery (the cooperative pool has one thread per core).
+    func admitted<Item>(_ items: [Item], _ change: (Item) -> ChangeEvent) async throws -> [Item] {
+        var kept: [Item] = []
+        var clock = ContinuousClock.now
+        for item in items {
+            if try request.admits(change(item)) { kept.append(item) }
+            if ContinuousClock.now - clock > .milliseconds(2) {
+                await Task.yield()
+                clock = ContinuousClock.now
+            }
+        }
+        return kept
+    }
+
 }
