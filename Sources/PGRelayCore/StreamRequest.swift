@@ -29,6 +29,44 @@ public struct StreamRequest: Equatable, Sendable {
         try events.operations.contains(event.operation) && filter.matches(event.row)
     }
 
+    /// The change as this subscriber may see it, or nil when it sees nothing of it.
+    ///
+    /// An UPDATE is judged on both row versions, so that a subscriber never receives a row
+    /// version outside its filter (and scope, which is part of the filter), and its view of the
+    /// table stays right:
+    /// - both versions pass: the UPDATE as it is;
+    /// - only the new version passes (the row entered the view): an INSERT of the new row;
+    /// - only the old version passes (the row left the view): a DELETE carrying only the row's
+    ///   key (`key`, the table's key columns; the whole old row when the table has no key);
+    /// - neither: nothing.
+    /// These are delivered when the subscriber asked for UPDATEs: they are its UPDATEs, seen
+    /// through its filter. Other operations pass when requested and their row passes.
+    public func view(of event: ChangeEvent, key: [String]) throws -> ChangeEvent? {
+        guard event.operation == .update else { return try admits(event) ? event : nil }
+        guard events.operations.contains(.update) else { return nil }
+        let newPasses = try event.new.map(filter.matches) ?? false
+        let oldPasses = try event.old.map(filter.matches) ?? false
+        var seen = event
+        switch (oldPasses, newPasses) {
+        case (true, true):
+            return event
+        case (false, true):
+            seen.operation = .insert
+            seen.old = nil
+            return seen
+        case (true, false):
+            seen.operation = .delete
+            seen.new = nil
+            if case .object(let members)? = event.old, !key.isEmpty {
+                let kept = members.filter { key.contains($0.key) }
+                if kept.count == key.count { seen.old = .object(kept) }
+            }
+            return seen
+        case (false, false):
+            return nil
+        }
+    }
+
     /// Parses a raw (percent-encoded) query string. Errors say which parameter is wrong and how.
     public init(query: String?) throws {
         self.init()

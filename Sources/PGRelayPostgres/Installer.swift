@@ -205,7 +205,7 @@ public struct Installer {
     /// The columns that identify a row of `table`, in index order: its replica identity index when
     /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
     /// Each with the schema of the equality operator of its index's operator class.
-    func keyColumns(of table: TableName) throws -> [KeyColumn] {
+    public func keyColumns(of table: TableName) throws -> [KeyColumn] {
         try connection.query(
             """
             with rel as (select $1::regclass as oid),

@@ -114,6 +114,43 @@ struct TestClaims: JWTPayload {
         #expect(messages.contains { $0["id"] == .string("theirs") && $0["message"]?.stringValue?.contains("may not read public.secrets") == true })
     }
 
+    /// A row moved from alice to bob: alice never receives bob's version (she hears a DELETE with
+    /// only the key), bob never receives alice's (he hears an INSERT); live and in replay.
+    @Test func rowsThatMoveBetweenScopesNeverLeakAndAreAnnounced() async throws {
+        let db = try database()
+        let policy = try policy()
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        let (alice, bob) = (try await Self.token(sub: "alice"), try await Self.token(sub: "bob"))
+        let since = try db.ticked().newestID()
+        let aliceStream = Task { try await server.stream("/v1/stream/public.orders?access_token=\(alice)", count: 2) }
+        let bobStream = Task { try await server.stream("/v1/stream/public.orders?access_token=\(bob)", count: 3) }
+        try await server.waitForHealth { $0["subscribers"] == .number("2") }
+        try db.connection.execute(
+            """
+            update orders set user_id = 'bob', total = 99 where id = 1;
+            update orders set total = 100 where id = 1;
+            update orders set user_id = 'alice' where id = 1;
+            """
+        )
+        for (name, stream) in [("alice", aliceStream), ("bob", bobStream)] {
+            let seen = try await stream.value.events.map(\.change)
+            for change in seen {
+                #expect(change.new?["user_id"] ?? .string(name) == .string(name), "\(name) received \(change.canonicalJSONText)")
+                #expect(change.old?["user_id"] ?? .string(name) == .string(name), "\(name) received \(change.canonicalJSONText)")
+            }
+            let expected: [PGRelayCore.Operation] = name == "alice" ? [.delete, .insert] : [.insert, .update, .delete]
+            #expect(Array(seen.map(\.operation).prefix(expected.count)) == expected, "\(name): \(seen.map(\.canonicalJSONText))")
+            if let delete = seen.first(where: { $0.operation == .delete }) {
+                #expect(delete.old == .object([("id", .number("1"))]))
+            }
+        }
+        let replay = try await server.get("/v1/changes/public.orders?since=\(since)&access_token=\(alice)")
+        let replayed = try (JSONValue(parsing: replay.body)["changes"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []).map(ChangeEvent.init(json:))
+        #expect(replayed.map(\.operation) == [.delete, .insert])
+        #expect(!replay.body.contains("bob"))
+    }
+
     @Test func weakSecretsAndBadKeySetsAreConfigurationErrors() async throws {
         await #expect { _ = try await Authenticator.make(.init(jwtSecret: "short")) } throws: { "\($0)".contains("at least 32 bytes") }
         await #expect { _ = try await Authenticator.make(.init(jwks: "{not json")) } throws: { "\($0)".contains("not a usable JWKS") }

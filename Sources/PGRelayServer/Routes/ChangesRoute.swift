@@ -32,7 +32,7 @@ struct ChangesRoute {
             parsed, table: table, token: Authenticator.token(in: request, query: parsed), authenticator: authenticator
         )
         let limit = min(query.limit ?? 100, Self.maximumLimit)
-        let channel = try await RequestInput.channel(of: table, pool: pool)
+        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
         let scanLimit = max(limit, Self.pageSize) * 10
         let since = query.since ?? 0
@@ -49,8 +49,8 @@ struct ChangesRoute {
                     for change in page.changes {
                         cursor = change.event.id
                         scanned += 1
-                        if try query.admits(change.event) {
-                            kept.append(change.event)
+                        if let seen = try query.view(of: change.event, key: key) {
+                            kept.append(seen)
                             if kept.count == limit { break scan }
                         }
                     }

@@ -75,10 +75,12 @@ enum RequestInput {
     }
 
     /// The subscribed table's channel; 404 when the table is not subscribed.
-    static func channel(of table: TableName, pool: DatabasePool) async throws -> String {
+    static func subscription(of table: TableName, pool: DatabasePool) async throws -> (channel: String, key: [String]) {
         do {
             return try await pool.withConnection { connection in
-                try Installer(connection: connection).subscriptions(for: [table])[0].channel
+                let installer = Installer(connection: connection)
+                let channel = try installer.subscriptions(for: [table])[0].channel
+                return (channel, try installer.keyColumns(of: table).map(\.name))
             }
         } catch let error as PostgresError where error.code == .unknownTable {
             throw HTTPError(.notFound, message: error.message)

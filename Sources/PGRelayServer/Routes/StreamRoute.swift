@@ -39,11 +39,11 @@ struct StreamRoute {
         streamRequest = try await RequestInput.authorize(
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
-        let channel = try await RequestInput.channel(of: table, pool: pool)
+        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
             return RequestInput.goneResponse(gone)
         }
-        let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, metrics: metrics)
+        let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics)
         let (logger, metrics, retry, client) = (self.logger, self.metrics, retryMilliseconds, context.client)
         logger.info(
             "stream opened",

@@ -90,12 +90,13 @@ struct WebSocketRoute {
                         continue
                     }
                     let channel: String
+                    let key: [String]
                     do {
                         if let authenticator, let claims {
                             let scope = try authenticator.scope(for: table, claims: claims)
                             if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
                         }
-                        channel = try await RequestInput.channel(of: table, pool: pool)
+                        (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
                         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
                             throw gone
                         }
@@ -107,7 +108,7 @@ struct WebSocketRoute {
                     _ = running.insert(id, handle)
                     try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
-                    let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, metrics: metrics)
+                    let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics)
                     group.addTask {
                         await forward(id: id, loop: loop, handle: handle, outbound: outbound)
                         running.remove(id, ifSame: handle)

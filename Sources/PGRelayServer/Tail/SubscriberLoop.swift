@@ -23,6 +23,8 @@ struct SubscriberLoop: Sendable {
     let channel: String
     let table: TableName
     let request: StreamRequest
+    /// The table's key columns: what a change that leaves the subscriber's filter carries.
+    let key: [String]
     let metrics: RelayMetrics
     /// Most changes in one batch, from the Tail or from one page of the log.
     static let batchLimit = 1000
@@ -56,14 +58,14 @@ struct SubscriberLoop: Sendable {
                     try ChangeLog(connection: connection).pageKept(after: after, channels: [channel], limit: Self.batchLimit, routes: [channel: table])
                 }
                 metrics.replayReads.increment()
-                let matching = try await admitted(page.changes, \.event).map(TailEntry.init)
+                let matching = try await admitted(page.changes.map(TailEntry.init))
                 if !matching.isEmpty { try await deliver(.changes(matching)) }
                 guard page.through > cursor else {
                     throw PostgresError(.invalidData, "the log holds nothing after \(cursor), though newer changes were read; resume with since=\(cursor)")
                 }
                 cursor = page.through
             case .changes(let entries, let through, let caughtUp, let keepAlive):
-                let matching = try await admitted(entries, \.event)
+                let matching = try await admitted(entries)
                 if !matching.isEmpty { try await deliver(.changes(matching)) }
                 cursor = through
                 if caughtUp, !live {
@@ -77,14 +79,17 @@ struct SubscriberLoop: Sendable {
         return cursor
     }
 
-    /// The items whose change this subscriber's events and filter admit. A filter's work yields
-    /// the thread every few milliseconds, so that one subscriber's expensive filter over large
-    /// rows never holds up the others' delivery (the cooperative pool has one thread per core).
-    func admitted<Item>(_ items: [Item], _ change: (Item) -> ChangeEvent) async throws -> [Item] {
-        var kept: [Item] = []
+    /// The entries as this subscriber sees them (``StreamRequest/view(of:key:)``): most pass or
+    /// not as they are; an UPDATE that enters or leaves its filter is re-encoded. A filter's work
+    /// yields the thread every few milliseconds, so that one subscriber's expensive filter over
+    /// large rows never holds up the others' delivery (the cooperative pool has one thread per core).
+    func admitted(_ entries: [TailEntry]) async throws -> [TailEntry] {
+        var kept: [TailEntry] = []
         var clock = ContinuousClock.now
-        for item in items {
-            if try request.admits(change(item)) { kept.append(item) }
+        for entry in entries {
+            if let seen = try request.view(of: entry.event, key: key) {
+                kept.append(seen == entry.event ? entry : TailEntry(LoggedChange(channel: entry.channel, event: seen)))
+            }
             if ContinuousClock.now - clock > .milliseconds(2) {
                 await Task.yield()
                 clock = ContinuousClock.now

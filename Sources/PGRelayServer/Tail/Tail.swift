@@ -155,7 +155,12 @@ public final class Tail: Sendable {
                 state.bytes += entry.bytes
                 state.through = entry.event.id
                 guard let index = state.byChannel[entry.channel] else { continue }
-                for id in index.candidates(for: entry.event.row) {
+                // An UPDATE concerns those its old row matched too: it may leave their view.
+                var candidates = index.candidates(for: entry.event.row)
+                if entry.event.operation == .update, entry.event.old != nil {
+                    candidates = Array(Set(candidates).union(index.candidates(for: entry.event.old)))
+                }
+                for id in candidates {
                     guard var subscriber = state.subscribers[id], subscriber.events.operations.contains(entry.event.operation) else { continue }
                     if !subscriber.overflowed {
                         if subscriber.hints.count < Self.hintLimit {
