@@ -8,6 +8,8 @@
 /// ← {"type":"change","subscription":"s1","event":{...canonical change...}}
 /// → {"type":"unsubscribe","id":"s1"}          ← {"type":"unsubscribed","id":"s1"}
 /// → {"type":"ping"}                           ← {"type":"pong"}
+/// → {"type":"access_token","token":"<jwt>"}   ← {"type":"access_token","expires_at":1767225600}
+///                                               (a fresh token for the same sub and role, before exp)
 /// ← {"type":"error","id":"s1","message":"..."}   (the socket stays open)
 /// ```
 public enum WebSocketClientMessage: Equatable, Sendable {
@@ -15,6 +17,8 @@ public enum WebSocketClientMessage: Equatable, Sendable {
     case unsubscribe(id: String)
     /// An application-level ping, for clients (browsers) that cannot send ping frames.
     case ping
+    /// A refreshed token, so that the socket outlives the one it opened with.
+    case accessToken(String)
 
     /// Decodes one text message; every mistake is a ``WebSocketProtocolError`` naming the subscription id when known.
     public init(text: String) throws {
@@ -67,8 +71,11 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             self = .unsubscribe(id: id)
         case "ping":
             self = .ping
+        case "access_token":
+            guard let token = json["token"]?.stringValue, !token.isEmpty else { throw fail("access_token needs the new JWT as a string \"token\"") }
+            self = .accessToken(token)
         case let other:
-            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe or ping")
+            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, access_token or ping")
         }
     }
 }
@@ -96,6 +103,11 @@ public enum WebSocketServerMessage {
     }
 
     public static let pong = #"{"type":"pong"}"#
+
+    /// A refreshed token was accepted; nil when it has no `exp`.
+    public static func tokenAccepted(expiresAt: Int64?) -> String {
+        JSONValue.object([("type", .string("access_token")), ("expires_at", expiresAt.map { .number(String($0)) } ?? .null)]).jsonText
+    }
 
     public static func error(id: String?, _ message: String) -> String {
         JSONValue.object([("type", .string("error")), ("id", id.map(JSONValue.string) ?? .null), ("message", .string(message))]).jsonText

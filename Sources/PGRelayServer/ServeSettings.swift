@@ -75,7 +75,9 @@ public struct ServeSettings: Sendable {
                 roleClaim: reader.string(forKey: "auth.role_claim", default: "role"),
                 access: reader.stringArray(forKey: "auth.access", default: []),
                 scopes: reader.stringArray(forKey: "auth.scopes", default: [])
-            )
+            ),
+            audience: reader.string(forKey: "auth.audience", default: "").nilIfEmpty,
+            issuer: reader.string(forKey: "auth.issuer", default: "").nilIfEmpty
         )
         return configuration
     }
@@ -96,4 +98,8 @@ public struct ServeSettings: Sendable {
             return (try TableName(parsing: parts[0]), parts.count > 1 ? try EventSet(parsing: parts[1]) : .default, notify)
         }
     }
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -90,9 +90,12 @@ struct TestClaims: JWTPayload {
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
-        await #expect(throws: (any Error).self) {
-            try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { _, _, _ in }
+        // Without a token the socket is told why and closed with 4401 before it can subscribe.
+        let refused = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
+            try await outbound.write(.text(#"{"type":"subscribe","id":"sneaky","table":"public.orders","since":0}"#))
+            for try await _ in inbound.messages(maxSize: 1 << 20) {}
         }
+        #expect(refused?.closeCode == .unknown(4401))
         let alice = try await Self.token()
         let inbox = WebSocketRouteTests.Inbox()
         try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in

@@ -30,7 +30,7 @@ struct ChangesRoute {
         let parsed = try RequestInput.streamRequest(request)
         let query = try await RequestInput.authorize(
             parsed, table: table, token: Authenticator.token(in: request, query: parsed), authenticator: authenticator
-        )
+        ).request
         let limit = min(query.limit ?? 100, Self.maximumLimit)
         let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.

@@ -32,13 +32,16 @@ enum RequestInput {
 
     /// Applies authentication (401) and the access policy (403): the client's filter is ANDed with
     /// the token's row scope for `table`. Without an authenticator, the request stands as it is.
-    static func authorize(_ streamRequest: StreamRequest, table: TableName, token: String?, authenticator: Authenticator?) async throws -> StreamRequest {
-        guard let authenticator else { return streamRequest }
+    /// The request with the token's scope ANDed into its filter, and when the token expires.
+    static func authorize(_ streamRequest: StreamRequest, table: TableName, token: String?, authenticator: Authenticator?) async throws
+        -> (request: StreamRequest, expiry: Date?)
+    {
+        guard let authenticator else { return (streamRequest, nil) }
         let claims = try await authenticator.claims(token: token)
         let scope = try authenticator.scope(for: table, claims: claims)
         var scoped = streamRequest
         if scope != .all { scoped.filter = .and([scope, streamRequest.filter]) }
-        return scoped
+        return (scoped, Authenticator.expiry(of: claims))
     }
 
     /// The query string for logs, with any `access_token` value replaced: tokens stay out of logs.

@@ -36,7 +36,8 @@ struct StreamRoute {
             }
             streamRequest.since = id
         }
-        streamRequest = try await RequestInput.authorize(
+        let expiry: Date?
+        (streamRequest, expiry) = try await RequestInput.authorize(
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
         let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
@@ -64,6 +65,16 @@ struct StreamRoute {
                 // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
                 let handle = SubscriberHandle(tail: loop.tail)
                 _ = try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                    // A stream does not outlive its token: at exp it ends, saying why, and the
+                    // client reconnects (EventSource does so by itself) with a fresh token.
+                    if let expiry {
+                        group.addTask {
+                            try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
+                            handle.end(because: "token expired; reconnect with a fresh token")
+                        }
+                    }
+                    defer { group.cancelAll() }
                     try await loop.run(registered: handle.registered) { output in
                         switch output {
                         case .changes(let entries):
@@ -78,8 +89,12 @@ struct StreamRoute {
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
                         }
                     }
+                    }
                 } onGracefulShutdown: {
                     handle.end()
+                }
+                if let reason = handle.reason {
+                    try await writer.write(ByteBuffer(string: ServerSentEventLine.comment(reason)))
                 }
             } catch is CancellationError {
             } catch let gone as LogGone {

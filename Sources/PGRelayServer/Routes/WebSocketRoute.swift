@@ -24,14 +24,35 @@ struct WebSocketRoute {
 
     func register(on router: Router<BasicWebSocketRequestContext>) {
         let authenticator = self.authenticator
-        router.ws("/v1/ws") { request, _ in
-            // A bad or missing token is refused before the upgrade, with 401 and the reason.
-            if let authenticator { _ = try await authenticator.claims(token: Self.token(in: request)) }
-            return .upgrade([:])
+        // A bad or missing token cannot be refused with a 401 before the upgrade: the WebSocket
+        // library answers every refused upgrade with an empty 400, and browsers see no HTTP status
+        // at all. So the socket opens, gets an `error` message with the reason (as HTTP would
+        // say it), and is closed with code 4401; it never reaches a table.
+        router.ws("/v1/ws") { _, _ in
+            .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
-            let claims = try await authenticator?.claims(token: Self.token(in: context.request))
+            let claims: JSONValue?
+            do {
+                claims = try await authenticator?.claims(token: Self.token(in: context.request))
+            } catch {
+                try await outbound.write(.text(WebSocketServerMessage.error(id: nil, Self.message(of: error))))
+                try await outbound.close(Self.unauthorized, reason: "unauthorized")
+                return
+            }
             try await session(inbound: inbound, outbound: outbound, claims: claims)
         }
+    }
+
+    /// The close code for a socket without a valid token: 4000 + HTTP's 401.
+    static let unauthorized = WebSocketErrorCode.unknown(4401)
+
+    /// The socket's token: its claims and when they expire; replaced by an `access_token` message.
+    final class TokenState: Sendable {
+        private let state: Mutex<JSONValue?>
+        init(_ claims: JSONValue?) { state = Mutex(claims) }
+        var claims: JSONValue? { state.withLock { $0 } }
+        var expiry: Date? { Authenticator.expiry(of: claims) }
+        func replace(_ claims: JSONValue) { state.withLock { $0 = claims } }
     }
 
     static func token(in request: Request) -> String? {
@@ -60,8 +81,25 @@ struct WebSocketRoute {
         logger.info("websocket opened")
         defer { logger.info("websocket closed") }
         let running = Running()
+        let token = TokenState(claims)
         try await withThrowingDiscardingTaskGroup { group in
             defer { running.endAll() }
+            if authenticator != nil {
+                // A socket does not outlive its token: at exp, unless a fresh one came, it is closed.
+                group.addTask {
+                    while let expiry = token.expiry {
+                        if expiry.timeIntervalSinceNow > 0 {
+                            try await Task.sleep(for: .seconds(expiry.timeIntervalSinceNow))
+                            continue
+                        }
+                        try? await outbound.write(.text(WebSocketServerMessage.error(
+                            id: nil, "token expired; send {\"type\":\"access_token\",\"token\":...} before exp, or reconnect with a fresh token"
+                        )))
+                        try? await outbound.close(Self.unauthorized, reason: "token expired")
+                        throw CancellationError()
+                    }
+                }
+            }
             for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
                 guard case .text(let text) = message else {
                     try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
@@ -77,6 +115,24 @@ struct WebSocketRoute {
                 switch request {
                 case .ping:
                     try await outbound.write(.text(WebSocketServerMessage.pong))
+                case .accessToken(let text):
+                    guard let authenticator else {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "this server does not check tokens")))
+                        continue
+                    }
+                    do {
+                        let fresh = try await authenticator.claims(token: text)
+                        // Running subscriptions were scoped with the old claims: the same holder only.
+                        let role = authenticator.policy.roleClaim
+                        guard fresh["sub"] == token.claims?["sub"], fresh[role] == token.claims?[role] else {
+                            throw HTTPError(.forbidden, message: "a refreshed token must name the same sub and \(role) as the socket's; open a new socket for another")
+                        }
+                        token.replace(fresh)
+                        let expiresAt = Authenticator.expiry(of: fresh).map { Int64($0.timeIntervalSince1970) }
+                        try await outbound.write(.text(WebSocketServerMessage.tokenAccepted(expiresAt: expiresAt)))
+                    } catch {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: nil, Self.message(of: error))))
+                    }
                 case .unsubscribe(let id):
                     guard let handle = running.remove(id) else {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
@@ -92,7 +148,7 @@ struct WebSocketRoute {
                     let channel: String
                     let key: [String]
                     do {
-                        if let authenticator, let claims {
+                        if let authenticator, let claims = token.claims {
                             let scope = try authenticator.scope(for: table, claims: claims)
                             if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
                         }

@@ -1,0 +1,122 @@
+import Crypto
+import Foundation
+import HummingbirdWSClient
+import JWTKit
+import Logging
+import PGRelayCore
+import PGRelayServer
+import PGRelayTestSupport
+import Testing
+
+/// Token checks beyond the signature: the header's alg, NumericDates, aud/iss, and streams that
+/// do not outlive their token.
+@Suite struct TokenTests {
+    /// A JWT signed with HMAC-SHA256 whatever its header says.
+    static func craft(header: String = #"{"alg":"HS256","typ":"JWT"}"#, claims: String, secret: String = AuthTests.secret) -> String {
+        func encode(_ data: Data) -> String {
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        }
+        let signing = encode(Data(header.utf8)) + "." + encode(Data(claims.utf8))
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(signing.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return signing + "." + encode(Data(mac))
+    }
+
+    static func claims(sub: String = "alice", expiresIn: Int = 3600, extra: String = "") -> String {
+        #"{"sub":"\#(sub)","role":"authenticated","exp":\#(Int(Date().timeIntervalSince1970) + expiresIn)\#(extra)}"#
+    }
+
+    @Test func headersTimesAudiencesAndIssuersAreEnforced() async throws {
+        let db = try AuthTests().database()
+        let policy = try AuthTests().policy()
+        let server = try await TestServer.start(db) {
+            $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy, audience: "pgrelay", issuer: "https://issuer.example")
+        }
+        defer { Task { await server.stop() } }
+        func status(_ token: String) async throws -> (Int, String) {
+            let response = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(token)")])
+            return (response.status, response.body)
+        }
+        let good = #","aud":["other","pgrelay"],"iss":"https://issuer.example""#
+        #expect(try await status(Self.craft(claims: Self.claims(extra: good))).0 == 200)
+        let now = Int(Date().timeIntervalSince1970)
+        for (token, reason) in [
+            (Self.craft(header: #"{"alg":"HS384","typ":"JWT"}"#, claims: Self.claims(extra: good)), "alg HS384"),
+            (Self.craft(header: #"{"alg":"none","typ":"JWT"}"#, claims: Self.claims(extra: good)), "alg none"),
+            (Self.craft(header: #"{"typ":"JWT"}"#, claims: Self.claims(extra: good)), "names no alg"),
+            (Self.craft(claims: #"{"sub":"alice","role":"authenticated","exp":"\#(now - 60)""# + good + "}"), "exp must be a number"),
+            (Self.craft(claims: #"{"sub":"alice","role":"authenticated","exp":\#(now + 600),"nbf":"\#(now + 600)""# + good + "}"), "nbf must be a number"),
+            (Self.craft(claims: Self.claims(extra: #","iss":"https://issuer.example""#)), "audience"),
+            (Self.craft(claims: Self.claims(extra: #","aud":"elsewhere","iss":"https://issuer.example""#)), "audience"),
+            (Self.craft(claims: Self.claims(extra: #","aud":"pgrelay","iss":"https://evil.example""#)), "issuer"),
+        ] {
+            let (code, body) = try await status(token)
+            #expect(code == 401 && body.contains(reason), "\(reason): \(code) \(body)")
+        }
+    }
+
+    /// An SSE stream ends at its token's exp with a comment that says why.
+    @Test func aStreamEndsWhenItsTokenExpires() async throws {
+        let db = try AuthTests().database()
+        let policy = try AuthTests().policy()
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        let token = Self.craft(claims: Self.claims(expiresIn: 2))
+        let result = try await server.stream("/v1/stream/public.orders?since=0&access_token=\(token)", count: 1000, timeout: 30) { sofar in
+            sofar.comments.contains("token expired; reconnect with a fresh token")
+        }
+        #expect(result.events.count == 2)
+        #expect(result.comments.contains("token expired; reconnect with a fresh token"), "\(result.raw)")
+    }
+
+    /// A socket whose token is refreshed stays; one whose token expires is told and closed; one
+    /// with a bad token is told why and closed; a refresh for another user is refused.
+    @Test func socketsRefreshTheirTokenOrAreClosedAtExp() async throws {
+        let db = try AuthTests().database()
+        let policy = try AuthTests().policy()
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        var logger = Logger(label: "ws.test")
+        logger.logLevel = .critical
+        func session(token: String, _ body: @escaping @Sendable (WebSocketOutboundWriter, WebSocketRouteTests.Inbox) async throws -> Void) async throws
+            -> (messages: [JSONValue], close: WebSocketCloseFrame?)
+        {
+            let inbox = WebSocketRouteTests.Inbox()
+            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
+                let reader = Task {
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        if case .text(let text) = message { inbox.add(text) }
+                    }
+                }
+                try await body(outbound, inbox)
+                _ = await reader.result
+            }
+            return (inbox.all, close)
+        }
+        let bad = try await session(token: "not.a.jwt") { _, _ in }
+        #expect(bad.messages.contains { $0["message"]?.stringValue?.contains("invalid token") == true }, "\(bad.messages)")
+        #expect(bad.close?.closeCode == .unknown(4401))
+
+        let expiring = try await session(token: Self.craft(claims: Self.claims(expiresIn: 2))) { outbound, inbox in
+            try await outbound.write(.text(#"{"type":"subscribe","id":"s","table":"public.orders"}"#))
+            _ = try await inbox.wait { $0.contains { $0["type"] == .string("live") } }
+        }
+        #expect(expiring.messages.contains { $0["message"]?.stringValue?.hasPrefix("token expired") == true }, "\(expiring.messages)")
+        #expect(expiring.close?.closeCode == .unknown(4401))
+
+        let refreshed = try await session(token: Self.craft(claims: Self.claims(expiresIn: 2))) { outbound, inbox in
+            try await outbound.write(.text(#"{"type":"access_token","token":"\#(Self.craft(claims: Self.claims(sub: "bob")))"}"#))
+            _ = try await inbox.wait { $0.contains { $0["type"] == .string("error") } }
+            try await outbound.write(.text(#"{"type":"access_token","token":"\#(Self.craft(claims: Self.claims(expiresIn: 3600)))"}"#))
+            _ = try await inbox.wait { $0.contains { $0["type"] == .string("access_token") } }
+            try await outbound.write(.text(#"{"type":"subscribe","id":"s","table":"public.orders","since":0}"#))
+            // Past the first token's exp, the socket still delivers.
+            try await Task.sleep(for: .seconds(3))
+            try await outbound.write(.text(#"{"type":"ping"}"#))
+            _ = try await inbox.wait { $0.contains { $0["type"] == .string("pong") } }
+            try await outbound.close(.normalClosure, reason: nil)
+        }
+        #expect(refreshed.messages.contains { $0["message"]?.stringValue?.contains("same sub") == true })
+        #expect(refreshed.messages.filter { $0["type"] == .string("change") }.count == 2)
+        #expect(!refreshed.messages.contains { $0["message"]?.stringValue?.hasPrefix("token expired") == true })
+    }
+}
