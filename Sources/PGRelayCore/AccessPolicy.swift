@@ -88,7 +88,8 @@ public struct AccessPolicy: Equatable, Sendable {
         do {
             (filter, names) = try Self.parseTemplate(template)
         } catch {
-            throw AccessDenied(description: "the scope of \(table) does not apply to this token: \(error)")
+            // The template is the operator's, not the client's: it is not echoed.
+            throw AccessDenied(description: "the scope of \(table) cannot be applied; ask the operator to check auth.scopes")
         }
         var values: [String] = []
         for claim in names {

@@ -48,7 +48,7 @@ public final class Connection: @unchecked Sendable {
         }
         guard let conn else { throw PostgresError(.connection, "out of memory connecting to Postgres") }
         guard PQstatus(conn) == CONNECTION_OK else {
-            let message = Self.describeFailure(conn)
+            let message = Self.redacting(conninfo, in: Self.describeFailure(conn))
             PQfinish(conn)
             throw PostgresError(.connection, message)
         }
@@ -62,6 +62,39 @@ public final class Connection: @unchecked Sendable {
     }
 
     deinit { PQfinish(pointer) }
+
+    /// `message` with the conninfo's password removed wherever it appears (libpq quotes a
+    /// malformed connection string back in its messages), and the conninfo itself when it holds
+    /// a password that did not parse: such messages reach logs and `/health`.
+    public static func redacting(_ conninfo: String, in message: String) -> String {
+        var out = message
+        var secrets: [String] = []
+        var error: UnsafeMutablePointer<CChar>?
+        if let options = PQconninfoParse(conninfo, &error) {
+            var option = options
+            while let keyword = option.pointee.keyword {
+                if String(cString: keyword) == "password", let value = option.pointee.val {
+                    let password = String(cString: value)
+                    if !password.isEmpty { secrets.append(password) }
+                }
+                option += 1
+            }
+            PQconninfoFree(options)
+        } else {
+            // Unparseable: it may hold a password anywhere; none of it is shown.
+            secrets.append(conninfo)
+        }
+        if let error { PQfreemem(error) }
+        // A URI's user:password@, percent-encoded as written.
+        if let scheme = conninfo.range(of: "://"), let at = conninfo[scheme.upperBound...].firstIndex(of: "@") {
+            let userinfo = conninfo[scheme.upperBound..<at]
+            if let colon = userinfo.firstIndex(of: ":") { secrets.append(String(userinfo[userinfo.index(after: colon)...])) }
+        }
+        for secret in secrets where !secret.isEmpty {
+            out = out.replacingOccurrences(of: secret, with: secret == conninfo ? "<connection string>" : "********")
+        }
+        return out
+    }
 
     /// "connection to host=... dbname=... failed: <libpq's message>".
     static func describeFailure(_ conn: OpaquePointer) -> String {

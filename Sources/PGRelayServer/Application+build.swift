@@ -35,8 +35,17 @@ public struct ServeConfiguration: Sendable {
 
     public init(conninfo: String) { self.conninfo = conninfo }
 
-    /// True for addresses only this machine can reach.
-    public var isLoopback: Bool { ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.") }
+    /// Who sees `/metrics` and `/health`'s details (ids, lag, errors): `loopback` clients only
+    /// (the default), or `everyone`. Others get `/health`'s status alone and a 403 for `/metrics`.
+    public var details: DetailsAudience = .loopback
+
+    public enum DetailsAudience: String, Sendable { case loopback, everyone }
+
+    /// True when the host resolves only to addresses this machine alone can reach.
+    public var isLoopback: Bool { LoopbackAddress.isLoopbackOnly(host) }
+
+    /// ``isLoopback`` for any host name.
+    public static func loopbackCheck(_ host: String) -> Bool { LoopbackAddress.isLoopbackOnly(host) }
 }
 
 public struct ServeConfigurationError: Error, CustomStringConvertible {
@@ -80,10 +89,14 @@ public func buildApplication(
     StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
-    router.get("/metrics") { _, _ in
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
+    let details = configuration.details
+    router.get("/metrics") { _, context in
+        guard details == .everyone || LoopbackAddress.isLoopback(context.remoteAddress) else {
+            throw HTTPError(.forbidden, message: "/metrics is served to loopback clients only (server.details: everyone opens it)")
+        }
+        return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
-    HealthRoute(tail: tail, pool: pool, listenerState: listenerState).register(on: router)
+    HealthRoute(tail: tail, pool: pool, listenerState: listenerState, details: configuration.details).register(on: router)
     let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
     WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, logger: logger).register(on: webSocketRouter)
     var app = Application(

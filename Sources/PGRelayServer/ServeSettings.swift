@@ -40,6 +40,11 @@ public struct ServeSettings: Sendable {
         configuration.listenerAnswerTimeout = Double(reader.int(forKey: "database.answer_timeout_seconds", default: Int(configuration.listenerAnswerTimeout)))
         configuration.webSocketPingSeconds = reader.int(forKey: "server.ws_ping_seconds", default: configuration.webSocketPingSeconds)
         configuration.insecureNoAuth = reader.bool(forKey: "server.insecure_no_auth", default: false)
+        let details = reader.string(forKey: "server.details", default: "loopback")
+        guard let audience = ServeConfiguration.DetailsAudience(rawValue: details) else {
+            throw ServeConfigurationError(description: "server.details must be loopback or everyone, not '\(details)'")
+        }
+        configuration.details = audience
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")
         }

@@ -24,4 +24,61 @@ import Testing
         #expect(body["status"] == .string("unhealthy") && body["database"] == .bool(false) && body["listener"] == .bool(false))
         #expect(body["error"]?.stringValue?.contains("host=/nonexistent") == true)
     }
+
+    /// libpq quotes a connection string it cannot parse back in its message: /health (and the
+    /// logs) get it without the password.
+    @Test func healthNeverShowsAPassword() async throws {
+        for conninfo in ["postgres:/app:hunter2secret@localhost/db", "postgresql://app:hunter2secret@/nowhere?host=/nonexistent&port=1&connect_timeout=2"] {
+            var configuration = ServeConfiguration(conninfo: conninfo)
+            configuration.port = 0
+            let bound = PortBox()
+            var logger = Logger(label: "pgrelay.test")
+            logger.logLevel = .critical
+            let app = try await buildApplication(configuration, logger: logger) { port in bound.set(port) }
+            let task = Task { try await app.runService() }
+            defer { task.cancel() }
+            try await waitUntil("the server to listen") { bound.value != nil }
+            let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(bound.value!)/health"), timeout: .seconds(10))
+            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
+            #expect(response.status.code == 503)
+            #expect(body.contains("database") && !body.contains("hunter2secret"), "\(body)")
+        }
+    }
+
+    /// From an address that is not loopback, /health says only its status and /metrics is 403,
+    /// unless server.details says everyone.
+    @Test func detailsAreForLoopbackClientsByDefault() async throws {
+        guard let address = Host.current().addresses.first(where: { !$0.hasPrefix("127.") && !$0.contains(":") }) else {
+            Issue.record("this machine has no non-loopback IPv4 address to test from")
+            return
+        }
+        let db = try TestDatabase()
+        for details in [ServeConfiguration.DetailsAudience.loopback, .everyone] {
+            let server = try await TestServer.start(db) { $0.host = "0.0.0.0"; $0.insecureNoAuth = true; $0.details = details }
+            defer { Task { await server.stop() } }
+            let local = try await server.get("/health")
+            #expect(local.body.contains("delivered_id"))
+            var request = HTTPClientRequest(url: "http://\(address):\(server.port)/health")
+            request.method = .GET
+            let remote = try await TestServer.client.execute(request, timeout: .seconds(10))
+            let remoteBody = String(buffer: try await remote.body.collect(upTo: 1 << 20))
+            let metrics = try await TestServer.client.execute(HTTPClientRequest(url: "http://\(address):\(server.port)/metrics"), timeout: .seconds(10))
+            if details == .loopback {
+                #expect(remoteBody == #"{"status":"ok"}"#)
+                #expect(metrics.status.code == 403)
+            } else {
+                #expect(remoteBody.contains("delivered_id"))
+                #expect(metrics.status.code == 200)
+            }
+        }
+    }
+
+    @Test func loopbackIsDecidedByWhatTheHostResolvesTo() async throws {
+        #expect(ServeConfiguration.loopbackCheck("127.0.0.1") && ServeConfiguration.loopbackCheck("localhost") && ServeConfiguration.loopbackCheck("::1"))
+        #expect(!ServeConfiguration.loopbackCheck("127.attacker.example"))
+        #expect(!ServeConfiguration.loopbackCheck("0.0.0.0"))
+        var configuration = ServeConfiguration(conninfo: "")
+        configuration.host = "127.attacker.example"
+        await #expect { _ = try await buildApplication(configuration) } throws: { "\($0)".contains("refusing to serve on 127.attacker.example without authentication") }
+    }
 }

@@ -12,12 +12,16 @@ struct HealthRoute {
     let tail: Tail
     let pool: DatabasePool
     let listenerState: ListenerState
+    let details: ServeConfiguration.DetailsAudience
 
     func register(on router: Router<RelayRequestContext>) {
-        router.get("/health") { _, _ in try await handle() }
+        router.get("/health") { _, context in
+            try await handle(detailed: details == .everyone || LoopbackAddress.isLoopback(context.remoteAddress))
+        }
     }
 
-    func handle() async throws -> Response {
+    /// - Parameter detailed: false answers only `{"status": ...}`, with the same status code.
+    func handle(detailed: Bool = true) async throws -> Response {
         var newest: Int64?
         var databaseError: String?
         do {
@@ -42,6 +46,7 @@ struct HealthRoute {
         if let problem = listenerState.problem { problems.append(problem) }
         if let databaseError { problems.append("database: " + databaseError) }
         if !problems.isEmpty { members.append(("error", .string(problems.joined(separator: "; ")))) }
+        if !detailed { members = [members[0]] }
         return Response(
             status: healthy ? .ok : .serviceUnavailable,
             headers: [.contentType: "application/json", .cacheControl: "no-cache"],

@@ -44,11 +44,18 @@ enum RequestInput {
         return (scoped, Authenticator.expiry(of: claims))
     }
 
-    /// The query string for logs, with any `access_token` value replaced: tokens stay out of logs.
+    /// Parameters whose values are secrets, whatever their spelling in the query string.
+    static let secretParameters: Set<String> = ["access_token", "apikey", "token"]
+
+    /// The query string for logs, with the value of every secret parameter replaced. Keys are
+    /// compared decoded (`access%5Ftoken` and `ACCESS_TOKEN` are `access_token`), as the parser
+    /// that reads the token decodes them: tokens stay out of logs however they are spelled.
     static func redacted(_ query: String?) -> String {
         guard let query else { return "" }
         return query.split(separator: "&", omittingEmptySubsequences: false).map { part in
-            part.hasPrefix("access_token=") ? "access_token=REDACTED" : String(part)
+            let name = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            let decoded = (name.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? name).lowercased()
+            return secretParameters.contains(decoded) ? name + "=REDACTED" : String(part)
         }.joined(separator: "&")
     }
 
