@@ -31,8 +31,11 @@ public struct EventSet: Hashable, Sendable, CustomStringConvertible {
             } else if let op = Operation(rawValue: word) {
                 ops.insert(op)
             } else {
-                let shown = word.isEmpty ? "an empty name" : "'\(raw.trimmingCharacters(in: .whitespaces))'"
-                throw EventSetError(description: "unknown event \(shown); use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
+                if word.isEmpty {
+                    let why = text.trimmingCharacters(in: .whitespaces).isEmpty ? "is empty" : "has an empty name (two commas in a row, or one at an end)"
+                    throw EventSetError(description: "the event list '\(text)' \(why); use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
+                }
+                throw EventSetError(description: "unknown event '\(raw.trimmingCharacters(in: .whitespaces))'; use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
             }
         }
         guard !ops.isEmpty else { throw EventSetError(description: "no events given; use INSERT, UPDATE, DELETE or TRUNCATE") }

@@ -4,6 +4,8 @@
 public struct RetentionAge: Equatable, Sendable, CustomStringConvertible {
     public var seconds: Int64
     public var text: String
+    /// 100 years: any longer age would reach before the first commit, or past what timestamps hold.
+    static let longest: Int64 = 100 * 365 * 86_400 + 25 * 86_400
 
     public init(parsing text: String) throws {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800]
@@ -26,6 +28,9 @@ public struct RetentionAge: Equatable, Sendable, CustomStringConvertible {
             }
         }
         guard digits.isEmpty, total > 0 else { throw fail() }
+        guard total <= Self.longest else {
+            throw RetentionAgeError(description: "'\(text)' is longer than pgrelay keeps anything for; an age is at most 100 years (5218w)")
+        }
         self.seconds = total
         self.text = text
     }

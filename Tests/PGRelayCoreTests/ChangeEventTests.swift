@@ -74,16 +74,35 @@ import Testing
         #expect(try ReplayStart(parsing: "@1763892000") == .at(Date(timeIntervalSince1970: 1_763_892_000)))
         #expect(try ReplayStart(parsing: "2026-11-23T10:00:00Z") == .at(Date(timeIntervalSince1970: 1_795_428_000)))
         #expect(try ReplayStart(parsing: "2026-11-23T11:00:00.5+01:00") == .at(Date(timeIntervalSince1970: 1_795_428_000.5)))
-        for bad in ["", "-1", "yesterday", "@", "@x", "2026-13-01T00:00:00Z"] {
-            #expect(throws: ReplayStartError.self) { try ReplayStart(parsing: bad) }
+        #expect(try ReplayStart(parsing: "2026-11-23") == .at(Date(timeIntervalSince1970: 1_795_392_000)))
+        #expect(try ReplayStart(parsing: "2026-11-23 05:00-0500") == .at(Date(timeIntervalSince1970: 1_795_428_000)))
+        #expect(try ReplayStart(parsing: "2024-02-29T00:00:00Z") == .at(Date(timeIntervalSince1970: 1_709_164_800)))
+        for (bad, why) in [
+            ("", "is not a date"), ("-1", "ids are 0 or more"), ("yesterday", "is not a date"), ("@", "is not unix seconds"),
+            ("@x", "is not unix seconds"), ("@1e300", "outside the years 1 to 9999"), ("2026-13-01T00:00:00Z", "no month 13"),
+            ("2026-11-24garbage", "unexpected text after the date"), ("2026-11-24T10:00:00", "has no zone"),
+            ("2026-11-24T10:00:00+25:00", "beyond ±15:59"), ("2026-02-30T00:00:00Z", "no day 30 in month 2"),
+            ("2025-02-29", "no day 29"), ("2026-11-24T24:00:00Z", "no time 24:0"), ("2026-11-24T10:00:00Zjunk", "after the zone"),
+            ("99999999999999999999", "larger than any id"),
+        ] {
+            #expect { try ReplayStart(parsing: bad) } throws: { error in
+                let text = "\(error)"
+                return text.contains(why) && text.contains("ISO-8601 time with a zone")
+            }
         }
+    }
+
+    @Test func emptyEventNamesSayWhatIsWrong() {
+        #expect { try EventSet(parsing: "INSERT,,UPDATE") } throws: { "\($0)".contains("has an empty name (two commas in a row") }
+        #expect { try EventSet(parsing: "") } throws: { "\($0)".contains("is empty") }
+        #expect { try StreamRequest(query: "events=") } throws: { "\($0)".contains("is empty") }
     }
 
     @Test func retentionAges() throws {
         #expect(try RetentionAge(parsing: "24h").seconds == 86_400)
         #expect(try RetentionAge(parsing: "1d12h").seconds == 129_600)
         #expect(try RetentionAge(parsing: "90s").seconds == 90)
-        for bad in ["", "24", "h", "0h", "1y", "-1h", "99999999999999999999w", "1.5h"] {
+        for bad in ["", "24", "h", "0h", "1y", "-1h", "99999999999999999999w", "1.5h", "5219w", "99999999w"] {
             #expect(throws: RetentionAgeError.self) { try RetentionAge(parsing: bad) }
         }
     }

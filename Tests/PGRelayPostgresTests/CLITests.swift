@@ -29,7 +29,7 @@ import Testing
             (["subscribe", "public.orders"], "pgrelay: pgrelay is not installed in database \"\(db.connection.databaseName)\" (no realtime schema); run pgrelay init"),
             (["subscribe", "bad name"], "pgrelay: table name 'bad name' does not parse"),
             (["subscribe", "orders", "INSERT,UPSERT"], "pgrelay: unknown event 'UPSERT'"),
-            (["replay", "orders", "--since", "yesterday"], "pgrelay: --since 'yesterday' is not an id"),
+            (["replay", "orders", "--since", "yesterday"], "pgrelay: --since 'yesterday' is not a date in the form 2026-11-23; use an id (42)"),
             (["cleanup", "--older-than", "24"], "pgrelay: '24' is not an age"),
         ]
         for (arguments, message) in cases {
