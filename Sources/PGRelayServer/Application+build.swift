@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import PGRelayCore
@@ -32,6 +33,11 @@ public struct ServeConfiguration: Sendable {
     public var auth = Authenticator.Configuration()
     /// Allow binding beyond loopback without authentication.
     public var insecureNoAuth: Bool = false
+    /// Seconds a connection has to send its first request head. Default 10.
+    public var headerTimeoutSeconds: Int = 10
+    /// Seconds an HTTP connection may sit idle between requests before it is closed. Default 60;
+    /// must exceed the keep-alive interval so that open SSE streams are never idle.
+    public var idleTimeoutSeconds: Int = 60
 
     public init(conninfo: String) { self.conninfo = conninfo }
 
@@ -99,13 +105,25 @@ public func buildApplication(
     HealthRoute(tail: tail, pool: pool, listenerState: listenerState, details: configuration.details).register(on: router)
     let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
     WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, logger: logger).register(on: webSocketRouter)
+    let webSocketResponder = webSocketRouter.buildResponder()
     var app = Application(
         router: router,
-        server: .http1WebSocketUpgrade(
-            webSocketRouter: webSocketRouter,
-            // Larger client messages close the socket with 1009 (message too big); pings find dead peers.
-            configuration: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
-        ),
+        server: HTTPServerBuilder { responder in
+            GuardedChannel(
+                inner: HTTP1WebSocketUpgradeChannel(
+                    responder: responder,
+                    webSocketResponder: webSocketResponder,
+                    configuration: .init(
+                        // An idle keep-alive connection is closed after a while; SSE streams write
+                        // keep-alive comments well within it.
+                        http1: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))),
+                        // Larger client messages close the socket with 1009 (message too big); pings find dead peers.
+                        ws: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
+                    )
+                ),
+                limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds)))
+            )
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger

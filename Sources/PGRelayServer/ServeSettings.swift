@@ -40,6 +40,13 @@ public struct ServeSettings: Sendable {
         configuration.listenerAnswerTimeout = Double(reader.int(forKey: "database.answer_timeout_seconds", default: Int(configuration.listenerAnswerTimeout)))
         configuration.webSocketPingSeconds = reader.int(forKey: "server.ws_ping_seconds", default: configuration.webSocketPingSeconds)
         configuration.insecureNoAuth = reader.bool(forKey: "server.insecure_no_auth", default: false)
+        configuration.headerTimeoutSeconds = reader.int(forKey: "server.header_timeout_seconds", default: configuration.headerTimeoutSeconds)
+        configuration.idleTimeoutSeconds = reader.int(forKey: "server.idle_timeout_seconds", default: configuration.idleTimeoutSeconds)
+        guard configuration.headerTimeoutSeconds > 0, Double(configuration.idleTimeoutSeconds) > configuration.keepAliveSeconds else {
+            throw ServeConfigurationError(
+                description: "server.header_timeout_seconds must be positive, and server.idle_timeout_seconds longer than server.keepalive_seconds"
+            )
+        }
         let details = reader.string(forKey: "server.details", default: "loopback")
         guard let audience = ServeConfiguration.DetailsAudience(rawValue: details) else {
             throw ServeConfigurationError(description: "server.details must be loopback or everyone, not '\(details)'")

@@ -32,3 +32,29 @@ public func sendAll(_ fd: Int32, _ text: String) throws {
         offset += n
     }
 }
+
+/// Writes raw bytes to a socket; a peer that closed early (EPIPE) ends the write quietly.
+public func sendBytes(_ fd: Int32, _ bytes: [UInt8]) {
+    var offset = 0
+    while offset < bytes.count {
+        let n = bytes[offset...].withUnsafeBufferPointer { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        guard n > 0 else { return }
+        offset += n
+    }
+}
+
+/// Reads until the peer closes or `timeout` seconds pass; returns what arrived and whether it closed.
+public func readUntilClosed(_ fd: Int32, timeout: Double) -> (text: String, closed: Bool) {
+    var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buffer.withUnsafeMutableBufferPointer { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n > 0 {
+            received.append(contentsOf: buffer[..<n])
+        } else {
+            return (String(decoding: received, as: UTF8.self), n == 0 || errno == ECONNRESET)
+        }
+    }
+}

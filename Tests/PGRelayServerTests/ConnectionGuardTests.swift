@@ -1,0 +1,42 @@
+import Foundation
+import PGRelayCore
+import PGRelayServer
+import PGRelayTestSupport
+import Testing
+
+/// Connections that are not HTTP/1.1 requests get an answer where one is possible, and a close.
+@Suite struct ConnectionGuardTests {
+    static let tls = [UInt8]([0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x00, 0xA1, 0x03, 0x03]) + [UInt8](repeating: 0, count: 150)
+
+    @Test func malformedAndStalledRequestsAreAnsweredAndClosed() async throws {
+        let db = try TestDatabase()
+        let server = try await TestServer.start(db) { $0.headerTimeoutSeconds = 2 }
+        defer { Task { await server.stop() } }
+        let cases: [(name: String, bytes: [UInt8], status: String)] = [
+            ("partial", Array("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), "408"),
+            ("nothing", [], "408"),
+            ("long request line", Array(("GET /" + String(repeating: "a", count: 100_000) + " HTTP/1.1\r\nHost: x\r\n\r\n").utf8), "414"),
+            ("big header", Array(("GET /health HTTP/1.1\r\nHost: x\r\nX: " + String(repeating: "a", count: 200_000) + "\r\n\r\n").utf8), "431"),
+            ("HTTP/0.9", Array("GET /health\r\n".utf8), "505"),
+            ("HTTP/2 preface", Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8), "505"),
+            ("TLS hello", Self.tls, "400"),
+            ("CL+TE", Array("POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".utf8), "400"),
+        ]
+        let port = server.port
+        let results = try await Workers.value {
+            try cases.map { item -> (String, String, Bool) in
+                let fd = try connectTCP(port: port)
+                defer { close(fd) }
+                sendBytes(fd, item.bytes)
+                let (text, closed) = readUntilClosed(fd, timeout: 20)
+                return (item.name, text, closed)
+            }
+        }
+        for ((name, text, closed), item) in zip(results, cases) {
+            #expect(text.hasPrefix("HTTP/1.1 \(item.status) "), "\(name): \(text.prefix(120))")
+            #expect(closed, "\(name) was left open")
+        }
+        // Everyone else is served meanwhile and after.
+        #expect(try await server.get("/health").status == 200)
+    }
+}
