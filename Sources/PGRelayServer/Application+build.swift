@@ -39,6 +39,10 @@ public struct ServeConfiguration: Sendable {
     /// must exceed the keep-alive interval so that open SSE streams are never idle.
     public var idleTimeoutSeconds: Int = 60
 
+    /// Pages that may use the relay from a browser (CORS, WebSocket `Origin`). Default none:
+    /// same-origin pages and clients that send no `Origin` only.
+    public var allowedOrigins: AllowedOrigins = .none
+
     public init(conninfo: String) { self.conninfo = conninfo }
 
     /// Who sees `/metrics` and `/health`'s details (ids, lag, errors): `loopback` clients only
@@ -92,6 +96,7 @@ public func buildApplication(
         logger: logger
     )
     let router = Router(context: RelayRequestContext.self)
+    router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
     StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
@@ -121,7 +126,8 @@ public func buildApplication(
                         ws: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
                     )
                 ),
-                limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds)))
+                limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),
+                allowedOrigins: configuration.allowedOrigins
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),

@@ -52,6 +52,7 @@ public struct ServeSettings: Sendable {
             throw ServeConfigurationError(description: "server.details must be loopback or everyone, not '\(details)'")
         }
         configuration.details = audience
+        configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")
         }

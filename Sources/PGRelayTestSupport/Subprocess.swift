@@ -62,8 +62,20 @@ public struct Subprocess {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
+        // The test process ignores SIGTERM and friends (service lifecycle handles them); a child
+        // would inherit that and outlive `signal(SIGTERM)`. Children start with default handlers.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var defaults = sigset_t()
+        sigfillset(&defaults)
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
         guard spawned == 0 else { throw TestClusterError("cannot start \(path): \(String(cString: strerror(spawned)))") }
         return Running(pid: pid, outPath: outPath, errPath: errPath)
     }

@@ -42,7 +42,13 @@ final class TestServer: @unchecked Sendable {
 
     /// GET a path; returns the status, headers and body.
     func get(_ path: String, headers: [(String, String)] = []) async throws -> (status: Int, headers: [String: String], body: String) {
+        try await request("GET", path, headers: headers)
+    }
+
+    /// Any method on a path; returns the status, headers and body.
+    func request(_ method: String, _ path: String, headers: [(String, String)] = []) async throws -> (status: Int, headers: [String: String], body: String) {
         var request = HTTPClientRequest(url: base + path)
+        request.method = .init(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await Self.client.execute(request, timeout: .seconds(30))
         let body = try await response.body.collect(upTo: 64 << 20)

@@ -8,10 +8,11 @@ import NIOCore
 struct GuardedChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
     let limits: RequestHeadGuard.Limits
+    let allowedOrigins: AllowedOrigins
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
         do {
-            try channel.pipeline.syncOperations.addHandler(RequestHeadGuard(limits: limits))
+            try channel.pipeline.syncOperations.addHandler(RequestHeadGuard(limits: limits, allowedOrigins: allowedOrigins))
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

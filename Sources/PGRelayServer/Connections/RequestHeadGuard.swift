@@ -23,11 +23,15 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     private let limits: Limits
+    private let allowedOrigins: AllowedOrigins
     private var head: [UInt8] = []
     private var timer: Scheduled<Void>?
     private var done = false
 
-    init(limits: Limits = Limits()) { self.limits = limits }
+    init(limits: Limits = Limits(), allowedOrigins: AllowedOrigins = .none) {
+        self.limits = limits
+        self.allowedOrigins = allowedOrigins
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -83,11 +87,21 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
             return head.count > limits.maximumHeadBytes ? ("431 Request Header Fields Too Large", "the request head is larger than \(limits.maximumHeadBytes) bytes") : nil
         }
         if end > limits.maximumHeadBytes { return ("431 Request Header Fields Too Large", "the request head is larger than \(limits.maximumHeadBytes) bytes") }
-        let names = String(decoding: head[..<end], as: UTF8.self).split(separator: "\r\n").dropFirst().map { line in
-            line.split(separator: ":", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let fields = String(decoding: head[..<end], as: UTF8.self).split(separator: "\r\n").dropFirst().map { line in
+            let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            return (name: parts[0].trimmingCharacters(in: .whitespaces).lowercased(), value: parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : "")
         }
+        let names = fields.map(\.name)
         if names.contains("content-length"), names.contains("transfer-encoding") {
             return ("400 Bad Request", "a request may not have both Content-Length and Transfer-Encoding")
+        }
+        // A browser names the page that opens a WebSocket; a page that may not use the relay is
+        // refused here with a 403 that says why (the WebSocket stage can only answer an empty 400).
+        let isUpgrade = fields.contains { $0.name == "upgrade" && $0.value.lowercased().contains("websocket") }
+        if isUpgrade, let origin = fields.first(where: { $0.name == "origin" })?.value,
+            allowedOrigins.verdict(origin: origin, host: fields.first(where: { $0.name == "host" })?.value) == .refused
+        {
+            return ("403 Forbidden", AllowedOrigins.refusal(origin))
         }
         return nil
     }
