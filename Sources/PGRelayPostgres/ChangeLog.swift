@@ -8,6 +8,8 @@ public struct LogPage: Sendable {
     public var through: Int64
     /// Log rows that could not be decoded, skipped with their ids kept: (first id, message).
     public var undecodable: [(id: Int64, message: String)] = []
+    /// The page stopped at its count or byte limit; more may follow ``through``.
+    public var full = false
 
     init(through: Int64) { self.through = through }
 
@@ -54,8 +56,9 @@ public struct ChangeLog {
     /// Changes with ids after `id`, oldest first, at most `limit`; only those on `channels` when given.
     /// Fewer than `limit` means the log was read to its newest tick. Throws when a log row cannot
     /// be decoded (``page(after:channels:limit:routes:)`` skips such rows instead).
+    /// Bounded by count only: for callers that ask for a few changes (tests, lookups by id).
     public func read(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> [ChangeEvent] {
-        let page = try page(after: id, channels: channels, limit: limit)
+        let page = try page(after: id, channels: channels, limit: limit, bytes: Int.max)
         if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
         return page.changes.map(\.event)
     }
@@ -64,8 +67,11 @@ public struct ChangeLog {
     /// `channels` when given, and ``LogPage/through``, the id the page covers up to (a reader's
     /// next cursor). With `routes`, a change's table is its subscription's (by channel), not the
     /// name its trigger wrote: a partition's rows and a renamed table's stream as the subscription.
-    public func page(after id: Int64, channels: [String]? = nil, limit: Int = 1000, routes: [String: TableName] = [:]) throws -> LogPage {
+    public func page(
+        after id: Int64, channels: [String]? = nil, limit: Int = 1000, bytes: Int = ChangeLog.pageBytes, routes: [String: TableName] = [:]
+    ) throws -> LogPage {
         var page = LogPage(through: id)
+        let budget = Budget(changes: limit, bytes: bytes)
         guard limit > 0 else { return page }
         let channelArray = channels.map(Self.textArray)
         // One round trip for both bounds; the legacy table is read only by those resuming inside it.
@@ -74,8 +80,8 @@ public struct ChangeLog {
             throw PostgresError(.invalidData, "realtime.newest_id() returned no id")
         }
         if id < legacyEnd {
-            try legacy(after: id, channels: channelArray, limit: limit, routes: routes, into: &page)
-            if page.changes.count == limit { return page }
+            try legacy(after: id, channels: channelArray, budget: budget, routes: routes, into: &page)
+            if page.full { return page }
             // Fewer than asked: everything up to the legacy table's end has been read.
         }
         var cursor = max(id, legacyEnd)
@@ -83,8 +89,8 @@ public struct ChangeLog {
         var window = Int64(limit)
         while cursor < newest {
             let upTo = min(newest, cursor + window)
-            let found = try numbered(after: cursor, through: upTo, channels: channelArray, routes: routes, into: &page, limit: limit)
-            if page.changes.count == limit { return page }
+            let found = try numbered(after: cursor, through: upTo, channels: channelArray, routes: routes, into: &page, budget: budget)
+            if page.full { return page }
             if found * 2 < Int(upTo - cursor) { window = min(window * 4, Self.maximumWindow) }
             cursor = upTo
         }
@@ -100,7 +106,7 @@ public struct ChangeLog {
     /// another's row lock wrote its dependent change after the other committed, so its last row
     /// comes later, and per-row causality holds. A row's first id is the tick's first id plus the
     /// changes of the rows before it in that order.
-    private func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, limit: Int) throws -> Int {
+    private func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, budget: Budget) throws -> Int {
         let rows = try connection.query(
             """
             with t as (
@@ -119,24 +125,38 @@ public struct ChangeLog {
             numbered as (
                 select b.*, b.first_id + sum(b.n) over (partition by b.tick order by b.txn_last, b.seq) - b.n as row_first
                   from b
+            ),
+            wanted as (
+                select row_first, n, xid, taken_at, channel, record::text as text
+                  from numbered
+                 where row_first + n - 1 > $1 and row_first <= $2
+                   and ($3::text[] is null or channel = any($3::text[]))
+            ),
+            -- Bounded in bytes as well as in count: rows up to the one that reaches the budget
+            -- (at least one row, however large: any row Postgres stores is delivered).
+            sized as (
+                select w.*, sum(octet_length(w.text)) over (order by row_first) - octet_length(w.text) as before,
+                       row_number() over (order by row_first) = count(*) over () as last
+                  from wanted w
             )
             select row_first, n,
                    to_char(coalesce(case when current_setting('track_commit_timestamp') = 'on'
                                          then pg_xact_commit_timestamp(xid::text::xid) end,
                                     taken_at) at time zone 'UTC', \(Self.timestampFormat)),
-                   channel, record::text
-              from numbered
-             where row_first + n - 1 > $1 and row_first <= $2
-               and ($3::text[] is null or channel = any($3::text[]))
+                   channel, text, last
+              from sized
+             where before < $4
              order by row_first
             """,
-            [String(after), String(through), channels]
+            [String(after), String(through), channels, String(budget.bytes)]
         )
         var found = 0
+        var bytes = 0
         for row in rows {
-            guard row.count == 5, let first = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int($0) }),
+            guard row.count == 6, let first = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int($0) }),
                 let timestamp = row[2], let channel = row[3], let record = row[4]
             else { throw PostgresError(.invalidData, "unexpected row from realtime.log") }
+            bytes += record.utf8.count
             found += count
             let expanded: [ChangeEvent]
             do {
@@ -148,7 +168,16 @@ public struct ChangeLog {
             }
             for change in expanded where change.id > after && change.id <= through {
                 page.append(LoggedChange(channel: channel, event: change), routes: routes)
-                if page.changes.count == limit { return found }
+                if page.changes.count == budget.changes {
+                    page.full = true
+                    return found
+                }
+            }
+            if bytes >= budget.bytes, row[5] != "t" {
+                // Rows after this one were left for the next page: through is this row's last change.
+                page.through = max(page.through, first + Int64(count) - 1)
+                page.full = true
+                return found
             }
         }
         // Read to the window's end: a full page returned above, its through the last change's id.
@@ -156,18 +185,38 @@ public struct ChangeLog {
         return found
     }
 
+    /// Most bytes of log records one page holds (at least one record, however large). With a
+    /// count limit of 1,000 changes, a page of large rows would otherwise be the rows' size times
+    /// a thousand, in the reader's memory, for every reader at once.
+    public static let pageBytes = 4 << 20
+
+    /// How much one page may hold.
+    struct Budget {
+        var changes: Int
+        var bytes: Int
+    }
+
     /// Changes numbered by schema version 2 before the upgrade, after `id`.
-    private func legacy(after id: Int64, channels: String?, limit: Int, routes: [String: TableName], into page: inout LogPage) throws {
+    private func legacy(after id: Int64, channels: String?, budget: Budget, routes: [String: TableName], into page: inout LogPage) throws {
         let rows = try connection.query(
             """
-            select id, to_char(committed_at at time zone 'UTC', \(Self.timestampFormat)), channel, record::text
-              from realtime.legacy_changes
-             where id > $1 and ($2::text[] is null or channel = any($2::text[]))
-             order by id limit $3
+            select id, stamp, channel, text from (
+                select id, to_char(committed_at at time zone 'UTC', \(Self.timestampFormat)) as stamp, channel, record::text as text,
+                       sum(octet_length(record::text)) over (order by id) - octet_length(record::text) as before
+                  from (select * from realtime.legacy_changes
+                         where id > $1 and ($2::text[] is null or channel = any($2::text[]))
+                         order by id limit $3) l
+            ) s
+             where before < $4
+             order by id
             """,
-            [String(id), channels, String(limit)]
+            [String(id), channels, String(budget.changes), String(budget.bytes)]
         )
+        if rows.count == budget.changes { page.full = true }
+        var bytes = 0
+        defer { if bytes >= budget.bytes { page.full = true } }
         for row in rows {
+            bytes += row[3]?.utf8.count ?? 0
             guard row.count == 4, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let channel = row[2], let record = row[3] else {
                 throw PostgresError(.invalidData, "unexpected row from realtime.legacy_changes")
             }

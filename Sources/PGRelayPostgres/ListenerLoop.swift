@@ -101,7 +101,7 @@ struct ListenerLoop {
             }
             if !page.changes.isEmpty, !deliver(page.changes) { return false }
             cursor!.delivered(page.through)
-            if page.changes.count < limit { return true }
+            if !page.full { return true }
         }
         return false
     }

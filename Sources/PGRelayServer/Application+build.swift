@@ -42,6 +42,8 @@ public struct ServeConfiguration: Sendable {
     /// Pages that may use the relay from a browser (CORS, WebSocket `Origin`). Default none:
     /// same-origin pages and clients that send no `Origin` only.
     public var allowedOrigins: AllowedOrigins = .none
+    /// Connections in total, per address and per user, subscriptions per socket, replays at once.
+    public var limits = ConnectionLimits()
 
     public init(conninfo: String) { self.conninfo = conninfo }
 
@@ -80,6 +82,8 @@ public func buildApplication(
     let pool = DatabasePool(conninfo: configuration.conninfo, configuration: configuration.pool)
     let listenerState = ListenerState()
     let authenticator = try await Authenticator.make(configuration.auth)
+    let admission = Admission(limits: configuration.limits)
+    let replays = ReplaySlots(count: configuration.limits.concurrentReplays)
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
@@ -97,7 +101,7 @@ public func buildApplication(
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
-    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, logger: logger)
+    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     let details = configuration.details
@@ -108,8 +112,9 @@ public func buildApplication(
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
     HealthRoute(tail: tail, pool: pool, listenerState: listenerState, details: configuration.details).register(on: router)
-    let webSocketRouter = Router(context: BasicWebSocketRequestContext.self)
-    WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, logger: logger).register(on: webSocketRouter)
+    let webSocketRouter = Router(context: RelayWebSocketContext.self)
+    WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, logger: logger)
+        .register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
     var app = Application(
         router: router,
@@ -127,7 +132,8 @@ public func buildApplication(
                     )
                 ),
                 limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),
-                allowedOrigins: configuration.allowedOrigins
+                allowedOrigins: configuration.allowedOrigins,
+                admission: admission
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),

@@ -52,6 +52,20 @@ public struct ServeSettings: Sendable {
             throw ServeConfigurationError(description: "server.details must be loopback or everyone, not '\(details)'")
         }
         configuration.details = audience
+        configuration.limits.connections = reader.int(forKey: "limits.connections", default: configuration.limits.connections)
+        configuration.limits.connectionsPerAddress = reader.int(forKey: "limits.connections_per_address", default: configuration.limits.connectionsPerAddress)
+        configuration.limits.limitLoopback = reader.bool(forKey: "limits.limit_loopback", default: configuration.limits.limitLoopback)
+        configuration.limits.streamsPerUser = reader.int(forKey: "limits.streams_per_user", default: configuration.limits.streamsPerUser)
+        configuration.limits.subscriptionsPerSocket = reader.int(forKey: "limits.subscriptions_per_socket", default: configuration.limits.subscriptionsPerSocket)
+        configuration.limits.concurrentReplays = reader.int(forKey: "limits.concurrent_replays", default: configuration.limits.concurrentReplays)
+        configuration.limits.replayStallSeconds = reader.double(forKey: "limits.replay_stall_seconds", default: configuration.limits.replayStallSeconds)
+        let limits = configuration.limits
+        guard limits.replayStallSeconds > 0 else { throw ServeConfigurationError(description: "limits.replay_stall_seconds must be positive") }
+        guard [limits.connections, limits.connectionsPerAddress, limits.streamsPerUser, limits.subscriptionsPerSocket, limits.concurrentReplays].allSatisfy({ $0 > 0 }) else {
+            throw ServeConfigurationError(
+                description: "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket and concurrent_replays must be positive"
+            )
+        }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")

@@ -58,3 +58,33 @@ public func readUntilClosed(_ fd: Int32, timeout: Double) -> (text: String, clos
         }
     }
 }
+
+/// Reads until what arrived contains `marker`, the peer closes, or `timeout` seconds pass in all.
+public func readUntil(_ fd: Int32, contains marker: String, timeout: Double) -> String {
+    var tv = timeval(tv_sec: 0, tv_usec: 100_000)
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    let deadline = Date().addingTimeInterval(timeout)
+    var received: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    let needle = Array(marker.utf8)
+    while Date() < deadline {
+        let n = buffer.withUnsafeMutableBufferPointer { recv(fd, $0.baseAddress, $0.count, 0) }
+        if n > 0 {
+            // Only the new bytes (and the marker's length before them) can complete the marker.
+            let from = max(0, received.count - needle.count)
+            received.append(contentsOf: buffer[..<n])
+            if received[from...].firstRange(of: needle) != nil { break }
+        } else if n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
+            break
+        }
+    }
+    return String(decoding: received, as: UTF8.self)
+}
+
+/// Sends an HTTP/1.1 GET for `path` on a fresh connection and returns the socket once the answer's
+/// head arrived, with what arrived so far: for tests that hold streams open without reading them.
+public func openGET(port: Int, _ path: String, receiveBuffer: Int32? = nil, timeout: Double = 30) throws -> (fd: Int32, answer: String) {
+    let fd = try connectTCP(port: port, receiveBuffer: receiveBuffer)
+    try sendAll(fd, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n\r\n")
+    return (fd, readUntil(fd, contains: "\r\n\r\n", timeout: timeout))
+}

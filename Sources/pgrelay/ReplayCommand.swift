@@ -45,13 +45,16 @@ struct ReplayCommand: AsyncParsableCommand {
             while !reachedEnd {
                 let pageSize = min(1000, (limit ?? Int.max) - printed)
                 if pageSize <= 0 { break }
-                let page = try log.read(after: after, channels: channels, limit: pageSize).filter { $0.id <= newest }
-                for event in page {
+                // A page ends at its count or at its byte budget (large rows): `full` says more may follow.
+                let page = try log.page(after: after, channels: channels, limit: pageSize)
+                if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
+                let events = page.changes.map(\.event).filter { $0.id <= newest }
+                for event in events {
                     emit(json ? event.canonicalJSONText : event.readableText + "\n")
                 }
-                printed += page.count
-                after = page.last?.id ?? after
-                reachedEnd = page.count < pageSize
+                printed += events.count
+                after = events.last?.id ?? after
+                reachedEnd = !page.full || events.count < page.changes.count
             }
             // Past the end, nothing up to `newest` is left for these tables: resume from there.
             let resume = reachedEnd ? max(after, newest) : after

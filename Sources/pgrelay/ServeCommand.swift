@@ -53,8 +53,30 @@ struct ServeCommand: AsyncParsableCommand {
                     metadata: ["bind": "\(configuration.host):\(configuration.port)", "loopback_only": "\(configuration.isLoopback)"]
                 )
             }
+            FileLimit.raise(toFit: configuration.limits.connections + configuration.pool.size + 64, logger: logger)
             let app = try await buildApplication(configuration, logger: logger)
             try await app.runService()
+        }
+    }
+}
+
+/// The process's open-file limit: each connection is a file. The soft limit (often 1,024) is raised
+/// towards what `limits.connections` needs, as far as the hard limit allows; when it cannot reach
+/// it, serve says how many connections the system allows (beyond them, accepting fails).
+enum FileLimit {
+    static func raise(toFit wanted: Int, logger: Logger) {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return }
+        let target = min(rlim_t(wanted), limit.rlim_max)
+        if limit.rlim_cur < target {
+            limit.rlim_cur = target
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        if target < rlim_t(wanted) {
+            logger.warning(
+                "the open-file limit is \(target), fewer than the \(wanted) files limits.connections needs; raise the hard limit (ulimit -Hn) or lower limits.connections",
+                metadata: ["hard_limit": "\(limit.rlim_max)"]
+            )
         }
     }
 }

@@ -158,7 +158,11 @@ import Testing
         let db = try TestDatabase()
         try db.connection.execute("create table blobs (id int primary key, body text)")
         try db.installer.subscribe(TableName(schema: "public", name: "blobs"))
-        let server = try await TestServer.start(db) { $0.tail = .init(changes: 10) }
+        // The pause may outlast limits.replay_stall_seconds on a busy machine: that rule has its own test.
+        let server = try await TestServer.start(db) {
+            $0.tail = .init(changes: 10)
+            $0.limits.replayStallSeconds = 600
+        }
         defer { Task { await server.stop() } }
         let paused = try SSEReader(port: server.port, path: "/v1/stream/public.blobs", receiveBuffer: 4096)
         let other = try SSEReader(port: server.port, path: "/v1/stream/public.blobs")

@@ -29,6 +29,9 @@ import Testing
         #expect(allowed.verdict(origin: "http://app.example.com", host: "relay.example.com") == .refused)
         #expect(allowed.verdict(origin: "https://app.example.com.evil.example", host: "relay.example.com") == .refused)
         #expect(allowed.verdict(origin: "null", host: "relay.example.com") == .refused)
+        #expect(allowed.verdict(origin: "http://", host: "relay.example.com") == .refused)
+        // Some WebSocket libraries send their URL's scheme and host; no browser does.
+        #expect(allowed.verdict(origin: "ws://127.0.0.1", host: "127.0.0.1:3100") == .notAPage)
         #expect(allowed.verdict(origin: "http://127.0.0.1:3100", host: "127.0.0.1:3100") == .sameOrigin)
         #expect(allowed.verdict(origin: "https://relay.example.com", host: "relay.example.com") == .sameOrigin)
         #expect(allowed.verdict(origin: "http://127.0.0.1:3101", host: "127.0.0.1:3100") == .refused)
@@ -94,7 +97,7 @@ import Testing
         let refused = try await upgrade(origin: "http://evil.example")
         #expect(refused.hasPrefix("HTTP/1.1 403"))
         #expect(refused.contains("'http://evil.example' may not use this relay; add it to server.allowed_origins"))
-        for origin in [nil, "http://app.example", server.base] {
+        for origin in [nil, "http://app.example", server.base, "ws://127.0.0.1"] {
             let answer = try await upgrade(origin: origin)
             #expect(answer.hasPrefix("HTTP/1.1 101"), "origin \(origin ?? "none"): \(answer.prefix(120))")
         }

@@ -40,7 +40,11 @@ public struct AllowedOrigins: Sendable, Equatable {
 
     /// What to do with a request that carries `origin` and was sent to `host` (its Host header).
     public func verdict(origin: String, host: String?) -> Verdict {
-        guard let parsed = Origin(parsing: origin) else { return .refused }
+        guard let parsed = Origin(parsing: origin) else {
+            // Browsers send an http(s) origin, or `null` for pages without one (sandboxed frames,
+            // files). Anything else (`ws://host` from some WebSocket libraries) is no page's.
+            return origin.trimmingCharacters(in: .whitespaces).lowercased() == "null" || origin.contains("http") ? .refused : .notAPage
+        }
         if let host, parsed.isSame(asHost: host) { return .sameOrigin }
         return any || origins.contains(parsed.text) ? .allowed : .refused
     }
@@ -48,6 +52,8 @@ public struct AllowedOrigins: Sendable, Equatable {
     public enum Verdict: Sendable, Equatable {
         /// The relay's own page: no CORS headers needed.
         case sameOrigin
+        /// Not a web page's origin (no browser sends it): treated as no `Origin` at all.
+        case notAPage
         /// A configured origin: answer with `Access-Control-Allow-Origin` for it.
         case allowed
         /// Not configured: refused with 403.

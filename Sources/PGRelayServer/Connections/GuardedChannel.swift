@@ -9,10 +9,21 @@ struct GuardedChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
     let limits: RequestHeadGuard.Limits
     let allowedOrigins: AllowedOrigins
+    let admission: Admission
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
+        // Counted from accept to close; over a limit, the first request is answered with why.
+        var refusal: Admission.Refusal?
+        switch admission.admitConnection(from: channel.remoteAddress) {
+        case .success(let ticket):
+            channel.closeFuture.whenComplete { _ in ticket.release() }
+        case .failure(let refused):
+            refusal = refused
+        }
         do {
-            try channel.pipeline.syncOperations.addHandler(RequestHeadGuard(limits: limits, allowedOrigins: allowedOrigins))
+            try channel.pipeline.syncOperations.addHandler(
+                RequestHeadGuard(limits: limits, allowedOrigins: allowedOrigins, refusal: refusal.map { ($0.statusLine, $0.message) })
+            )
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
         }

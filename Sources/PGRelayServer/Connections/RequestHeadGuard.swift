@@ -24,13 +24,16 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     private let limits: Limits
     private let allowedOrigins: AllowedOrigins
+    /// A connection over a limit: its first request is answered with this, and it is closed.
+    private let refusal: (status: String, reason: String)?
     private var head: [UInt8] = []
     private var timer: Scheduled<Void>?
     private var done = false
 
-    init(limits: Limits = Limits(), allowedOrigins: AllowedOrigins = .none) {
+    init(limits: Limits = Limits(), allowedOrigins: AllowedOrigins = .none, refusal: (status: String, reason: String)? = nil) {
         self.limits = limits
         self.allowedOrigins = allowedOrigins
+        self.refusal = refusal
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -45,6 +48,10 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
+        if let refusal {
+            refuse(context, refusal.status, refusal.reason)
+            return
+        }
         let buffer = unwrapInboundIn(data)
         head.append(contentsOf: buffer.readableBytesView)
         if let verdict = inspect() {

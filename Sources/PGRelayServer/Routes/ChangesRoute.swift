@@ -43,6 +43,8 @@ struct ChangesRoute {
                 var cursor = since
                 var scanned = 0
                 var kept: [ChangeEvent] = []
+                // A page of large rows is bounded in bytes too (at least one change).
+                var keptBytes = 0
                 scan: while scanned < scanLimit {
                     let page = try log.pageKept(after: cursor, channels: [channel], limit: Self.pageSize, routes: [channel: table])
                     metrics.replayReads.increment()
@@ -51,10 +53,11 @@ struct ChangesRoute {
                         scanned += 1
                         if let seen = try query.view(of: change.event, key: key) {
                             kept.append(seen)
-                            if kept.count == limit { break scan }
+                            keptBytes += seen.canonicalJSONText.utf8.count
+                            if kept.count == limit || keptBytes >= ChangeLog.pageBytes { break scan }
                         }
                     }
-                    if page.changes.count < Self.pageSize {
+                    if !page.full {
                         return (kept, max(cursor, page.through), true)
                     }
                 }

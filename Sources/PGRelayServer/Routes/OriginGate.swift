@@ -21,7 +21,7 @@ struct OriginGate<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let origin = request.headers[.origin] else { return try await next(request, context) }
         switch allowed.verdict(origin: origin, host: request.head.authority) {
-        case .sameOrigin:
+        case .sameOrigin, .notAPage:
             return try await next(request, context)
         case .allowed:
             return try await cors.handle(request, context: context, next: next)

@@ -34,14 +34,32 @@ enum RequestInput {
     /// the token's row scope for `table`. Without an authenticator, the request stands as it is.
     /// The request with the token's scope ANDed into its filter, and when the token expires.
     static func authorize(_ streamRequest: StreamRequest, table: TableName, token: String?, authenticator: Authenticator?) async throws
-        -> (request: StreamRequest, expiry: Date?)
+        -> (request: StreamRequest, expiry: Date?, subject: String?)
     {
-        guard let authenticator else { return (streamRequest, nil) }
+        guard let authenticator else { return (streamRequest, nil, nil) }
         let claims = try await authenticator.claims(token: token)
         let scope = try authenticator.scope(for: table, claims: claims)
         var scoped = streamRequest
         if scope != .all { scoped.filter = .and([scope, streamRequest.filter]) }
-        return (scoped, Authenticator.expiry(of: claims))
+        return (scoped, Authenticator.expiry(of: claims), subject(of: claims))
+    }
+
+    /// The user a token names, its `sub`, for the per-user limit; nil without one.
+    static func subject(of claims: JSONValue?) -> String? {
+        switch claims?["sub"] {
+        case .string(let text)?: return text
+        case let value? where !value.isNull: return value.jsonText
+        default: return nil
+        }
+    }
+
+    /// A stream of `subject`, or a 429 that says which limit.
+    static func admit(subject: String?, _ admission: Admission) throws -> Admission.Ticket {
+        do throws(Admission.Refusal) {
+            return try admission.admitStream(subject: subject)
+        } catch {
+            throw HTTPError(.tooManyRequests, message: error.message)
+        }
     }
 
     /// Parameters whose values are secrets, whatever their spelling in the query string.

@@ -21,7 +21,12 @@ struct StreamRoute {
     let metrics: RelayMetrics
     let retryMilliseconds: Int
     let authenticator: Authenticator?
+    let admission: Admission
+    let replays: ReplaySlots
     let logger: Logger
+
+    /// About how many bytes one write to the connection carries.
+    static let writeBytes = 64 * 1024
 
     func register(on router: Router<RelayRequestContext>) {
         router.get("/v1/stream/:table") { request, context in try await handle(request, context) }
@@ -37,14 +42,19 @@ struct StreamRoute {
             streamRequest.since = id
         }
         let expiry: Date?
-        (streamRequest, expiry) = try await RequestInput.authorize(
+        let subject: String?
+        (streamRequest, expiry, subject) = try await RequestInput.authorize(
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
         let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
             return RequestInput.goneResponse(gone)
         }
-        let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics)
+        let ticket = try RequestInput.admit(subject: subject, admission)
+        let loop = SubscriberLoop(
+            tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics, replays: replays,
+            stallSeconds: admission.limits.replayStallSeconds, onStall: { [connection = context.channel] in connection.close(promise: nil) }
+        )
         let (logger, metrics, retry, client) = (self.logger, self.metrics, retryMilliseconds, context.client)
         logger.info(
             "stream opened",
@@ -59,7 +69,10 @@ struct StreamRoute {
             .accelBuffering: "no",
         ]
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer { logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)"]) }
+            defer {
+                ticket.release()
+                logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)"])
+            }
             try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
             do {
                 // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
@@ -78,10 +91,17 @@ struct StreamRoute {
                     try await loop.run(registered: handle.registered) { output in
                         switch output {
                         case .changes(let entries):
+                            // In writes of about 64 KiB: the connection takes a write whole even when
+                            // its client does not read, so one large write would sit in memory.
                             var buffer = ByteBuffer()
-                            buffer.reserveCapacity(entries.reduce(0) { $0 + $1.serverSentEvent.utf8.count })
-                            for entry in entries { buffer.writeString(entry.serverSentEvent) }
-                            try await writer.write(buffer)
+                            for entry in entries {
+                                buffer.writeString(entry.serverSentEvent)
+                                if buffer.readableBytes >= Self.writeBytes {
+                                    try await writer.write(buffer)
+                                    buffer = ByteBuffer()
+                                }
+                            }
+                            if buffer.readableBytes > 0 { try await writer.write(buffer) }
                             metrics.delivered(entries.count, via: .sse)
                         case .live(let after):
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))

@@ -20,10 +20,12 @@ struct WebSocketRoute {
     let pool: DatabasePool
     let metrics: RelayMetrics
     let authenticator: Authenticator?
+    let admission: Admission
+    let replays: ReplaySlots
     let logger: Logger
 
-    func register(on router: Router<BasicWebSocketRequestContext>) {
-        let authenticator = self.authenticator
+    func register(on router: Router<RelayWebSocketContext>) {
+        let (authenticator, admission) = (self.authenticator, self.admission)
         // A bad or missing token cannot be refused with a 401 before the upgrade: the WebSocket
         // library answers every refused upgrade with an empty 400, and browsers see no HTTP status
         // at all. So the socket opens, gets an `error` message with the reason (as HTTP would
@@ -39,9 +41,22 @@ struct WebSocketRoute {
                 try await outbound.close(Self.unauthorized, reason: "unauthorized")
                 return
             }
-            try await session(inbound: inbound, outbound: outbound, claims: claims)
+            let ticket: Admission.Ticket
+            do throws(Admission.Refusal) {
+                ticket = try admission.admitStream(subject: RequestInput.subject(of: claims))
+            } catch {
+                try await outbound.write(.text(WebSocketServerMessage.error(id: nil, error.message)))
+                try await outbound.close(Self.tooMany, reason: "too many sockets")
+                return
+            }
+            defer { ticket.release() }
+            let channel = context.requestContext.channel
+            try await session(inbound: inbound, outbound: outbound, claims: claims) { channel.close(promise: nil) }
         }
     }
+
+    /// The close code for a socket over a per-user limit: 4000 + HTTP's 429.
+    static let tooMany = WebSocketErrorCode.unknown(4429)
 
     /// The close code for a socket without a valid token: 4000 + HTTP's 401.
     static let unauthorized = WebSocketErrorCode.unknown(4401)
@@ -74,10 +89,14 @@ struct WebSocketRoute {
             handles.withLock { handles in if handles[id] === handle { handles[id] = nil } }
         }
         func contains(_ id: String) -> Bool { handles.withLock { $0[id] != nil } }
+        var count: Int { handles.withLock { $0.count } }
         func endAll() { for handle in handles.withLock({ Array($0.values) }) { handle.end() } }
     }
 
-    func session(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?) async throws {
+    /// - Parameter onStall: closes the socket; called when its client stopped reading mid-replay.
+    func session(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?, onStall: @escaping @Sendable () -> Void = {}
+    ) async throws {
         logger.info("websocket opened")
         defer { logger.info("websocket closed") }
         let running = Running()
@@ -145,6 +164,13 @@ struct WebSocketRoute {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
                         continue
                     }
+                    let most = admission.limits.subscriptionsPerSocket
+                    if running.count >= most {
+                        try await outbound.write(.text(WebSocketServerMessage.error(
+                            id: id, "this socket has \(most) subscriptions, the most limits.subscriptions_per_socket allows; unsubscribe one or open another socket"
+                        )))
+                        continue
+                    }
                     let channel: String
                     let key: [String]
                     do {
@@ -164,7 +190,10 @@ struct WebSocketRoute {
                     _ = running.insert(id, handle)
                     try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
-                    let loop = SubscriberLoop(tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics)
+                    let loop = SubscriberLoop(
+                        tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics, replays: replays,
+                        stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
+                    )
                     group.addTask {
                         await forward(id: id, loop: loop, handle: handle, outbound: outbound)
                         running.remove(id, ifSame: handle)

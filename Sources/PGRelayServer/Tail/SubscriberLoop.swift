@@ -26,6 +26,12 @@ struct SubscriberLoop: Sendable {
     /// The table's key columns: what a change that leaves the subscriber's filter carries.
     let key: [String]
     let metrics: RelayMetrics
+    /// Log readers at once, across subscribers: a page is read and delivered holding a slot.
+    let replays: ReplaySlots
+    /// How long delivering one log page may take before ``onStall`` is called.
+    var stallSeconds: Double = 30
+    /// Closes the subscriber's connection: its pending writes fail and the loop ends.
+    var onStall: @Sendable () -> Void = {}
     /// Most changes in one batch, from the Tail or from one page of the log.
     static let batchLimit = 1000
 
@@ -54,12 +60,17 @@ struct SubscriberLoop: Sendable {
             case .readLog:
                 let after = cursor
                 let (channel, table) = (self.channel, self.table)
-                let page = try await pool.withConnection { connection in
-                    try ChangeLog(connection: connection).pageKept(after: after, channels: [channel], limit: Self.batchLimit, routes: [channel: table])
+                // The page is held until it is delivered (a client that does not read holds it):
+                // within a slot, so that such pages are bounded in number as well as in bytes.
+                let page = try await replays.withSlot {
+                    let page = try await pool.withConnection { connection in
+                        try ChangeLog(connection: connection).pageKept(after: after, channels: [channel], limit: Self.batchLimit, routes: [channel: table])
+                    }
+                    metrics.replayReads.increment()
+                    let matching = try await admitted(page.changes.map(TailEntry.init))
+                    if !matching.isEmpty { try await deliverWatched(.changes(matching), deliver) }
+                    return page
                 }
-                metrics.replayReads.increment()
-                let matching = try await admitted(page.changes.map(TailEntry.init))
-                if !matching.isEmpty { try await deliver(.changes(matching)) }
                 guard page.through > cursor else {
                     throw PostgresError(.invalidData, "the log holds nothing after \(cursor), though newer changes were read; resume with since=\(cursor)")
                 }
@@ -77,6 +88,19 @@ struct SubscriberLoop: Sendable {
             }
         }
         return cursor
+    }
+
+    /// Delivers, calling ``onStall`` if that takes longer than ``stallSeconds``: a client that
+    /// stopped reading would otherwise hold its replay slot, and the page, for as long as it likes.
+    private func deliverWatched(_ output: Output, _ deliver: (Output) async throws -> Void) async throws {
+        let (seconds, onStall) = (stallSeconds, self.onStall)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                if (try? await Task.sleep(for: .seconds(seconds))) != nil { onStall() }
+            }
+            defer { group.cancelAll() }
+            try await deliver(output)
+        }
     }
 
     /// The entries as this subscriber sees them (``StreamRequest/view(of:key:)``): most pass or

@@ -1,0 +1,94 @@
+import NIOCore
+import Synchronization
+
+/// Counts what is open against ``ConnectionLimits`` and admits or refuses: connections by total
+/// and by client address (when a connection is accepted), streams by user (when a token is
+/// known). Each admission is a ticket that gives its place back when it is released (or dropped).
+/// A refusal says which limit and what to do; it costs the others nothing.
+final class Admission: Sendable {
+    struct Refusal: Error, Equatable {
+        /// `429 Too Many Requests` (this client's share) or `503 Service Unavailable` (the relay's).
+        var status: Int
+        var message: String
+
+        var statusLine: String { status == 429 ? "429 Too Many Requests" : "503 Service Unavailable" }
+    }
+
+    private struct Counts {
+        var connections = 0
+        var byAddress: [String: Int] = [:]
+        var byUser: [String: Int] = [:]
+    }
+
+    let limits: ConnectionLimits
+    private let counts = Mutex(Counts())
+
+    init(limits: ConnectionLimits) { self.limits = limits }
+
+    /// A connection from `address`, or why not.
+    func admitConnection(from address: SocketAddress?) -> Result<Ticket, Refusal> {
+        let key = address?.ipAddress
+        let perAddress = key != nil && (limits.limitLoopback || !LoopbackAddress.isLoopback(address))
+        let refusal: Refusal? = counts.withLock { counts in
+            if counts.connections >= limits.connections {
+                return Refusal(status: 503, message: "the relay has \(limits.connections) connections open, the most limits.connections allows; try again later")
+            }
+            if perAddress, let key, counts.byAddress[key, default: 0] >= limits.connectionsPerAddress {
+                return Refusal(
+                    status: 429,
+                    message: "this address has \(limits.connectionsPerAddress) connections open, the most limits.connections_per_address allows; close one first"
+                )
+            }
+            counts.connections += 1
+            if perAddress, let key { counts.byAddress[key, default: 0] += 1 }
+            return nil
+        }
+        if let refusal { return .failure(refusal) }
+        return .success(Ticket { [weak self] in
+            self?.counts.withLock { counts in
+                counts.connections -= 1
+                if perAddress, let key {
+                    counts.byAddress[key, default: 1] -= 1
+                    if counts.byAddress[key] == 0 { counts.byAddress[key] = nil }
+                }
+            }
+        })
+    }
+
+    /// A stream (SSE) or socket (WebSocket) of the user `subject`; nil subject (no auth, or a
+    /// token without `sub`) is not counted per user.
+    func admitStream(subject: String?) throws(Refusal) -> Ticket {
+        guard let subject else { return Ticket {} }
+        let admitted = counts.withLock { counts in
+            guard counts.byUser[subject, default: 0] < limits.streamsPerUser else { return false }
+            counts.byUser[subject, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            throw Refusal(
+                status: 429,
+                message: "this token's user has \(limits.streamsPerUser) streams and sockets open, the most limits.streams_per_user allows; close one first"
+            )
+        }
+        return Ticket { [weak self] in
+            self?.counts.withLock { counts in
+                counts.byUser[subject, default: 1] -= 1
+                if counts.byUser[subject] == 0 { counts.byUser[subject] = nil }
+            }
+        }
+    }
+
+    /// Connections open now, for `/health`.
+    var openConnections: Int { counts.withLock { $0.connections } }
+
+    /// A place taken; released once, explicitly or when the last reference goes.
+    final class Ticket: Sendable {
+        private let onRelease: Mutex<(@Sendable () -> Void)?>
+
+        init(_ onRelease: @escaping @Sendable () -> Void) { self.onRelease = Mutex(onRelease) }
+
+        func release() { onRelease.withLock { body in defer { body = nil }; return body }?() }
+
+        deinit { release() }
+    }
+}
