@@ -4,8 +4,11 @@ extension FilterOperator {
     /// Applies this operator to a row's value. Comparison follows the value's JSON type.
     /// Throws when the operand cannot be compared with the value's type (`total=gt.abc` on a
     /// number), as PostgREST refuses such a filter: it would never match, and saying so helps.
-    func evaluate(_ value: JSONValue, _ operand: FilterOperand, column: String) throws -> Bool {
+    /// With the column's `type` known, values compare as Postgres compares that type; a value
+    /// that is not of the type (the column changed since the stream started) compares by its JSON kind.
+    func evaluate(_ value: JSONValue, _ operand: FilterOperand, column: String, type: ColumnType = .json) throws -> Bool {
         func comparable(_ text: String) throws -> ComparisonResult? {
+            if type != .json, let order = type.compare(value, text) { return order }
             if let order = Self.compare(value, text) { return order }
             switch value {
             case .null: return nil

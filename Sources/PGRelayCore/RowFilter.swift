@@ -24,12 +24,36 @@ public indirect enum RowFilter: Equatable, Sendable {
 
     /// True when `row` passes. Throws ``FilterEvaluationError`` when a condition cannot be
     /// evaluated against this row (a number column compared with text that is not a number).
-    public func matches(_ row: JSONValue?) throws -> Bool {
+    /// `types`: the table's column types (``ColumnType``); a column without one compares by its JSON value.
+    public func matches(_ row: JSONValue?, types: [String: ColumnType] = [:]) throws -> Bool {
         switch self {
-        case .and(let filters): return try filters.allSatisfy { try $0.matches(row) }
-        case .or(let filters): return try filters.contains { try $0.matches(row) }
-        case .not(let filter): return try !filter.matches(row)
-        case .condition(let column, let op, let operand): return try op.evaluate(row?[column] ?? .null, operand, column: column)
+        case .and(let filters): return try filters.allSatisfy { try $0.matches(row, types: types) }
+        case .or(let filters): return try filters.contains { try $0.matches(row, types: types) }
+        case .not(let filter): return try !filter.matches(row, types: types)
+        case .condition(let column, let op, let operand):
+            return try op.evaluate(row?[column] ?? .null, operand, column: column, type: types[column] ?? .json)
+        }
+    }
+
+    /// The first operand that is not a value of its column's type, as a message naming the
+    /// column: a stream is refused with it when it starts, as Postgres would refuse the query.
+    public func problem(types: [String: ColumnType]) -> String? {
+        switch self {
+        case .and(let filters), .or(let filters):
+            for filter in filters { if let problem = filter.problem(types: types) { return problem } }
+            return nil
+        case .not(let filter):
+            return filter.problem(types: types)
+        case .condition(let column, let op, let operand):
+            guard let type = types[column], op != .like, op != .ilike else { return nil }
+            let values: [String]
+            switch operand {
+            case .value(let text): values = [text]
+            case .list(let items): values = items
+            case .null, .true, .false: values = []
+            }
+            for value in values { if let problem = type.problem(with: value) { return "filter on column '\(column)': \(problem)" } }
+            return nil
         }
     }
 }

@@ -12,6 +12,8 @@ public struct StreamRequest: Equatable, Sendable {
     public var limit: Int?
     public var filter: RowFilter
     public var accessToken: String?
+    /// The table's column types, read when the stream starts: the filter compares by them.
+    public var columnTypes: [String: ColumnType] = [:]
 
     public static let reservedParameters: Set<String> = ["events", "since", "limit", "access_token"]
 
@@ -26,7 +28,7 @@ public struct StreamRequest: Equatable, Sendable {
     /// True when `event` is one of the requested operations and its row passes the filter;
     /// throws ``FilterEvaluationError`` when the filter cannot be evaluated against the row.
     public func admits(_ event: ChangeEvent) throws -> Bool {
-        try events.operations.contains(event.operation) && filter.matches(event.row)
+        try events.operations.contains(event.operation) && filter.matches(event.row, types: columnTypes)
     }
 
     /// The change as this subscriber may see it, or nil when it sees nothing of it.
@@ -44,8 +46,8 @@ public struct StreamRequest: Equatable, Sendable {
     public func view(of event: ChangeEvent, key: [String]) throws -> ChangeEvent? {
         guard event.operation == .update else { return try admits(event) ? event : nil }
         guard events.operations.contains(.update) else { return nil }
-        let newPasses = try event.new.map(filter.matches) ?? false
-        let oldPasses = try event.old.map(filter.matches) ?? false
+        let newPasses = try event.new.map { try filter.matches($0, types: columnTypes) } ?? false
+        let oldPasses = try event.old.map { try filter.matches($0, types: columnTypes) } ?? false
         var seen = event
         switch (oldPasses, newPasses) {
         case (true, true):

@@ -205,6 +205,23 @@ public struct Installer {
     /// The columns that identify a row of `table`, in index order: its replica identity index when
     /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
     /// Each with the schema of the equality operator of its index's operator class.
+    /// Each column's type, as filters compare it (a domain's by its base type).
+    public func columnTypes(of table: TableName) throws -> [String: ColumnType] {
+        let rows = try connection.query(
+            """
+            select a.attname, coalesce(b.typname, t.typname)
+              from pg_attribute a
+              join pg_type t on t.oid = a.atttypid
+              left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
+             where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
+            """,
+            [table.quoted]
+        )
+        var types: [String: ColumnType] = [:]
+        for row in rows { if let name = row[0], let type = row[1] { types[name] = ColumnType(postgresType: type) } }
+        return types
+    }
+
     public func keyColumns(of table: TableName) throws -> [KeyColumn] {
         try connection.query(
             """

@@ -67,7 +67,8 @@ enum ThrowawayCluster {
         let asPostgres = getuid() == 0
         if asPostgres { try run("/bin/chown", ["postgres", dir]) }
         let port = 20_000 + Int.random(in: 0..<20_000)
-        try run(bin + "/initdb", ["-D", dir + "/data", "-A", "trust", "-U", "postgres", "--no-sync"], asPostgres: asPostgres)
+        // C locale: text compares by code point, as the relay's filters do (the comparison oracle relies on it).
+        try run(bin + "/initdb", ["-D", dir + "/data", "-A", "trust", "-U", "postgres", "--no-sync", "--locale=C", "--encoding=UTF8"], asPostgres: asPostgres)
         try run(
             bin + "/pg_ctl",
             [

@@ -40,3 +40,15 @@ public func waitUntil(timeout: Double = 60, _ what: @autoclosure () -> String, _
     throw TestClusterError("timed out waiting for \(what())")
 }
 
+
+/// ``waitUntil(timeout:_:_:)`` for a condition that blocks (socket reads, subprocess probes): it
+/// runs on a worker thread each time, so that it never holds a thread of the cooperative pool
+/// that an in-process server needs to make the condition true.
+public func waitUntilBlocking(timeout: Double = 60, _ what: @autoclosure () -> String, _ condition: @escaping @Sendable () throws -> Bool) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await Workers.value(condition) { return }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+    throw TestClusterError("timed out waiting for \(what())")
+}

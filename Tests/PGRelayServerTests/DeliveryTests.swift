@@ -231,16 +231,21 @@ import Testing
         #expect(replay.changeIDs == [all[1]] && replay.liveAt == 1)
     }
 
-    /// One subscriber's filter cannot be evaluated against the rows (a number compared with
-    /// text): its stream ends with an error saying so; the others keep receiving.
+    /// An operand that is not a value of its column's type is refused when the stream starts (as
+    /// Postgres refuses the query); a filter that cannot be evaluated against a row (ordering a
+    /// JSON object) ends its stream with an error saying so; the others keep receiving.
     @Test func aFilterThatCannotBeEvaluatedEndsOnlyItsStream() async throws {
         let db = try relayedDatabase()
+        try db.connection.execute("alter table relayed add column doc jsonb")
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
-        let broken = try SSEReader(port: server.port, path: "/v1/stream/public.relayed?id=gt.abc")
+        let refused = try await server.get("/v1/stream/public.relayed?id=gt.abc")
+        #expect(refused.status == 400)
+        #expect(refused.body.contains("filter on column 'id': 'abc' is not a whole number"), "\(refused.body)")
+        let broken = try SSEReader(port: server.port, path: "/v1/stream/public.relayed?doc=gt.5")
         let fine = try SSEReader(port: server.port, path: "/v1/stream/public.relayed?id=gt.1")
         try await Workers.run(2) { index in [broken, fine][index].read(timeout: 20) { $0.liveAfter != nil } }
-        for i in 1...3 { try db.connection.execute("insert into relayed values (\(i), 'x')") }
+        for i in 1...3 { try db.connection.execute("insert into relayed values (\(i), 'x', '{\"a\":1}')") }
         try await Workers.run(2) { index in
             if index == 0 { broken.read(timeout: 20) { $0.closed } } else { fine.read(timeout: 20) { $0.changeIDs.count >= 2 } }
         }

@@ -41,7 +41,7 @@ import Testing
             #expect(answer.contains("the relay has 3 connections open, the most limits.connections allows"), "\(answer)")
         }
         close(accepted[0].fd)
-        try await waitUntil("a place to be free again") {
+        try await waitUntilBlocking("a place to be free again") {
             guard let (fd, answer) = try? openGET(port: port, "/v1/stream/public.orders", timeout: 5) else { return false }
             close(fd)
             return answer.hasPrefix("HTTP/1.1 200")
@@ -106,7 +106,7 @@ import Testing
 
         // A stream that ends gives its place back.
         Foundation.close(held[0].fd)
-        try await waitUntil("alice's place to be free") {
+        try await waitUntilBlocking("alice's place to be free") {
             guard let (fd, answer) = try? openGET(port: port, "/v1/stream/public.orders?access_token=\(alice)", timeout: 5) else { return false }
             Foundation.close(fd)
             return answer.hasPrefix("HTTP/1.1 200")

@@ -91,7 +91,7 @@ import Testing
                 head += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
                 if let origin { head += "Origin: \(origin)\r\n" }
                 try sendAll(fd, head + "\r\n")
-                return readUntilClosed(fd, timeout: 2).text
+                return readUntil(fd, contains: "\r\n\r\n", timeout: 30)
             }
         }
         let refused = try await upgrade(origin: "http://evil.example")

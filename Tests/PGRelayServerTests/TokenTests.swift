@@ -104,8 +104,8 @@ import Testing
         #expect(expiring.close?.closeCode == .unknown(4401))
 
         // The first token lives long enough for the refresh to arrive on a busy machine.
-        let firstExpiry = Date().addingTimeInterval(8)
-        let refreshed = try await session(token: Self.craft(claims: Self.claims(expiresIn: 8))) { outbound, inbox in
+        let firstExpiry = Date().addingTimeInterval(20)
+        let refreshed = try await session(token: Self.craft(claims: Self.claims(expiresIn: 20))) { outbound, inbox in
             try await outbound.write(.text(#"{"type":"access_token","token":"\#(Self.craft(claims: Self.claims(sub: "bob")))"}"#))
             _ = try await inbox.wait { $0.contains { $0["type"] == .string("error") } }
             try await outbound.write(.text(#"{"type":"access_token","token":"\#(Self.craft(claims: Self.claims(expiresIn: 3600)))"}"#))

@@ -28,11 +28,12 @@ struct ChangesRoute {
     func handle(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
         let table = try RequestInput.table(context)
         let parsed = try RequestInput.streamRequest(request)
-        let query = try await RequestInput.authorize(
+        var authorized = try await RequestInput.authorize(
             parsed, table: table, token: Authenticator.token(in: request, query: parsed), authenticator: authenticator
         ).request
-        let limit = min(query.limit ?? 100, Self.maximumLimit)
-        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
+        let limit = min(authorized.limit ?? 100, Self.maximumLimit)
+        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
+        let query = authorized
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
         let scanLimit = max(limit, Self.pageSize) * 10
         let since = query.since ?? 0

@@ -102,19 +102,26 @@ enum RequestInput {
         Response(status: .gone, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: goneBody(gone).jsonText)))
     }
 
-    /// The subscribed table's channel; 404 when the table is not subscribed.
-    static func subscription(of table: TableName, pool: DatabasePool) async throws -> (channel: String, key: [String]) {
+    /// The subscribed table's channel and key columns; 404 when the table is not subscribed. The
+    /// table's column types go into `request`, read now (a stream that starts after an ALTER
+    /// TABLE compares by the new types), and a filter operand that is not a value of its column's
+    /// type is a 400, as Postgres would refuse the query.
+    static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (channel: String, key: [String]) {
+        let found: (channel: String, key: [String], types: [String: ColumnType])
         do {
-            return try await pool.withConnection { connection in
+            found = try await pool.withConnection { connection in
                 let installer = Installer(connection: connection)
                 let channel = try installer.subscriptions(for: [table])[0].channel
-                return (channel, try installer.keyColumns(of: table).map(\.name))
+                return (channel, try installer.keyColumns(of: table).map(\.name), try installer.columnTypes(of: table))
             }
         } catch let error as PostgresError where error.code == .unknownTable {
             throw HTTPError(.notFound, message: error.message)
         } catch let error as PostgresError {
             throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
         }
+        if let problem = request.filter.problem(types: found.types) { throw HTTPError(.badRequest, message: problem) }
+        request.columnTypes = found.types
+        return (found.channel, found.key)
     }
 }
 

@@ -46,7 +46,7 @@ struct StreamRoute {
         (streamRequest, expiry, subject) = try await RequestInput.authorize(
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
-        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
+        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
             return RequestInput.goneResponse(gone)
         }

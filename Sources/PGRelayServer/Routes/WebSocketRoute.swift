@@ -178,7 +178,7 @@ struct WebSocketRoute {
                             let scope = try authenticator.scope(for: table, claims: claims)
                             if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
                         }
-                        (channel, key) = try await RequestInput.subscription(of: table, pool: pool)
+                        (channel, key) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
                         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
                             throw gone
                         }
