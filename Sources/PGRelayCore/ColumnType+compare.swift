@@ -35,13 +35,7 @@ extension ColumnType {
     /// How `value` (as the row's JSON has it) compares to `operand` under this type; nil when
     /// the value is null or is not a value of this type (then the JSON comparison applies).
     public func compare(_ value: JSONValue, _ operand: String) -> ComparisonResult? {
-        let text: String
-        switch value {
-        case .number(let number): text = number
-        case .string(let string): text = string
-        case .bool(let bool): text = bool ? "true" : "false"
-        default: return nil
-        }
+        guard let text = value.scalarText else { return nil }
         switch self {
         case .integer, .exact:
             guard let left = ExactDecimal(text), let right = ExactDecimal(operand) else { return nil }

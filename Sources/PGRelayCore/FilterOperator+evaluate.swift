@@ -78,13 +78,7 @@ extension FilterOperator {
     /// pattern length × row value length steps, never exponential and never backtracking over
     /// earlier runs.
     static func like(_ value: JSONValue, _ pattern: String, caseInsensitive: Bool) -> Bool {
-        let subject: String
-        switch value {
-        case .string(let s): subject = s
-        case .number(let n): subject = n
-        case .bool(let b): subject = b ? "true" : "false"
-        default: return false
-        }
+        guard let subject = value.scalarText else { return false }
         let fold: (String) -> [Unicode.Scalar] = { Array((caseInsensitive ? $0.lowercased() : $0).unicodeScalars) }
         return LikePattern(fold(pattern)).matches(fold(subject))
     }

@@ -44,6 +44,17 @@ public enum JSONValue: Hashable, Sendable {
         return nil
     }
 
+    /// A scalar's text as Postgres printed it (a string's own text, a number's digits, `true` or
+    /// `false`); nil for null, arrays and objects.
+    public var scalarText: String? {
+        switch self {
+        case .string(let s): return s
+        case .number(let n): return n
+        case .bool(let b): return b ? "true" : "false"
+        default: return nil
+        }
+    }
+
     public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
         switch (lhs, rhs) {
         case (.null, .null): return true

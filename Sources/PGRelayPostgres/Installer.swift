@@ -143,36 +143,27 @@ public struct Installer {
     /// Refuses a partition of a subscribed table, and a table with a partition subscribed on its own:
     /// either would capture the same change twice.
     private func refuseOverlappingPartitions(_ table: TableName, relid: String) throws {
-        let ancestor = try connection.query(
+        // One query for both directions: a subscribed ancestor (the table is one of its
+        // partitions) or a subscribed descendant (one of the table's partitions).
+        let overlap = try connection.query(
             """
-            select n.nspname, c.relname from pg_partition_ancestors($1::oid) a
-              join realtime.subscriptions s on s.relid = a.relid
-              join pg_class c on c.oid = a.relid join pg_namespace n on n.oid = c.relnamespace
-             where a.relid <> $1::oid limit 1
+            select o.ancestor, n.nspname, c.relname
+              from (select true as ancestor, relid from pg_partition_ancestors($1::oid)
+                    union all
+                    select false, relid from pg_partition_tree($1::oid)) o
+              join realtime.subscriptions s on s.relid = o.relid
+              join pg_class c on c.oid = o.relid join pg_namespace n on n.oid = c.relnamespace
+             where o.relid <> $1::oid
+             order by o.ancestor desc limit 1
             """,
             [relid]
         ).first
-        if let ancestor {
-            let parent = TableName(schema: ancestor[0] ?? "", name: ancestor[1] ?? "")
-            throw PostgresError(
-                .unknownTable, "\(table) is a partition of \(parent), which is subscribed: its changes already stream as \(parent)'s"
-            )
+        guard let overlap else { return }
+        let other = TableName(schema: overlap[1] ?? "", name: overlap[2] ?? "")
+        if overlap[0] == "t" {
+            throw PostgresError(.unknownTable, "\(table) is a partition of \(other), which is subscribed: its changes already stream as \(other)'s")
         }
-        let descendant = try connection.query(
-            """
-            select n.nspname, c.relname from pg_partition_tree($1::oid) p
-              join realtime.subscriptions s on s.relid = p.relid
-              join pg_class c on c.oid = p.relid join pg_namespace n on n.oid = c.relnamespace
-             where p.relid <> $1::oid limit 1
-            """,
-            [relid]
-        ).first
-        if let descendant {
-            let partition = TableName(schema: descendant[0] ?? "", name: descendant[1] ?? "")
-            throw PostgresError(
-                .unknownTable, "partition \(partition) of \(table) is subscribed on its own; run pgrelay unsubscribe \(partition) first"
-            )
-        }
+        throw PostgresError(.unknownTable, "partition \(other) of \(table) is subscribed on its own; run pgrelay unsubscribe \(other) first")
     }
 
     /// The channel of a table subscribed for the first time: its own retired channel when it was

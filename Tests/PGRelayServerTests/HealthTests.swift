@@ -8,8 +8,9 @@ import PGRelayTestSupport
 import Testing
 
 @Suite struct UnhealthyTests {
-    @Test func healthIs503WhenTheDatabaseIsUnreachable() async throws {
-        var configuration = ServeConfiguration(conninfo: "host=/nonexistent port=1 dbname=nowhere connect_timeout=2")
+    /// `/health` of a server on `conninfo` that cannot reach its database: the status and body.
+    func unhealthyHealth(conninfo: String) async throws -> (status: UInt, body: String) {
+        var configuration = ServeConfiguration(conninfo: conninfo)
         configuration.port = 0
         let bound = PortBox()
         var logger = Logger(label: "pgrelay.test")
@@ -19,8 +20,13 @@ import Testing
         defer { task.cancel() }
         try await waitUntil("the server to listen") { bound.value != nil }
         let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(bound.value!)/health"), timeout: .seconds(10))
-        let body = try JSONValue(parsing: String(buffer: try await response.body.collect(upTo: 1 << 20)))
-        #expect(response.status.code == 503)
+        return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    @Test func healthIs503WhenTheDatabaseIsUnreachable() async throws {
+        let (status, text) = try await unhealthyHealth(conninfo: "host=/nonexistent port=1 dbname=nowhere connect_timeout=2")
+        let body = try JSONValue(parsing: text)
+        #expect(status == 503)
         #expect(body["status"] == .string("unhealthy") && body["database"] == .bool(false) && body["listener"] == .bool(false))
         #expect(body["error"]?.stringValue?.contains("host=/nonexistent") == true)
     }
@@ -29,18 +35,8 @@ import Testing
     /// logs) get it without the password.
     @Test func healthNeverShowsAPassword() async throws {
         for conninfo in ["postgres:/app:hunter2secret@localhost/db", "postgresql://app:hunter2secret@/nowhere?host=/nonexistent&port=1&connect_timeout=2"] {
-            var configuration = ServeConfiguration(conninfo: conninfo)
-            configuration.port = 0
-            let bound = PortBox()
-            var logger = Logger(label: "pgrelay.test")
-            logger.logLevel = .critical
-            let app = try await buildApplication(configuration, logger: logger) { port in bound.set(port) }
-            let task = Task { try await app.runService() }
-            defer { task.cancel() }
-            try await waitUntil("the server to listen") { bound.value != nil }
-            let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(bound.value!)/health"), timeout: .seconds(10))
-            let body = String(buffer: try await response.body.collect(upTo: 1 << 20))
-            #expect(response.status.code == 503)
+            let (status, body) = try await unhealthyHealth(conninfo: conninfo)
+            #expect(status == 503)
             #expect(body.contains("database") && !body.contains("hunter2secret"), "\(body)")
         }
     }
