@@ -51,10 +51,14 @@ public func readUntilClosed(_ fd: Int32, timeout: Double) -> (text: String, clos
     var buffer = [UInt8](repeating: 0, count: 4096)
     while true {
         let n = buffer.withUnsafeMutableBufferPointer { recv(fd, $0.baseAddress, $0.count, 0) }
+        // errno now, before building the String below can change it.
+        let failure = errno
         if n > 0 {
             received.append(contentsOf: buffer[..<n])
+        } else if n < 0, failure == EINTR {
+            continue
         } else {
-            return (String(decoding: received, as: UTF8.self), n == 0 || errno == ECONNRESET)
+            return (String(decoding: received, as: UTF8.self), n == 0 || failure == ECONNRESET)
         }
     }
 }
