@@ -91,14 +91,17 @@ struct TestClaims: JWTPayload {
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
         // Without a token the socket is told why and closed with 4401 before it can subscribe.
-        let refused = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
-            try await outbound.write(.text(#"{"type":"subscribe","id":"sneaky","table":"public.orders","since":0}"#))
-            for try await _ in inbound.messages(maxSize: 1 << 20) {}
+        let port = server.port
+        let refused = try await Workers.value { () -> WebSocketProbe.Seen in
+            let probe = try WebSocketProbe(port: port, path: "/v1/ws")
+            probe.send(text: #"{"type":"subscribe","id":"sneaky","table":"public.orders","since":0}"#)
+            return probe.read()
         }
-        #expect(refused?.closeCode == .unknown(4401))
+        #expect(refused.closeCode == 4401)
+        #expect(refused.messages.count == 1 && refused.messages[0].contains("a token is required"), "\(refused.messages)")
         let alice = try await Self.token()
         let inbox = WebSocketRouteTests.Inbox()
-        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in
+        try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in
             let reader = Task {
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     if case .text(let text) = message { inbox.add(text) }

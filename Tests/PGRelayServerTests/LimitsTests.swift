@@ -93,16 +93,9 @@ import Testing
         let others = try await server.stream("/v1/stream/public.orders?since=0&access_token=\(bob)", count: 1)
         #expect(others.status == 200 && others.events.count == 1)
 
-        var logger = Logger(label: "ws.test")
-        logger.logLevel = .critical
-        let inbox = WebSocketRouteTests.Inbox()
-        let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, _, _ in
-            for try await message in inbound.messages(maxSize: 1 << 20) {
-                if case .text(let text) = message { inbox.add(text) }
-            }
-        }
-        #expect(close?.closeCode == .unknown(4429))
-        #expect(inbox.all.contains { $0["message"]?.stringValue?.contains("limits.streams_per_user") == true }, "\(inbox.all)")
+        let refused = try await Workers.value { try WebSocketProbe(port: port, path: "/v1/ws?access_token=\(alice)").read() }
+        #expect(refused.closeCode == 4429)
+        #expect(refused.messages.contains { $0.contains("limits.streams_per_user") }, "\(refused.messages)")
 
         // A stream that ends gives its place back.
         Foundation.close(held[0].fd)
@@ -121,7 +114,7 @@ import Testing
         var logger = Logger(label: "ws.test")
         logger.logLevel = .warning
         let inbox = WebSocketRouteTests.Inbox()
-        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
+        try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
             let reader = Task {
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     if case .text(let text) = message { inbox.add(text) }

@@ -24,7 +24,7 @@ final class TestServer: @unchecked Sendable {
         configure(&configuration)
         let bound = PortBox()
         var logger = Logger(label: "pgrelay.test")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["PGRELAY_TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let app = try await buildApplication(configuration, logger: logger) { port in bound.set(port) }
         let task = Task { try await app.runService() }
         try await waitUntil("the server to listen") { bound.value != nil }

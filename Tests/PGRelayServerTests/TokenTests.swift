@@ -81,7 +81,7 @@ import Testing
             -> (messages: [JSONValue], close: WebSocketCloseFrame?)
         {
             let inbox = WebSocketRouteTests.Inbox()
-            let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
+            let close = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
                 let reader = Task {
                     for try await message in inbound.messages(maxSize: 1 << 20) {
                         if case .text(let text) = message { inbox.add(text) }
@@ -92,18 +92,22 @@ import Testing
             }
             return (inbox.all, close)
         }
-        let bad = try await session(token: "not.a.jwt") { _, _ in }
-        #expect(bad.messages.contains { $0["message"]?.stringValue?.contains("invalid token") == true }, "\(bad.messages)")
-        #expect(bad.close?.closeCode == .unknown(4401))
+        // The relay answers these sockets first: read them with the probe (see WebSocketProbe).
+        let port = server.port
+        let bad = try await Workers.value { try WebSocketProbe(port: port, path: "/v1/ws?access_token=not.a.jwt").read() }
+        #expect(bad.messages.contains { $0.contains("invalid token") }, "\(bad.messages)")
+        #expect(bad.closeCode == 4401)
 
         // Long enough to open the socket on a busy machine; if it still expires first, the
         // upgrade says so instead (also an expiry, also closed with 4401).
-        let expiring = try await session(token: Self.craft(claims: Self.claims(expiresIn: 6))) { outbound, inbox in
-            try await outbound.write(.text(#"{"type":"subscribe","id":"s","table":"public.orders"}"#))
-            _ = try await inbox.wait { $0.contains { $0["message"]?.stringValue?.contains("expired") == true } }
+        let expiringToken = Self.craft(claims: Self.claims(expiresIn: 6))
+        let expiring = try await Workers.value { () -> WebSocketProbe.Seen in
+            let probe = try WebSocketProbe(port: port, path: "/v1/ws?access_token=\(expiringToken)")
+            probe.send(text: #"{"type":"subscribe","id":"s","table":"public.orders"}"#)
+            return probe.read(timeout: 60)
         }
-        #expect(expiring.messages.contains { $0["message"]?.stringValue?.contains("expired") == true }, "\(expiring.messages)")
-        #expect(expiring.close?.closeCode == .unknown(4401))
+        #expect(expiring.messages.contains { $0.contains("expired") }, "\(expiring.messages)")
+        #expect(expiring.closeCode == 4401)
 
         // The first token lives long enough for the refresh to arrive on a busy machine.
         let firstExpiry = Date().addingTimeInterval(20)

@@ -42,7 +42,7 @@ import Testing
         let inbox = Inbox()
         var logger = Logger(label: "ws.test")
         logger.logLevel = .warning
-        try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
+        try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
             let reader = Task {
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     if case .text(let text) = message { inbox.add(text) }
@@ -88,7 +88,7 @@ import Testing
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
-        let close = try await WebSocketClient.connect(url: "ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
+        let close = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
             try await outbound.write(.text(String(repeating: "x", count: 200 * 1024)))
             for try await _ in inbound {}
         }
@@ -108,9 +108,7 @@ import Testing
         logger.logLevel = .critical
         let conninfo = db.conninfo
         let received = Inbox()
-        _ = try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(server.port)/v1/ws", configuration: .init(maxFrameSize: 1 << 22), logger: logger
-        ) { inbound, outbound, _ in
+        _ = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", configuration: .init(maxFrameSize: 1 << 22), logger: logger) { inbound, outbound, _ in
             try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.blobs"}"#))
             try await server.waitForHealth { $0["subscribers"] == .number("1") }
             // Not reading while 100 large changes arrive.

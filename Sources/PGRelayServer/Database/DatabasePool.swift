@@ -77,12 +77,14 @@ public final class DatabasePool: Sendable {
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int, Error>) in
-                let free = queue.withLock { queue -> Int? in
-                    if queue.waiters.isEmpty, let index = queue.idle.popLast() { return index }
+                // Cancelled before this ran, the handler below found no waiter to remove: do not queue.
+                let free = queue.withLock { queue -> Result<Int, Error>? in
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if queue.waiters.isEmpty, let index = queue.idle.popLast() { return .success(index) }
                     queue.waiters.append((ticket, continuation))
                     return nil
                 }
-                if let free { continuation.resume(returning: free) }
+                if let free { continuation.resume(with: free) }
             }
         } onCancel: {
             let waiter = queue.withLock { queue -> CheckedContinuation<Int, Error>? in
