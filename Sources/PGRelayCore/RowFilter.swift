@@ -38,12 +38,17 @@ public indirect enum RowFilter: Equatable, Sendable {
     /// The first operand that is not a value of its column's type, as a message naming the
     /// column: a stream is refused with it when it starts, as Postgres would refuse the query.
     public func problem(types: [String: ColumnType]) -> String? {
+        mismatch(types: types).map { "filter on column '\($0.column)': \($0.reason)" }
+    }
+
+    /// The first operand that is not a value of its column's type: the column and why.
+    public func mismatch(types: [String: ColumnType]) -> (column: String, reason: String)? {
         switch self {
         case .and(let filters), .or(let filters):
-            for filter in filters { if let problem = filter.problem(types: types) { return problem } }
+            for filter in filters { if let found = filter.mismatch(types: types) { return found } }
             return nil
         case .not(let filter):
-            return filter.problem(types: types)
+            return filter.mismatch(types: types)
         case .condition(let column, let op, let operand):
             guard let type = types[column], op != .like, op != .ilike else { return nil }
             let values: [String]
@@ -52,7 +57,7 @@ public indirect enum RowFilter: Equatable, Sendable {
             case .list(let items): values = items
             case .null, .true, .false: values = []
             }
-            for value in values { if let problem = type.problem(with: value) { return "filter on column '\(column)': \(problem)" } }
+            for value in values { if let problem = type.problem(with: value) { return (column, problem) } }
             return nil
         }
     }
@@ -101,6 +106,11 @@ public struct FilterEvaluationError: Error, Equatable, CustomStringConvertible {
     public var column: String
     public var reason: String
     public var description: String { "filter on column '\(column)' cannot be evaluated: \(reason)" }
+
+    public init(column: String, reason: String) {
+        self.column = column
+        self.reason = reason
+    }
 }
 
 /// Where and why a filter did not parse.

@@ -198,19 +198,37 @@ public struct Installer {
     /// Each with the schema of the equality operator of its index's operator class.
     /// Each column's type, as filters compare it (a domain's by its base type).
     public func columnTypes(of table: TableName) throws -> [String: ColumnType] {
+        let id = try tableID(of: table)
+        return try columnTypes(ofTableIDs: [id])[id] ?? [:]
+    }
+
+    /// The table's OID: what open streams watch its column types by (a rename keeps it).
+    public func tableID(of table: TableName) throws -> UInt32 {
+        guard let text = try connection.query("select to_regclass($1)::oid", [table.quoted]).first?[0] ?? nil, let id = UInt32(text) else {
+            throw PostgresError(.unknownTable, "table \(table) does not exist")
+        }
+        return id
+    }
+
+    /// The column types of each of these tables, by OID, in one query; a table that no longer
+    /// exists is absent.
+    public func columnTypes(ofTableIDs ids: [UInt32]) throws -> [UInt32: [String: ColumnType]] {
         let rows = try connection.query(
             """
-            select a.attname, coalesce(b.typname, t.typname)
+            select a.attrelid, a.attname, coalesce(b.typname, t.typname)
               from pg_attribute a
               join pg_type t on t.oid = a.atttypid
               left join pg_type b on t.typtype = 'd' and b.oid = t.typbasetype
-             where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped
+             where a.attrelid = any($1::oid[]) and a.attnum > 0 and not a.attisdropped
             """,
-            [table.quoted]
+            ["{" + ids.map(String.init).joined(separator: ",") + "}"]
         )
-        var types: [String: ColumnType] = [:]
-        for row in rows { if let name = row[0], let type = row[1] { types[name] = ColumnType(postgresType: type) } }
-        return types
+        var tables: [UInt32: [String: ColumnType]] = [:]
+        for row in rows {
+            guard let id = row[0].flatMap({ UInt32($0) }), let name = row[1], let type = row[2] else { continue }
+            tables[id, default: [:]][name] = ColumnType(postgresType: type)
+        }
+        return tables
     }
 
     public func keyColumns(of table: TableName) throws -> [KeyColumn] {

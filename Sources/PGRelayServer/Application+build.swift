@@ -84,6 +84,7 @@ public func buildApplication(
     let authenticator = try await Authenticator.make(configuration.auth)
     let admission = Admission(limits: configuration.limits)
     let replays = ReplaySlots(count: configuration.limits.concurrentReplays)
+    let schemas = TableSchemas()
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
@@ -101,7 +102,7 @@ public func buildApplication(
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
-    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, logger: logger)
+    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     let details = configuration.details
@@ -113,7 +114,7 @@ public func buildApplication(
     }
     HealthRoute(tail: tail, pool: pool, listenerState: listenerState, details: configuration.details).register(on: router)
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
-    WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, logger: logger)
+    WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, logger: logger)
         .register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
     var app = Application(
@@ -140,6 +141,6 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
     )
-    app.addServices(TailService(tail: tail, listener: listener, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics, logger: logger))
+    app.addServices(TailService(tail: tail, listener: listener, schemas: schemas, pool: pool, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics, logger: logger))
     return app
 }

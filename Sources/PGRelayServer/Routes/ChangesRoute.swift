@@ -32,7 +32,7 @@ struct ChangesRoute {
             parsed, table: table, token: Authenticator.token(in: request, query: parsed), authenticator: authenticator
         ).request
         let limit = min(authorized.limit ?? 100, Self.maximumLimit)
-        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
+        let (channel, key, _) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
         let query = authorized
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
         let scanLimit = max(limit, Self.pageSize) * 10

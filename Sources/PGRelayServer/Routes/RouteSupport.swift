@@ -106,13 +106,15 @@ enum RequestInput {
     /// table's column types go into `request`, read now (a stream that starts after an ALTER
     /// TABLE compares by the new types), and a filter operand that is not a value of its column's
     /// type is a 400, as Postgres would refuse the query.
-    static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (channel: String, key: [String]) {
-        let found: (channel: String, key: [String], types: [String: ColumnType])
+    /// Open streams keep the types current (``TableSchemas``), under the table's OID (`tableID`).
+    static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (channel: String, key: [String], tableID: UInt32) {
+        let found: (channel: String, key: [String], tableID: UInt32, types: [String: ColumnType])
         do {
             found = try await pool.withConnection { connection in
                 let installer = Installer(connection: connection)
                 let channel = try installer.subscriptions(for: [table])[0].channel
-                return (channel, try installer.keyColumns(of: table).map(\.name), try installer.columnTypes(of: table))
+                let id = try installer.tableID(of: table)
+                return (channel, try installer.keyColumns(of: table).map(\.name), id, try installer.columnTypes(ofTableIDs: [id])[id] ?? [:])
             }
         } catch let error as PostgresError where error.code == .unknownTable {
             throw HTTPError(.notFound, message: error.message)
@@ -121,7 +123,7 @@ enum RequestInput {
         }
         if let problem = request.filter.problem(types: found.types) { throw HTTPError(.badRequest, message: problem) }
         request.columnTypes = found.types
-        return (found.channel, found.key)
+        return (found.channel, found.key, found.tableID)
     }
 }
 

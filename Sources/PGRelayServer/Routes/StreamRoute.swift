@@ -23,6 +23,7 @@ struct StreamRoute {
     let authenticator: Authenticator?
     let admission: Admission
     let replays: ReplaySlots
+    let schemas: TableSchemas
     let logger: Logger
 
     /// About how many bytes one write to the connection carries.
@@ -46,13 +47,14 @@ struct StreamRoute {
         (streamRequest, expiry, subject) = try await RequestInput.authorize(
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
-        let (channel, key) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
+        let (channel, key, tableID) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
             return RequestInput.goneResponse(gone)
         }
         let ticket = try RequestInput.admit(subject: subject, admission)
         let loop = SubscriberLoop(
-            tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics, replays: replays,
+            tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
+            metrics: metrics, replays: replays,
             stallSeconds: admission.limits.replayStallSeconds, onStall: { [connection = context.channel] in connection.close(promise: nil) }
         )
         let (logger, metrics, retry, client) = (self.logger, self.metrics, retryMilliseconds, context.client)
@@ -88,7 +90,7 @@ struct StreamRoute {
                         }
                     }
                     defer { group.cancelAll() }
-                    try await loop.run(registered: handle.registered) { output in
+                    _ = try await loop.run(registered: handle.registered) { output in
                         switch output {
                         case .changes(let entries):
                             // In writes of about 64 KiB: the connection takes a write whole even when

@@ -22,6 +22,7 @@ struct WebSocketRoute {
     let authenticator: Authenticator?
     let admission: Admission
     let replays: ReplaySlots
+    let schemas: TableSchemas
     let logger: Logger
 
     func register(on router: Router<RelayWebSocketContext>) {
@@ -173,12 +174,13 @@ struct WebSocketRoute {
                     }
                     let channel: String
                     let key: [String]
+                    let tableID: UInt32
                     do {
                         if let authenticator, let claims = token.claims {
                             let scope = try authenticator.scope(for: table, claims: claims)
                             if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
                         }
-                        (channel, key) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
+                        (channel, key, tableID) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
                         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
                             throw gone
                         }
@@ -191,7 +193,8 @@ struct WebSocketRoute {
                     try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
                     let loop = SubscriberLoop(
-                        tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, metrics: metrics, replays: replays,
+                        tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
+                        metrics: metrics, replays: replays,
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )
                     group.addTask {

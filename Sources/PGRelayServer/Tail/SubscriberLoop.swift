@@ -25,6 +25,9 @@ struct SubscriberLoop: Sendable {
     let request: StreamRequest
     /// The table's key columns: what a change that leaves the subscriber's filter carries.
     let key: [String]
+    /// The table's current column types (the filter compares by them), under the table's OID.
+    let schemas: TableSchemas
+    let tableID: UInt32
     let metrics: RelayMetrics
     /// Log readers at once, across subscribers: a page is read and delivered holding a slot.
     let replays: ReplaySlots
@@ -42,6 +45,8 @@ struct SubscriberLoop: Sendable {
     func run(registered: (Tail.SubscriberID) -> Void = { _ in }, deliver: (Output) async throws -> Void) async throws -> Int64 {
         let (id, liveFrom) = tail.register(channel: channel, request: request)
         defer { tail.unregister(id) }
+        schemas.watch(tableID, types: request.columnTypes)
+        defer { schemas.unwatch(tableID) }
         registered(id)
         var cursor: Int64
         if let since = request.since {
@@ -108,6 +113,7 @@ struct SubscriberLoop: Sendable {
     /// yields the thread every few milliseconds, so that one subscriber's expensive filter over
     /// large rows never holds up the others' delivery (the cooperative pool has one thread per core).
     func admitted(_ entries: [TailEntry]) async throws -> [TailEntry] {
+        let request = try current()
         var kept: [TailEntry] = []
         var clock = ContinuousClock.now
         for entry in entries {
@@ -122,4 +128,16 @@ struct SubscriberLoop: Sendable {
         return kept
     }
 
+    /// The request with the table's column types as they are now. Throws when the table changed
+    /// so that the filter no longer fits it (`total=gt.10` after `total` became text is fine;
+    /// `code=eq.abc` after `code` became an integer is not): Postgres would refuse that query now.
+    private func current() throws -> StreamRequest {
+        guard let types = schemas.types(of: tableID), types != request.columnTypes else { return request }
+        if let (column, reason) = request.filter.mismatch(types: types) {
+            throw FilterEvaluationError(column: column, reason: "the table changed since the stream started: \(reason); open the stream again with a filter that fits")
+        }
+        var current = request
+        current.columnTypes = types
+        return current
+    }
 }

@@ -16,11 +16,14 @@ public final class ListenerState: Sendable {
     func disconnected(_ reason: String) { state.withLock { $0 = (false, reason) } }
 }
 
-/// The long-running part of `serve`: appends the Listener's pages to the Tail and ticks
-/// keep-alives. On graceful shutdown (SIGTERM/SIGINT) it stops and ends every stream.
+/// The long-running part of `serve`: appends the Listener's pages to the Tail, ticks
+/// keep-alives and keeps open streams' column types current. On graceful shutdown
+/// (SIGTERM/SIGINT) it stops and ends every stream.
 struct TailService: Service {
     let tail: Tail
     let listener: Listener
+    let schemas: TableSchemas
+    let pool: DatabasePool
     let keepAliveSeconds: Double
     let metrics: RelayMetrics
     let logger: Logger
@@ -44,6 +47,16 @@ struct TailService: Service {
                     let elapsed = clock.now - start
                     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                     tail.keepAlive(now: seconds + 1, interval: keepAliveSeconds)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                    try? await Task.sleep(for: .seconds(TableSchemas.refreshSeconds))
+                    do {
+                        try await schemas.refresh(pool: pool)
+                    } catch {
+                        logger.warning("could not read the column types of streamed tables; retrying", metadata: ["error": "\(error)"])
+                    }
                 }
             }
             // Whichever ends first (shutdown, or the listener's stream ending) ends the service.

@@ -1,0 +1,57 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+import PGRelayTestSupport
+import Synchronization
+import Testing
+
+/// An `ALTER TABLE` while streams are open: their filters compare by the table's new types.
+@Suite struct SchemaChangeTests {
+    @Test func openStreamsFollowAColumnsNewTypeOrEndWhenTheFilterNoLongerFits() async throws {
+        let db = try TestDatabase()
+        try db.connection.execute("create table events (id int primary key, at text, code text)")
+        try db.installer.subscribe(TableName(schema: "public", name: "events"))
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        // As text, '2024-01-01T03:00:00+00:00' < '2024-01-01T05:00:00+05:00'; as timestamptz
+        // it is three hours later. The stream opens while `at` is text.
+        let passedOne = Done()
+        let after = Task {
+            defer { passedOne.set() }
+            return try await server.stream("/v1/stream/public.events?at=gt.2024-01-01T05:00:00%2B05:00", count: 1, timeout: 60)
+        }
+        // 'abc' is a text; once code is an integer, Postgres would refuse code=eq.abc.
+        let unfit = Task {
+            try await server.stream("/v1/stream/public.events?code=eq.abc", count: 1, timeout: 60) { $0.raw.contains("event: error") }
+        }
+        try await server.waitForHealth { $0["subscribers"] == .number("2") }
+        try db.connection.execute(
+            """
+            alter table events rename to renamed_events;
+            alter table renamed_events alter column at type timestamptz using at::timestamptz,
+                                       alter column code type int using code::int
+            """
+        )
+        // The relay reads the new types within seconds: insert until the row passes.
+        var id = 1
+        try await waitUntil("a row to pass by the column's new type") {
+            id += 1
+            try db.connection.execute("insert into renamed_events values (\(id), '2024-01-01T03:00:00+00:00', \(id))")
+            return passedOne.value
+        }
+        let passed = try await after.value
+        // Without the new types no row would ever pass: as text, each compares lower.
+        #expect(passed.events.count == 1)
+        let ended = try await unfit.value
+        #expect(ended.events.isEmpty)
+        #expect(ended.raw.contains("the table changed since the stream started") && ended.raw.contains("code"), "\(ended.raw)")
+        let health = try await server.health()
+        #expect(health["status"] == .string("ok"))
+    }
+
+    final class Done: Sendable {
+        private let done = Mutex(false)
+        func set() { done.withLock { $0 = true } }
+        var value: Bool { done.withLock { $0 } }
+    }
+}
