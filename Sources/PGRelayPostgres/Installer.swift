@@ -193,9 +193,6 @@ public struct Installer {
         try connection.execute(subscribe)
     }
 
-    /// The columns that identify a row of `table`, in index order: its replica identity index when
-    /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
-    /// Each with the schema of the equality operator of its index's operator class.
     /// Each column's type, as filters compare it (a domain's by its base type).
     public func columnTypes(of table: TableName) throws -> [String: ColumnType] {
         let id = try tableID(of: table)
@@ -231,6 +228,9 @@ public struct Installer {
         return tables
     }
 
+    /// The columns that identify a row of `table`, in index order: its replica identity index when
+    /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
+    /// Each with the schema of the equality operator of its index's operator class.
     public func keyColumns(of table: TableName) throws -> [KeyColumn] {
         try connection.query(
             """
