@@ -113,7 +113,10 @@ struct TestClaims: JWTPayload {
                 messages.filter { $0["type"] == .string("change") }.count == 2 && messages.contains { $0["type"] == .string("error") }
             }
             try await outbound.close(.normalClosure, reason: nil)
-            reader.cancel()
+            // Not reader.cancel(): cancelling the inbound stream's reader makes the client's
+            // close handshake read a cancelled stream and throw CancellationError. The server's
+            // close ends the stream.
+            _ = await reader.result
         }
         let messages = inbox.all
         #expect(messages.filter { $0["type"] == .string("change") }.map { $0["event"]?["new"]?["user_id"] } == [.string("alice"), .string("alice")])

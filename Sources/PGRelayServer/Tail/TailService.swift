@@ -54,6 +54,8 @@ struct TailService: Service {
                     try? await Task.sleep(for: .seconds(TableSchemas.refreshSeconds))
                     do {
                         try await schemas.refresh(pool: pool)
+                    } catch is CancellationError {
+                        break
                     } catch {
                         logger.warning("could not read the column types of streamed tables; retrying", metadata: ["error": "\(error)"])
                     }
