@@ -1,4 +1,5 @@
 import Foundation
+import PGRelayPostgres
 import PGRelayCore
 
 /// A real headless Chromium, driven by chromedriver over WebDriver (W3C), for tests of what a

@@ -2,9 +2,15 @@ import Foundation
 
 /// Runs a program to completion with posix_spawn and waitpid, capturing stdout and stderr in files.
 ///
-/// Foundation's `Process.waitUntilExit` was seen to hang here after `pg_ctl` exited, so the
-/// tests start programs with the plain POSIX calls instead.
+/// Foundation's `Process.waitUntilExit` was seen to hang here after `pg_ctl` exited (the server
+/// it starts keeps running), so programs start with the plain POSIX calls instead. Used by
+/// `pgrelay demo`'s private cluster and by the tests.
 public struct Subprocess {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
     public struct Output: Sendable {
         public var status: Int32
         public var stdout: String
@@ -37,8 +43,11 @@ public struct Subprocess {
         }
     }
 
+    /// Runs a program to its end and returns what it printed; its temporary files are removed.
     public static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
-        try start(path, arguments, environment: environment).wait()
+        let running = try start(path, arguments, environment: environment)
+        defer { try? FileManager.default.removeItem(atPath: (running.outPath as NSString).deletingLastPathComponent) }
+        return running.wait()
     }
 
     /// Starts a program with stdout and stderr going to temporary files.
@@ -76,7 +85,7 @@ public struct Subprocess {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        guard spawned == 0 else { throw TestClusterError("cannot start \(path): \(String(cString: strerror(spawned)))") }
+        guard spawned == 0 else { throw Failure("cannot start \(path): \(String(cString: strerror(spawned)))") }
         return Running(pid: pid, outPath: outPath, errPath: errPath)
     }
 }
