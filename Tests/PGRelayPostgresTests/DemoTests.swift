@@ -51,4 +51,34 @@ import Testing
         #expect(output.status == 0, "\(output.stderr)")
         #expect(!FileManager.default.fileExists(atPath: directory), "the demo's cluster directory is still there")
     }
+
+    /// On a database the user gave: only its own schema is added, nothing else changes, and the
+    /// database stays when the demo stops.
+    @Test(.timeLimit(.minutes(3))) func aDemoOnAGivenDatabaseAddsOnlyItsSchema() async throws {
+        let db = try TestDatabase(initialized: false)
+        try db.connection.execute("create table keep (id int primary key, note text); insert into keep values (1, 'mine')")
+        let port = try freeLoopbackPort()
+        var environment = Self.environment
+        environment["DATABASE_URL"] = db.conninfo
+        let demo = try Subprocess.start(CLITests.executable.path, ["demo", "--port", String(port), "--no-writes"], environment: environment)
+        try await waitUntilBlocking(timeout: 60, "the demo to start: \(demo.stderrSoFar)") {
+            demo.stdoutSoFar.contains("Ctrl-C stops the demo.") || kill(demo.pid, 0) != 0
+        }
+        #expect(demo.stdoutSoFar.contains("the database you gave (schema pgrelay_demo)"), "\(demo.stdoutSoFar) \(demo.stderrSoFar)")
+        #expect(demo.stdoutSoFar.contains("no demo writes"))
+        // It serves: a change made here arrives.
+        let reader = try SSEReader(port: port, path: "/v1/stream/pgrelay_demo.customers")
+        try await Workers.run(1) { _ in reader.read(timeout: 20) { $0.liveAfter != nil } }
+        try db.connection.execute("insert into pgrelay_demo.customers (name, email, country) values ('Test', 't@example.com', 'SE')")
+        try await Workers.run(1) { _ in reader.read(timeout: 30) { $0.changeIDs.count >= 1 } }
+        #expect(reader.seen.changeIDs.count == 1)
+        demo.signal(SIGTERM)
+        let output = try await Workers.value { demo.wait() }
+        #expect(output.status == 0, "\(output.stderr)")
+        let schemas = try db.connection.query("select nspname from pg_namespace where nspname in ('public', 'realtime', 'pgrelay_demo') order by 1").map { $0[0] ?? "" }
+        #expect(schemas == ["pgrelay_demo", "public", "realtime"])
+        #expect(try db.connection.query("select note from keep").map { $0[0] } == ["mine"])
+        let publicTables = try db.connection.query("select relname from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'").map { $0[0] ?? "" }
+        #expect(publicTables == ["keep"])
+    }
 }
