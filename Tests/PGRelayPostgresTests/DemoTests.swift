@@ -36,6 +36,9 @@ import Testing
         let (demo, directory) = try await Self.startDemo(port: port)
         #expect(!FileManager.default.fileExists(atPath: killed.directory), "the killed demo's cluster is still there")
         #expect(directory != killed.directory)
+        // The server trusts its socket: only the directory's owner may reach it.
+        let permissions = try FileManager.default.attributesOfItem(atPath: directory)[.posixPermissions] as? Int
+        #expect(permissions == 0o700)
         #expect(demo.stdoutSoFar.contains("curl -N http://127.0.0.1:\(port)/v1/stream/pgrelay_demo.orders"), "\(demo.stdoutSoFar)")
 
         // Changes flow, on a plain table and on the partitioned one.

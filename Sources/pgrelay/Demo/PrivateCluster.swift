@@ -3,8 +3,8 @@ import PGRelayPostgres
 
 /// A throwaway Postgres cluster for `pgrelay demo`: initdb and pg_ctl in a directory of its own
 /// under the temporary directory, on a Unix socket only (no TCP port to collide with), as the
-/// `postgres` user when run as root (initdb refuses root). ``stop()`` stops it and removes the
-/// directory.
+/// `postgres` user when run as root (initdb refuses root). The directory is its owner's only: the
+/// server trusts every connection on its socket. ``stop()`` stops it and removes the directory.
 ///
 /// A demo killed with -9 cannot clean up: the directory records the demo's pid (`demo.pid`), and
 /// the next demo stops and removes every such directory whose demo is gone.
@@ -28,7 +28,8 @@ struct PrivateCluster {
         let asPostgres = getuid() == 0
         removeStale(binaries: binaries, asPostgres: asPostgres)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix + UUID().uuidString.prefix(8)).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Owner only: the server trusts every connection on its socket, which lives here.
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: directory + "/demo.pid"))
         let cluster = PrivateCluster(directory: directory, binaries: binaries, port: 5432, asPostgres: asPostgres)
         do {
