@@ -43,8 +43,9 @@ public func sendBytes(_ fd: Int32, _ bytes: [UInt8]) {
     }
 }
 
-/// Reads until the peer closes or `timeout` seconds pass; returns what arrived and whether it closed.
-public func readUntilClosed(_ fd: Int32, timeout: Double) -> (text: String, closed: Bool) {
+/// Reads until the peer closes or `timeout` seconds pass; returns what arrived, whether it closed,
+/// and the errno of the read that ended it (0 for an orderly close).
+public func readUntilClosed(_ fd: Int32, timeout: Double) -> (text: String, closed: Bool, errno: Int32) {
     var tv = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - Double(Int(timeout))) * 1_000_000))
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     var received: [UInt8] = []
@@ -58,7 +59,7 @@ public func readUntilClosed(_ fd: Int32, timeout: Double) -> (text: String, clos
         } else if n < 0, failure == EINTR {
             continue
         } else {
-            return (String(decoding: received, as: UTF8.self), n == 0 || failure == ECONNRESET)
+            return (String(decoding: received, as: UTF8.self), n == 0 || failure == ECONNRESET, n == 0 ? 0 : failure)
         }
     }
 }
