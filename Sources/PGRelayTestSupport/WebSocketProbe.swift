@@ -28,23 +28,19 @@ public final class WebSocketProbe: @unchecked Sendable {
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }
-        do {
-            try sendAll(fd, request + "\r\n")
-            let deadline = Date().addingTimeInterval(timeout)
-            while Self.find([13, 10, 13, 10], in: pending) == nil {
-                guard Date() < deadline, receive() else { throw TestClusterError("no WebSocket upgrade answer from \(path)") }
-            }
-            let end = Self.find([13, 10, 13, 10], in: pending)!
-            let head = String(decoding: pending[..<end], as: UTF8.self)
-            guard head.hasPrefix("HTTP/1.1 101") else { throw TestClusterError("\(path) was not upgraded: \(head.prefix(200))") }
-            // What follows the head in the same read is already WebSocket frames.
-            pending.removeFirst(end + 4)
-        } catch {
-            close(fd)
-            throw error
+        try sendAll(fd, request + "\r\n")
+        let deadline = Date().addingTimeInterval(timeout)
+        while Self.find([13, 10, 13, 10], in: pending) == nil {
+            guard Date() < deadline, receive() else { throw TestClusterError("no WebSocket upgrade answer from \(path)") }
         }
+        let end = Self.find([13, 10, 13, 10], in: pending)!
+        let head = String(decoding: pending[..<end], as: UTF8.self)
+        guard head.hasPrefix("HTTP/1.1 101") else { throw TestClusterError("\(path) was not upgraded: \(head.prefix(200))") }
+        // What follows the head in the same read is already WebSocket frames.
+        pending.removeFirst(end + 4)
     }
 
+    /// Also when `init` throws: by then every stored property is set, so Swift runs `deinit`.
     deinit { close(fd) }
 
     /// Sends one text message (masked, as a client must).

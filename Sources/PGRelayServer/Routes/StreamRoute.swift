@@ -100,10 +100,12 @@ struct StreamRoute {
                                 buffer.writeString(entry.serverSentEvent)
                                 if buffer.readableBytes >= Self.writeBytes {
                                     try await writer.write(buffer)
+                                    loop.progress.advanced()
                                     buffer = ByteBuffer()
                                 }
                             }
                             if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                            loop.progress.advanced()
                             metrics.delivered(entries.count, via: .sse)
                         case .live(let after):
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))

@@ -215,6 +215,7 @@ struct WebSocketRoute {
                 case .changes(let entries):
                     for entry in entries {
                         try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: entry.json)))
+                        loop.progress.advanced()
                     }
                     metrics.delivered(entries.count, via: .websocket)
                 case .live(let after):

@@ -31,10 +31,13 @@ struct SubscriberLoop: Sendable {
     let metrics: RelayMetrics
     /// Log readers at once, across subscribers: a page is read and delivered holding a slot.
     let replays: ReplaySlots
-    /// How long delivering one log page may take before ``onStall`` is called.
+    /// How long delivering one log page may go without the transport taking a write before
+    /// ``onStall`` is called.
     var stallSeconds: Double = 30
     /// Closes the subscriber's connection: its pending writes fail and the loop ends.
     var onStall: @Sendable () -> Void = {}
+    /// The transport calls ``DeliveryProgress/advanced()`` on it after each write it finishes.
+    let progress = DeliveryProgress()
     /// Most changes in one batch, from the Tail or from one page of the log.
     static let batchLimit = 1000
 
@@ -95,13 +98,15 @@ struct SubscriberLoop: Sendable {
         return cursor
     }
 
-    /// Delivers, calling ``onStall`` if that takes longer than ``stallSeconds``: a client that
-    /// stopped reading would otherwise hold its replay slot, and the page, for as long as it likes.
+    /// Delivers, calling ``onStall`` if the transport takes no write for ``stallSeconds``: a client
+    /// that stopped reading would otherwise hold its replay slot, and the page, for as long as it
+    /// likes. A client that reads, however slowly, keeps its slot until the page is out.
     private func deliverWatched(_ output: Output, _ deliver: (Output) async throws -> Void) async throws {
-        let (seconds, onStall) = (stallSeconds, self.onStall)
+        let (seconds, onStall, progress) = (stallSeconds, self.onStall, self.progress)
+        progress.advanced()
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
-                if (try? await Task.sleep(for: .seconds(seconds))) != nil { onStall() }
+                if (try? await progress.waitForStall(seconds: seconds)) != nil { onStall() }
             }
             defer { group.cancelAll() }
             try await deliver(output)
