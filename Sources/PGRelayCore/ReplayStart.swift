@@ -14,9 +14,10 @@ public enum ReplayStart: Equatable, Sendable {
     /// The accepted forms, for messages.
     public static let forms = "an id (42), an ISO-8601 time with a zone (2026-11-23T10:00:00Z, 2026-11-23T11:00:00.5+01:00), a date (2026-11-23, midnight UTC) or unix seconds (@1763892000)"
 
-    public init(parsing text: String) throws {
+    /// - Parameter name: what messages call the value (`--since`, or an HTTP parameter's name).
+    public init(parsing text: String, named name: String = "--since") throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        func fail(_ why: String) -> ReplayStartError { ReplayStartError(description: "--since '\(text)' \(why); use \(Self.forms)") }
+        func fail(_ why: String) -> ReplayStartError { ReplayStartError(description: "\(name) '\(text)' \(why); use \(Self.forms)") }
         if trimmed.first == "-" || trimmed.first == "+", trimmed.dropFirst().allSatisfy(\.isNumber) {
             throw fail("is not an id: ids are 0 or more")
         }

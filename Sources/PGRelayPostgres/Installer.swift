@@ -228,6 +228,18 @@ public struct Installer {
         return tables
     }
 
+    /// The table's columns in order, each with its type as Postgres spells it (`numeric(10,2)`):
+    /// what the inspector page shows beside its filter field.
+    public func columnList(of table: TableName) throws -> [(name: String, type: String)] {
+        try connection.query(
+            """
+            select a.attname, format_type(a.atttypid, a.atttypmod) from pg_attribute a
+             where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum
+            """,
+            [table.quoted]
+        ).compactMap { row in row[0].map { (name: $0, type: row[1] ?? "") } }
+    }
+
     /// The columns that identify a row of `table`, in index order: its replica identity index when
     /// it has one (REPLICA IDENTITY USING INDEX), else its primary key; empty when it has neither.
     /// Each with the schema of the equality operator of its index's operator class.

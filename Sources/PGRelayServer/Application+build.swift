@@ -105,6 +105,8 @@ public func buildApplication(
     StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
+    CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
+    InspectorRoute().register(on: router)
     let details = configuration.details
     router.get("/metrics") { _, context in
         guard details == .everyone || LoopbackAddress.isLoopback(context.remoteAddress) else {

@@ -65,6 +65,20 @@ public final class Browser: Sendable {
         return try await command("POST", "execute/async", .object([("script", .string(script)), ("args", .array([]))]))
     }
 
+    /// The page as a PNG, written to `path` (its directory is created).
+    public func screenshot(to path: String) async throws {
+        guard case .string(let base64) = try await command("GET", "screenshot"), let png = Data(base64Encoded: base64) else {
+            throw TestClusterError("WebDriver returned no screenshot")
+        }
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try png.write(to: URL(fileURLWithPath: path))
+    }
+
+    /// Sets the browser window's size, for screenshots of a known size.
+    public func resize(width: Int, height: Int) async throws {
+        _ = try await command("POST", "window/rect", .object([("width", .number(String(width))), ("height", .number(String(height)))]))
+    }
+
     /// Ends the session and the driver (and with it the browser).
     public func quit() async {
         _ = try? await command("DELETE", "")

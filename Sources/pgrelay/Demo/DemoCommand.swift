@@ -53,6 +53,7 @@ struct DemoCommand: AsyncParsableCommand {
                 emit(
                     """
                     pgrelay demo: \(where_), \(writer == nil ? "no demo writes" : "\(rate.formatted()) writes per second")
+                      inspector: http://127.0.0.1:\(bound)/
                       SSE:       curl -N http://127.0.0.1:\(bound)/v1/stream/\(DemoSchema.name).orders
                       replay:    curl 'http://127.0.0.1:\(bound)/v1/changes/\(DemoSchema.name).orders?since=0'
                       terminal:  pgrelay listen \(listenDatabase)\(DemoSchema.tables.map(\.description).joined(separator: " "))

@@ -1,0 +1,344 @@
+/// The inspector's script: streams over `fetch` (not `EventSource`) so that a token travels in
+/// the `Authorization` header, never in a URL the browser shows, keeps or sends as a referrer.
+///
+/// One stream per table (a browser opens at most six connections to one origin over HTTP/1.1,
+/// so "all tables" streams the first ``maxStreams``); each remembers its cursor (the id of the
+/// last event or `live` marker), so pause and reconnects resume from it with no gap. Events are
+/// queued as they arrive and drawn once per animation frame, newest (highest id) first; at most
+/// `maxRows` rows are kept, and a queue that outruns the page is cut to what could still be seen.
+enum InspectorScript {
+    static let source = #"""
+        "use strict";
+        (() => {
+        const maxRows = 500, maxStreams = 5, largeRow = 400, operations = ["INSERT", "UPDATE", "DELETE", "TRUNCATE"];
+        const $ = (id) => document.getElementById(id);
+        const page = { tables: [], streams: [], paused: false, applying: 0, queue: [], total: 0, dropped: 0, second: 0, errors: new Map() };
+        // For the browser's console (and tests): the streams, their URLs and cursors.
+        window.pgrelayInspector = page;
+
+        function token() { return $("token").value.trim(); }
+        function headers(accept) {
+          const result = { Accept: accept };
+          if (token()) result.Authorization = "Bearer " + token();
+          return result;
+        }
+        function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+
+        /// The server's message for a failed request: its JSON {"error": {"message"}} or {"error": "..."}.
+        async function failure(response) {
+          const text = await response.text();
+          try {
+            const body = JSON.parse(text);
+            if (body.error && typeof body.error === "object" && body.error.message) return body.error.message;
+            if (typeof body.error === "string") return body.error;
+          } catch (_) {}
+          return text || response.status + " " + response.statusText;
+        }
+
+        function showErrors() {
+          const lines = [...page.errors].map(([table, message]) => (table ? table + ": " : "") + message);
+          $("error").hidden = lines.length === 0;
+          $("error").textContent = lines.join("\n");
+        }
+        function setError(table, message) { page.errors.set(table, message); showErrors(); showState(); }
+        function clearError(table) { if (page.errors.delete(table)) { showErrors(); showState(); } }
+
+        /// One table's stream: reads SSE from a fetch body, reconnects from its cursor.
+        class Stream {
+          constructor(table, query, cursor) {
+            this.table = table; this.query = query; this.cursor = cursor;
+            this.stopped = false; this.connected = false; this.live = false; this.failed = false; this.controller = null;
+          }
+          url() {
+            const query = new URLSearchParams(this.query);
+            if (this.cursor !== null) query.set("since", String(this.cursor));
+            const text = query.toString();
+            return "/v1/stream/" + encodeURIComponent(this.table) + (text ? "?" + text : "");
+          }
+          stop() { this.stopped = true; if (this.controller) this.controller.abort(); }
+          async run() {
+            let delay = 500;
+            while (!this.stopped) {
+              this.controller = new AbortController();
+              try {
+                const response = await fetch(this.url(), { headers: headers("text/event-stream"), signal: this.controller.signal, cache: "no-store" });
+                if (!response.ok) {
+                  const message = await failure(response);
+                  // A request the server refuses (bad filter, unknown table, bad token, log
+                  // cleaned up past the id) fails again the same way: say so and stop.
+                  if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+                    setError(this.table, message); this.stopped = true; this.failed = true; showState(); return;
+                  }
+                  throw new Error(message);
+                }
+                this.connected = true; delay = 500; clearError(this.table); showState();
+                await this.read(response.body.getReader());
+              } catch (error) {
+                if (this.stopped) return;
+                setError(this.table, "disconnected (" + (error && error.message ? error.message : error) + "); reconnecting from " + (this.cursor ?? "now"));
+              }
+              this.connected = false; this.live = false; showState();
+              if (this.stopped) return;
+              await sleep(delay);
+              delay = Math.min(delay * 2, 10000);
+            }
+          }
+          async read(reader) {
+            const decoder = new TextDecoder();
+            let buffer = "", event = { id: null, name: "", data: [] };
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) return;
+              buffer += decoder.decode(value, { stream: true });
+              let end;
+              while ((end = buffer.search(/\r\n|\r|\n/)) >= 0) {
+                const line = buffer.slice(0, end);
+                buffer = buffer.slice(end + (buffer.startsWith("\r\n", end) ? 2 : 1));
+                if (line === "") {
+                  if (event.data.length > 0 || event.name) this.dispatch(event);
+                  event = { id: null, name: "", data: [] };
+                  if (this.stopped) return;
+                  continue;
+                }
+                if (line.startsWith(":")) continue;
+                const colon = line.indexOf(":");
+                const field = colon < 0 ? line : line.slice(0, colon);
+                let value = colon < 0 ? "" : line.slice(colon + 1);
+                if (value.startsWith(" ")) value = value.slice(1);
+                if (field === "id") event.id = value;
+                else if (field === "event") event.name = value;
+                else if (field === "data") event.data.push(value);
+              }
+            }
+          }
+          dispatch(event) {
+            // A stopped stream's last chunk may still hold events: they belong to the old view.
+            if (this.stopped) return;
+            const data = event.data.join("\n");
+            if (event.name === "error") {
+              let message = data;
+              try { message = JSON.parse(data).error || data; } catch (_) {}
+              setError(this.table, message);
+              this.failed = true;
+              this.stop();
+              return;
+            }
+            if (event.id !== null && /^\d+$/.test(event.id)) this.cursor = Number(event.id);
+            if (event.name === "live") { this.live = true; showState(); return; }
+            if (!operations.includes(event.name)) return;
+            let change;
+            try { change = JSON.parse(data); } catch (_) { return; }
+            page.total += 1; page.second += 1;
+            page.queue.push(change);
+            // More than a screenful waiting: the oldest would be pushed out unseen anyway.
+            if (page.queue.length > maxRows) {
+              page.dropped += page.queue.length - maxRows;
+              page.queue.splice(0, page.queue.length - maxRows);
+            }
+          }
+        }
+
+        function resumeID() {
+          const ids = page.streams.map((s) => s.cursor).filter((id) => id !== null);
+          return ids.length ? Math.max(...ids) : null;
+        }
+
+        function showState() {
+          const state = $("state");
+          let name;
+          const running = page.streams.filter((s) => !s.failed);
+          if (page.paused) name = "paused";
+          else if (page.applying > 0) name = "connecting";
+          else if (page.streams.length === 0) name = page.errors.size ? "error" : "idle";
+          else if (running.length === 0) name = "error";
+          else if (running.some((s) => !s.connected)) name = page.errors.size ? "reconnecting" : "connecting";
+          else if (running.every((s) => s.live)) name = "live";
+          else name = "replaying";
+          state.dataset.state = name;
+          state.textContent = name;
+          const id = resumeID();
+          $("resume").textContent = id === null ? "–" : String(id);
+        }
+
+        function render() {
+          if (page.queue.length > 0) {
+            // Newest first by id, which is commit order across tables: streams of different
+            // tables arrive interleaved, so a batch is merged into the rows at the top.
+            const batch = page.queue.sort((a, b) => b.id - a.id);
+            page.queue = [];
+            const body = $("rows");
+            let next = body.firstElementChild;
+            for (const change of batch) {
+              while (next && Number(next.dataset.id) > change.id) next = next.nextElementSibling;
+              body.insertBefore(row(change), next);
+            }
+            while (body.rows.length > maxRows) body.deleteRow(-1);
+          }
+          $("total").textContent = String(page.total);
+          $("dropped").textContent = String(page.dropped);
+          $("dropped-note").hidden = page.dropped === 0;
+          showState();
+          requestAnimationFrame(render);
+        }
+
+        function cell(tr, text, className) {
+          const td = tr.insertCell();
+          td.textContent = text;
+          if (className) td.className = className;
+          return td;
+        }
+
+        /// A JSON value as text, collapsed behind a summary when long.
+        function value(parent, json) {
+          const text = JSON.stringify(json);
+          if (text.length <= largeRow) {
+            const pre = document.createElement("pre");
+            pre.textContent = text;
+            parent.appendChild(pre);
+            return;
+          }
+          const details = document.createElement("details");
+          const summary = document.createElement("summary");
+          summary.textContent = text.slice(0, 120) + "… (" + text.length + " characters)";
+          const pre = document.createElement("pre");
+          pre.textContent = JSON.stringify(json, null, 2);
+          details.append(summary, pre);
+          parent.appendChild(details);
+        }
+
+        function row(change) {
+          const tr = document.createElement("tr");
+          tr.dataset.id = String(change.id);
+          tr.dataset.op = change.operation;
+          tr.dataset.table = change.schema + "." + change.table;
+          cell(tr, String(change.id));
+          cell(tr, change.timestamp);
+          cell(tr, change.operation, "op");
+          cell(tr, change.schema + "." + change.table);
+          const td = cell(tr, "", "row");
+          if (change.operation === "UPDATE" && change.old && change.new) {
+            const changed = Object.keys(change.new).filter((k) => JSON.stringify(change.old[k]) !== JSON.stringify(change.new[k]));
+            const list = document.createElement("ul");
+            list.className = "changed";
+            for (const key of changed) {
+              const item = document.createElement("li");
+              const name = document.createElement("code");
+              name.textContent = key + ": ";
+              const before = document.createElement("del");
+              before.textContent = clip(JSON.stringify(change.old[key]));
+              const after = document.createElement("ins");
+              after.textContent = clip(JSON.stringify(change.new[key]));
+              item.append(name, before, " → ", after);
+              list.appendChild(item);
+            }
+            if (changed.length === 0) {
+              const item = document.createElement("li");
+              item.textContent = "no column changed";
+              list.appendChild(item);
+            }
+            td.appendChild(list);
+          }
+          value(td, change.new ?? change.old);
+          return tr;
+        }
+        function clip(text) { return text === undefined ? "(none)" : text.length > 200 ? text.slice(0, 200) + "…" : text; }
+
+        function query() {
+          const query = new URLSearchParams($("filter").value.trim());
+          const chosen = [...document.querySelectorAll("#events input:checked")].map((input) => input.value);
+          if (chosen.length < operations.length) query.set("events", chosen.join(","));
+          return query;
+        }
+
+        /// Where to start: `since` as typed (an id, or a time the server turns into one), else live.
+        async function start() {
+          const text = $("since").value.trim();
+          if (!text) return null;
+          if (/^\d+$/.test(text)) return Number(text);
+          const response = await fetch("/v1/position?at=" + encodeURIComponent(text), { headers: headers("application/json") });
+          if (!response.ok) throw new Error(await failure(response));
+          return (await response.json()).since;
+        }
+
+        function stopAll() { for (const stream of page.streams) stream.stop(); }
+
+        /// The streams of a view; while paused they wait, with their cursors, for resume.
+        function open(tables, query, cursors) {
+          stopAll();
+          page.streams = tables.map((table) => new Stream(table, query, cursors(table)));
+          if (!page.paused) for (const stream of page.streams) stream.run();
+          showState();
+        }
+
+        async function loadTables() {
+          const response = await fetch("/v1/tables", { headers: headers("application/json") });
+          if (!response.ok) throw new Error(await failure(response));
+          page.tables = (await response.json()).tables;
+          const select = $("table"), chosen = select.value;
+          while (select.options.length > 1) select.remove(1);
+          for (const table of page.tables) select.add(new Option(table.table, table.table));
+          if (page.tables.some((t) => t.table === chosen)) select.value = chosen;
+          describeColumns();
+        }
+
+        function describeColumns() {
+          const table = page.tables.find((t) => t.table === $("table").value);
+          $("columns").textContent = table ? "Columns of " + table.table + ": " + table.columns.map((c) => c.name + " (" + c.type + ")").join(", ") : "";
+        }
+
+        async function apply() {
+          // The old view ends at once: nothing it still receives is drawn under the new one.
+          stopAll();
+          page.streams = [];
+          $("rows").replaceChildren(); page.queue = []; page.dropped = 0;
+          page.errors.clear(); showErrors();
+          page.paused = false; $("pause").textContent = "Pause";
+          // A later Apply wins over one still waiting for the server.
+          const generation = page.generation = (page.generation || 0) + 1;
+          page.applying += 1;
+          showState();
+          try {
+            await loadTables();
+            const chosen = $("table").value;
+            let tables = chosen ? [chosen] : page.tables.map((t) => t.table);
+            if (tables.length === 0) { setError("", "no table is subscribed yet: run pgrelay subscribe <schema.table>"); return; }
+            if (tables.length > maxStreams) {
+              setError("", "showing the first " + maxStreams + " of " + tables.length + " tables (a browser opens few connections to one server); choose a table for the others");
+              tables = tables.slice(0, maxStreams);
+            }
+            const since = await start();
+            if (generation === page.generation) open(tables, query(), () => since);
+          } catch (error) {
+            if (generation === page.generation) setError("", error.message || String(error));
+          } finally {
+            page.applying -= 1;
+            showState();
+          }
+        }
+
+        function pause() {
+          if (!page.paused) {
+            page.paused = true;
+            stopAll();
+            $("pause").textContent = "Resume";
+          } else {
+            page.paused = false;
+            $("pause").textContent = "Pause";
+            // Each stream again from its own cursor: what was written while paused follows.
+            const cursors = new Map(page.streams.map((s) => [s.table, s.cursor]));
+            const tables = page.streams.filter((s) => !s.failed).map((s) => s.table);
+            open(tables, page.streams[0] ? page.streams[0].query : query(), (table) => cursors.get(table) ?? null);
+          }
+          showState();
+        }
+
+        $("controls").addEventListener("submit", (event) => { event.preventDefault(); apply(); });
+        $("pause").addEventListener("click", pause);
+        $("clear").addEventListener("click", () => { $("rows").replaceChildren(); page.queue = []; page.total = 0; page.dropped = 0; });
+        $("table").addEventListener("change", describeColumns);
+        setInterval(() => { $("rate").textContent = String(page.second); page.second = 0; }, 1000);
+        requestAnimationFrame(render);
+        apply();
+        })();
+        """#
+}
