@@ -8,7 +8,7 @@ import PGRelayPostgres
 struct ListenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "listen",
-        abstract: "Watch changes as they commit (no daemon needed), or raw notifications with --channel.",
+        abstract: "Watch changes as they commit (no daemon needed), or raw notifications with --notify-channel.",
         discussion: """
             With no table, watches every subscribed table, including ones subscribed meanwhile.
             Stops after --seconds, or on Ctrl-C. Reconnects by itself if the connection drops,
@@ -21,14 +21,19 @@ struct ListenCommand: AsyncParsableCommand {
     @Flag(help: "One canonical JSON object per line.") var json = false
     @Option(help: "Start after this change id, replaying from the log first.") var since: Int64?
     @Option(
-        name: .customLong("channel"),
-        help: "Print raw notifications on this channel (repeatable), any channel, exactly as Postgres delivers them."
+        name: .customLong("notify-channel"),
+        help: "Print raw notifications on this NOTIFY channel (repeatable), any channel, exactly as Postgres delivers them."
     )
-    var channels: [String] = []
+    var notifyChannels: [String] = []
+    /// The former spelling of `--notify-channel`: `--channel` is to mean a pgrelay channel.
+    @Option(name: .customLong("channel"), help: .hidden) var formerChannels: [String] = []
+
+    /// The raw NOTIFY channels, by either spelling.
+    var channels: [String] { notifyChannels + formerChannels }
 
     func validate() throws {
-        if !channels.isEmpty, !tables.isEmpty { throw ValidationError("give either tables or --channel, not both") }
-        if !channels.isEmpty, since != nil { throw ValidationError("--since replays pgrelay's log; raw --channel notifications have none") }
+        if !channels.isEmpty, !tables.isEmpty { throw ValidationError("give either tables or --notify-channel, not both") }
+        if !channels.isEmpty, since != nil { throw ValidationError("--since replays pgrelay's log; raw --notify-channel notifications have none") }
         if let seconds, seconds <= 0 { throw ValidationError("--seconds must be positive") }
     }
 
@@ -75,6 +80,9 @@ struct ListenCommand: AsyncParsableCommand {
     }
 
     private func watchChannels() async throws {
+        if !formerChannels.isEmpty {
+            note("note: --channel is now --notify-channel (raw NOTIFY channels); --channel will name pgrelay channels")
+        }
         note("listening on channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", ")); Ctrl-C to stop")
         for try await notification in Listener.rawNotifications(conninfo: connection.conninfo, channels: channels) {
             if json {

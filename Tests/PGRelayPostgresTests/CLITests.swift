@@ -109,6 +109,31 @@ import Testing
         #expect(missing.status != 0 && missing.stderr == "pgrelay: configuration file /nonexistent.yaml does not exist\n")
     }
 
+    /// `listen --notify-channel` prints raw notifications; `--channel`, its former spelling,
+    /// still does and says it was renamed.
+    @Test func listenPrintsRawNotificationsByEitherSpelling() async throws {
+        let db = try TestDatabase(initialized: false)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = db.conninfo
+        for option in ["--notify-channel", "--channel"] {
+            let listen = try Subprocess.start(Self.executable.path, ["listen", option, "app:events"], environment: environment)
+            defer {
+                listen.signal(SIGKILL)
+                _ = listen.wait()
+            }
+            try await waitUntilBlocking("listen to listen (stderr: \(listen.stderrSoFar))") {
+                try db.connection.query("select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%'").first?[0] == "1"
+            }
+            try db.connection.execute("select pg_notify('app:events', 'hello from \(option)')")
+            try await waitUntilBlocking("the notification (stdout: \(listen.stdoutSoFar))") { listen.stdoutSoFar.contains("hello from \(option)") }
+            #expect(listen.stdoutSoFar.hasPrefix("channel app:events  pid "), "\(listen.stdoutSoFar)")
+            let renamed = listen.stderrSoFar.contains("--channel is now --notify-channel")
+            #expect(renamed == (option == "--channel"), "\(option): \(listen.stderrSoFar)")
+        }
+        let both = try pgrelay(["listen", "public.orders", "--notify-channel", "x"], database: db.conninfo)
+        #expect(both.status != 0 && both.stderr.contains("give either tables or --notify-channel, not both"), "\(both.stderr)")
+    }
+
     /// SIGTERM ends open streams and exits 0 within a few seconds.
     @Test func serveStopsCleanlyOnSIGTERM() async throws {
         let db = try TestDatabase()
