@@ -9,7 +9,7 @@ struct PGRelayCommand: AsyncParsableCommand {
         abstract: "Typed, filterable, resumable change streams from PostgreSQL tables.",
         subcommands: [
             InitCommand.self, SubscribeCommand.self, UnsubscribeCommand.self, SubscriptionsCommand.self,
-            ListenCommand.self, ReplayCommand.self, StatusCommand.self, CleanupCommand.self, ServeCommand.self, DemoCommand.self,
+            ListenCommand.self, ReplayCommand.self, StatusCommand.self, CleanupCommand.self, ServeCommand.self, DemoCommand.self, ChannelCommand.self,
         ]
     )
 }

@@ -1,0 +1,43 @@
+/// A named channel (`general`, `room:42`, `doc-123`): a topic that is not a table.
+public struct Channel: Equatable, Sendable {
+    public var name: String
+    public var kind: ChannelKind
+    public var options: ChannelOptions
+
+    public init(name: String, kind: ChannelKind = .public, options: ChannelOptions = ChannelOptions()) throws {
+        try Self.validate(name: name)
+        if kind == .direct, let most = options.maxMembers, most != 2 {
+            throw ChannelError(description: "a direct channel has exactly two members; leave out max_members")
+        }
+        self.name = name
+        self.kind = kind
+        self.options = options
+    }
+
+    /// 1 to 128 characters of letters, digits and `_ . : @ -`, starting with a letter or digit:
+    /// names that read the same in a URL path, a NOTIFY channel and a terminal. The database
+    /// checks the same pattern.
+    public static func validate(name: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
+        guard let first = name.first, first.isASCII, first.isLetter || first.isNumber, name.count <= 128, name.allSatisfy(allowed.contains) else {
+            throw ChannelError(
+                description: "channel name '\(name)' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"
+            )
+        }
+    }
+}
+
+/// What a member of a channel may do beyond reading.
+public enum ChannelRole: String, CaseIterable, Sendable {
+    case member
+    /// May remove members, and send where members may not.
+    case moderator
+    case admin
+
+    public init(parsing text: String) throws {
+        guard let role = ChannelRole(rawValue: text.lowercased()) else {
+            throw ChannelError(description: "unknown role '\(text)'; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = role
+    }
+}

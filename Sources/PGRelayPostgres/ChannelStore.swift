@@ -1,0 +1,119 @@
+import Foundation
+import PGRelayCore
+
+/// Named channels and their members, in `realtime.channels` and `realtime.channel_members`.
+/// Every value reaches SQL as a bound parameter.
+public struct ChannelStore {
+    let connection: Connection
+
+    public init(connection: Connection) { self.connection = connection }
+
+    /// A channel as listed: its kind, options, member count and when it was created.
+    public struct Summary: Equatable, Sendable {
+        public var channel: Channel
+        public var members: Int
+        public var createdAt: String
+    }
+
+    public struct Member: Equatable, Sendable {
+        public var user: String
+        public var role: ChannelRole
+        public var canSend: Bool
+        public var joinedAt: String
+    }
+
+    public enum JoinResult: String, Sendable {
+        case joined
+        /// The user was a member already; its role is now the one given.
+        case updated
+    }
+
+    public func create(_ channel: Channel) throws {
+        try Installer(connection: connection).requireInitialized()
+        let inserted = try connection.query(
+            "insert into realtime.channels (name, type, options) values ($1, $2, $3::jsonb) on conflict (name) do nothing returning 1",
+            [channel.name, channel.kind.rawValue, channel.options.json.jsonText]
+        )
+        guard !inserted.isEmpty else { throw ChannelError(description: "channel \(channel.name) exists; pgrelay channel get \(channel.name) shows it") }
+    }
+
+    /// Every channel, or those of one kind, by name.
+    public func list(kind: ChannelKind? = nil) throws -> [Summary] {
+        try Installer(connection: connection).requireInitialized()
+        return try connection.query(
+            """
+            select c.name, c.type, c.options::text, (select count(*) from realtime.channel_members m where m.channel = c.name),
+                   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+              from realtime.channels c where $1::text is null or c.type = $1 order by c.name
+            """,
+            [kind?.rawValue]
+        ).map(summary)
+    }
+
+    public func get(_ name: String) throws -> Summary {
+        try Channel.validate(name: name)
+        guard let found = try list().first(where: { $0.channel.name == name }) else { throw unknown(name) }
+        return found
+    }
+
+    /// Deletes a channel and its memberships. A channel that has members is kept unless `force`.
+    public func delete(_ name: String, force: Bool) throws {
+        let found = try get(name)
+        if found.members > 0, !force {
+            throw ChannelError(description: "channel \(name) has \(found.members) member\(found.members == 1 ? "" : "s"); pgrelay channel delete \(name) --force deletes it anyway")
+        }
+        try connection.query("delete from realtime.channels where name = $1", [name])
+    }
+
+    public func members(of name: String) throws -> [Member] {
+        _ = try get(name)
+        return try connection.query(
+            """
+            select user_id, role, can_send, to_char(joined_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+              from realtime.channel_members where channel = $1 order by joined_at, user_id
+            """,
+            [name]
+        ).map { row in
+            Member(user: row[0] ?? "", role: ChannelRole(rawValue: row[1] ?? "") ?? .member, canSend: row[2] == "t", joinedAt: row[3] ?? "")
+        }
+    }
+
+    /// Adds `user` with `role`, or gives a member that role. Refused past `max_members`, and for
+    /// a third member of a direct channel; the count is taken under a lock on the channel.
+    @discardableResult
+    public func join(_ name: String, user: String, role: ChannelRole = .member) throws -> JoinResult {
+        _ = try get(name)
+        guard (1...256).contains(user.count), !user.contains(where: \.isNewline) else {
+            throw ChannelError(description: "a user id is 1 to 256 characters on one line")
+        }
+        do {
+            let answer = try connection.query("select realtime.join_channel($1, $2, $3)", [name, user, role.rawValue]).first?[0] ?? nil
+            return JoinResult(rawValue: answer ?? "") ?? .joined
+        } catch let error as PostgresError where error.sqlState == "P0001" || error.sqlState == "P0002" {
+            throw ChannelError(description: Self.primary(error.message))
+        }
+    }
+
+    /// Removes `user`; an error when it is not a member.
+    public func leave(_ name: String, user: String) throws {
+        _ = try get(name)
+        let removed = try connection.query("delete from realtime.channel_members where channel = $1 and user_id = $2 returning 1", [name, user])
+        guard !removed.isEmpty else { throw ChannelError(description: "\(user) is not a member of channel \(name)") }
+    }
+
+    private func summary(_ row: [String?]) throws -> Summary {
+        let options = try ChannelOptions(parsing: row[2] ?? "{}")
+        let channel = try Channel(name: row[0] ?? "", kind: ChannelKind(parsing: row[1] ?? ""), options: options)
+        return Summary(channel: channel, members: Int(row[3] ?? "") ?? 0, createdAt: row[4] ?? "")
+    }
+
+    private func unknown(_ name: String) -> ChannelError {
+        ChannelError(description: "channel \(name) does not exist; pgrelay channel create \(name) makes it")
+    }
+
+    /// The first line of a server error without its `ERROR:` prefix.
+    static func primary(_ message: String) -> String {
+        let line = message.split(separator: "\n").first.map(String.init) ?? message
+        return line.hasPrefix("ERROR:") ? line.dropFirst("ERROR:".count).trimmingCharacters(in: .whitespaces) : line
+    }
+}
