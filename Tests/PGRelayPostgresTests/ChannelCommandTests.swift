@@ -25,11 +25,15 @@ import Testing
         #expect(try ok(["channel", "create", "dm:alice-bob", "direct"]) == "created direct channel dm:alice-bob\n")
         #expect(try ok(["channel", "join", "room:42", "alice"]) == "alice joined channel room:42 as member\n")
         #expect(try ok(["channel", "join", "room:42", "bob", "moderator"]) == "bob joined channel room:42 as moderator\n")
+        // Members of room:42 may not send; its moderators may.
+        let before = try JSONValue(parsing: try ok(["channel", "members", "room:42", "--json"])).arrayValue ?? []
+        #expect(before.map { $0["can_send"] } == [.bool(false), .bool(true)], "\(before)")
         #expect(try ok(["channel", "join", "room:42", "alice", "admin"]) == "alice is now admin of channel room:42\n")
         let members = try ok(["channel", "members", "room:42", "--json"])
         let parsed = try JSONValue(parsing: members).arrayValue ?? []
         #expect(parsed.map { $0["user"]?.stringValue } == ["alice", "bob"])
         #expect(parsed.map { $0["role"]?.stringValue } == ["admin", "moderator"])
+        #expect(parsed.map { $0["can_send"] } == [.bool(true), .bool(true)], "an admin may send: \(parsed)")
         #expect(try ok(["channel", "members", "general"]) == "channel general has no members; pgrelay channel join general USER adds one\n")
         let listed = try ok(["channel", "list"])
         #expect(listed.hasPrefix("CHANNEL       TYPE     MEMBERS  OPTIONS"), "\(listed)")

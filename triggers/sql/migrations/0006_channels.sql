@@ -31,21 +31,24 @@ security definer
 set search_path = pg_catalog
 as $$
 declare
-    found realtime.channels;
+    target realtime.channels;
     members int;
     most int;
 begin
-    select * into found from realtime.channels where name = channel_name for update;
-    if not found.name is not null then
+    select * into target from realtime.channels where name = channel_name for update;
+    if target.name is null then
         raise exception 'channel % does not exist', channel_name using errcode = 'P0002';
     end if;
     if exists (select 1 from realtime.channel_members m where m.channel = channel_name and m.user_id = member) then
-        update realtime.channel_members set role = member_role where channel = channel_name and user_id = member;
+        update realtime.channel_members
+           set role = member_role,
+               can_send = member_role <> 'member' or coalesce((target.options ->> 'members_can_send')::boolean, true)
+         where channel = channel_name and user_id = member;
         return 'updated';
     end if;
     select count(*) into members from realtime.channel_members m where m.channel = channel_name;
-    most := case when found.type = 'direct' then 2 else (found.options ->> 'max_members')::int end;
-    if found.type = 'direct' and members >= 2 then
+    most := case when target.type = 'direct' then 2 else (target.options ->> 'max_members')::int end;
+    if target.type = 'direct' and members >= 2 then
         raise exception 'channel % is direct: it has its two members already', channel_name using errcode = 'P0001';
     end if;
     if most is not null and members >= most then
@@ -53,7 +56,7 @@ begin
     end if;
     insert into realtime.channel_members (channel, user_id, role, can_send)
     values (channel_name, member, member_role,
-            member_role <> 'member' or coalesce((found.options ->> 'members_can_send')::boolean, true));
+            member_role <> 'member' or coalesce((target.options ->> 'members_can_send')::boolean, true));
     return 'joined';
 end;
 $$;
