@@ -28,16 +28,10 @@ public struct Channel: Equatable, Sendable {
 }
 
 /// What a member of a channel may do beyond reading.
-public enum ChannelRole: String, CaseIterable, Sendable {
+public enum ChannelRole: String, CaseIterable, Sendable, NamedChoice {
+    public static let choiceName = "role"
     case member
     /// May remove members, and send where members may not.
     case moderator
     case admin
-
-    public init(parsing text: String) throws {
-        guard let role = ChannelRole(rawValue: text.lowercased()) else {
-            throw ChannelError(description: "unknown role '\(text)'; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        self = role
-    }
 }

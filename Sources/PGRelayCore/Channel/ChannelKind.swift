@@ -1,5 +1,7 @@
 /// What a channel is: who may join it, and whether it tracks presence.
-public enum ChannelKind: String, CaseIterable, Sendable {
+public enum ChannelKind: String, CaseIterable, Sendable, NamedChoice {
+    public static let choiceName = "channel type"
+
     /// Anyone the access rules allow may read and send.
     case `public`
     /// Members only, for reading, sending and presence.
@@ -8,13 +10,6 @@ public enum ChannelKind: String, CaseIterable, Sendable {
     case presence
     /// Exactly two members.
     case direct
-
-    public init(parsing text: String) throws {
-        guard let kind = ChannelKind(rawValue: text.lowercased()) else {
-            throw ChannelError(description: "unknown channel type '\(text)'; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        self = kind
-    }
 }
 
 /// A channel name, role or option that does not parse; the description says what to fix.
