@@ -10,6 +10,13 @@ public enum ChannelName {
     /// The channel on which `subscribe` and `unsubscribe` announce changes to the subscription set.
     public static let subscriptionsChanged = "realtime:subscriptions"
 
+    /// The log's channel for messages sent to the named channel `name` (`realtime.post` writes it).
+    /// Not a NOTIFY channel: every message wakes relays on ``messagesSent``.
+    public static func forMessages(_ name: String) -> String { messagePrefix + name }
+    public static let messagePrefix = "realtime:channel:"
+    /// The NOTIFY channel `realtime.post` wakes relays on, once per transaction, with no payload.
+    public static let messagesSent = "realtime:messages"
+
     /// - Parameter salt: given when the natural channel already belongs to another table (one
     ///   renamed away from this name, or dropped without unsubscribing, whose log rows carry that
     ///   channel): the hashed form, hashed with the salt, so the new table's stream starts empty.

@@ -26,17 +26,23 @@ public enum FuzzChecks {
         precondition(again == value, "JSON changed in a round trip")
     }
 
-    /// Change decoding: a log record (JSON) expanded into changes, each encoded again.
+    /// Change decoding: a log record (JSON) expanded into changes or a message, each encoded again.
     public static func change(_ bytes: [UInt8]) {
         guard bytes.count > 1 else { return }
         let count = Int(bytes[0] % 8) + 1
         let text = String(decoding: bytes.dropFirst(), as: UTF8.self)
         guard let record = try? JSONValue(parsing: text) else { return }
-        guard let changes = try? LogRecord.changes(in: record, count: count, firstID: 1, timestamp: "2026-12-03T12:00:00.000000Z") else { return }
-        precondition(changes.count == count, "a record of n = \(count) expanded to \(changes.count) changes")
-        for change in changes {
-            let decoded = try? ChangeEvent(jsonText: change.canonicalJSONText)
-            precondition(decoded != nil, "a decoded change does not decode from its own JSON")
+        guard let entries = try? LogRecord.entries(in: record, count: count, firstID: 1, timestamp: "2026-12-03T12:00:00.000000Z") else { return }
+        precondition(entries.count == count, "a record of n = \(count) expanded to \(entries.count) entries")
+        for entry in entries {
+            switch entry {
+            case .change(let change):
+                let decoded = try? ChangeEvent(jsonText: change.canonicalJSONText)
+                precondition(decoded != nil, "a decoded change does not decode from its own JSON")
+            case .message(let message):
+                let again = try? JSONValue(parsing: message.canonicalJSONText)
+                precondition(again == message.canonicalJSON, "a message's JSON changed in a round trip")
+            }
         }
     }
 

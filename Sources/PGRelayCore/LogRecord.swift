@@ -5,7 +5,19 @@
 /// with arrays for `new` and `old` (one of them null for INSERT and DELETE chunks). In an UPDATE
 /// chunk, old and new rows were paired by key: an element with only `new` is an INSERT (a key that
 /// appeared), one with only `old` a DELETE (a key that went away).
+///
+/// A message (`realtime.post`) is one log row of its own: `{"operation":"MESSAGE",...}` with
+/// `n` = 1 (``ChannelMessage``).
 public enum LogRecord {
+    /// The entries of one log row: its changes, or the one message it holds.
+    public static func entries(in record: JSONValue, count: Int, firstID: Int64, timestamp: String) throws -> [LogEntry] {
+        if record["operation"]?.stringValue == ChannelMessage.operation {
+            guard count == 1 else { throw ChangeEventDecodingError(reason: "a message recorded with n = \(count)") }
+            return [.message(try ChannelMessage(id: firstID, timestamp: timestamp, record: record))]
+        }
+        return try changes(in: record, count: count, firstID: firstID, timestamp: timestamp).map(LogEntry.change)
+    }
+
     /// The changes of one log row, numbered from `firstID` in the row's order.
     /// - Parameters:
     ///   - count: the row's `n`, checked against what the record holds.

@@ -4,6 +4,9 @@ import PGRelayCore
 /// One page of the log, as ``ChangeLog/page(after:channels:limit:routes:)`` returns it.
 public struct LogPage: Sendable {
     public var changes: [LoggedChange] = []
+    /// Messages on named channels, in id order (ids interleave with ``changes``'): a page read with
+    /// no channel filter holds every message, one read for tables only holds none.
+    public var messages: [ChannelMessage] = []
     /// Every change up to this id that the page's filter admits is in ``changes``: the reader's next cursor.
     public var through: Int64
     /// Log rows that could not be decoded, skipped with their ids kept: (first id, message).
@@ -19,6 +22,17 @@ public struct LogPage: Sendable {
         changes.append(change)
         through = change.event.id
     }
+
+    mutating func append(_ message: ChannelMessage) {
+        messages.append(message)
+        through = message.id
+    }
+
+    /// Changes and messages, one id order.
+    public var entries: [LogEntry] { LogEntry.merged(changes: changes.map(\.event), messages: messages) }
+
+    /// How many changes and messages the page holds.
+    var count: Int { changes.count + messages.count }
 }
 
 /// A reader asked for changes that `cleanup` has deleted: HTTP 410, or a WS error, naming what is kept.
@@ -106,7 +120,7 @@ public struct ChangeLog {
     /// another's row lock wrote its dependent change after the other committed, so its last row
     /// comes later, and per-row causality holds. A row's first id is the tick's first id plus the
     /// changes of the rows before it in that order.
-    private func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, budget: Budget) throws -> Int {
+    func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, budget: Budget) throws -> Int {
         let rows = try connection.query(
             """
             with t as (
@@ -158,17 +172,20 @@ public struct ChangeLog {
             else { throw PostgresError(.invalidData, "unexpected row from realtime.log") }
             bytes += record.utf8.count
             found += count
-            let expanded: [ChangeEvent]
+            let expanded: [LogEntry]
             do {
-                expanded = try LogRecord.changes(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: timestamp)
+                expanded = try LogRecord.entries(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: timestamp)
             } catch {
                 // Its ids stay reserved (the tick numbered them by n), so nothing after it moves.
                 page.undecodable.append((first, "change \(first) in realtime.log cannot be decoded: \(error)"))
                 continue
             }
-            for change in expanded where change.id > after && change.id <= through {
-                page.append(LoggedChange(channel: channel, event: change), routes: routes)
-                if page.changes.count == budget.changes {
+            for entry in expanded where entry.id > after && entry.id <= through {
+                switch entry {
+                case .change(let change): page.append(LoggedChange(channel: channel, event: change), routes: routes)
+                case .message(let message): page.append(message)
+                }
+                if page.count == budget.changes {
                     page.full = true
                     return found
                 }

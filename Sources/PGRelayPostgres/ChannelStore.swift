@@ -56,13 +56,53 @@ public struct ChannelStore {
         return found
     }
 
-    /// Deletes a channel and its memberships. A channel that has members is kept unless `force`.
+    /// Deletes a channel and its memberships. A channel that has members, or messages in the log,
+    /// is kept unless `force`; its messages stay in the log (ids are never taken back) until cleanup.
     public func delete(_ name: String, force: Bool) throws {
         let found = try get(name)
-        if found.members > 0, !force {
-            throw ChannelError(description: "channel \(name) has \(found.members) member\(found.members == 1 ? "" : "s"); pgrelay channel delete \(name) --force deletes it anyway")
+        let hasMessages = try ChangeLog(connection: connection).hasMessages(on: name)
+        if !force, found.members > 0 || hasMessages {
+            var what: [String] = []
+            if found.members > 0 { what.append("\(found.members) member\(found.members == 1 ? "" : "s")") }
+            if hasMessages { what.append("messages in the log") }
+            throw ChannelError(description: "channel \(name) has \(what.joined(separator: " and ")); pgrelay channel delete \(name) --force deletes it anyway (its messages stay in the log until cleanup)")
         }
         try connection.query("delete from realtime.channels where name = $1", [name])
+    }
+
+    /// Sends a message to a created channel, in its own transaction. With a sender, the channel's
+    /// rules apply (``Channel/requireSendable(by:role:canSend:)``); without one it is the operator's.
+    /// Messages to a private or direct channel are marked private.
+    public func send(_ draft: MessageDraft) throws {
+        try Installer(connection: connection).requireSchema(atLeast: Installer.messagesVersion, for: "sending messages")
+        let found = try get(draft.channel)
+        if let sender = draft.sender {
+            let membership = try connection.query(
+                "select role, can_send from realtime.channel_members where channel = $1 and user_id = $2", [draft.channel, sender]
+            ).first
+            try found.channel.requireSendable(
+                by: sender, role: membership.flatMap { ChannelRole(rawValue: $0[0] ?? "") }, canSend: membership?[1] == "t"
+            )
+        }
+        do {
+            try ChangeLog(connection: connection).send(
+                on: draft.channel, event: draft.event, payload: draft.payload, sender: draft.sender,
+                isPrivate: found.channel.kind == .private || found.channel.kind == .direct
+            )
+        } catch let error as PostgresError where error.sqlState == "22023" {
+            throw ChannelError(description: Self.primary(error.message))
+        }
+    }
+
+    /// Throws "does not exist" unless the channel was created or the log holds messages of it
+    /// (sent from SQL to a topic nobody created, as Supabase's triggers do).
+    public func requireKnown(_ name: String) throws {
+        try Channel.validate(name: name)
+        try Installer(connection: connection).requireSchema(atLeast: Installer.messagesVersion, for: "channel messages")
+        let known = try connection.query(
+            "select exists (select 1 from realtime.channels where name = $1)", [name]
+        ).first?[0] == "t"
+        if !known, try !ChangeLog(connection: connection).hasMessages(on: name) { throw unknown(name) }
     }
 
     public func members(of name: String) throws -> [Member] {
@@ -83,9 +123,7 @@ public struct ChannelStore {
     @discardableResult
     public func join(_ name: String, user: String, role: ChannelRole = .member) throws -> JoinResult {
         _ = try get(name)
-        guard (1...256).contains(user.count), !user.contains(where: \.isNewline) else {
-            throw ChannelError(description: "a user id is 1 to 256 characters on one line")
-        }
+        try MessageDraft.validate(user: user)
         do {
             let answer = try connection.query("select realtime.join_channel($1, $2, $3)", [name, user, role.rawValue]).first?[0] ?? nil
             return JoinResult(rawValue: answer ?? "") ?? .joined

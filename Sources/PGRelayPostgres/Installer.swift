@@ -59,6 +59,22 @@ public struct Installer {
         }
     }
 
+    /// Fails with "run pgrelay init" unless the schema is installed at `version` or later: for
+    /// commands that need a newer schema than an older pgrelay installed.
+    public func requireSchema(atLeast version: Int, for feature: String) throws {
+        try requireInitialized()
+        let found = Int(try connection.query("select coalesce(max(version), 0) from realtime.schema_migrations").first?[0] ?? "0") ?? 0
+        guard found >= version else {
+            throw PostgresError(
+                .notInitialized,
+                "\(feature) needs pgrelay schema version \(version); database \"\(connection.databaseName)\" has version \(found); run pgrelay init to upgrade it"
+            )
+        }
+    }
+
+    /// The schema version that named channels' messages need (0007_messages.sql).
+    public static let messagesVersion = 7
+
     /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
     /// of an existing subscription. The table's existing rows are not replayed; changes from now on
     /// are captured.

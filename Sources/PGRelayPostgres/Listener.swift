@@ -27,9 +27,26 @@ public final class Listener: Sendable {
         case only([TableName])
     }
 
+    /// One page a listener read: its changes, routed to their tables, and the messages of the
+    /// channels it watches, each list in id order (the two interleave by id). Never both empty.
+    public struct Page: Sendable {
+        public var changes: [LoggedChange]
+        public var messages: [ChannelMessage]
+
+        public init(changes: [LoggedChange], messages: [ChannelMessage] = []) {
+            self.changes = changes
+            self.messages = messages
+        }
+
+        /// Changes and messages, one id order.
+        public var entries: [LogEntry] { LogEntry.merged(changes: changes.map(\.event), messages: messages) }
+    }
+
     public struct Configuration: Sendable {
         public var conninfo: String
         public var tables: Tables
+        /// Named channels whose messages to deliver besides the tables' changes (none by default).
+        public var channels: [String]
         /// Deliver changes after this id (replaying from the log first); nil starts at the newest change.
         public var startAfter: Int64?
         /// Shown in `pg_stat_activity`, and how `pgrelay status` counts listeners.
@@ -50,6 +67,7 @@ public final class Listener: Sendable {
         public init(
             conninfo: String,
             tables: Tables = .all,
+            channels: [String] = [],
             startAfter: Int64? = nil,
             applicationName: String = "pgrelay listener",
             failOnFirstConnect: Bool = true,
@@ -61,6 +79,7 @@ public final class Listener: Sendable {
         ) {
             self.conninfo = conninfo
             self.tables = tables
+            self.channels = channels
             self.startAfter = startAfter
             self.applicationName = applicationName
             self.failOnFirstConnect = failOnFirstConnect
@@ -94,16 +113,16 @@ public final class Listener: Sendable {
     /// The changes of a listener's pages, one at a time.
     public struct ChangeEvents: AsyncSequence, Sendable {
         public typealias Element = ChangeEvent
-        let pages: AsyncThrowingStream<[LoggedChange], Error>
+        let pages: AsyncThrowingStream<Page, Error>
 
         public struct AsyncIterator: AsyncIteratorProtocol {
-            var pages: AsyncThrowingStream<[LoggedChange], Error>.AsyncIterator
+            var pages: AsyncThrowingStream<Page, Error>.AsyncIterator
             var buffered: ArraySlice<LoggedChange> = []
 
             public mutating func next() async throws -> ChangeEvent? {
                 while buffered.isEmpty {
                     guard let page = try await pages.next() else { return nil }
-                    buffered = page[...]
+                    buffered = page.changes[...]
                 }
                 return buffered.popFirst()?.event
             }
@@ -112,11 +131,35 @@ public final class Listener: Sendable {
         public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(pages: pages.makeAsyncIterator()) }
     }
 
+    /// Changes and messages one at a time, in id order: for `pgrelay listen` with `--channel`.
+    public func entries() -> Entries { Entries(pages: pages()) }
+
+    /// The changes and messages of a listener's pages, one at a time.
+    public struct Entries: AsyncSequence, Sendable {
+        public typealias Element = LogEntry
+        let pages: AsyncThrowingStream<Page, Error>
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            var pages: AsyncThrowingStream<Page, Error>.AsyncIterator
+            var buffered: ArraySlice<LogEntry> = []
+
+            public mutating func next() async throws -> LogEntry? {
+                while buffered.isEmpty {
+                    guard let page = try await pages.next() else { return nil }
+                    buffered = page.entries[...]
+                }
+                return buffered.popFirst()
+            }
+        }
+
+        public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(pages: pages.makeAsyncIterator()) }
+    }
+
     /// Starts the listener thread; it stops when the stream is dropped or its consumer stops
     /// iterating. Each element is one page of changes, in id order, none empty.
-    public func pages() -> AsyncThrowingStream<[LoggedChange], Error> {
+    public func pages() -> AsyncThrowingStream<Page, Error> {
         let (stream, continuation) = AsyncThrowingStream.makeStream(
-            of: [LoggedChange].self,
+            of: Page.self,
             throwing: Error.self,
             bufferingPolicy: .bufferingOldest(configuration.bufferLimit)
         )

@@ -7,14 +7,14 @@ import PGRelayCore
 struct ListenerLoop {
     let configuration: Listener.Configuration
     let logger: Logger
-    let continuation: AsyncThrowingStream<[LoggedChange], Error>.Continuation
+    let continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation
     let stop: StopFlag
 
     /// Where the consumer is. Nil until the first connection when starting at the newest change.
     private var cursor: DeliveryCursor?
     private var backoff = Backoff()
 
-    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<[LoggedChange], Error>.Continuation, stop: StopFlag) {
+    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation, stop: StopFlag) {
         self.configuration = configuration
         self.logger = logger
         self.continuation = continuation
@@ -55,6 +55,8 @@ struct ListenerLoop {
         var routes = try resolveRoutes(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
         for channel in routes.keys { try connection.listen(channel) }
+        // Every message wakes relays on one channel (message channels are not NOTIFY identifiers).
+        if !configuration.channels.isEmpty { try connection.listen(ChannelName.messagesSent) }
         if cursor == nil { cursor = DeliveryCursor(after: try ticker.tick()) }
         connectedOnce = true
         configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
@@ -92,14 +94,16 @@ struct ListenerLoop {
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
     private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName]) throws -> Bool {
-        let filter: [String]? = configuration.tables == .all ? nil : Array(routes.keys)
+        let messageChannels = Set(configuration.channels)
+        let filter: [String]? = configuration.tables == .all ? nil : Array(routes.keys) + messageChannels.map(ChannelName.forMessages)
         let limit = 1000
         while !stop.isSet {
             let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes)
             for bad in page.undecodable {
                 logger.error("skipping a log row that cannot be decoded", metadata: ["id": "\(bad.id)", "error": "\(bad.message)"])
             }
-            if !page.changes.isEmpty, !deliver(page.changes) { return false }
+            let delivered = Listener.Page(changes: page.changes, messages: page.messages.filter { messageChannels.contains($0.channel) })
+            if !delivered.changes.isEmpty || !delivered.messages.isEmpty, !deliver(delivered) { return false }
             cursor!.delivered(page.through)
             if !page.full { return true }
         }
@@ -107,8 +111,8 @@ struct ListenerLoop {
     }
 
     /// Yields one page; false when the consumer's buffer is full (the page was not delivered).
-    private func deliver(_ changes: [LoggedChange]) -> Bool {
-        switch continuation.yield(changes) {
+    private func deliver(_ page: Listener.Page) -> Bool {
+        switch continuation.yield(page) {
         case .enqueued:
             return true
         case .dropped:

@@ -25,6 +25,10 @@ extension Connection {
     public func waitForNotifications(timeout: Double) throws -> [RawNotification] {
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
         guard descriptor.fd >= 0 else { throw PostgresError(.connection, "connection to Postgres lost") }
+        // A notification that arrived while a query ran was read by libpq with the query's answer:
+        // it waits in libpq's queue, not on the socket, and poll() would sleep through it.
+        let queued = try drainNotifications()
+        if !queued.isEmpty { return queued }
         let ready = poll(&descriptor, 1, Int32(timeout * 1000))
         if ready < 0, errno != EINTR { throw PostgresError(.connection, "poll failed: \(String(cString: strerror(errno)))") }
         return try drainNotifications()

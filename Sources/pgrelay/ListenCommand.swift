@@ -8,9 +8,12 @@ import PGRelayPostgres
 struct ListenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "listen",
-        abstract: "Watch changes as they commit (no daemon needed), or raw notifications with --notify-channel.",
+        abstract: "Watch changes and channel messages as they commit (no daemon needed), or raw notifications with --notify-channel.",
         discussion: """
-            With no table, watches every subscribed table, including ones subscribed meanwhile.
+            With no table and no --channel, watches every subscribed table, including ones subscribed
+            meanwhile. --channel adds a pgrelay channel's messages (repeatable); with only --channel,
+            only those. A --channel name that is no pgrelay channel is watched as a raw NOTIFY
+            channel, as --channel did before --notify-channel existed, with a note.
             Stops after --seconds, or on Ctrl-C. Reconnects by itself if the connection drops,
             and shows the changes committed meanwhile: none is skipped or shown twice.
             """
@@ -25,15 +28,13 @@ struct ListenCommand: AsyncParsableCommand {
         help: "Print raw notifications on this NOTIFY channel (repeatable), any channel, exactly as Postgres delivers them."
     )
     var notifyChannels: [String] = []
-    /// The former spelling of `--notify-channel`: `--channel` is to mean a pgrelay channel.
-    @Option(name: .customLong("channel"), help: .hidden) var formerChannels: [String] = []
-
-    /// The raw NOTIFY channels, by either spelling.
-    var channels: [String] { notifyChannels + formerChannels }
+    @Option(name: .customLong("channel"), help: "Also watch this pgrelay channel's messages (repeatable).") var channels: [String] = []
 
     func validate() throws {
-        if !channels.isEmpty, !tables.isEmpty { throw ValidationError("give either tables or --notify-channel, not both") }
-        if !channels.isEmpty, since != nil { throw ValidationError("--since replays pgrelay's log; raw --notify-channel notifications have none") }
+        if !notifyChannels.isEmpty, !tables.isEmpty || !channels.isEmpty {
+            throw ValidationError("give either tables and --channel, or --notify-channel, not both")
+        }
+        if !notifyChannels.isEmpty, since != nil { throw ValidationError("--since replays pgrelay's log; raw --notify-channel notifications have none") }
         if let seconds, seconds <= 0 { throw ValidationError("--seconds must be positive") }
     }
 
@@ -43,7 +44,7 @@ struct ListenCommand: AsyncParsableCommand {
             // finish cancels the rest.
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    if channels.isEmpty { try await watchChanges() } else { try await watchChannels() }
+                    if notifyChannels.isEmpty { try await watchLog() } else { try await watchRaw(notifyChannels) }
                 }
                 group.addTask { await Signals.first(of: [SIGINT, SIGTERM]) }
                 if let seconds { group.addTask { try await Task.sleep(for: .seconds(seconds)) } }
@@ -53,36 +54,54 @@ struct ListenCommand: AsyncParsableCommand {
         }
     }
 
-    private func watchChanges() async throws {
-        let names = try tables.map(TableName.init(parsing:))
+    /// Tables and channels from the log; or, when every --channel names no pgrelay channel, those
+    /// as raw NOTIFY channels (what `--channel` meant before pgrelay had channels).
+    private func watchLog() async throws {
         // Fail here, with the CLI's message, before any thread starts.
         let db = try connection.connect()
+        let store = ChannelStore(connection: db)
+        let unknown = channels.filter { (try? store.requireKnown($0)) == nil }
+        if !unknown.isEmpty {
+            if unknown.count == channels.count, tables.isEmpty, since == nil {
+                note("note: \(unknown.joined(separator: ", ")) \(unknown.count == 1 ? "is" : "are") no pgrelay channel; watching as raw NOTIFY channels (--channel names pgrelay channels now; --notify-channel is for raw ones)")
+                return try await watchRaw(unknown)
+            }
+            try store.requireKnown(unknown[0])
+        }
+        try await watchChanges(db)
+    }
+
+    private func watchChanges(_ db: Connection) async throws {
+        let names = try tables.map(TableName.init(parsing:))
         let installer = Installer(connection: db)
-        let subscriptions = names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
+        let onlyChannels = names.isEmpty && !channels.isEmpty
+        let subscriptions = onlyChannels ? [] : names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
         // Start from the newest change now, before saying so: whatever commits after the line
         // below is shown, even if the listener's own connection takes a moment.
         // Ticking first numbers what committed before now, with or without a relay running.
         let startAfter = try since ?? Ticker(connection: db).tick()
         let shown = subscriptions.map(\.table.description).joined(separator: ", ")
-        note(names.isEmpty && subscriptions.isEmpty
-            ? "listening for tables subscribed from now on (none yet); Ctrl-C to stop"
-            : "listening on \(names.isEmpty ? "every subscribed table (\(shown))" : shown); Ctrl-C to stop")
+        let channelList = channels.isEmpty ? "" : "channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", "))"
+        if onlyChannels {
+            note("listening on \(channelList); Ctrl-C to stop")
+        } else {
+            let tablesShown = names.isEmpty && subscriptions.isEmpty
+                ? "tables subscribed from now on (none yet)" : names.isEmpty ? "every subscribed table (\(shown))" : shown
+            note("listening on \(tablesShown)\(channelList.isEmpty ? "" : " and \(channelList)"); Ctrl-C to stop")
+        }
         // Reconnects are worth a line on stderr; routine connects are not.
         var logger = Logger(label: "pgrelay.listener")
         logger.logLevel = .warning
         let listener = Listener(
-            .init(conninfo: connection.conninfo, tables: names.isEmpty ? .all : .only(names), startAfter: startAfter),
+            .init(conninfo: connection.conninfo, tables: onlyChannels ? .only([]) : names.isEmpty ? .all : .only(names), channels: channels, startAfter: startAfter),
             logger: logger
         )
-        for try await event in listener.events() {
-            emit(json ? event.canonicalJSONText : event.readableText + "\n")
+        for try await entry in listener.entries() {
+            emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
         }
     }
 
-    private func watchChannels() async throws {
-        if !formerChannels.isEmpty {
-            note("note: --channel is now --notify-channel (raw NOTIFY channels); --channel will name pgrelay channels")
-        }
+    private func watchRaw(_ channels: [String]) async throws {
         note("listening on channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", ")); Ctrl-C to stop")
         for try await notification in Listener.rawNotifications(conninfo: connection.conninfo, channels: channels) {
             if json {

@@ -10,11 +10,13 @@ struct ReplayCommand: AsyncParsableCommand {
         discussion: """
             --since takes a change id (42: the changes after it), an ISO-8601 time
             (2026-11-23T10:00:00Z: changes committed at or after it) or unix seconds (@1763892000).
-            A bare number is always an id. With no table, replays every table in the log.
+            A bare number is always an id. With no table and no --channel, replays every table in
+            the log; --channel adds a channel's messages (repeatable), in the same id order.
             """
     )
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "Tables to replay (default: all).") var tables: [String] = []
+    @Option(name: .customLong("channel"), help: "A channel whose messages to replay (repeatable).") var channels: [String] = []
     @Option(help: "An id, an ISO-8601 time, or @unix-seconds.") var since: String
     @Option(help: "Print at most this many changes.") var limit: Int?
     @Flag(help: "One canonical JSON object per line.") var json = false
@@ -30,7 +32,11 @@ struct ReplayCommand: AsyncParsableCommand {
             let db = try connection.connect()
             let installer = Installer(connection: db)
             try installer.requireInitialized()
-            let channels = names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
+            let store = ChannelStore(connection: db)
+            for channel in channels { try store.requireKnown(channel) }
+            let tableChannels = names.isEmpty && !channels.isEmpty ? [] : names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
+            // Without a table, --channel replays only its messages; a page read for tables holds none.
+            let logChannels = tableChannels.map { $0 + channels.map(ChannelName.forMessages) }
             let log = ChangeLog(connection: db)
             var after: Int64
             switch start {
@@ -46,19 +52,25 @@ struct ReplayCommand: AsyncParsableCommand {
                 let pageSize = min(1000, (limit ?? Int.max) - printed)
                 if pageSize <= 0 { break }
                 // A page ends at its count or at its byte budget (large rows): `full` says more may follow.
-                let page = try log.page(after: after, channels: channels, limit: pageSize)
+                let page = try log.page(after: after, channels: logChannels, limit: pageSize)
                 if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
-                let events = page.changes.map(\.event).filter { $0.id <= newest }
-                for event in events {
-                    emit(json ? event.canonicalJSONText : event.readableText + "\n")
+                // Messages come only with --channel (a page read with no filter holds every channel's).
+                let wanted = Set(channels)
+                let all = page.entries.filter { if case .message(let m) = $0 { wanted.contains(m.channel) } else { true } }
+                let entries = all.filter { $0.id <= newest }
+                for entry in entries {
+                    emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
                 }
-                printed += events.count
-                after = events.last?.id ?? after
-                reachedEnd = !page.full || events.count < page.changes.count
+                printed += entries.count
+                // Everything up to the page's end (or up to `newest`, past which nothing is printed) is done.
+                after = max(after, min(page.through, newest))
+                reachedEnd = !page.full || page.through >= newest
             }
             // Past the end, nothing up to `newest` is left for these tables: resume from there.
             let resume = reachedEnd ? max(after, newest) : after
-            note("\(printed) change\(printed == 1 ? "" : "s"); continue with --since \(resume)")
+            let noun = channels.isEmpty ? "change" : names.isEmpty ? "message" : "entry"
+            let plural = noun == "entry" ? "entries" : noun + "s"
+            note("\(printed) \(printed == 1 ? noun : plural); continue with --since \(resume)")
         }
     }
 }

@@ -110,7 +110,7 @@ import Testing
     }
 
     /// `listen --notify-channel` prints raw notifications; `--channel`, its former spelling,
-    /// still does and says it was renamed.
+    /// still does for a name that is no pgrelay channel, and says so.
     @Test func listenPrintsRawNotificationsByEitherSpelling() async throws {
         let db = try TestDatabase(initialized: false)
         var environment = ProcessInfo.processInfo.environment
@@ -127,11 +127,11 @@ import Testing
             try db.connection.execute("select pg_notify('app:events', 'hello from \(option)')")
             try await waitUntilBlocking("the notification (stdout: \(listen.stdoutSoFar))") { listen.stdoutSoFar.contains("hello from \(option)") }
             #expect(listen.stdoutSoFar.hasPrefix("channel app:events  pid "), "\(listen.stdoutSoFar)")
-            let renamed = listen.stderrSoFar.contains("--channel is now --notify-channel")
+            let renamed = listen.stderrSoFar.contains("note: app:events is no pgrelay channel; watching as raw NOTIFY channels (--channel names pgrelay channels now")
             #expect(renamed == (option == "--channel"), "\(option): \(listen.stderrSoFar)")
         }
         let both = try pgrelay(["listen", "public.orders", "--notify-channel", "x"], database: db.conninfo)
-        #expect(both.status != 0 && both.stderr.contains("give either tables or --notify-channel, not both"), "\(both.stderr)")
+        #expect(both.status != 0 && both.stderr.contains("give either tables and --channel, or --notify-channel, not both"), "\(both.stderr)")
     }
 
     /// SIGTERM ends open streams and exits 0 within a few seconds.

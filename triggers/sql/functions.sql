@@ -190,6 +190,75 @@ begin
 end
 $fn$;
 
+-- realtime.post(channel_name, event, payload, sender, private): writes one message to the log, in
+-- the caller's transaction, and wakes the relays (one empty NOTIFY on realtime:messages per
+-- transaction). The message gets its id from the same ticks as table changes: it is ordered,
+-- replayable and resumable like one. A channel need not have been created to carry messages
+-- (Supabase's topics are not); its name follows the rule of created channels. Returns nothing;
+-- errors name what is wrong (the writer's transaction fails rather than lose a message).
+create or replace function realtime.post(channel_name text, event text, payload jsonb, sender text default null, private boolean default false)
+returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set timezone = 'UTC'
+as $fn$
+#variable_conflict use_variable
+begin
+    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
+        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
+            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
+    end if;
+    if event is null or length(event) not between 1 and 128 or event ~ '[[:cntrl:]]' then
+        raise exception 'event name % is not allowed: use 1 to 128 characters, no control characters',
+            coalesce(quote_literal(left(event, 140)), 'null') using errcode = '22023';
+    end if;
+    if sender is not null and (length(sender) not between 1 and 256 or sender ~ '[[:cntrl:]]') then
+        raise exception 'a sender is a user id of 1 to 256 characters without control characters' using errcode = '22023';
+    end if;
+    insert into realtime.log (channel, n, record)
+    values ('realtime:channel:' || channel_name, 1,
+            json_build_object('operation', 'MESSAGE', 'channel', channel_name, 'event', event,
+                              'payload', coalesce(payload, 'null'::jsonb), 'sender', sender,
+                              'private', coalesce(private, false),
+                              'sent_at', to_char(clock_timestamp(), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
+    perform pg_notify('realtime:messages', '');
+end
+$fn$;
+
+-- realtime.send(payload, event, topic, private): Supabase's "broadcast from the database", with
+-- its name and signature, so that triggers written for Supabase work unchanged. The message goes
+-- to the log (realtime.post) with no sender. Unlike Supabase's, it raises instead of warning when
+-- the message cannot be written: a message is never lost silently.
+create or replace function realtime.send(payload jsonb, event text, topic text, private boolean default true)
+returns void
+language sql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+    select realtime.post(topic, event, payload, null, private)
+$fn$;
+
+-- realtime.broadcast_changes(...): Supabase's helper for row triggers, same name, signature and
+-- payload ({"old_record","record","operation","table","schema"}), sent with realtime.send.
+create or replace function realtime.broadcast_changes(
+    topic_name text, event_name text, operation text, table_name text, table_schema text,
+    new record, old record, level text default 'ROW'
+) returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp set timezone = 'UTC'
+as $fn$
+#variable_conflict use_variable
+begin
+    if level = 'STATEMENT' then
+        raise exception 'function can only be triggered for each row, not for each statement';
+    end if;
+    if operation not in ('INSERT', 'UPDATE', 'DELETE') then
+        raise exception 'Unexpected operation type: %', operation;
+    end if;
+    perform realtime.send(jsonb_build_object('old_record', old, 'record', new, 'operation', operation,
+                                             'table', table_name, 'schema', table_schema),
+                          event_name, topic_name);
+end
+$fn$;
+
 -- Only the owner (the role that ran `pgrelay init`) uses the realtime schema: application roles
 -- can neither read the log (other tables' changes), nor write, update or delete it, nor name a
 -- capture function in a trigger of their own to forge changes into a subscription's channel.

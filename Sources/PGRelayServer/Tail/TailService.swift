@@ -33,8 +33,9 @@ struct TailService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await page in listener.pages().cancelOnGracefulShutdown() {
-                    tail.append(page)
-                    metrics.received(page)
+                    // Channel messages reach the Tail when channels stream (not yet): changes only.
+                    tail.append(page.changes)
+                    metrics.received(page.changes)
                 }
             }
             group.addTask {
