@@ -19,6 +19,11 @@ public struct AccessPolicy: Equatable, Sendable {
     public var grants: [String: Set<TableName>?]
     /// Row scope templates per table.
     public var scopes: [TableName: String]
+    /// Who may read and send on which named channels.
+    public var channels = ChannelAccess()
+    /// The token claim that names the user: a channel member, a message's sender, a presence.
+    /// Default `sub`.
+    public var userClaim = "sub"
 
     public init(roleClaim: String = "role", grants: [String: Set<TableName>?] = [:], scopes: [TableName: String] = [:]) {
         self.roleClaim = roleClaim
@@ -71,6 +76,18 @@ public struct AccessPolicy: Equatable, Sendable {
             scopes[table] = template
         }
     }
+
+    /// The user a token names (its ``userClaim``), or nil when it names none.
+    public func user(in claims: JSONValue) -> String? {
+        switch claims[userClaim] {
+        case .string(let text)?: return text
+        case .number(let digits)?: return digits
+        default: return nil
+        }
+    }
+
+    /// The role a token names, or nil.
+    public func role(in claims: JSONValue) -> String? { claims[roleClaim]?.stringValue }
 
     /// The row filter a token's holder must see `table` through, or an error (403) saying why not.
     public func scope(for table: TableName, claims: JSONValue) throws -> RowFilter {

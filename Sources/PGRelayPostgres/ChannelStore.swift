@@ -139,6 +139,24 @@ public struct ChannelStore {
         guard !removed.isEmpty else { throw ChannelError(description: "\(user) is not a member of channel \(name)") }
     }
 
+    /// The channel called `name` (nil when nobody created it) and `user`'s membership of it, in one
+    /// round trip: what the relay decides access by.
+    public func lookup(_ name: String, user: String?) throws -> (channel: Channel?, membership: ChannelAccess.Membership?) {
+        let row = try connection.query(
+            """
+            select c.name, c.type, c.options::text, m.role, m.can_send
+              from (select $1::text as name) q
+              left join realtime.channels c on c.name = q.name
+              left join realtime.channel_members m on m.channel = q.name and m.user_id = $2
+            """,
+            [name, user]
+        ).first ?? []
+        guard row.count == 5, row[0] != nil else { return (nil, nil) }
+        let channel = try summary([row[0], row[1], row[2], "0", ""]).channel
+        let membership = row[3].flatMap(ChannelRole.init(rawValue:)).map { ChannelAccess.Membership(role: $0, canSend: row[4] == "t") }
+        return (channel, membership)
+    }
+
     private func summary(_ row: [String?]) throws -> Summary {
         let options = try ChannelOptions(parsing: row[2] ?? "{}")
         let channel = try Channel(name: row[0] ?? "", kind: ChannelKind(parsing: row[1] ?? ""), options: options)
@@ -150,7 +168,7 @@ public struct ChannelStore {
     }
 
     /// The first line of a server error without its `ERROR:` prefix.
-    static func primary(_ message: String) -> String {
+    public static func primary(_ message: String) -> String {
         let line = message.split(separator: "\n").first.map(String.init) ?? message
         return line.hasPrefix("ERROR:") ? line.dropFirst("ERROR:".count).trimmingCharacters(in: .whitespaces) : line
     }

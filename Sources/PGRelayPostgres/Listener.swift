@@ -27,6 +27,12 @@ public final class Listener: Sendable {
         case only([TableName])
     }
 
+    public enum Channels: Sendable, Equatable {
+        /// Every channel's messages (a relay's listener).
+        case all
+        case only([String])
+    }
+
     /// One page a listener read: its changes, routed to their tables, and the messages of the
     /// channels it watches, each list in id order (the two interleave by id). Never both empty.
     public struct Page: Sendable {
@@ -46,7 +52,7 @@ public final class Listener: Sendable {
         public var conninfo: String
         public var tables: Tables
         /// Named channels whose messages to deliver besides the tables' changes (none by default).
-        public var channels: [String]
+        public var channels: Channels
         /// Deliver changes after this id (replaying from the log first); nil starts at the newest change.
         public var startAfter: Int64?
         /// Shown in `pg_stat_activity`, and how `pgrelay status` counts listeners.
@@ -67,7 +73,7 @@ public final class Listener: Sendable {
         public init(
             conninfo: String,
             tables: Tables = .all,
-            channels: [String] = [],
+            channels: Channels = .only([]),
             startAfter: Int64? = nil,
             applicationName: String = "pgrelay listener",
             failOnFirstConnect: Bool = true,

@@ -56,7 +56,7 @@ struct ListenerLoop {
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
         for channel in routes.keys { try connection.listen(channel) }
         // Every message wakes relays on one channel (message channels are not NOTIFY identifiers).
-        if !configuration.channels.isEmpty { try connection.listen(ChannelName.messagesSent) }
+        if configuration.channels != .only([]) { try connection.listen(ChannelName.messagesSent) }
         if cursor == nil { cursor = DeliveryCursor(after: try ticker.tick()) }
         connectedOnce = true
         configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
@@ -94,15 +94,24 @@ struct ListenerLoop {
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
     private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName]) throws -> Bool {
-        let messageChannels = Set(configuration.channels)
-        let filter: [String]? = configuration.tables == .all ? nil : Array(routes.keys) + messageChannels.map(ChannelName.forMessages)
+        let messageChannels: Set<String>?
+        switch configuration.channels {
+        case .all: messageChannels = nil
+        case .only(let names): messageChannels = Set(names)
+        }
+        // Every channel's messages need every log row; so does every table (see above).
+        let filter: [String]? = configuration.tables == .all || messageChannels == nil
+            ? nil : Array(routes.keys) + (messageChannels ?? []).map(ChannelName.forMessages)
         let limit = 1000
         while !stop.isSet {
             let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes)
             for bad in page.undecodable {
                 logger.error("skipping a log row that cannot be decoded", metadata: ["id": "\(bad.id)", "error": "\(bad.message)"])
             }
-            let delivered = Listener.Page(changes: page.changes, messages: page.messages.filter { messageChannels.contains($0.channel) })
+            // Read with no filter, a page holds every table's changes and every channel's messages.
+            let changes = configuration.tables == .all ? page.changes : page.changes.filter { routes[$0.channel] != nil }
+            let messages = messageChannels.map { wanted in page.messages.filter { wanted.contains($0.channel) } } ?? page.messages
+            let delivered = Listener.Page(changes: changes, messages: messages)
             if !delivered.changes.isEmpty || !delivered.messages.isEmpty, !deliver(delivered) { return false }
             cursor!.delivered(page.through)
             if !page.full { return true }

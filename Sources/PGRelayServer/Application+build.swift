@@ -87,7 +87,7 @@ public func buildApplication(
     let schemas = TableSchemas()
     let listener = Listener(
         .init(
-            conninfo: configuration.conninfo, tables: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
+            conninfo: configuration.conninfo, tables: .all, channels: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
             answerTimeout: configuration.listenerAnswerTimeout, poll: configuration.poll,
             onConnect: { connected in
                 tail.start(after: connected.afterID)
@@ -106,6 +106,13 @@ public func buildApplication(
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
+    let gate = ChannelGate(authenticator: authenticator, pool: pool)
+    let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
+    ChannelStreamRoute(
+        tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
+        schemas: schemas, logger: logger
+    ).register(on: router)
+    ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
     InspectorRoute().register(on: router)
     let details = configuration.details
     router.get("/metrics") { _, context in

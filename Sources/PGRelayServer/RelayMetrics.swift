@@ -10,6 +10,10 @@ import Prometheus
 public final class RelayMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let changesReceived: Metrics.Counter
+    /// Channel messages the listener read from the log.
+    let messagesReceived: Metrics.Counter
+    /// Messages and ephemeral events clients sent through this relay.
+    let messagesSent: Metrics.Counter
     let listenerReconnects: Metrics.Counter
     let replayReads: Metrics.Counter
     let subscribers: Metrics.Gauge
@@ -30,6 +34,8 @@ public final class RelayMetrics: Sendable {
         ]
         self.registry = registry
         changesReceived = Metrics.Counter(label: "pgrelay_changes_received_total", factory: factory)
+        messagesReceived = Metrics.Counter(label: "pgrelay_messages_received_total", factory: factory)
+        messagesSent = Metrics.Counter(label: "pgrelay_messages_sent_total", factory: factory)
         listenerReconnects = Metrics.Counter(label: "pgrelay_listener_reconnects_total", factory: factory)
         replayReads = Metrics.Counter(label: "pgrelay_replay_reads_total", factory: factory)
         subscribers = Metrics.Gauge(label: "pgrelay_subscribers", factory: factory)

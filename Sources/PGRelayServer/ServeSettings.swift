@@ -59,11 +59,16 @@ public struct ServeSettings: Sendable {
         configuration.limits.subscriptionsPerSocket = reader.int(forKey: "limits.subscriptions_per_socket", default: configuration.limits.subscriptionsPerSocket)
         configuration.limits.concurrentReplays = reader.int(forKey: "limits.concurrent_replays", default: configuration.limits.concurrentReplays)
         configuration.limits.replayStallSeconds = reader.double(forKey: "limits.replay_stall_seconds", default: configuration.limits.replayStallSeconds)
+        configuration.limits.messageBytes = reader.int(forKey: "limits.message_bytes", default: configuration.limits.messageBytes)
+        configuration.limits.ephemeralBytes = reader.int(forKey: "limits.ephemeral_bytes", default: configuration.limits.ephemeralBytes)
+        configuration.limits.messagesPerSecond = reader.int(forKey: "limits.messages_per_second", default: configuration.limits.messagesPerSecond)
+        configuration.limits.channelsPerSocket = reader.int(forKey: "limits.channels_per_socket", default: configuration.limits.channelsPerSocket)
         let limits = configuration.limits
         guard limits.replayStallSeconds > 0 else { throw ServeConfigurationError(description: "limits.replay_stall_seconds must be positive") }
-        guard [limits.connections, limits.connectionsPerAddress, limits.streamsPerUser, limits.subscriptionsPerSocket, limits.concurrentReplays].allSatisfy({ $0 > 0 }) else {
+        guard [limits.connections, limits.connectionsPerAddress, limits.streamsPerUser, limits.subscriptionsPerSocket, limits.concurrentReplays,
+                limits.messageBytes, limits.ephemeralBytes, limits.messagesPerSecond, limits.channelsPerSocket].allSatisfy({ $0 > 0 }) else {
             throw ServeConfigurationError(
-                description: "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket and concurrent_replays must be positive"
+                description: "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket, concurrent_replays, message_bytes, ephemeral_bytes, messages_per_second and channels_per_socket must be positive"
             )
         }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
@@ -95,14 +100,20 @@ public struct ServeSettings: Sendable {
                 throw ServeConfigurationError(description: "auth.jwks_file \(jwksFile) cannot be read: \(error.localizedDescription)")
             }
         }
+        var policy = try AccessPolicy(
+            roleClaim: reader.string(forKey: "auth.role_claim", default: "role"),
+            access: reader.stringArray(forKey: "auth.access", default: []),
+            scopes: reader.stringArray(forKey: "auth.scopes", default: [])
+        )
+        policy.channels = try ChannelAccess(
+            read: reader.stringArray(forKey: "auth.channels", default: []),
+            send: reader.stringArray(forKey: "auth.channel_senders", default: [])
+        )
+        policy.userClaim = reader.string(forKey: "auth.user_claim", default: "sub")
         configuration.auth = Authenticator.Configuration(
             jwtSecret: reader.string(forKey: "auth.jwt_secret", isSecret: true, default: ""),
             jwks: jwks,
-            policy: try AccessPolicy(
-                roleClaim: reader.string(forKey: "auth.role_claim", default: "role"),
-                access: reader.stringArray(forKey: "auth.access", default: []),
-                scopes: reader.stringArray(forKey: "auth.scopes", default: [])
-            ),
+            policy: policy,
             audience: reader.string(forKey: "auth.audience", default: "").nilIfEmpty,
             issuer: reader.string(forKey: "auth.issuer", default: "").nilIfEmpty
         )

@@ -93,7 +93,7 @@ struct ListenCommand: AsyncParsableCommand {
         var logger = Logger(label: "pgrelay.listener")
         logger.logLevel = .warning
         let listener = Listener(
-            .init(conninfo: connection.conninfo, tables: onlyChannels ? .only([]) : names.isEmpty ? .all : .only(names), channels: channels, startAfter: startAfter),
+            .init(conninfo: connection.conninfo, tables: onlyChannels ? .only([]) : names.isEmpty ? .all : .only(names), channels: .only(channels), startAfter: startAfter),
             logger: logger
         )
         for try await entry in listener.entries() {

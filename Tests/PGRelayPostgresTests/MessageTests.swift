@@ -203,7 +203,7 @@ import Testing
         let items = TableName(schema: "public", name: "items")
         try db.subscribedTable(items)
         let connected = PIDBox()
-        let listener = Listener(.init(conninfo: db.conninfo, tables: .only([items]), channels: ["room:7"], poll: PollSchedule(interval: 30, idleInterval: 30, idleGrace: 1), onConnect: { connected.set($0.backendPID) }))
+        let listener = Listener(.init(conninfo: db.conninfo, tables: .only([items]), channels: .only(["room:7"]), poll: PollSchedule(interval: 30, idleInterval: 30, idleGrace: 1), onConnect: { connected.set($0.backendPID) }))
         let entries = listener.entries()
         try await waitUntil("the listener to connect") { connected.value != nil }
         try db.connection.execute("select realtime.send('1', 'chat', 'room:7')")

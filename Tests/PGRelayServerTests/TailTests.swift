@@ -15,7 +15,7 @@ import Testing
     }
 
     func ids(_ take: Tail.Take) -> [Int64] {
-        if case .changes(let entries, _, _, _) = take { return entries.map(\.event.id) }
+        if case .changes(let entries, _, _, _) = take { return entries.map(\.id) }
         return []
     }
 
@@ -43,7 +43,7 @@ import Testing
         var cursor: Int64 = 10
         var got: [Int64] = []
         while cursor < 2100, case .changes(let entries, let next, _, _) = tail.take(seven, after: cursor, limit: 1000) {
-            got += entries.map(\.event.id)
+            got += entries.map(\.id)
             cursor = next
         }
         #expect(got == Array(11...2100))

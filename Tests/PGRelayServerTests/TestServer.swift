@@ -57,6 +57,17 @@ final class TestServer: @unchecked Sendable {
         return (Int(response.status.code), fields, String(buffer: body))
     }
 
+    /// POST `body` to a path; returns the status and body.
+    func post(_ path: String, body: String, headers: [(String, String)] = []) async throws -> (status: Int, body: String) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body))
+        let response = try await Self.client.execute(request, timeout: .seconds(30))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
     func health() async throws -> JSONValue { try JSONValue(parsing: try await get("/health").body) }
 
     func waitForHealth(timeout: Double = 60, _ condition: @escaping (JSONValue) -> Bool) async throws {
@@ -130,6 +141,10 @@ struct SSEResult {
     var accelBuffering = ""
     var raw = ""
     var events: [(id: Int64, event: String, change: ChangeEvent)] = []
+    /// `event: message` frames: a channel's messages, as their canonical JSON.
+    var messages: [(id: Int64, message: JSONValue)] = []
+    /// Names of the other events (`live`, `error`), in order.
+    var others: [String] = []
     var comments: [String] = []
     var retry: Int?
 
@@ -144,7 +159,13 @@ struct SSEResult {
             else if line.hasPrefix("data: ") { data += line.dropFirst(6) }
             else if line.hasPrefix("retry: ") { retry = Int(line.dropFirst(7)) }
         }
-        if let id, let change = try? ChangeEvent(jsonText: data) { events.append((id, name, change)) }
+        if let id, name == "message", let message = try? JSONValue(parsing: data) {
+            messages.append((id, message))
+        } else if let id, let change = try? ChangeEvent(jsonText: data) {
+            events.append((id, name, change))
+        } else if !name.isEmpty {
+            others.append(name)
+        }
     }
 
     var ids: [Int64] { events.map(\.id) }

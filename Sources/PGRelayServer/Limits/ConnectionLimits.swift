@@ -19,6 +19,15 @@ public struct ConnectionLimits: Sendable, Equatable {
     /// before its connection is closed, so that it cannot keep the slot and the page from others;
     /// it resumes where it was when it reconnects (EventSource does so by itself). Default 30.
     public var replayStallSeconds: Double = 30
+    /// Most bytes of a message's payload (its JSON text) sent through the relay. Default 256 KiB.
+    public var messageBytes = 256 * 1024
+    /// Most bytes of an ephemeral event's payload. Default 16 KiB.
+    public var ephemeralBytes = 16 * 1024
+    /// Messages and ephemeral events one WebSocket, or one user (or client address, without auth)
+    /// over HTTP, may send per second. Default 50.
+    public var messagesPerSecond = 50
+    /// Channels one WebSocket may subscribe to. Default 100.
+    public var channelsPerSocket = 100
 
     public init() {}
 }

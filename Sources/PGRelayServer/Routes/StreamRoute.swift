@@ -57,14 +57,23 @@ struct StreamRoute {
             metrics: metrics, replays: replays,
             stallSeconds: admission.limits.replayStallSeconds, onStall: { [connection = context.channel] in connection.close(promise: nil) }
         )
-        let (logger, metrics, retry, client) = (self.logger, self.metrics, retryMilliseconds, context.client)
         logger.info(
             "stream opened",
             metadata: [
-                "client": "\(client)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
+                "client": "\(context.client)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
                 "since": "\(streamRequest.since.map(String.init) ?? "live")",
             ]
         )
+        return Self.eventStream(loop: loop, expiry: expiry, ticket: ticket, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger, client: context.client, label: ("table", "\(table)"))
+    }
+
+    /// The SSE response of one subscriber loop: `retry:`, then its changes (or messages), `live`,
+    /// keep-alives; it ends at the token's expiry, on shutdown, or with `event: error` saying why.
+    /// - Parameter label: what the logs name the stream by (`table`, or `channel`).
+    static func eventStream(
+        loop: SubscriberLoop, expiry: Date?, ticket: Admission.Ticket, retryMilliseconds: Int, metrics: RelayMetrics, logger: Logger,
+        client: String, label: (key: String, value: String)
+    ) -> Response {
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
             .cacheControl: "no-cache, no-transform",
@@ -73,9 +82,9 @@ struct StreamRoute {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             defer {
                 ticket.release()
-                logger.info("stream closed", metadata: ["client": "\(client)", "table": "\(table)"])
+                logger.info("stream closed", metadata: ["client": "\(client)", "\(label.key)": "\(label.value)"])
             }
-            try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retry)))
+            try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retryMilliseconds)))
             do {
                 // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
                 let handle = SubscriberHandle(tail: loop.tail)
@@ -126,7 +135,7 @@ struct StreamRoute {
             } catch let error as FilterEvaluationError {
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
             } catch let error as PostgresError {
-                logger.warning("stream ended by a database error", metadata: ["table": "\(table)", "error": "\(error.message)"])
+                logger.warning("stream ended by a database error", metadata: ["\(label.key)": "\(label.value)", "error": "\(error.message)"])
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("database: \(error.message)"))]))))
             }
             try await writer.finish(nil)

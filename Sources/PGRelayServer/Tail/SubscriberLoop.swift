@@ -20,14 +20,16 @@ struct SubscriberLoop: Sendable {
 
     let tail: Tail
     let pool: DatabasePool
+    /// The log's channel: a table subscription's, or a named channel's (``ChannelName/forMessages(_:)``).
     let channel: String
-    let table: TableName
+    /// The subscribed table; nil for a named channel, whose messages pass as they are.
+    let table: TableName?
     let request: StreamRequest
     /// The table's key columns: what a change that leaves the subscriber's filter carries.
     let key: [String]
     /// The table's current column types (the filter compares by them), under the table's OID.
     let schemas: TableSchemas
-    let tableID: UInt32
+    let tableID: UInt32?
     let metrics: RelayMetrics
     /// Log readers at once, across subscribers: a page is read and delivered holding a slot.
     let replays: ReplaySlots
@@ -48,8 +50,8 @@ struct SubscriberLoop: Sendable {
     func run(registered: (Tail.SubscriberID) -> Void = { _ in }, deliver: (Output) async throws -> Void) async throws -> Int64 {
         let (id, liveFrom) = tail.register(channel: channel, request: request)
         defer { tail.unregister(id) }
-        schemas.watch(tableID, types: request.columnTypes)
-        defer { schemas.unwatch(tableID) }
+        if let tableID { schemas.watch(tableID, types: request.columnTypes) }
+        defer { if let tableID { schemas.unwatch(tableID) } }
         registered(id)
         var cursor: Int64
         if let since = request.since {
@@ -72,10 +74,13 @@ struct SubscriberLoop: Sendable {
                 // within a slot, so that such pages are bounded in number as well as in bytes.
                 let page = try await replays.withSlot {
                     let page = try await pool.withConnection { connection in
-                        try ChangeLog(connection: connection).pageKept(after: after, channels: [channel], limit: Self.batchLimit, routes: [channel: table])
+                        try ChangeLog(connection: connection).pageKept(
+                            after: after, channels: [channel], limit: Self.batchLimit, routes: table.map { [channel: $0] } ?? [:]
+                        )
                     }
                     metrics.replayReads.increment()
-                    let matching = try await admitted(page.changes.map(TailEntry.init))
+                    // A page of one channel holds its changes, or its messages.
+                    let matching = try await admitted(page.changes.map(TailEntry.init) + page.messages.map(TailEntry.init))
                     if !matching.isEmpty { try await deliverWatched(.changes(matching), deliver) }
                     return page
                 }
@@ -122,8 +127,12 @@ struct SubscriberLoop: Sendable {
         var kept: [TailEntry] = []
         var clock = ContinuousClock.now
         for entry in entries {
-            if let seen = try request.view(of: entry.event, key: key) {
-                kept.append(seen == entry.event ? entry : TailEntry(LoggedChange(channel: entry.channel, event: seen)))
+            guard let event = entry.event else {
+                kept.append(entry)  // a message: its channel's subscribers get it whole
+                continue
+            }
+            if let seen = try request.view(of: event, key: key) {
+                kept.append(seen == event ? entry : TailEntry(LoggedChange(channel: entry.channel, event: seen)))
             }
             if ContinuousClock.now - clock > .milliseconds(2) {
                 await Task.yield()
@@ -137,7 +146,7 @@ struct SubscriberLoop: Sendable {
     /// so that the filter no longer fits it (`total=gt.10` after `total` became text is fine;
     /// `code=eq.abc` after `code` became an integer is not): Postgres would refuse that query now.
     private func current() throws -> StreamRequest {
-        guard let types = schemas.types(of: tableID), types != request.columnTypes else { return request }
+        guard let tableID, let types = schemas.types(of: tableID), types != request.columnTypes else { return request }
         if let (column, reason) = request.filter.mismatch(types: types) {
             throw FilterEvaluationError(column: column, reason: "the table changed since the stream started: \(reason); open the stream again with a filter that fits")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import PGRelayCore
+import PGRelayPostgres
 import Synchronization
 
 /// The newest changes in memory, shared by every subscriber, and who is waiting for what.
@@ -103,21 +104,21 @@ public final class Tail: Sendable {
             var high = entries.count
             while low < high {
                 let mid = (low + high) / 2
-                if entries[mid].event.id <= id { low = mid + 1 } else { high = mid }
+                if entries[mid].id <= id { low = mid + 1 } else { high = mid }
             }
             return low
         }
 
         func entry(id: Int64) -> TailEntry? {
             let index = firstIndex(after: id - 1)
-            return index < entries.count && entries[index].event.id == id ? entries[index] : nil
+            return index < entries.count && entries[index].id == id ? entries[index] : nil
         }
 
         mutating func evict(limits: Limits) {
             while count > 0, count > limits.changes || bytes > limits.bytes {
                 let oldest = entries[start]
                 bytes -= oldest.bytes
-                evictedThrough = oldest.event.id
+                evictedThrough = oldest.id
                 start += 1
             }
             if start > 1024, start * 2 > entries.count {
@@ -146,25 +147,48 @@ public final class Tail: Sendable {
     /// Appends one page of changes (in id order, after everything appended so far) and wakes the
     /// subscribers they may concern.
     public func append(_ page: [LoggedChange]) {
-        guard !page.isEmpty else { return }
-        let entries = page.map(TailEntry.init)
+        append(entries: page.map(TailEntry.init))
+    }
+
+    /// Appends one page the listener read: its changes and messages, merged into id order.
+    public func append(_ page: Listener.Page) {
+        var entries: [TailEntry] = []
+        entries.reserveCapacity(page.changes.count + page.messages.count)
+        let (changes, messages) = (page.changes, page.messages)
+        var (i, j) = (0, 0)
+        while i < changes.count || j < messages.count {
+            if j == messages.count || (i < changes.count && changes[i].event.id < messages[j].id) {
+                entries.append(TailEntry(changes[i]))
+                i += 1
+            } else {
+                entries.append(TailEntry(messages[j]))
+                j += 1
+            }
+        }
+        append(entries: entries)
+    }
+
+    private func append(entries: [TailEntry]) {
+        guard !entries.isEmpty else { return }
         let woken: [CheckedContinuation<Void, Never>] = state.withLock { state in
             var woken: [CheckedContinuation<Void, Never>] = []
-            for entry in entries where entry.event.id > state.through {
+            for entry in entries where entry.id > state.through {
                 state.entries.append(entry)
                 state.bytes += entry.bytes
-                state.through = entry.event.id
+                state.through = entry.id
                 guard let index = state.byChannel[entry.channel] else { continue }
                 // An UPDATE concerns those its old row matched too: it may leave their view.
-                var candidates = index.candidates(for: entry.event.row)
-                if entry.event.operation == .update, entry.event.old != nil {
-                    candidates = Array(Set(candidates).union(index.candidates(for: entry.event.old)))
+                // A message concerns every subscriber of its channel (they have no row filter).
+                var candidates = index.candidates(for: entry.event?.row)
+                if let event = entry.event, event.operation == .update, event.old != nil {
+                    candidates = Array(Set(candidates).union(index.candidates(for: event.old)))
                 }
                 for id in candidates {
-                    guard var subscriber = state.subscribers[id], subscriber.events.operations.contains(entry.event.operation) else { continue }
+                    guard var subscriber = state.subscribers[id] else { continue }
+                    if let event = entry.event, !subscriber.events.operations.contains(event.operation) { continue }
                     if !subscriber.overflowed {
                         if subscriber.hints.count < Self.hintLimit {
-                            subscriber.hints.append(entry.event.id)
+                            subscriber.hints.append(entry.id)
                         } else {
                             subscriber.overflowed = true
                             subscriber.hints.removeAll()
@@ -277,7 +301,7 @@ public final class Tail: Sendable {
             while index < state.entries.count, found.count < limit, scanned < stretch {
                 let entry = state.entries[index]
                 if entry.channel == subscriber.channel { found.append(entry) }
-                through = entry.event.id
+                through = entry.id
                 index += 1
                 scanned += 1
             }

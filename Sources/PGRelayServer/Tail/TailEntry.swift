@@ -1,21 +1,40 @@
 import PGRelayCore
 
-/// One change as every subscriber receives it: decoded once, each wire encoding made once, and
-/// the same bytes shared by every stream that delivers it.
+/// One entry of the log as every subscriber receives it, a table change or a channel message:
+/// decoded once, each wire encoding made once, and the same bytes shared by every stream that
+/// delivers it.
 public final class TailEntry: Sendable {
-    /// The channel of the subscription whose trigger captured it: what subscribers are matched by.
+    /// The log's channel: a table subscription's, or ``ChannelName/forMessages(_:)`` of a named
+    /// channel. What subscribers are matched by.
     public let channel: String
-    public let event: ChangeEvent
+    public let id: Int64
+    public let content: LogEntry
     /// The canonical JSON text (the native WebSocket protocol wraps it).
     public let json: String
-    /// The whole SSE frame: `id:`, `event:` and `data:` lines.
+    /// The whole SSE frame: `id:`, `event:` and `data:` lines. A change's event is its operation;
+    /// a message's is `message` (so that EventSource's `onmessage` receives it).
     public let serverSentEvent: String
 
     public init(_ change: LoggedChange) {
         channel = change.channel
-        event = change.event
+        id = change.event.id
+        content = .change(change.event)
         json = change.event.canonicalJSONText
         serverSentEvent = "id: \(change.event.id)\nevent: \(change.event.operation.rawValue)\ndata: \(json)\n\n"
+    }
+
+    public init(_ message: ChannelMessage) {
+        channel = ChannelName.forMessages(message.channel)
+        id = message.id
+        content = .message(message)
+        json = message.canonicalJSONText
+        serverSentEvent = "id: \(message.id)\nevent: message\ndata: \(json)\n\n"
+    }
+
+    /// The table change, or nil for a message.
+    public var event: ChangeEvent? {
+        if case .change(let change) = content { return change }
+        return nil
     }
 
     /// What the entry holds in memory, roughly: the Tail's byte limit counts this.

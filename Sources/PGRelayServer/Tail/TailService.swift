@@ -33,9 +33,9 @@ struct TailService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await page in listener.pages().cancelOnGracefulShutdown() {
-                    // Channel messages reach the Tail when channels stream (not yet): changes only.
-                    tail.append(page.changes)
+                    tail.append(page)
                     metrics.received(page.changes)
+                    if !page.messages.isEmpty { metrics.messagesReceived.increment(by: page.messages.count) }
                 }
             }
             group.addTask {

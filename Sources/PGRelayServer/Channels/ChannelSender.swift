@@ -1,0 +1,45 @@
+import Foundation
+import Hummingbird
+import PGRelayCore
+import PGRelayPostgres
+
+/// Sends a client's message to a channel, the same way for HTTP and WebSocket: the event name
+/// and the payload's size are checked, then the sender's rate, then its right to send; the
+/// message is written to the log (`realtime.post`) with the token's user as its sender, so that a
+/// client cannot name another sender. Every refusal is an ``HTTPError`` whose status says which
+/// (400, 401, 403, 413, 429); nothing is written then.
+struct ChannelSender: Sendable {
+    let gate: ChannelGate
+    let pool: DatabasePool
+    let limits: ConnectionLimits
+    let rate: SendRate
+
+    /// - Parameters:
+    ///   - claims: the verified token (nil without auth).
+    ///   - sender: who counts against the rate: a socket, a user, an address.
+    func send(to name: String, event: String, payload: JSONValue, claims: JSONValue?, rateKey: String) async throws {
+        do {
+            try MessageDraft.validate(event: event)
+        } catch {
+            throw HTTPError(.badRequest, message: "\(error)")
+        }
+        let bytes = payload.jsonText.utf8.count
+        guard bytes <= limits.messageBytes else {
+            throw HTTPError(.contentTooLarge, message: "the payload has \(bytes) bytes; a message's payload may have at most \(limits.messageBytes) (limits.message_bytes)")
+        }
+        guard rate.admit(rateKey) else {
+            throw HTTPError(.tooManyRequests, message: "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer")
+        }
+        let grant = try await gate.authorize(.send, channel: name, claims: claims)
+        let isPrivate = grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false
+        do {
+            try await pool.withConnection { connection in
+                try ChangeLog(connection: connection).send(on: name, event: event, payload: payload, sender: grant.user, isPrivate: isPrivate)
+            }
+        } catch let error as PostgresError where error.sqlState == "22023" {
+            throw HTTPError(.badRequest, message: ChannelStore.primary(error.message))
+        } catch let error as PostgresError {
+            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import PGRelayCore
+import PGRelayPostgres
+
+/// A channel's messages over plain HTTP.
+///
+/// - `GET /v1/channels/{name}/messages?since=<id|time>&limit=<n>`: the messages after an id (or
+///   committed at or after a time), oldest first, as a page:
+///   `{"messages":[...],"next_since":57,"has_more":false}`; 410 when cleanup removed what `since` asks for.
+/// - `POST /v1/channels/{name}/messages` with `{"event":"chat","payload":{...}}`: sends one
+///   (202), as the token's user (``ChannelSender``).
+struct ChannelMessagesRoute {
+    let pool: DatabasePool
+    let metrics: RelayMetrics
+    let gate: ChannelGate
+    let sender: ChannelSender
+    static let maximumLimit = 1000
+
+    func register(on router: Router<RelayRequestContext>) {
+        router.get("/v1/channels/:channel/messages") { request, context in try await read(request, context) }
+        router.post("/v1/channels/:channel/messages") { request, context in try await send(request, context) }
+    }
+
+    func read(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
+        let name = try ChannelGate.channelName(context)
+        let query = try ChannelQuery(request, allowed: ["since", "limit", "access_token"])
+        var limit = 100
+        if let text = query.values["limit"] {
+            guard let n = Int(text), (1...Self.maximumLimit).contains(n) else {
+                throw HTTPError(.badRequest, message: "limit must be from 1 to \(Self.maximumLimit), not '\(text)'")
+            }
+            limit = n
+        }
+        let start = try query.sinceStart() ?? .afterID(0)
+        let pageLimit = limit
+        _ = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
+        let page: LogPage
+        do {
+            page = try await pool.withConnection { connection in
+                let log = ChangeLog(connection: connection)
+                let after: Int64
+                switch start {
+                case .afterID(let id): after = id
+                case .at(let date): after = try log.lastID(before: date)
+                }
+                return try log.pageKept(after: after, channels: [ChannelName.forMessages(name)], limit: pageLimit)
+            }
+        } catch let gone as LogGone {
+            return RequestInput.goneResponse(gone)
+        } catch let error as PostgresError {
+            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+        }
+        metrics.replayReads.increment()
+        metrics.delivered(page.messages.count, via: .http)
+        return try JSONValue.object([
+            ("messages", .array(page.messages.map(\.canonicalJSON))),
+            ("next_since", .number(String(page.through))),
+            ("has_more", .bool(page.full)),
+        ]).response(from: request, context: context)
+    }
+
+    func send(_ request: Request, _ context: RelayRequestContext) async throws -> Response {
+        let name = try ChannelGate.channelName(context)
+        let query = try ChannelQuery(request, allowed: ["access_token"])
+        let claims = try await gate.authenticator?.claims(token: Authenticator.token(in: request, query: query.tokenCarrier))
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: sender.limits.messageBytes + 4096)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge, message: "the body is larger than a message may be (limits.message_bytes is \(sender.limits.messageBytes))")
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue(parsing: String(buffer: body))
+        } catch {
+            throw HTTPError(.badRequest, message: "the body must be JSON such as {\"event\":\"chat\",\"payload\":{\"text\":\"hi\"}}: \(error)")
+        }
+        guard case .object(let members) = json else { throw HTTPError(.badRequest, message: "the body must be a JSON object with \"event\" and \"payload\"") }
+        for (key, _) in members where !["event", "payload"].contains(key) {
+            throw HTTPError(.badRequest, message: "unknown field '\(key)'; a message has \"event\" and \"payload\"")
+        }
+        guard let event = json["event"]?.stringValue else { throw HTTPError(.badRequest, message: "\"event\" must be a string naming the message's event") }
+        let rateKey = claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (context.remoteAddress?.ipAddress ?? "unknown")
+        try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, claims: claims, rateKey: rateKey)
+        metrics.messagesSent.increment()
+        return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sent"}"#)))
+    }
+}
