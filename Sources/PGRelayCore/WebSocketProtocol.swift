@@ -11,9 +11,18 @@
 /// → {"type":"access_token","token":"<jwt>"}   ← {"type":"access_token","expires_at":1767225600}
 ///                                               (a fresh token for the same sub and role, before exp)
 /// ← {"type":"error","id":"s1","message":"..."}   (the socket stays open)
+///
+/// → {"type":"subscribe","id":"c1","channel":"room:42","since":41}      (a named channel's messages)
+/// ← {"type":"message","subscription":"c1","message":{...canonical message...}}
+/// → {"type":"send","ref":"m1","channel":"room:42","event":"chat","payload":{"text":"hi"}}
+/// ← {"type":"sent","ref":"m1"}                   (written to the log; it arrives as a message)
 /// ```
 public enum WebSocketClientMessage: Equatable, Sendable {
     case subscribe(id: String, table: TableName, request: StreamRequest)
+    /// A named channel's messages after `since` (nil: live from now).
+    case subscribeChannel(id: String, channel: String, since: Int64?)
+    /// A message to a channel; `ref`, when given, names it in the answer (`sent` or `error`).
+    case send(ref: String?, channel: String, event: String, payload: JSONValue)
     case unsubscribe(id: String)
     /// An application-level ping, for clients (browsers) that cannot send ping frames.
     case ping
@@ -32,9 +41,34 @@ public enum WebSocketClientMessage: Equatable, Sendable {
         let id = json["id"]?.stringValue
         func fail(_ message: String) -> WebSocketProtocolError { WebSocketProtocolError(id: id, message: message) }
         switch json["type"]?.stringValue {
+        case "subscribe" where json["channel"] != nil:
+            guard let id, !id.isEmpty else { throw fail("subscribe needs a string \"id\"") }
+            guard json["table"] == nil else { throw fail("subscribe takes a \"table\" or a \"channel\", not both") }
+            guard let channel = json["channel"]?.stringValue else { throw fail("\"channel\" must be a channel's name, e.g. \"room:42\"") }
+            do { try Channel.validate(name: channel) } catch { throw fail("\(error)") }
+            for key in ["events", "filter"] where json[key] != nil {
+                throw fail("a channel subscription takes no \"\(key)\": it gets every message of its channel")
+            }
+            self = .subscribeChannel(id: id, channel: channel, since: try Self.since(json, fail))
+        case "send":
+            let ref = json["ref"]?.stringValue
+            func failSend(_ message: String) -> WebSocketProtocolError { WebSocketProtocolError(id: ref, message: message) }
+            guard let channel = json["channel"]?.stringValue else { throw failSend("send needs a \"channel\", e.g. \"room:42\"") }
+            guard let event = json["event"]?.stringValue else { throw failSend("send needs an \"event\" name, e.g. \"chat\"") }
+            do {
+                try Channel.validate(name: channel)
+                try MessageDraft.validate(event: event)
+            } catch {
+                throw failSend("\(error)")
+            }
+            guard case .object(let members) = json else { throw failSend("message must be a JSON object") }
+            for (key, _) in members where !["type", "ref", "channel", "event", "payload"].contains(key) {
+                throw failSend("send takes type, ref, channel, event and payload, not \"\(key)\"")
+            }
+            self = .send(ref: ref, channel: channel, event: event, payload: json["payload"] ?? .null)
         case "subscribe":
             guard let id, !id.isEmpty else { throw fail("subscribe needs a string \"id\"") }
-            guard let tableText = json["table"]?.stringValue else { throw fail("subscribe needs a \"table\", e.g. \"public.orders\"") }
+            guard let tableText = json["table"]?.stringValue else { throw fail("subscribe needs a \"table\" (\"public.orders\") or a \"channel\" (\"room:42\")") }
             let table: TableName
             do { table = try TableName(parsing: tableText) } catch { throw fail("\(error)") }
             var request = StreamRequest()
@@ -56,15 +90,7 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             default:
                 throw fail("\"filter\" must be a string such as \"status=eq.paid&total=gt.100\"")
             }
-            switch json["since"] {
-            case nil, .null?:
-                break
-            case .number(let n)?:
-                guard let since = Int64(n), since >= 0 else { throw fail("\"since\" must be a change id (a non-negative integer)") }
-                request.since = since
-            default:
-                throw fail("\"since\" must be a change id (a non-negative integer)")
-            }
+            request.since = try Self.since(json, fail)
             self = .subscribe(id: id, table: table, request: request)
         case "unsubscribe":
             guard let id else { throw fail("unsubscribe needs the subscription's \"id\"") }
@@ -75,7 +101,20 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             guard let token = json["token"]?.stringValue, !token.isEmpty else { throw fail("access_token needs the new JWT as a string \"token\"") }
             self = .accessToken(token)
         case let other:
-            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, access_token or ping")
+            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, send, access_token or ping")
+        }
+    }
+
+    /// The `since` of a subscription: absent, null, or a non-negative id.
+    static func since(_ json: JSONValue, _ fail: (String) -> WebSocketProtocolError) throws -> Int64? {
+        switch json["since"] {
+        case nil, .null?:
+            return nil
+        case .number(let n)?:
+            guard let since = Int64(n), since >= 0 else { throw fail("\"since\" must be a change id (a non-negative integer)") }
+            return since
+        default:
+            throw fail("\"since\" must be a change id (a non-negative integer)")
         }
     }
 }
@@ -111,6 +150,18 @@ public enum WebSocketServerMessage {
 
     public static func error(id: String?, _ message: String) -> String {
         JSONValue.object([("type", .string("error")), ("id", id.map(JSONValue.string) ?? .null), ("message", .string(message))]).jsonText
+    }
+
+    /// A channel's message for one subscription; `messageJSON` is the canonical JSON text.
+    public static func message(subscription: String, messageJSON: String) -> String {
+        var out = #"{"type":"message","subscription":"#
+        JSONValue.writeString(subscription, to: &out)
+        return out + #","message":"# + messageJSON + "}"
+    }
+
+    /// A `send` was written to the log.
+    public static func sent(ref: String?) -> String {
+        JSONValue.object([("type", .string("sent")), ("ref", ref.map(JSONValue.string) ?? .null)]).jsonText
     }
 
     /// A change for one subscription; `eventJSON` is the canonical JSON text, shared between subscribers.

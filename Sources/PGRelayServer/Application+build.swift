@@ -123,7 +123,10 @@ public func buildApplication(
     }
     HealthRoute(tail: tail, pool: pool, listenerState: listenerState, details: configuration.details).register(on: router)
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
-    WebSocketRoute(tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, logger: logger)
+    WebSocketRoute(
+        tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
+        gate: gate, sender: sender, logger: logger
+    )
         .register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
     var app = Application(
@@ -138,7 +141,7 @@ public func buildApplication(
                         // keep-alive comments well within it.
                         http1: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))),
                         // Larger client messages close the socket with 1009 (message too big); pings find dead peers.
-                        ws: .init(maxFrameSize: 64 * 1024, autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
+                        ws: .init(maxFrameSize: WebSocketRoute.maxMessageBytes(configuration.limits), autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
                     )
                 ),
                 limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),

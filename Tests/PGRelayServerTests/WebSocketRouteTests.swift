@@ -92,7 +92,7 @@ import Testing
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
         let close = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
-            try await outbound.write(.text(String(repeating: "x", count: 200 * 1024)))
+            try await outbound.write(.text(String(repeating: "x", count: 300 * 1024)))
             for try await _ in inbound {}
         }
         #expect(close?.closeCode == .messageTooLarge)

@@ -23,6 +23,8 @@ struct WebSocketRoute {
     let admission: Admission
     let replays: ReplaySlots
     let schemas: TableSchemas
+    let gate: ChannelGate
+    let sender: ChannelSender
     let logger: Logger
 
     func register(on router: Router<RelayWebSocketContext>) {
@@ -75,23 +77,24 @@ struct WebSocketRoute {
         Authenticator.token(in: request, query: try? StreamRequest(query: request.uri.query))
     }
 
-    /// The socket's running subscriptions by id; a subscription that ends removes itself.
+    /// The socket's running subscriptions by id, tables' and channels'; one that ends removes itself.
     final class Running: Sendable {
-        private let handles = Mutex<[String: SubscriberHandle]>([:])
-        func insert(_ id: String, _ handle: SubscriberHandle) -> Bool {
+        private let handles = Mutex<[String: (handle: SubscriberHandle, isChannel: Bool)]>([:])
+        func insert(_ id: String, _ handle: SubscriberHandle, isChannel: Bool = false) -> Bool {
             handles.withLock { handles in
                 guard handles[id] == nil else { return false }
-                handles[id] = handle
+                handles[id] = (handle, isChannel)
                 return true
             }
         }
-        func remove(_ id: String) -> SubscriberHandle? { handles.withLock { $0.removeValue(forKey: id) } }
+        func remove(_ id: String) -> SubscriberHandle? { handles.withLock { $0.removeValue(forKey: id)?.handle } }
         func remove(_ id: String, ifSame handle: SubscriberHandle) {
-            handles.withLock { handles in if handles[id] === handle { handles[id] = nil } }
+            handles.withLock { handles in if handles[id]?.handle === handle { handles[id] = nil } }
         }
         func contains(_ id: String) -> Bool { handles.withLock { $0[id] != nil } }
-        var count: Int { handles.withLock { $0.count } }
-        func endAll() { for handle in handles.withLock({ Array($0.values) }) { handle.end() } }
+        /// Subscriptions to tables, or to channels.
+        func count(channels: Bool) -> Int { handles.withLock { $0.values.filter { $0.isChannel == channels }.count } }
+        func endAll() { for handle in handles.withLock({ $0.values.map(\.handle) }) { handle.end() } }
     }
 
     /// - Parameter onStall: closes the socket; called when its client stopped reading mid-replay.
@@ -120,7 +123,8 @@ struct WebSocketRoute {
                     }
                 }
             }
-            for try await message in inbound.messages(maxSize: 64 * 1024).cancelOnGracefulShutdown() {
+            let socket = "socket:\(ObjectIdentifier(running).hashValue)"
+            for try await message in inbound.messages(maxSize: Self.maxMessageBytes(admission.limits)).cancelOnGracefulShutdown() {
                 guard case .text(let text) = message else {
                     try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
                     continue
@@ -153,6 +157,39 @@ struct WebSocketRoute {
                     } catch {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: nil, Self.message(of: error))))
                     }
+                case .send(let ref, let name, let event, let payload):
+                    do {
+                        try await sender.send(to: name, event: event, payload: payload, claims: token.claims, rateKey: socket)
+                        metrics.messagesSent.increment()
+                        try await outbound.write(.text(WebSocketServerMessage.sent(ref: ref)))
+                    } catch {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
+                    }
+                case .subscribeChannel(let id, let name, let since):
+                    if let refusal = channelRefusal(id: id, running: running) {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, refusal)))
+                        continue
+                    }
+                    do {
+                        _ = try await gate.authorize(.read, channel: name, claims: token.claims)
+                        if let since, let gone = try await RequestInput.gone(since: since, pool: pool) { throw gone }
+                    } catch {
+                        try await outbound.write(.text(Self.error(id: id, error)))
+                        continue
+                    }
+                    let handle = SubscriberHandle(tail: tail)
+                    _ = running.insert(id, handle, isChannel: true)
+                    try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
+                    logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
+                    let loop = SubscriberLoop(
+                        tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
+                        schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
+                        stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
+                    )
+                    group.addTask {
+                        await forward(id: id, loop: loop, handle: handle, outbound: outbound)
+                        running.remove(id, ifSame: handle)
+                    }
                 case .unsubscribe(let id):
                     guard let handle = running.remove(id) else {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
@@ -166,7 +203,7 @@ struct WebSocketRoute {
                         continue
                     }
                     let most = admission.limits.subscriptionsPerSocket
-                    if running.count >= most {
+                    if running.count(channels: false) >= most {
                         try await outbound.write(.text(WebSocketServerMessage.error(
                             id: id, "this socket has \(most) subscriptions, the most limits.subscriptions_per_socket allows; unsubscribe one or open another socket"
                         )))
@@ -206,7 +243,22 @@ struct WebSocketRoute {
         }
     }
 
-    /// Runs one subscription's loop, writing its changes as `change` messages.
+    /// Why a channel subscription `id` cannot start on this socket, or nil when it can.
+    private func channelRefusal(id: String, running: Running) -> String? {
+        if running.contains(id) { return "subscription id '\(id)' is already in use on this socket" }
+        let most = admission.limits.channelsPerSocket
+        if running.count(channels: true) >= most {
+            return "this socket has \(most) channel subscriptions, the most limits.channels_per_socket allows; unsubscribe one or open another socket"
+        }
+        return nil
+    }
+
+    /// The largest client message a socket takes (larger ones close it with 1009, message too
+    /// big): a message's largest payload and room for its envelope, at least 64 KiB.
+    static func maxMessageBytes(_ limits: ConnectionLimits) -> Int { max(64 * 1024, limits.messageBytes + 8 * 1024) }
+
+    /// Runs one subscription's loop, writing its changes as `change` messages and a channel's
+    /// messages as `message` messages.
     private func forward(id: String, loop: SubscriberLoop, handle: SubscriberHandle, outbound: WebSocketOutboundWriter) async {
         let metrics = self.metrics
         do {
@@ -214,7 +266,10 @@ struct WebSocketRoute {
                 switch output {
                 case .changes(let entries):
                     for entry in entries {
-                        try await outbound.write(.text(WebSocketServerMessage.change(subscription: id, eventJSON: entry.json)))
+                        let text = entry.event == nil
+                            ? WebSocketServerMessage.message(subscription: id, messageJSON: entry.json)
+                            : WebSocketServerMessage.change(subscription: id, eventJSON: entry.json)
+                        try await outbound.write(.text(text))
                         loop.progress.advanced()
                     }
                     metrics.delivered(entries.count, via: .websocket)
