@@ -16,13 +16,15 @@
 /// ← {"type":"message","subscription":"c1","message":{...canonical message...}}
 /// → {"type":"send","ref":"m1","channel":"room:42","event":"chat","payload":{"text":"hi"}}
 /// ← {"type":"sent","ref":"m1"}                   (written to the log; it arrives as a message)
+/// → {"type":"send","channel":"room:42","event":"typing","payload":{},"ephemeral":true}
+/// ← {"type":"broadcast","subscription":"c1","message":{...ephemeral event...}}   (to those connected now)
 /// ```
 public enum WebSocketClientMessage: Equatable, Sendable {
     case subscribe(id: String, table: TableName, request: StreamRequest)
     /// A named channel's messages after `since` (nil: live from now).
     case subscribeChannel(id: String, channel: String, since: Int64?)
     /// A message to a channel; `ref`, when given, names it in the answer (`sent` or `error`).
-    case send(ref: String?, channel: String, event: String, payload: JSONValue)
+    case send(ref: String?, channel: String, event: String, payload: JSONValue, ephemeral: Bool)
     case unsubscribe(id: String)
     /// An application-level ping, for clients (browsers) that cannot send ping frames.
     case ping
@@ -62,10 +64,16 @@ public enum WebSocketClientMessage: Equatable, Sendable {
                 throw failSend("\(error)")
             }
             guard case .object(let members) = json else { throw failSend("message must be a JSON object") }
-            for (key, _) in members where !["type", "ref", "channel", "event", "payload"].contains(key) {
-                throw failSend("send takes type, ref, channel, event and payload, not \"\(key)\"")
+            for (key, _) in members where !["type", "ref", "channel", "event", "payload", "ephemeral"].contains(key) {
+                throw failSend("send takes type, ref, channel, event, payload and ephemeral, not \"\(key)\"")
             }
-            self = .send(ref: ref, channel: channel, event: event, payload: json["payload"] ?? .null)
+            var ephemeral = false
+            switch json["ephemeral"] {
+            case nil, .null?: break
+            case .bool(let flag)?: ephemeral = flag
+            default: throw failSend("\"ephemeral\" must be true or false")
+            }
+            self = .send(ref: ref, channel: channel, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral)
         case "subscribe":
             guard let id, !id.isEmpty else { throw fail("subscribe needs a string \"id\"") }
             guard let tableText = json["table"]?.stringValue else { throw fail("subscribe needs a \"table\" (\"public.orders\") or a \"channel\" (\"room:42\")") }
@@ -157,6 +165,13 @@ public enum WebSocketServerMessage {
         var out = #"{"type":"message","subscription":"#
         JSONValue.writeString(subscription, to: &out)
         return out + #","message":"# + messageJSON + "}"
+    }
+
+    /// An ephemeral event for one channel subscription (``EphemeralEvent``'s JSON).
+    public static func broadcast(subscription: String, eventJSON: String) -> String {
+        var out = #"{"type":"broadcast","subscription":"#
+        JSONValue.writeString(subscription, to: &out)
+        return out + #","message":"# + eventJSON + "}"
     }
 
     /// A `send` was written to the log.

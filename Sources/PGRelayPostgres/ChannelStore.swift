@@ -72,9 +72,12 @@ public struct ChannelStore {
 
     /// Sends a message to a created channel, in its own transaction. With a sender, the channel's
     /// rules apply (``Channel/requireSendable(by:role:canSend:)``); without one it is the operator's.
-    /// Messages to a private or direct channel are marked private.
-    public func send(_ draft: MessageDraft) throws {
-        try Installer(connection: connection).requireSchema(atLeast: Installer.messagesVersion, for: "sending messages")
+    /// Messages to a private or direct channel are marked private. An `ephemeral` one is not
+    /// written to the log: the relays deliver it to the channel's subscribers connected now.
+    public func send(_ draft: MessageDraft, ephemeral: Bool = false) throws {
+        try Installer(connection: connection).requireSchema(
+            atLeast: ephemeral ? Installer.ephemeralVersion : Installer.messagesVersion, for: ephemeral ? "ephemeral events" : "sending messages"
+        )
         let found = try get(draft.channel)
         if let sender = draft.sender {
             let membership = try connection.query(
@@ -83,6 +86,9 @@ public struct ChannelStore {
             try found.channel.requireSendable(
                 by: sender, role: membership.flatMap { ChannelRole(rawValue: $0[0] ?? "") }, canSend: membership?[1] == "t"
             )
+        }
+        if ephemeral {
+            return try EphemeralLog(connection: connection).post(on: draft.channel, event: draft.event, payload: draft.payload, sender: draft.sender)
         }
         do {
             try ChangeLog(connection: connection).send(

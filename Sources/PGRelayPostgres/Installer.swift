@@ -74,6 +74,8 @@ public struct Installer {
 
     /// The schema version that named channels' messages need (0007_messages.sql).
     public static let messagesVersion = 7
+    /// The schema version that ephemeral events need (0008_ephemeral.sql).
+    public static let ephemeralVersion = 8
 
     /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
     /// of an existing subscription. The table's existing rows are not replayed; changes from now on

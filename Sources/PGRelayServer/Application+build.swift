@@ -107,10 +107,11 @@ public func buildApplication(
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
+    let hub = EphemeralHub()
     let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
     ChannelStreamRoute(
         tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
-        schemas: schemas, logger: logger
+        schemas: schemas, hub: hub, logger: logger
     ).register(on: router)
     ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
     InspectorRoute().register(on: router)
@@ -125,7 +126,7 @@ public func buildApplication(
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
     WebSocketRoute(
         tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
-        gate: gate, sender: sender, logger: logger
+        gate: gate, sender: sender, hub: hub, logger: logger
     )
         .register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
@@ -153,6 +154,7 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
     )
+    app.addServices(EphemeralService(hub: hub, listener: EphemeralListener(conninfo: configuration.conninfo, logger: logger)))
     app.addServices(TailService(tail: tail, listener: listener, schemas: schemas, pool: pool, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics, logger: logger))
     return app
 }

@@ -11,7 +11,8 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             The channel must exist (pgrelay channel create). With SENDER, the channel's rules apply:
             private and direct channels take members only, and members_can_send: false leaves
-            sending to moderators and admins.
+            sending to moderators and admins. --ephemeral sends an ephemeral event instead: not
+            kept in the log, delivered by the relays to the channel's subscribers connected now.
             """,
         aliases: ["broadcast"]
     )
@@ -20,15 +21,20 @@ struct SendCommand: AsyncParsableCommand {
     @Argument(help: "The event name (chat, typing).") var event: String
     @Argument(help: #"The payload, any JSON value: '{"text":"hi"}'."#) var payload: String
     @Argument(help: "Who sends it: a user id (a token's sub).") var sender: String?
+    @Flag(help: "Not kept: delivered only to the subscribers connected now (typing, cursors).") var ephemeral = false
 
     func run() async throws {
         try await reportingErrors {
             let draft = try MessageDraft(channel: channel, event: event, payloadText: payload, sender: sender)
             let db = try connection.connect()
-            try ChannelStore(connection: db).send(draft)
-            // Numbered now, with or without a relay running, so that its time is its commit's.
-            _ = try Ticker(connection: db).tick()
-            emit("sent \(event) to channel \(channel)")
+            try ChannelStore(connection: db).send(draft, ephemeral: ephemeral)
+            if ephemeral {
+                emit("sent ephemeral \(event) to channel \(channel) (to the subscribers connected now)")
+            } else {
+                // Numbered now, with or without a relay running, so that its time is its commit's.
+                _ = try Ticker(connection: db).tick()
+                emit("sent \(event) to channel \(channel)")
+            }
         }
     }
 }

@@ -144,6 +144,11 @@ import Testing
             let output = try pgrelay(arguments, db)
             #expect(output.status != 0 && output.stderr == message + "\n", "\(arguments): \(output.stderr)")
         }
+        // Ephemeral: the same rules, and nothing in the log.
+        #expect(try ok(["send", "team", "typing", "true", "alice", "--ephemeral"], db) == "sent ephemeral typing to channel team (to the subscribers connected now)\n")
+        let refusedEphemeral = try pgrelay(["send", "team", "typing", "true", "mallory", "--ephemeral"], db)
+        #expect(refusedEphemeral.status != 0 && refusedEphemeral.stderr.contains("mallory is not a member"))
+        #expect(try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral") == [["team", "typing", "true", "alice"]])
         let team = try jsonLines(try ok(["messages", "team", "--json"], db))
         #expect(team.count == 2 && team.allSatisfy { $0["private"] == .bool(true) }, "messages of a private channel are marked private")
     }

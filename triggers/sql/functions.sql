@@ -224,6 +224,52 @@ begin
 end
 $fn$;
 
+-- realtime.post_ephemeral(channel_name, event, payload, sender): one ephemeral event (typing,
+-- cursor moves): not in the log, only delivered to the subscribers connected now, by every relay
+-- instance (realtime.ephemeral_batch). Names are checked as realtime.post checks them.
+create or replace function realtime.post_ephemeral(channel_name text, event text, payload jsonb, sender text default null)
+returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+begin
+    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
+        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
+            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
+    end if;
+    if event is null or length(event) not between 1 and 128 or event ~ '[[:cntrl:]]' then
+        raise exception 'event name % is not allowed: use 1 to 128 characters, no control characters',
+            coalesce(quote_literal(left(event, 140)), 'null') using errcode = '22023';
+    end if;
+    insert into realtime.ephemeral (channel, event, payload, sender) values (channel_name, event, coalesce(payload, 'null'::jsonb), sender);
+    perform pg_notify('realtime:ephemeral', '');
+end
+$fn$;
+
+-- realtime.ephemeral_batch(prev): the ephemeral events of the transactions that committed after
+-- snapshot `prev` (text; null for "from now on") and by the snapshot taken now, which is returned
+-- with every row (and alone, with null columns, when there are none), for the next call. The
+-- same two index-friendly parts as realtime.batch.
+create or replace function realtime.ephemeral_batch(prev text)
+returns table (snapshot text, seq bigint, channel text, event text, payload text, sender text, sent_at text)
+language sql volatile
+set search_path = pg_catalog, pg_temp
+as $fn$
+    with s as (select pg_current_snapshot() as cur, coalesce(prev::pg_snapshot, pg_current_snapshot()) as prev),
+    rows as (
+        select e.* from realtime.ephemeral e, s
+         where e.xid >= pg_snapshot_xmax(s.prev) and e.xid < pg_snapshot_xmax(s.cur) and pg_visible_in_snapshot(e.xid, s.cur)
+        union all
+        select e.* from realtime.ephemeral e, s
+         where e.xid = any (array(select pg_snapshot_xip(s.prev))) and pg_visible_in_snapshot(e.xid, s.cur)
+    )
+    select s.cur::text, r.seq, r.channel, r.event, r.payload::text, r.sender,
+           to_char(r.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+      from s left join rows r on true
+     order by r.seq
+$fn$;
+
 -- realtime.send(payload, event, topic, private): Supabase's "broadcast from the database", with
 -- its name and signature, so that triggers written for Supabase work unchanged. The message goes
 -- to the log (realtime.post) with no sender. Unlike Supabase's, it raises instead of warning when

@@ -15,17 +15,23 @@ struct ChannelSender: Sendable {
     let rate: SendRate
 
     /// - Parameters:
+    ///   - ephemeral: not to the log: to the subscribers connected now (``EphemeralLog``),
+    ///     bounded by `limits.ephemeral_bytes`.
     ///   - claims: the verified token (nil without auth).
-    ///   - sender: who counts against the rate: a socket, a user, an address.
-    func send(to name: String, event: String, payload: JSONValue, claims: JSONValue?, rateKey: String) async throws {
+    ///   - rateKey: who counts against the rate: a socket, a user, an address.
+    func send(to name: String, event: String, payload: JSONValue, ephemeral: Bool = false, claims: JSONValue?, rateKey: String) async throws {
         do {
             try MessageDraft.validate(event: event)
         } catch {
             throw HTTPError(.badRequest, message: "\(error)")
         }
         let bytes = payload.jsonText.utf8.count
-        guard bytes <= limits.messageBytes else {
-            throw HTTPError(.contentTooLarge, message: "the payload has \(bytes) bytes; a message's payload may have at most \(limits.messageBytes) (limits.message_bytes)")
+        let most = ephemeral ? limits.ephemeralBytes : limits.messageBytes
+        guard bytes <= most else {
+            throw HTTPError(
+                .contentTooLarge,
+                message: "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
+            )
         }
         guard rate.admit(rateKey) else {
             throw HTTPError(.tooManyRequests, message: "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer")
@@ -34,8 +40,14 @@ struct ChannelSender: Sendable {
         let isPrivate = grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false
         do {
             try await pool.withConnection { connection in
-                try ChangeLog(connection: connection).send(on: name, event: event, payload: payload, sender: grant.user, isPrivate: isPrivate)
+                if ephemeral {
+                    try EphemeralLog(connection: connection).post(on: name, event: event, payload: payload, sender: grant.user)
+                } else {
+                    try ChangeLog(connection: connection).send(on: name, event: event, payload: payload, sender: grant.user, isPrivate: isPrivate)
+                }
             }
+        } catch let error as ChannelError {
+            throw HTTPError(.badRequest, message: error.description)
         } catch let error as PostgresError where error.sqlState == "22023" {
             throw HTTPError(.badRequest, message: ChannelStore.primary(error.message))
         } catch let error as PostgresError {

@@ -10,7 +10,8 @@ import PGRelayPostgres
 ///   committed at or after a time), oldest first, as a page:
 ///   `{"messages":[...],"next_since":57,"has_more":false}`; 410 when cleanup removed what `since` asks for.
 /// - `POST /v1/channels/{name}/messages` with `{"event":"chat","payload":{...}}`: sends one
-///   (202), as the token's user (``ChannelSender``).
+///   (202), as the token's user (``ChannelSender``); with `"ephemeral": true`, not to the log but
+///   to the channel's subscribers connected now.
 struct ChannelMessagesRoute {
     let pool: DatabasePool
     let metrics: RelayMetrics
@@ -79,12 +80,18 @@ struct ChannelMessagesRoute {
             throw HTTPError(.badRequest, message: "the body must be JSON such as {\"event\":\"chat\",\"payload\":{\"text\":\"hi\"}}: \(error)")
         }
         guard case .object(let members) = json else { throw HTTPError(.badRequest, message: "the body must be a JSON object with \"event\" and \"payload\"") }
-        for (key, _) in members where !["event", "payload"].contains(key) {
-            throw HTTPError(.badRequest, message: "unknown field '\(key)'; a message has \"event\" and \"payload\"")
+        for (key, _) in members where !["event", "payload", "ephemeral"].contains(key) {
+            throw HTTPError(.badRequest, message: "unknown field '\(key)'; a message has \"event\", \"payload\" and, for an ephemeral event, \"ephemeral\": true")
+        }
+        let ephemeral: Bool
+        switch json["ephemeral"] {
+        case nil, .null?: ephemeral = false
+        case .bool(let flag)?: ephemeral = flag
+        default: throw HTTPError(.badRequest, message: "\"ephemeral\" must be true or false")
         }
         guard let event = json["event"]?.stringValue else { throw HTTPError(.badRequest, message: "\"event\" must be a string naming the message's event") }
         let rateKey = claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (context.remoteAddress?.ipAddress ?? "unknown")
-        try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, claims: claims, rateKey: rateKey)
+        try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral, claims: claims, rateKey: rateKey)
         metrics.messagesSent.increment()
         return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sent"}"#)))
     }

@@ -9,7 +9,8 @@ import PGRelayPostgres
 /// The same road as a table's stream: `since=<id>` (or `Last-Event-ID`, which wins) replays the
 /// messages after that id from the log, then the stream continues live with no gap and no
 /// duplicate; `event: live` says when it is live; each message is `event: message` (EventSource's
-/// `onmessage`) with its id. Reading needs the channel's read right (``ChannelGate``).
+/// `onmessage`) with its id; ephemeral events sent while it is open come as `event: broadcast`,
+/// without an id. Reading needs the channel's read right (``ChannelGate``).
 struct ChannelStreamRoute {
     let tail: Tail
     let pool: DatabasePool
@@ -19,6 +20,7 @@ struct ChannelStreamRoute {
     let admission: Admission
     let replays: ReplaySlots
     let schemas: TableSchemas
+    let hub: EphemeralHub
     let logger: Logger
 
     func register(on router: Router<RelayRequestContext>) {
@@ -40,11 +42,12 @@ struct ChannelStreamRoute {
             return RequestInput.goneResponse(gone)
         }
         let ticket = try RequestInput.admit(subject: grant.user, admission)
-        let loop = SubscriberLoop(
+        var loop = SubscriberLoop(
             tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
             schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
             stallSeconds: admission.limits.replayStallSeconds, onStall: { [connection = context.channel] in connection.close(promise: nil) }
         )
+        loop.ephemeral = (hub, name)
         logger.info("stream opened", metadata: ["client": "\(context.client)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         return StreamRoute.eventStream(
             loop: loop, expiry: grant.expiry, ticket: ticket, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,

@@ -118,6 +118,9 @@ struct StreamRoute {
                             metrics.delivered(entries.count, via: .sse)
                         case .live(let after):
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))
+                        case .ephemeral(let events):
+                            try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
+                            metrics.delivered(events.count, via: .sse)
                         case .keepAlive:
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
                         }

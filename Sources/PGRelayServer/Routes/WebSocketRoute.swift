@@ -25,6 +25,7 @@ struct WebSocketRoute {
     let schemas: TableSchemas
     let gate: ChannelGate
     let sender: ChannelSender
+    let hub: EphemeralHub
     let logger: Logger
 
     func register(on router: Router<RelayWebSocketContext>) {
@@ -157,9 +158,9 @@ struct WebSocketRoute {
                     } catch {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: nil, Self.message(of: error))))
                     }
-                case .send(let ref, let name, let event, let payload):
+                case .send(let ref, let name, let event, let payload, let ephemeral):
                     do {
-                        try await sender.send(to: name, event: event, payload: payload, claims: token.claims, rateKey: socket)
+                        try await sender.send(to: name, event: event, payload: payload, ephemeral: ephemeral, claims: token.claims, rateKey: socket)
                         metrics.messagesSent.increment()
                         try await outbound.write(.text(WebSocketServerMessage.sent(ref: ref)))
                     } catch {
@@ -181,11 +182,12 @@ struct WebSocketRoute {
                     _ = running.insert(id, handle, isChannel: true)
                     try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
-                    let loop = SubscriberLoop(
+                    var loop = SubscriberLoop(
                         tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
                         schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )
+                    loop.ephemeral = (hub, name)
                     group.addTask {
                         await forward(id: id, loop: loop, handle: handle, outbound: outbound)
                         running.remove(id, ifSame: handle)
@@ -275,6 +277,11 @@ struct WebSocketRoute {
                     metrics.delivered(entries.count, via: .websocket)
                 case .live(let after):
                     try await outbound.write(.text(WebSocketServerMessage.live(id, after: after)))
+                case .ephemeral(let events):
+                    for event in events {
+                        try await outbound.write(.text(WebSocketServerMessage.broadcast(subscription: id, eventJSON: event.canonicalJSONText)))
+                    }
+                    metrics.delivered(events.count, via: .websocket)
                 case .keepAlive:
                     break  // WebSocket keeps itself alive with ping frames.
                 }

@@ -15,6 +15,8 @@ struct SubscriberLoop: Sendable {
         case changes([TailEntry])
         /// The stream has caught up: every change after this id will be delivered.
         case live(after: Int64)
+        /// Ephemeral events of the subscriber's channel, sent since the last batch (never from the log).
+        case ephemeral([EphemeralEvent])
         case keepAlive
     }
 
@@ -38,6 +40,8 @@ struct SubscriberLoop: Sendable {
     var stallSeconds: Double = 30
     /// Closes the subscriber's connection: its pending writes fail and the loop ends.
     var onStall: @Sendable () -> Void = {}
+    /// For a channel's subscriber: the hub that brings its channel's ephemeral events, and the channel.
+    var ephemeral: (hub: EphemeralHub, channel: String)?
     /// The transport calls ``DeliveryProgress/advanced()`` on it after each write it finishes.
     let progress = DeliveryProgress()
     /// Most changes in one batch, from the Tail or from one page of the log.
@@ -53,6 +57,9 @@ struct SubscriberLoop: Sendable {
         if let tableID { schemas.watch(tableID, types: request.columnTypes) }
         defer { if let tableID { schemas.unwatch(tableID) } }
         registered(id)
+        let inbox = EphemeralHub.Inbox()
+        let membership = ephemeral.map { [tail] in $0.hub.join($0.channel, inbox: inbox, wake: { tail.wake(id) }) }
+        defer { if let membership { ephemeral?.hub.leave(membership) } }
         var cursor: Int64
         if let since = request.since {
             cursor = since
@@ -64,6 +71,7 @@ struct SubscriberLoop: Sendable {
         }
         var live = false
         while !Task.isCancelled {
+            if membership != nil, case let events = inbox.drain(), !events.isEmpty { try await deliver(.ephemeral(events)) }
             switch tail.take(id, after: cursor, limit: Self.batchLimit) {
             case .ended:
                 return cursor

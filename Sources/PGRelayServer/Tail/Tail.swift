@@ -271,6 +271,13 @@ public final class Tail: Sendable {
         waiter?.resume()
     }
 
+    /// Wakes one subscriber's loop without ending it: something besides the log is for it
+    /// (ephemeral events in its inbox).
+    public func wake(_ id: SubscriberID) {
+        let waiter = state.withLock { $0.subscribers[id]?.signal() }
+        waiter?.resume()
+    }
+
     /// What the subscriber `id`, whose cursor is `cursor`, should deliver next: at most `limit` entries.
     public func take(_ id: SubscriberID, after cursor: Int64, limit: Int) -> Take {
         state.withLock { state in
