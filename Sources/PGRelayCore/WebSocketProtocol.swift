@@ -18,6 +18,11 @@
 /// ← {"type":"sent","ref":"m1"}                   (written to the log; it arrives as a message)
 /// → {"type":"send","channel":"room:42","event":"typing","payload":{},"ephemeral":true}
 /// ← {"type":"broadcast","subscription":"c1","message":{...ephemeral event...}}   (to those connected now)
+/// → {"type":"track","ref":"p1","channel":"room:42","status":"online","meta":{"device":"phone"}}
+/// ← {"type":"tracked","ref":"p1"}               (as the token's user; without auth, give "user")
+/// ← {"type":"presence_state","subscription":"c1","message":{...}}  (when a channel subscription starts)
+/// ← {"type":"presence_diff","subscription":"c1","message":{...joins, leaves...}}
+/// → {"type":"untrack","ref":"p2","channel":"room:42"}   ← {"type":"untracked","ref":"p2"}
 /// ```
 public enum WebSocketClientMessage: Equatable, Sendable {
     case subscribe(id: String, table: TableName, request: StreamRequest)
@@ -25,6 +30,10 @@ public enum WebSocketClientMessage: Equatable, Sendable {
     case subscribeChannel(id: String, channel: String, since: Int64?)
     /// A message to a channel; `ref`, when given, names it in the answer (`sent` or `error`).
     case send(ref: String?, channel: String, event: String, payload: JSONValue, ephemeral: Bool)
+    /// This socket's user is present on a channel, with a status and metadata (again: updates them).
+    /// `user` is only for relays without auth (with auth the token names the user).
+    case track(ref: String?, channel: String, status: String, meta: JSONValue, user: String?)
+    case untrack(ref: String?, channel: String)
     case unsubscribe(id: String)
     /// An application-level ping, for clients (browsers) that cannot send ping frames.
     case ping
@@ -74,6 +83,39 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             default: throw failSend("\"ephemeral\" must be true or false")
             }
             self = .send(ref: ref, channel: channel, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral)
+        case "track", "untrack":
+            let ref = json["ref"]?.stringValue
+            func failPresence(_ message: String) -> WebSocketProtocolError { WebSocketProtocolError(id: ref, message: message) }
+            let type = json["type"]?.stringValue ?? ""
+            guard let channel = json["channel"]?.stringValue else { throw failPresence("\(type) needs a \"channel\", e.g. \"room:42\"") }
+            do { try Channel.validate(name: channel) } catch { throw failPresence("\(error)") }
+            let allowed: Set<String> = type == "track" ? ["type", "ref", "channel", "status", "meta", "user"] : ["type", "ref", "channel"]
+            guard case .object(let members) = json else { throw failPresence("message must be a JSON object") }
+            for (key, _) in members where !allowed.contains(key) {
+                throw failPresence("\(type) takes \(allowed.sorted().joined(separator: ", ")), not \"\(key)\"")
+            }
+            guard type == "track" else {
+                self = .untrack(ref: ref, channel: channel)
+                return
+            }
+            let status: String
+            switch json["status"] {
+            case nil, .null?: status = "online"
+            case .string(let text)?: status = text
+            default: throw failPresence("\"status\" must be a string such as \"online\" or \"away\"")
+            }
+            do { try Presence.validate(status: status) } catch { throw failPresence("\(error)") }
+            let meta = json["meta"] ?? .object([])
+            guard case .object = meta else { throw failPresence("\"meta\" must be a JSON object, such as {\"device\":\"phone\"}") }
+            var user: String?
+            switch json["user"] {
+            case nil, .null?: user = nil
+            case .string(let text)?:
+                do { try MessageDraft.validate(user: text) } catch { throw failPresence("\(error)") }
+                user = text
+            default: throw failPresence("\"user\" must be a string")
+            }
+            self = .track(ref: ref, channel: channel, status: status, meta: meta, user: user)
         case "subscribe":
             guard let id, !id.isEmpty else { throw fail("subscribe needs a string \"id\"") }
             guard let tableText = json["table"]?.stringValue else { throw fail("subscribe needs a \"table\" (\"public.orders\") or a \"channel\" (\"room:42\")") }
@@ -109,7 +151,7 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             guard let token = json["token"]?.stringValue, !token.isEmpty else { throw fail("access_token needs the new JWT as a string \"token\"") }
             self = .accessToken(token)
         case let other:
-            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, send, access_token or ping")
+            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, send, track, untrack, access_token or ping")
         }
     }
 
@@ -167,11 +209,17 @@ public enum WebSocketServerMessage {
         return out + #","message":"# + messageJSON + "}"
     }
 
-    /// An ephemeral event for one channel subscription (``EphemeralEvent``'s JSON).
-    public static func broadcast(subscription: String, eventJSON: String) -> String {
-        var out = #"{"type":"broadcast","subscription":"#
+    /// An ephemeral event for one channel subscription: `broadcast`, `presence_state` or
+    /// `presence_diff` (``EphemeralEvent``'s JSON as `message`).
+    public static func ephemeral(_ event: EphemeralEvent, subscription: String) -> String {
+        var out = #"{"type":""# + event.kind.rawValue + #"","subscription":"#
         JSONValue.writeString(subscription, to: &out)
-        return out + #","message":"# + eventJSON + "}"
+        return out + #","message":"# + event.canonicalJSONText + "}"
+    }
+
+    /// A `track` or `untrack` took effect.
+    public static func presenceDone(_ type: String, ref: String?) -> String {
+        JSONValue.object([("type", .string(type)), ("ref", ref.map(JSONValue.string) ?? .null)]).jsonText
     }
 
     /// A `send` was written to the log.

@@ -26,10 +26,11 @@ public struct EphemeralLog {
         let rows = try connection.query("select * from realtime.ephemeral_batch($1)", [snapshot])
         guard let next = rows.first?[0] ?? nil else { throw PostgresError(.invalidData, "realtime.ephemeral_batch returned no snapshot") }
         let events = rows.compactMap { row -> EphemeralEvent? in
-            guard row.count == 7, row[1] != nil, let channel = row[2], let event = row[3], let payload = row[4], let sentAt = row[6],
+            guard row.count == 8, row[1] != nil, let channel = row[2], let event = row[3], let payload = row[4], let sentAt = row[6],
                 let value = try? JSONValue(parsing: payload)
             else { return nil }
-            return EphemeralEvent(timestamp: sentAt, channel: channel, event: event, payload: value, sender: row[5])
+            let kind: EphemeralEvent.Kind = row[7] == "presence" ? .presenceDiff : .broadcast
+            return EphemeralEvent(kind: kind, timestamp: sentAt, channel: channel, event: event, payload: value, sender: row[5])
         }
         return (next, events)
     }

@@ -76,6 +76,8 @@ public struct Installer {
     public static let messagesVersion = 7
     /// The schema version that ephemeral events need (0008_ephemeral.sql).
     public static let ephemeralVersion = 8
+    /// The schema version that presence needs (0009_presence.sql).
+    public static let presenceVersion = 9
 
     /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
     /// of an existing subscription. The table's existing rows are not replayed; changes from now on

@@ -44,6 +44,9 @@ public struct ServeConfiguration: Sendable {
     public var allowedOrigins: AllowedOrigins = .none
     /// Connections in total, per address and per user, subscriptions per socket, replays at once.
     public var limits = ConnectionLimits()
+    /// Seconds without a heartbeat after which a relay is taken for dead and the presences it
+    /// tracked leave (every relay beats every third of it). Default 30.
+    public var presenceExpirySeconds: Double = PresenceStore.expirySeconds
 
     public init(conninfo: String) { self.conninfo = conninfo }
 
@@ -108,12 +111,14 @@ public func buildApplication(
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
+    let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, logger: logger)
     let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
     ChannelStreamRoute(
         tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
         schemas: schemas, hub: hub, logger: logger
     ).register(on: router)
     ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
+    PresenceRoute(pool: pool, gate: gate).register(on: router)
     InspectorRoute().register(on: router)
     let details = configuration.details
     router.get("/metrics") { _, context in
@@ -126,7 +131,7 @@ public func buildApplication(
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
     WebSocketRoute(
         tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
-        gate: gate, sender: sender, hub: hub, logger: logger
+        gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
     )
         .register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
@@ -154,6 +159,7 @@ public func buildApplication(
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
         logger: logger
     )
+    app.addServices(registry)
     app.addServices(EphemeralService(hub: hub, listener: EphemeralListener(conninfo: configuration.conninfo, logger: logger)))
     app.addServices(TailService(tail: tail, listener: listener, schemas: schemas, pool: pool, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics, logger: logger))
     return app

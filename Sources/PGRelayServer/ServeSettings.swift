@@ -71,6 +71,8 @@ public struct ServeSettings: Sendable {
                 description: "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket, concurrent_replays, message_bytes, ephemeral_bytes, messages_per_second and channels_per_socket must be positive"
             )
         }
+        configuration.presenceExpirySeconds = reader.double(forKey: "presence.expiry_seconds", default: configuration.presenceExpirySeconds)
+        guard configuration.presenceExpirySeconds >= 1 else { throw ServeConfigurationError(description: "presence.expiry_seconds must be at least 1") }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")

@@ -251,8 +251,9 @@ $fn$;
 -- snapshot `prev` (text; null for "from now on") and by the snapshot taken now, which is returned
 -- with every row (and alone, with null columns, when there are none), for the next call. The
 -- same two index-friendly parts as realtime.batch.
+drop function if exists realtime.ephemeral_batch(text);
 create or replace function realtime.ephemeral_batch(prev text)
-returns table (snapshot text, seq bigint, channel text, event text, payload text, sender text, sent_at text)
+returns table (snapshot text, seq bigint, channel text, event text, payload text, sender text, sent_at text, kind text)
 language sql volatile
 set search_path = pg_catalog, pg_temp
 as $fn$
@@ -265,9 +266,177 @@ as $fn$
          where e.xid = any (array(select pg_snapshot_xip(s.prev))) and pg_visible_in_snapshot(e.xid, s.cur)
     )
     select s.cur::text, r.seq, r.channel, r.event, r.payload::text, r.sender,
-           to_char(r.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+           to_char(r.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), r.kind
       from s left join rows r on true
      order by r.seq
+$fn$;
+
+-- Presence (schema version 9). A user's presence on a channel changes one change at a time,
+-- whichever relay makes it (an advisory lock per channel and user), and each change that others
+-- can see is announced to every relay as an ephemeral event of kind 'presence':
+-- {"joins":{"alice":{"status","meta","online":true}},"leaves":{}} when alice came online or
+-- changed her status or metadata, {"joins":{},"leaves":{"alice":{...,"online":false}}} when her
+-- last connection went away.
+
+-- realtime.presence_change(channel_name, member, before): recomputes the user's presence from its
+-- connections after the caller changed them (holding the lock), stores it, announces the diff and
+-- returns it (null when nothing others can see changed).
+create or replace function realtime.presence_change(channel_name text, member text, before realtime.presence)
+returns jsonb
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+declare
+    newest realtime.presence_connections;
+    after  realtime.presence;
+    state  jsonb;
+    diff   jsonb;
+begin
+    select * into newest from realtime.presence_connections c
+     where c.channel = channel_name and c.user_id = member order by c.updated_at desc, c.relay, c.connection limit 1;
+    if newest.user_id is not null then
+        insert into realtime.presence as p (channel, user_id, status, meta, online, updated_at, last_seen)
+        values (channel_name, member, newest.status, newest.meta, true, clock_timestamp(), clock_timestamp())
+        on conflict (channel, user_id) do update
+           set status = excluded.status, meta = excluded.meta, online = true, updated_at = excluded.updated_at, last_seen = excluded.last_seen
+        returning p.* into after;
+    elsif before.online then
+        update realtime.presence p set online = false, last_seen = clock_timestamp(), updated_at = clock_timestamp()
+         where p.channel = channel_name and p.user_id = member
+        returning p.* into after;
+    else
+        return null;
+    end if;
+    state := jsonb_build_object('status', after.status, 'meta', after.meta, 'online', after.online);
+    if after.online and (not coalesce(before.online, false) or before.status <> after.status or before.meta <> after.meta) then
+        diff := jsonb_build_object('joins', jsonb_build_object(member, state), 'leaves', '{}'::jsonb);
+    elsif not after.online then
+        diff := jsonb_build_object('joins', '{}'::jsonb, 'leaves', jsonb_build_object(member, state));
+    else
+        return null;
+    end if;
+    insert into realtime.ephemeral (channel, event, payload, sender, kind) values (channel_name, 'presence_diff', diff, member, 'presence');
+    perform pg_notify('realtime:ephemeral', '');
+    return diff;
+end
+$fn$;
+
+-- realtime.presence_set(channel_name, member, relay_id, connection_id, status, meta): one
+-- connection of `member` tracks itself on the channel with a status and metadata (again: updates
+-- them). Returns the diff announced, or null.
+create or replace function realtime.presence_set(
+    channel_name text, member text, relay_id text, connection_id text, status text, meta jsonb default '{}'
+) returns jsonb
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+declare
+    before realtime.presence;
+begin
+    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
+        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
+            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
+    end if;
+    if member is null or length(member) not between 1 and 256 or member ~ '[[:cntrl:]]' then
+        raise exception 'a user id is 1 to 256 characters without control characters' using errcode = '22023';
+    end if;
+    if status is null or length(status) not between 1 and 64 or status ~ '[[:cntrl:]]' then
+        raise exception 'a presence status is 1 to 64 characters without control characters (online, away, busy, offline or your own)' using errcode = '22023';
+    end if;
+    if meta is null or jsonb_typeof(meta) <> 'object' then
+        raise exception 'presence metadata must be a JSON object, such as {"device":"phone"}' using errcode = '22023';
+    end if;
+    perform pg_advisory_xact_lock(hashtext('realtime.presence'), hashtext(channel_name || E'\n' || member));
+    select * into before from realtime.presence p where p.channel = channel_name and p.user_id = member;
+    insert into realtime.presence_connections as c (channel, user_id, relay, connection, status, meta, updated_at)
+    values (channel_name, member, relay_id, connection_id, status, meta, clock_timestamp())
+    on conflict (channel, user_id, relay, connection) do update set status = excluded.status, meta = excluded.meta, updated_at = excluded.updated_at;
+    return realtime.presence_change(channel_name, member, before);
+end
+$fn$;
+
+-- realtime.presence_drop(channel_name, member, relay_id, connection_id): removes one connection of
+-- `member` on the channel; with a null relay and connection, all of them (`presence offline`).
+create or replace function realtime.presence_drop(channel_name text, member text, relay_id text default null, connection_id text default null)
+returns jsonb
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+declare
+    before realtime.presence;
+begin
+    perform pg_advisory_xact_lock(hashtext('realtime.presence'), hashtext(channel_name || E'\n' || member));
+    select * into before from realtime.presence p where p.channel = channel_name and p.user_id = member;
+    delete from realtime.presence_connections c
+     where c.channel = channel_name and c.user_id = member
+       and (relay_id is null or c.relay = relay_id) and (connection_id is null or c.connection = connection_id);
+    return realtime.presence_change(channel_name, member, before);
+end
+$fn$;
+
+-- realtime.relay_beat(relay_id, host, pid): a relay's heartbeat. Returns true when the relay was
+-- not registered (it is new, or it was taken for dead and reaped): it should track its
+-- connections again.
+create or replace function realtime.relay_beat(relay_id text, host_name text, process integer)
+returns boolean
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+declare
+    inserted boolean;
+begin
+    insert into realtime.relays as r (id, host, pid) values (relay_id, host_name, process)
+    on conflict (id) do update set heartbeat_at = clock_timestamp()
+    returning (r.xmax = 0) into inserted;
+    return inserted;
+end
+$fn$;
+
+-- realtime.presence_reap(expiry_seconds): removes the relays whose heartbeat is older than the
+-- expiry and the presence connections of relays that are no longer registered (each leaving as
+-- its user's presence_drop announces). Any relay may call it; each dead relay is reaped once.
+-- Returns how many connections were removed.
+create or replace function realtime.presence_reap(expiry_seconds double precision)
+returns integer
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+declare
+    gone record;
+    removed integer := 0;
+begin
+    delete from realtime.relays r where r.heartbeat_at < clock_timestamp() - make_interval(secs => expiry_seconds);
+    for gone in
+        select distinct c.channel, c.user_id, c.relay from realtime.presence_connections c
+         where c.relay <> 'cli' and not exists (select 1 from realtime.relays r where r.id = c.relay)
+    loop
+        perform realtime.presence_drop(gone.channel, gone.user_id, gone.relay, null);
+        removed := removed + 1;
+    end loop;
+    return removed;
+end
+$fn$;
+
+-- realtime.relay_leave(relay_id): a relay that stops drops its connections and its registration.
+create or replace function realtime.relay_leave(relay_id text)
+returns void
+language plpgsql security definer
+set search_path = pg_catalog, pg_temp
+as $fn$
+#variable_conflict use_variable
+declare
+    gone record;
+begin
+    delete from realtime.relays r where r.id = relay_id;
+    for gone in select distinct c.channel, c.user_id from realtime.presence_connections c where c.relay = relay_id loop
+        perform realtime.presence_drop(gone.channel, gone.user_id, relay_id, null);
+    end loop;
+end
 $fn$;
 
 -- realtime.send(payload, event, topic, private): Supabase's "broadcast from the database", with

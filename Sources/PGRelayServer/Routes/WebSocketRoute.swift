@@ -26,6 +26,7 @@ struct WebSocketRoute {
     let gate: ChannelGate
     let sender: ChannelSender
     let hub: EphemeralHub
+    let registry: RelayRegistry
     let logger: Logger
 
     func register(on router: Router<RelayWebSocketContext>) {
@@ -106,8 +107,30 @@ struct WebSocketRoute {
         defer { logger.info("websocket closed") }
         let running = Running()
         let token = TokenState(claims)
+        let socket = "socket:\(ObjectIdentifier(running).hashValue)"
+        // The presences this socket tracks leave when it closes, however it closes.
+        do {
+            try await serve(inbound: inbound, outbound: outbound, running: running, token: token, socket: socket, onStall: onStall)
+        } catch {
+            await registry.untrackAll(connection: socket)
+            throw error
+        }
+        await registry.untrackAll(connection: socket)
+    }
+
+    /// The socket's messages until it closes: each answered, subscriptions as child tasks.
+    private func serve(
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, running: Running, token: TokenState, socket: String,
+        onStall: @escaping @Sendable () -> Void
+    ) async throws {
+        let tracked = Mutex<[String: String]>([:])
         try await withThrowingDiscardingTaskGroup { group in
-            defer { running.endAll() }
+            // When the client is gone, so is everything it started: subscriptions end, and the
+            // token's expiry watch stops (the group would otherwise wait for it until exp).
+            defer {
+                running.endAll()
+                group.cancelAll()
+            }
             if authenticator != nil {
                 // A socket does not outlive its token: at exp, unless a fresh one came, it is closed.
                 group.addTask {
@@ -124,7 +147,6 @@ struct WebSocketRoute {
                     }
                 }
             }
-            let socket = "socket:\(ObjectIdentifier(running).hashValue)"
             for try await message in inbound.messages(maxSize: Self.maxMessageBytes(admission.limits)).cancelOnGracefulShutdown() {
                 guard case .text(let text) = message else {
                     try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
@@ -163,6 +185,33 @@ struct WebSocketRoute {
                         try await sender.send(to: name, event: event, payload: payload, ephemeral: ephemeral, claims: token.claims, rateKey: socket)
                         metrics.messagesSent.increment()
                         try await outbound.write(.text(WebSocketServerMessage.sent(ref: ref)))
+                    } catch {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
+                    }
+                case .track(let ref, let name, let status, let meta, let given):
+                    do {
+                        let user = try presenceUser(claims: token.claims, given: given)
+                        guard sender.rate.admit(socket) else {
+                            throw HTTPError(.tooManyRequests, message: "more than \(admission.limits.messagesPerSecond) sends and tracks in one second (limits.messages_per_second)")
+                        }
+                        _ = try await gate.authorize(.read, channel: name, claims: token.claims)
+                        if let previous = tracked.withLock({ $0[name] }), previous != user {
+                            _ = try await registry.untrack(.init(channel: name, user: previous, connection: socket))
+                        }
+                        try await registry.track(.init(channel: name, user: user, connection: socket), status: status, meta: meta)
+                        tracked.withLock { $0[name] = user }
+                        try await outbound.write(.text(WebSocketServerMessage.presenceDone("tracked", ref: ref)))
+                    } catch {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
+                    }
+                case .untrack(let ref, let name):
+                    guard let user = tracked.withLock({ $0.removeValue(forKey: name) }) else {
+                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, "this socket does not track a presence on channel \(name)")))
+                        continue
+                    }
+                    do {
+                        _ = try await registry.untrack(.init(channel: name, user: user, connection: socket))
+                        try await outbound.write(.text(WebSocketServerMessage.presenceDone("untracked", ref: ref)))
                     } catch {
                         try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
                     }
@@ -245,6 +294,20 @@ struct WebSocketRoute {
         }
     }
 
+    /// Whose presence a `track` is: the token's user with auth (a client cannot name another), the
+    /// `user` the client gives without auth.
+    private func presenceUser(claims: JSONValue?, given: String?) throws -> String {
+        guard let authenticator else {
+            guard let given else { throw HTTPError(.badRequest, message: "track needs a \"user\" on a relay without auth") }
+            return given
+        }
+        guard given == nil else { throw HTTPError(.badRequest, message: "track takes its user from the token; leave out \"user\"") }
+        guard let claims, let user = authenticator.policy.user(in: claims) else {
+            throw HTTPError(.forbidden, message: "the token has no \"\(authenticator.policy.userClaim)\" claim naming its user")
+        }
+        return user
+    }
+
     /// Why a channel subscription `id` cannot start on this socket, or nil when it can.
     private func channelRefusal(id: String, running: Running) -> String? {
         if running.contains(id) { return "subscription id '\(id)' is already in use on this socket" }
@@ -279,7 +342,7 @@ struct WebSocketRoute {
                     try await outbound.write(.text(WebSocketServerMessage.live(id, after: after)))
                 case .ephemeral(let events):
                     for event in events {
-                        try await outbound.write(.text(WebSocketServerMessage.broadcast(subscription: id, eventJSON: event.canonicalJSONText)))
+                        try await outbound.write(.text(WebSocketServerMessage.ephemeral(event, subscription: id)))
                     }
                     metrics.delivered(events.count, via: .websocket)
                 case .keepAlive:

@@ -69,6 +69,10 @@ struct SubscriberLoop: Sendable {
             // The listener has not started yet: live from the log's newest change.
             cursor = try await pool.withConnection { try ChangeLog(connection: $0).newestID() }
         }
+        if let ephemeral, let state = await presenceState(of: ephemeral.channel) {
+            // Diffs that arrive meanwhile are in the inbox already: the state never misses one.
+            try await deliver(.ephemeral([state]))
+        }
         var live = false
         while !Task.isCancelled {
             if membership != nil, case let events = inbox.drain(), !events.isEmpty { try await deliver(.ephemeral(events)) }
@@ -109,6 +113,15 @@ struct SubscriberLoop: Sendable {
             }
         }
         return cursor
+    }
+
+    /// Who is present on the channel now, as the subscriber's first presence event; nil when it
+    /// cannot be read (the database is older than presence), which leaves the diffs to tell.
+    private func presenceState(of channel: String) async -> EphemeralEvent? {
+        let present = try? await pool.withConnection { try PresenceStore(connection: $0).presences(channel: channel, onlineOnly: true) }
+        guard let present else { return nil }
+        let now = Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+        return EphemeralEvent(kind: .presenceState, timestamp: now, channel: channel, event: "presence_state", payload: Presence.state(present))
     }
 
     /// Delivers, calling ``onStall`` if the transport takes no write for ``stallSeconds``: a client

@@ -1,0 +1,96 @@
+import Foundation
+import Logging
+import PGRelayCore
+import PGRelayPostgres
+import ServiceLifecycle
+import Synchronization
+
+/// This relay in `realtime.relays`, and the presences its clients track.
+///
+/// It beats every third of the expiry; any relay whose heartbeat is older than the expiry is dead,
+/// and every live relay reaps dead ones' presences (they leave, and every relay's subscribers see
+/// the diff). A relay taken for dead while alive (a long pause) finds itself unregistered at its
+/// next beat and tracks its clients' presences again. On a graceful stop its presences leave at once.
+final class RelayRegistry: Service, Sendable {
+    let id = UUID().uuidString.lowercased()
+    let pool: DatabasePool
+    let expirySeconds: Double
+    let logger: Logger
+
+    /// A presence tracked by one of this relay's connections.
+    struct Track: Hashable, Sendable {
+        var channel: String
+        var user: String
+        var connection: String
+    }
+
+    private let tracks = Mutex<[Track: (status: String, meta: JSONValue)]>([:])
+
+    init(pool: DatabasePool, expirySeconds: Double, logger: Logger) {
+        self.pool = pool
+        self.expirySeconds = expirySeconds
+        self.logger = logger
+    }
+
+    /// Tracks (or updates) one connection's presence; throws what the database refused.
+    func track(_ track: Track, status: String, meta: JSONValue) async throws {
+        let relay = id
+        try await pool.withConnection { connection in
+            _ = try PresenceStore(connection: connection).track(
+                channel: track.channel, user: track.user, relay: relay, connection: track.connection, status: status, meta: meta
+            )
+        }
+        tracks.withLock { $0[track] = (status, meta) }
+    }
+
+    /// Ends one connection's presence on a channel; false when it was not tracked.
+    func untrack(_ track: Track) async throws -> Bool {
+        guard tracks.withLock({ $0.removeValue(forKey: track) }) != nil else { return false }
+        let relay = id
+        try await pool.withConnection { connection in
+            _ = try PresenceStore(connection: connection).drop(channel: track.channel, user: track.user, relay: relay, connection: track.connection)
+        }
+        return true
+    }
+
+    /// Ends every presence of a connection that closed.
+    func untrackAll(connection: String) async {
+        let mine = tracks.withLock { Array($0.keys.filter { $0.connection == connection }) }
+        for track in mine {
+            do {
+                _ = try await untrack(track)
+            } catch {
+                logger.warning("could not end a presence; it expires with this relay if it stops", metadata: ["channel": "\(track.channel)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func run() async throws {
+        let (relay, expiry, host) = (id, expirySeconds, ProcessInfo.processInfo.hostName)
+        let pid = ProcessInfo.processInfo.processIdentifier
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                let (fresh, reaped) = try await pool.withConnection { connection in
+                    let store = PresenceStore(connection: connection)
+                    return (try store.beat(relay: relay, host: host, pid: pid), try store.reap(expirySeconds: expiry))
+                }
+                if reaped > 0 { logger.info("presences of stopped relays left", metadata: ["connections": "\(reaped)"]) }
+                if fresh { try await retrack() }
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning("relay heartbeat failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(expiry / 3)) }
+        }
+        // Stopping: this relay's presences leave now rather than at the expiry.
+        try? await pool.withConnection { connection in try PresenceStore(connection: connection).leave(relay: relay) }
+    }
+
+    /// Tracks every presence again after the relay found itself unregistered.
+    private func retrack() async throws {
+        for (track, state) in tracks.withLock({ Array($0) }) {
+            try await self.track(track, status: state.status, meta: state.meta)
+        }
+    }
+}
