@@ -8,11 +8,12 @@ public struct ChannelStore {
 
     public init(connection: Connection) { self.connection = connection }
 
-    /// A channel as listed: its kind, options, member count and when it was created.
+    /// A channel as listed: its kind, options, member count, users online and when it was created.
     public struct Summary: Equatable, Sendable {
         public var channel: Channel
         public var members: Int
         public var createdAt: String
+        public var online: Int = 0
     }
 
     public struct Member: Equatable, Sendable {
@@ -39,15 +40,20 @@ public struct ChannelStore {
 
     /// Every channel, or those of one kind, by name.
     public func list(kind: ChannelKind? = nil) throws -> [Summary] {
-        try Installer(connection: connection).requireInitialized()
+        try Installer(connection: connection).requireSchema(atLeast: Installer.presenceVersion, for: "listing channels")
         return try connection.query(
             """
             select c.name, c.type, c.options::text, (select count(*) from realtime.channel_members m where m.channel = c.name),
-                   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   (select count(*) from realtime.presence p where p.channel = c.name and p.online)
               from realtime.channels c where $1::text is null or c.type = $1 order by c.name
             """,
             [kind?.rawValue]
-        ).map(summary)
+        ).map { row in
+            var found = try summary(row)
+            found.online = Int(row[5] ?? "0") ?? 0
+            return found
+        }
     }
 
     public func get(_ name: String) throws -> Summary {
@@ -101,12 +107,17 @@ public struct ChannelStore {
     }
 
     /// Throws "does not exist" unless the channel was created or the log holds messages of it
-    /// (sent from SQL to a topic nobody created, as Supabase's triggers do).
-    public func requireKnown(_ name: String) throws {
+    /// (sent from SQL to a topic nobody created, as Supabase's triggers do), or, with
+    /// `orPresent`, someone's presence was tracked on it.
+    public func requireKnown(_ name: String, orPresent: Bool = false) throws {
         try Channel.validate(name: name)
         try Installer(connection: connection).requireSchema(atLeast: Installer.messagesVersion, for: "channel messages")
         let known = try connection.query(
-            "select exists (select 1 from realtime.channels where name = $1)", [name]
+            """
+            select exists (select 1 from realtime.channels where name = $1)
+                or ($2::boolean and exists (select 1 from realtime.presence where channel = $1))
+            """,
+            [name, orPresent ? "true" : "false"]
         ).first?[0] == "t"
         if !known, try !ChangeLog(connection: connection).hasMessages(on: name) { throw unknown(name) }
     }

@@ -42,8 +42,10 @@ struct ChannelCommand: AsyncParsableCommand {
                     emit("no \(kind.map { "\($0.rawValue) " } ?? "")channels; pgrelay channel create NAME makes one")
                 } else {
                     emit(TextTable(
-                        header: ["CHANNEL", "TYPE", "MEMBERS", "OPTIONS", "CREATED"],
-                        rows: channels.map { [$0.channel.name, $0.channel.kind.rawValue, String($0.members), $0.channel.options.json.jsonText, $0.createdAt] }
+                        header: ["CHANNEL", "TYPE", "MEMBERS", "ONLINE", "OPTIONS", "CREATED"],
+                        rows: channels.map {
+                            [$0.channel.name, $0.channel.kind.rawValue, String($0.members), String($0.online), $0.channel.options.json.jsonText, $0.createdAt]
+                        }
                     ).rendered)
                 }
             }
@@ -68,6 +70,7 @@ struct ChannelCommand: AsyncParsableCommand {
                         type     \(found.channel.kind.rawValue)
                         options  \(found.channel.options.json.jsonText)
                         members  \(found.members)
+                        online   \(found.online)
                         created  \(found.createdAt)
                         """
                     )
@@ -160,7 +163,7 @@ struct ChannelCommand: AsyncParsableCommand {
     static func json(_ summary: ChannelStore.Summary) -> JSONValue {
         .object([
             ("name", .string(summary.channel.name)), ("type", .string(summary.channel.kind.rawValue)),
-            ("options", summary.channel.options.json), ("members", .number(String(summary.members))),
+            ("options", summary.channel.options.json), ("members", .number(String(summary.members))), ("online", .number(String(summary.online))),
             ("created_at", .string(summary.createdAt)),
         ])
     }

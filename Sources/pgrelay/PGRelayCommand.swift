@@ -10,7 +10,7 @@ struct PGRelayCommand: AsyncParsableCommand {
         subcommands: [
             InitCommand.self, SubscribeCommand.self, UnsubscribeCommand.self, SubscriptionsCommand.self,
             ListenCommand.self, ReplayCommand.self, StatusCommand.self, CleanupCommand.self, ServeCommand.self, DemoCommand.self, ChannelCommand.self,
-            SendCommand.self, MessagesCommand.self, EventsCommand.self,
+            SendCommand.self, MessagesCommand.self, EventsCommand.self, PresenceCommand.self,
         ]
     )
 }
