@@ -174,6 +174,15 @@ public struct ChannelStore {
         return (channel, membership)
     }
 
+    /// Every channel `user` is a member of, with its membership.
+    public func memberships(of user: String) throws -> [String: ChannelAccess.Membership] {
+        var found: [String: ChannelAccess.Membership] = [:]
+        for row in try connection.query("select channel, role, can_send from realtime.channel_members where user_id = $1", [user]) {
+            if let name = row[0], let role = row[1].flatMap(ChannelRole.init(rawValue:)) { found[name] = .init(role: role, canSend: row[2] == "t") }
+        }
+        return found
+    }
+
     private func summary(_ row: [String?]) throws -> Summary {
         let options = try ChannelOptions(parsing: row[2] ?? "{}")
         let channel = try Channel(name: row[0] ?? "", kind: ChannelKind(parsing: row[1] ?? ""), options: options)

@@ -20,7 +20,7 @@ enum InspectorPage {
           <span class="figure" id="dropped-note" hidden><code id="dropped">0</code> not drawn (too fast to show)</span>
         </header>
         <form id="controls" autocomplete="off">
-          <label>Table
+          <label>Table or channel
             <select id="table"><option value="">all subscribed tables</option></select>
           </label>
           <fieldset id="events">
@@ -52,6 +52,11 @@ enum InspectorPage {
           <p id="columns"></p>
         </details>
         <p id="error" role="alert" hidden></p>
+        <section id="presence" hidden>
+          <h2>Present</h2>
+          <ul id="present"></ul>
+          <p id="nobody">nobody</p>
+        </section>
         <table id="changes">
           <thead><tr><th>id</th><th>committed</th><th>op</th><th>table</th><th>row</th></tr></thead>
           <tbody id="rows"></tbody>
@@ -87,6 +92,11 @@ enum InspectorPage {
         tr[data-op="UPDATE"] td.op { color: var(--update); }
         tr[data-op="DELETE"] td.op { color: var(--delete); }
         tr[data-op="TRUNCATE"] td.op { color: var(--truncate); }
+        tr[data-op="MESSAGE"] td.op { color: var(--insert); }
+        tr[data-op="BROADCAST"] td.op { color: #8888; }
+        #presence { border: 1px solid #8884; padding: .2rem .8rem; margin: 0 0 .8rem; }
+        #presence h2 { font-size: 1rem; margin: .3rem 0; }
+        #presence ul { margin: 0; padding-left: 1.2rem; }
         td.row pre { margin: 0; white-space: pre-wrap; word-break: break-all; }
         ul.changed { margin: 0 0 .2rem; padding-left: 1rem; }
         del { color: var(--delete); } ins { color: var(--insert); text-decoration: none; }

@@ -6,13 +6,17 @@
 /// last event or `live` marker), so pause and reconnects resume from it with no gap. Events are
 /// queued as they arrive and drawn once per animation frame, newest (highest id) first; at most
 /// `maxRows` rows are kept, and a queue that outruns the page is cut to what could still be seen.
+///
+/// A named channel (chosen as `channel:NAME`) streams its messages, ephemeral events (shown
+/// without an id, at the place they arrived) and presence, which the presence panel keeps
+/// current from the state and diffs the stream sends.
 enum InspectorScript {
     static let source = #"""
         "use strict";
         (() => {
         const maxRows = 500, maxStreams = 5, largeRow = 400, operations = ["INSERT", "UPDATE", "DELETE", "TRUNCATE"];
         const $ = (id) => document.getElementById(id);
-        const page = { tables: [], streams: [], paused: false, applying: 0, queue: [], total: 0, dropped: 0, second: 0, errors: new Map() };
+        const page = { tables: [], channels: [], presence: null, streams: [], paused: false, applying: 0, queue: [], total: 0, dropped: 0, second: 0, errors: new Map() };
         // For the browser's console (and tests): the streams, their URLs and cursors.
         window.pgrelayInspector = page;
 
@@ -50,6 +54,10 @@ enum InspectorScript {
             this.stopped = false; this.connected = false; this.live = false; this.failed = false; this.controller = null;
           }
           url() {
+            if (this.table.startsWith("channel:")) {
+              const since = this.cursor !== null ? "?since=" + this.cursor : "";
+              return "/v1/channels/" + encodeURIComponent(this.table.slice(8)) + "/stream" + since;
+            }
             const query = new URLSearchParams(this.query);
             if (this.cursor !== null) query.set("since", String(this.cursor));
             const text = query.toString();
@@ -125,9 +133,19 @@ enum InspectorScript {
             }
             if (event.id !== null && /^\d+$/.test(event.id)) this.cursor = Number(event.id);
             if (event.name === "live") { this.live = true; showState(); return; }
-            if (!operations.includes(event.name)) return;
             let change;
             try { change = JSON.parse(data); } catch (_) { return; }
+            if (event.name === "presence_state") { page.presence = change.presence || {}; showPresence(); return; }
+            if (event.name === "presence_diff") {
+              page.presence = page.presence || {};
+              for (const [user, state] of Object.entries(change.leaves || {})) delete page.presence[user];
+              for (const [user, state] of Object.entries(change.joins || {})) page.presence[user] = state;
+              showPresence();
+              return;
+            }
+            if (event.name === "message") change.operation = "MESSAGE";
+            else if (event.name === "broadcast") { change.operation = "BROADCAST"; change.id = (this.cursor ?? 0) + 0.5; }
+            else if (!operations.includes(event.name)) return;
             page.total += 1; page.second += 1;
             page.queue.push(change);
             // More than a screenful waiting: the oldest would be pushed out unseen anyway.
@@ -206,7 +224,25 @@ enum InspectorScript {
           parent.appendChild(details);
         }
 
+        /// Who is present on the chosen channel, from its presence state and diffs.
+        function showPresence() {
+          const list = $("present");
+          list.replaceChildren();
+          const users = Object.entries(page.presence || {}).sort(([a], [b]) => a.localeCompare(b));
+          for (const [user, state] of users) {
+            const item = document.createElement("li");
+            item.dataset.user = user;
+            const name = document.createElement("strong");
+            name.textContent = user;
+            const meta = state.meta && Object.keys(state.meta).length ? " " + JSON.stringify(state.meta) : "";
+            item.append(name, " " + state.status + (state.connections > 1 ? " (" + state.connections + " connections)" : "") + meta);
+            list.appendChild(item);
+          }
+          $("nobody").hidden = users.length > 0;
+        }
+
         function row(change) {
+          if (change.operation === "MESSAGE" || change.operation === "BROADCAST") return messageRow(change);
           const tr = document.createElement("tr");
           tr.dataset.id = String(change.id);
           tr.dataset.op = change.operation;
@@ -239,6 +275,25 @@ enum InspectorScript {
             td.appendChild(list);
           }
           value(td, change.new ?? change.old);
+          return tr;
+        }
+        /// A channel's message (with its id) or ephemeral event (without one): event, sender, payload.
+        function messageRow(message) {
+          const tr = document.createElement("tr");
+          tr.dataset.id = String(message.id);
+          tr.dataset.op = message.operation;
+          tr.dataset.table = message.channel;
+          cell(tr, message.operation === "MESSAGE" ? String(message.id) : "–");
+          cell(tr, message.timestamp);
+          cell(tr, message.operation === "MESSAGE" ? "MESSAGE" : "EPHEMERAL", "op");
+          cell(tr, "#" + message.channel);
+          const td = cell(tr, "", "row");
+          const what = document.createElement("div");
+          const name = document.createElement("code");
+          name.textContent = message.event;
+          what.append(name, message.sender ? " from " + message.sender : "");
+          td.appendChild(what);
+          value(td, message.payload);
           return tr;
         }
         function clip(text) { return text === undefined ? "(none)" : text.length > 200 ? text.slice(0, 200) + "…" : text; }
@@ -274,15 +329,30 @@ enum InspectorScript {
           const response = await fetch("/v1/tables", { headers: headers("application/json") });
           if (!response.ok) throw new Error(await failure(response));
           page.tables = (await response.json()).tables;
+          // Channels are listed when the server has them (an older schema has none: no list).
+          const channels = await fetch("/v1/channels", { headers: headers("application/json") }).catch(() => null);
+          page.channels = channels && channels.ok ? (await channels.json()).channels : [];
           const select = $("table"), chosen = select.value;
           while (select.options.length > 1) select.remove(1);
+          for (const group of [...select.querySelectorAll("optgroup")]) group.remove();
           for (const table of page.tables) select.add(new Option(table.table, table.table));
-          if (page.tables.some((t) => t.table === chosen)) select.value = chosen;
+          if (page.channels.length) {
+            const group = document.createElement("optgroup");
+            group.label = "Channels";
+            for (const channel of page.channels) group.appendChild(new Option("#" + channel.name + " (" + channel.type + ", " + channel.online + " online)", "channel:" + channel.name));
+            select.appendChild(group);
+          }
+          if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
           describeColumns();
         }
 
         function describeColumns() {
-          const table = page.tables.find((t) => t.table === $("table").value);
+          const chosen = $("table").value;
+          if (chosen.startsWith("channel:")) {
+            $("columns").textContent = "Channel " + chosen.slice(8) + ": its messages, ephemeral events and presence; events and row filters apply to tables only.";
+            return;
+          }
+          const table = page.tables.find((t) => t.table === chosen);
           $("columns").textContent = table ? "Columns of " + table.table + ": " + table.columns.map((c) => c.name + " (" + c.type + ")").join(", ") : "";
         }
 
@@ -300,6 +370,9 @@ enum InspectorScript {
           try {
             await loadTables();
             const chosen = $("table").value;
+            page.presence = null;
+            $("presence").hidden = !chosen.startsWith("channel:");
+            showPresence();
             let tables = chosen ? [chosen] : page.tables.map((t) => t.table);
             if (tables.length === 0) { setError("", "no table is subscribed yet: run pgrelay subscribe <schema.table>"); return; }
             if (tables.length > maxStreams) {

@@ -10,6 +10,8 @@ import PGRelayPostgres
 ///   "key": ["id"], "columns": [{"name": "id", "type": "integer"}, ...]}]}`, the subscribed
 ///   tables that exist, in name order. With auth on, a valid token is required (401) and only
 ///   the tables its policy lets it read are listed: a token learns nothing of the others.
+/// - `GET /v1/channels`: `{"channels": [{"name": "room:42", "type": "presence", "members": 2,
+///   "online": 1}]}`, the created channels in name order; with auth on, those the token may read.
 /// - `GET /v1/position?at=2026-12-04T10:00:00Z`: `{"since": 41}`, the id to replay after to get
 ///   the changes committed at or after that time (within one tick); `at` takes what
 ///   `replay --since` takes (an id answers itself, `@unix-seconds` too).
@@ -20,6 +22,29 @@ struct CatalogRoute {
     func register(on router: Router<RelayRequestContext>) {
         router.get("/v1/tables") { request, _ in try await tables(request) }
         router.get("/v1/position") { request, _ in try await position(request) }
+        router.get("/v1/channels") { request, _ in try await channels(request) }
+    }
+
+    func channels(_ request: Request) async throws -> JSONValue {
+        let claims = try await authenticated(request)
+        let user = claims.flatMap { authenticator?.policy.user(in: $0) }
+        let (listed, memberships) = try await database { connection in
+            let store = ChannelStore(connection: connection)
+            return (try store.list(), try user.map(store.memberships(of:)) ?? [:])
+        }
+        let readable = listed.filter { summary in
+            guard let authenticator, let claims else { return true }
+            return (try? authenticator.policy.channels.decide(
+                .read, on: summary.channel, named: summary.channel.name, user: user, membership: memberships[summary.channel.name],
+                role: authenticator.policy.role(in: claims)
+            )) != nil
+        }
+        return .object([("channels", .array(readable.map { summary in
+            .object([
+                ("name", .string(summary.channel.name)), ("type", .string(summary.channel.kind.rawValue)),
+                ("members", .number(String(summary.members))), ("online", .number(String(summary.online))),
+            ])
+        }))])
     }
 
     func tables(_ request: Request) async throws -> JSONValue {
