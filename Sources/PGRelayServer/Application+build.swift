@@ -119,6 +119,7 @@ public func buildApplication(
     ).register(on: router)
     ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
     PresenceRoute(pool: pool, gate: gate).register(on: router)
+    ChannelMembersRoute(pool: pool, authenticator: authenticator).register(on: router)
     InspectorRoute().register(on: router)
     let details = configuration.details
     router.get("/metrics") { _, context in

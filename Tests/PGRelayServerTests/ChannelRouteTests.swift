@@ -27,7 +27,7 @@ import Testing
         try db.connection.execute("begin; insert into orders values (2, 'open', 6); select realtime.send('4', 'count', 'room:1', false); commit")
         let result = try await stream.value
         #expect(result.status == 200 && result.contentType.hasPrefix("text/event-stream"))
-        #expect(result.others.first == "live", "\(result.raw)")
+        #expect(result.others.prefix(2) == ["presence_state", "live"], "who is present, then live: \(result.raw)")
         let messages = result.messages.map(\.message)
         try #require(messages.count == 4, "\(result.raw)")
         #expect(messages.map { $0["payload"]?["text"]?.stringValue ?? $0["payload"]?.jsonText ?? "" } == ["from http", "from sql", "\"from the CLI's store\"", "4"])
@@ -101,6 +101,7 @@ import Testing
         let reader = try await AuthTests.token(sub: "rita", role: "reader")
         let writer = try await AuthTests.token(sub: "alice", role: "writer")
         let outsider = try await AuthTests.token(sub: "mallory", role: "writer")
+        let alice = writer
         func send(_ channel: String, _ token: String?) async throws -> Int {
             try await server.post("/v1/channels/\(channel)/messages", body: #"{"event":"chat","payload":"hi"}"#,
                                   headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []).status
@@ -120,6 +121,33 @@ import Testing
         #expect(try await read("team", reader) == 403, "members only, whatever the role")
         let refused = try await server.get("/v1/channels/team/stream?access_token=\(outsider)")
         #expect(refused.status == 403 && refused.body.contains("members only"), "\(refused.body)")
+        // A direct channel: its two members only.
+        try store.create(try Channel(name: "dm:alice-bob", kind: .direct))
+        try store.join("dm:alice-bob", user: "alice")
+        #expect(try await read("dm:alice-bob", writer) == 200)
+        #expect(try await read("dm:alice-bob", outsider) == 403)
+        #expect(try await send("dm:alice-bob", outsider) == 403)
+
+        // Moderators and admins remove members; members and outsiders do not; anyone may leave.
+        try store.join("team", user: "mod", role: .moderator)
+        try store.join("team", user: "boss", role: .admin)
+        try store.join("team", user: "bob")
+        func remove(_ user: String, by token: String) async throws -> (status: Int, body: String) {
+            let answer = try await server.request("DELETE", "/v1/channels/team/members/\(user)", headers: [("Authorization", "Bearer \(token)")])
+            return (answer.status, answer.body)
+        }
+        let bob = try await AuthTests.token(sub: "bob", role: "writer")
+        let moderator = try await AuthTests.token(sub: "mod", role: "writer")
+        let admin = try await AuthTests.token(sub: "boss", role: "writer")
+        #expect(try await remove("alice", by: bob).status == 403, "a member removes nobody else")
+        #expect(try await remove("alice", by: outsider).body.contains("only moderators and admins of channel team remove members"))
+        #expect(try await remove("boss", by: moderator).body.contains("only an admin of channel team removes a member who is admin"))
+        #expect(try await remove("bob", by: moderator).status == 204)
+        #expect(try await remove("bob", by: moderator).status == 404, "bob is gone")
+        #expect(try await remove("mod", by: admin).status == 204)
+        #expect(try await remove("alice", by: alice).status == 204, "anyone may leave")
+        #expect(try store.members(of: "team").map(\.user) == ["boss"])
+
         let messages = try db.ticked().page(after: 0).messages
         #expect(messages.map(\.channel) == ["room:1", "team"])
         #expect(messages.allSatisfy { $0.sender == "alice" }, "the sender is the token's sub")

@@ -35,3 +35,18 @@ public enum ChannelRole: String, CaseIterable, Sendable, NamedChoice {
     case moderator
     case admin
 }
+
+extension ChannelRole {
+    /// Whether a member whose role is `actor` (nil: not a member) may remove a member whose role
+    /// is `target`: moderators remove members, admins remove anyone. Throws ``AccessDenied`` why not.
+    public static func requireRemoval(by actor: ChannelRole?, of target: ChannelRole, channel: String) throws {
+        switch (actor, target) {
+        case (.admin?, _), (.moderator?, .member):
+            return
+        case (.moderator?, _):
+            throw AccessDenied(description: "only an admin of channel \(channel) removes a member who is \(target.rawValue)")
+        default:
+            throw AccessDenied(description: "only moderators and admins of channel \(channel) remove members")
+        }
+    }
+}
