@@ -76,13 +76,17 @@ import Testing
             #expect(answer.status == 400, "\(path): \(answer.status) \(answer.body)")
         }
         #expect(try db.ticked().page(after: 0).messages.isEmpty, "nothing was sent")
-        // Past messages_per_second, sends are refused with 429 until the next second.
-        var statuses: [Int] = []
+        // Past messages_per_second, sends are refused with 429 until the next second: twelve at
+        // once from one address (the rule itself is SendRateTests').
         let started = Date()
-        for n in 0..<12 { statuses.append(try await server.post("/v1/channels/room/messages", body: #"{"event":"n","payload":\#(n)}"#).status) }
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for n in 0..<12 { group.addTask { try await server.post("/v1/channels/room/messages", body: #"{"event":"n","payload":\#(n)}"#).status } }
+            return try await group.reduce(into: [Int]()) { $0.append($1) }
+        }
         let seconds = Int(Date().timeIntervalSince(started).rounded(.up)) + 1
         let accepted = statuses.filter { $0 == 202 }.count
-        #expect(statuses.contains(429) && accepted <= 3 * seconds && Set(statuses).isSubset(of: [202, 429]), "\(statuses)")
+        #expect(accepted <= 3 * seconds && Set(statuses).isSubset(of: [202, 429]), "\(statuses)")
+        #expect(statuses.contains(429) || seconds > 4, "\(statuses) in \(seconds) s")
         #expect(try db.ticked().page(after: 0).messages.count == accepted)
     }
 
