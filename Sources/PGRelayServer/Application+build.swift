@@ -153,7 +153,8 @@ public func buildApplication(
                 ),
                 limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),
                 allowedOrigins: configuration.allowedOrigins,
-                admission: admission
+                admission: admission,
+                upgradeCheck: WebSocketRoute.upgradeCheck(authenticator)
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),

@@ -40,6 +40,18 @@ public final class WebSocketProbe: @unchecked Sendable {
         pending.removeFirst(end + 4)
     }
 
+    /// Sends a WebSocket upgrade request and returns the whole answer when it is not an upgrade
+    /// (the relay refused it with an HTTP status), read until the server closes.
+    public static func refusal(port: Int, path: String, headers: [(String, String)] = [], timeout: Double = 30) throws -> String {
+        let fd = try connectTCP(port: port)
+        defer { close(fd) }
+        var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        try sendAll(fd, request + "\r\n")
+        return readUntilClosed(fd, timeout: timeout).text
+    }
+
     /// Also when `init` throws: by then every stored property is set, so Swift runs `deinit`.
     deinit { close(fd) }
 

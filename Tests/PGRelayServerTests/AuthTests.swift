@@ -90,15 +90,12 @@ struct TestClaims: JWTPayload {
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
-        // Without a token the socket is told why and closed with 4401 before it can subscribe.
+        // Without a token the upgrade is refused with a 401 that says why: no socket, no subscription.
         let port = server.port
-        let refused = try await Workers.value { () -> WebSocketProbe.Seen in
-            let probe = try WebSocketProbe(port: port, path: "/v1/ws")
-            probe.send(text: #"{"type":"subscribe","id":"sneaky","table":"public.orders","since":0}"#)
-            return probe.read()
-        }
-        #expect(refused.closeCode == 4401)
-        #expect(refused.messages.count == 1 && refused.messages[0].contains("a token is required"), "\(refused.messages)")
+        let refused = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/v1/ws") }
+        #expect(refused.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && refused.contains("a token is required"), "\(refused)")
+        let forged = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/v1/ws", headers: [("Authorization", "Bearer not.a.jwt")]) }
+        #expect(forged.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && forged.contains("invalid token"), "\(forged)")
         let alice = try await Self.token()
         let inbox = WebSocketRouteTests.Inbox()
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in

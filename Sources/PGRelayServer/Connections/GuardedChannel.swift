@@ -10,6 +10,8 @@ struct GuardedChannel: ServerChildChannel {
     let limits: RequestHeadGuard.Limits
     let allowedOrigins: AllowedOrigins
     let admission: Admission
+    /// Decides WebSocket upgrades before they happen (their token), so a refusal is a real HTTP answer.
+    var upgradeCheck: RequestHeadGuard.UpgradeCheck? = nil
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
         // Counted from accept to close; over a limit, the first request is answered with why.
@@ -22,7 +24,9 @@ struct GuardedChannel: ServerChildChannel {
         }
         do {
             try channel.pipeline.syncOperations.addHandler(
-                RequestHeadGuard(limits: limits, allowedOrigins: allowedOrigins, refusal: refusal.map { ($0.statusLine, $0.message) })
+                RequestHeadGuard(
+                    limits: limits, allowedOrigins: allowedOrigins, refusal: refusal.map { ($0.statusLine, $0.message) }, upgradeCheck: upgradeCheck
+                )
             )
         } catch {
             return channel.eventLoop.makeFailedFuture(error)

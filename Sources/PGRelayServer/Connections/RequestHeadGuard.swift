@@ -9,7 +9,9 @@ import NIOCore
 ///
 /// It only reads along: bytes pass on as they come. Once the first head has passed, it removes
 /// itself; later requests on the connection are covered by the HTTP server's idle timeout and
-/// header limits.
+/// header limits. A WebSocket upgrade is held at the end of its head while ``UpgradeCheck``
+/// decides (the token): refused, it gets a real HTTP answer that says why (the WebSocket stage
+/// can only answer a refused upgrade with an empty 400); allowed, it passes on as it came.
 final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -22,18 +24,30 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         var maximumHeadBytes = 32 * 1024
     }
 
+    /// Decides a WebSocket upgrade from its request target and header fields: nil lets it pass,
+    /// a status line and reason refuse it.
+    typealias UpgradeCheck = @Sendable (_ target: String, _ fields: [(name: String, value: String)]) async -> (status: String, reason: String)?
+
     private let limits: Limits
     private let allowedOrigins: AllowedOrigins
+    private let upgradeCheck: UpgradeCheck?
+    /// What arrived while an upgrade is being checked, to pass on in order once it is allowed.
+    private var held: [NIOAny] = []
+    private var checking = false
     /// A connection over a limit: its first request is answered with this, and it is closed.
     private let refusal: (status: String, reason: String)?
     private var head: [UInt8] = []
     private var timer: Scheduled<Void>?
     private var done = false
 
-    init(limits: Limits = Limits(), allowedOrigins: AllowedOrigins = .none, refusal: (status: String, reason: String)? = nil) {
+    init(
+        limits: Limits = Limits(), allowedOrigins: AllowedOrigins = .none, refusal: (status: String, reason: String)? = nil,
+        upgradeCheck: UpgradeCheck? = nil
+    ) {
         self.limits = limits
         self.allowedOrigins = allowedOrigins
         self.refusal = refusal
+        self.upgradeCheck = upgradeCheck
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -48,6 +62,10 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !done else { return }
+        if checking {
+            held.append(data)
+            return
+        }
         if let refusal {
             refuse(context, refusal.status, refusal.reason)
             return
@@ -58,13 +76,57 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
             refuse(context, verdict.status, verdict.reason)
             return
         }
-        context.fireChannelRead(data)
-        if headComplete {
-            done = true
-            timer?.cancel()
-            head = []
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        if headComplete, let upgradeCheck, let (target, fields) = upgradeRequest() {
+            check(context, data, target: target, fields: fields, upgradeCheck)
+            return
         }
+        context.fireChannelRead(data)
+        if headComplete { pass(context) }
+    }
+
+    /// The head has passed: the guard steps aside.
+    private func pass(_ context: ChannelHandlerContext) {
+        done = true
+        timer?.cancel()
+        head = []
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    /// Holds the upgrade's last bytes (and whatever follows) until `upgradeCheck` decides.
+    private func check(_ context: ChannelHandlerContext, _ data: NIOAny, target: String, fields: [(name: String, value: String)], _ upgradeCheck: @escaping UpgradeCheck) {
+        checking = true
+        held = [data]
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.makeFutureWithTask { await upgradeCheck(target, fields) }.whenComplete { result in
+            let (handler, context) = loopBound.value
+            handler.checking = false
+            guard !handler.done else { return }
+            if case .success(let verdict?) = result {
+                handler.held = []
+                handler.refuse(context, verdict.status, verdict.reason)
+                return
+            }
+            let pending = handler.held
+            handler.held = []
+            for data in pending { context.fireChannelRead(data) }
+            context.fireChannelReadComplete()
+            handler.pass(context)
+        }
+    }
+
+    /// The request target and fields of a complete head that asks for a WebSocket upgrade.
+    private func upgradeRequest() -> (String, [(name: String, value: String)])? {
+        guard let end = endOfHead else { return nil }
+        let lines = String(decoding: head[..<end], as: UTF8.self).split(separator: "\r\n")
+        guard let line = lines.first else { return nil }
+        let parts = line.split(separator: " ")
+        guard parts.count == 3 else { return nil }
+        let fields = lines.dropFirst().map { line in
+            let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            return (name: parts[0].trimmingCharacters(in: .whitespaces).lowercased(), value: parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : "")
+        }
+        guard fields.contains(where: { $0.name == "upgrade" && $0.value.lowercased().contains("websocket") }) else { return nil }
+        return (String(parts[1]), fields)
     }
 
     private var headComplete: Bool { endOfHead != nil }

@@ -31,10 +31,10 @@ struct WebSocketRoute {
 
     func register(on router: Router<RelayWebSocketContext>) {
         let (authenticator, admission) = (self.authenticator, self.admission)
-        // A bad or missing token cannot be refused with a 401 before the upgrade: the WebSocket
-        // library answers every refused upgrade with an empty 400, and browsers see no HTTP status
-        // at all. So the socket opens, gets an `error` message with the reason (as HTTP would
-        // say it), and is closed with code 4401; it never reaches a table.
+        // A bad or missing token is refused with a 401 and the reason before the upgrade
+        // (``upgradeCheck(_:)``, in front of the HTTP decoder: the WebSocket library answers every
+        // upgrade it refuses with an empty 400). Checked again here: a token that expired in
+        // between gets an `error` message with the reason and the close code 4401.
         router.ws("/v1/ws") { _, _ in
             .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
@@ -57,6 +57,28 @@ struct WebSocketRoute {
             defer { ticket.release() }
             let channel = context.requestContext.channel
             try await session(inbound: inbound, outbound: outbound, claims: claims) { channel.close(promise: nil) }
+        }
+    }
+
+    /// Refuses an upgrade of `/v1/ws` whose token is missing, forged or expired with `401
+    /// Unauthorized` and the reason, before the upgrade (``RequestHeadGuard``): a browser sees the
+    /// status, a client the reason. The socket checks its token again once open (and until exp).
+    static func upgradeCheck(_ authenticator: Authenticator?) -> RequestHeadGuard.UpgradeCheck? {
+        guard let authenticator else { return nil }
+        return { target, fields in
+            let pathEnd = target.firstIndex(of: "?") ?? target.endIndex
+            guard target[..<pathEnd] == "/v1/ws" else { return nil }
+            let query = pathEnd < target.endIndex ? String(target[target.index(after: pathEnd)...]) : nil
+            var token = (try? StreamRequest(query: query))?.accessToken
+            if let header = fields.first(where: { $0.name == "authorization" })?.value, header.lowercased().hasPrefix("bearer ") {
+                token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+            }
+            do {
+                _ = try await authenticator.claims(token: token)
+                return nil
+            } catch {
+                return ("401 Unauthorized", message(of: error))
+            }
         }
     }
 
