@@ -91,7 +91,11 @@ import Testing
         try ChannelStore(connection: db.connection).create(try Channel(name: "team", kind: .private))
         var policy = AccessPolicy(roleClaim: "role")
         policy.channels = try ChannelAccess(read: ["authenticated: *"], send: [])
-        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
+        let server = try await TestServer.start(db) {
+            $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy)
+            $0.limits.ephemeralBytes = 100
+            $0.limits.channelsPerSocket = 2
+        }
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")
         logger.logLevel = .warning
@@ -110,8 +114,11 @@ import Testing
                 #"{"type":"track","ref":"4","channel":"lobby","meta":[1]}"#,
                 #"{"type":"track","ref":"5","channel":"lobby","status":""}"#,
                 #"{"type":"untrack","ref":"6","channel":"elsewhere"}"#,
+                #"{"type":"track","ref":"7","channel":"lobby","meta":{"big":"\#(String(repeating: "x", count: 200))"}}"#,
+                #"{"type":"track","ref":"8","channel":"hall"}"#,
+                #"{"type":"track","ref":"9","channel":"attic"}"#,
             ] { try await outbound.write(.text(text)) }
-            _ = try await inbox.wait { all in (1...6).allSatisfy { n in all.contains { $0["ref"] == .string("\(n)") || $0["id"] == .string("\(n)") } } }
+            _ = try await inbox.wait { all in (1...9).allSatisfy { n in all.contains { $0["ref"] == .string("\(n)") || $0["id"] == .string("\(n)") } } }
             try await outbound.close(.normalClosure, reason: nil)
             _ = await reader.result
         }
@@ -123,9 +130,12 @@ import Testing
         #expect(error("4", "\"meta\" must be a JSON object"), "\(all)")
         #expect(error("5", "a presence status is 1 to 64 characters"), "\(all)")
         #expect(error("6", "does not track a presence on channel elsewhere"), "\(all)")
+        #expect(error("7", "presence metadata has 210 bytes; it may have at most 100"), "\(all)")
+        #expect(all.contains { $0["type"] == .string("tracked") && $0["ref"] == .string("8") })
+        #expect(error("9", "limits.channels_per_socket"), "\(all)")
         // The socket closed: alice leaves (when the relay has seen the close), her last status kept.
-        try await waitUntil("alice to leave") { try PresenceStore(connection: db.connection).presences(user: "alice").first?.online == false }
+        try await waitUntil("alice to leave") { try PresenceStore(connection: db.connection).presences(user: "alice").allSatisfy { !$0.online } }
         let presences = try PresenceStore(connection: db.connection).presences(user: "alice")
-        #expect(presences.map { "\($0.channel) \($0.status) \($0.online)" } == ["lobby busy false"])
+        #expect(presences.map { "\($0.channel) \($0.status) \($0.online)" } == ["hall online false", "lobby busy false"])
     }
 }

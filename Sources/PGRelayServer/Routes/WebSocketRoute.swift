@@ -213,6 +213,14 @@ struct WebSocketRoute {
                 case .track(let ref, let name, let status, let meta, let given):
                     do {
                         let user = try presenceUser(claims: token.claims, given: given)
+                        let metaBytes = meta.jsonText.utf8.count
+                        guard metaBytes <= admission.limits.ephemeralBytes else {
+                            throw HTTPError(.contentTooLarge, message: "presence metadata has \(metaBytes) bytes; it may have at most \(admission.limits.ephemeralBytes) (limits.ephemeral_bytes)")
+                        }
+                        let most = admission.limits.channelsPerSocket
+                        guard tracked.withLock({ $0[name] != nil || $0.count < most }) else {
+                            throw HTTPError(.tooManyRequests, message: "this socket tracks presence on \(most) channels, the most limits.channels_per_socket allows; untrack one")
+                        }
                         guard sender.rate.admit(socket) else {
                             throw HTTPError(.tooManyRequests, message: "more than \(admission.limits.messagesPerSecond) sends and tracks in one second (limits.messages_per_second)")
                         }
