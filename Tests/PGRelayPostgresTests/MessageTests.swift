@@ -179,6 +179,8 @@ import Testing
         // From SQL: a bad topic is an error in the writer's transaction, never a lost message.
         #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', 'chat', 'bad topic')") }
         #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', '', 'room')") }
+        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', null, 'room')") }
+        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', 'chat', null)") }
         #expect(try db.ticked().page(after: 0).messages.isEmpty)
     }
 

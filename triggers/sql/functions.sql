@@ -190,6 +190,26 @@ begin
 end
 $fn$;
 
+-- realtime.check_names(channel_name, event, with_event): raises, naming the rule, unless the
+-- channel's name is a channel name (the rule of realtime.channels, and of pgrelay's own check)
+-- and, with_event, `event` an event name. The one place SQL states these rules.
+create or replace function realtime.check_names(channel_name text, event text, with_event boolean default true)
+returns void
+language plpgsql immutable
+set search_path = pg_catalog, pg_temp
+as $fn$
+begin
+    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
+        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
+            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
+    end if;
+    if with_event and (event is null or length(event) not between 1 and 128 or event ~ '[[:cntrl:]]') then
+        raise exception 'event name % is not allowed: use 1 to 128 characters, no control characters',
+            coalesce(quote_literal(left(event, 140)), 'null') using errcode = '22023';
+    end if;
+end
+$fn$;
+
 -- realtime.post(channel_name, event, payload, sender, private): writes one message to the log, in
 -- the caller's transaction, and wakes the relays (one empty NOTIFY on realtime:messages per
 -- transaction). The message gets its id from the same ticks as table changes: it is ordered,
@@ -203,14 +223,7 @@ set search_path = pg_catalog, pg_temp set timezone = 'UTC'
 as $fn$
 #variable_conflict use_variable
 begin
-    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
-        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
-            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
-    end if;
-    if event is null or length(event) not between 1 and 128 or event ~ '[[:cntrl:]]' then
-        raise exception 'event name % is not allowed: use 1 to 128 characters, no control characters',
-            coalesce(quote_literal(left(event, 140)), 'null') using errcode = '22023';
-    end if;
+    perform realtime.check_names(channel_name, event);
     if sender is not null and (length(sender) not between 1 and 256 or sender ~ '[[:cntrl:]]') then
         raise exception 'a sender is a user id of 1 to 256 characters without control characters' using errcode = '22023';
     end if;
@@ -234,14 +247,7 @@ set search_path = pg_catalog, pg_temp
 as $fn$
 #variable_conflict use_variable
 begin
-    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
-        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
-            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
-    end if;
-    if event is null or length(event) not between 1 and 128 or event ~ '[[:cntrl:]]' then
-        raise exception 'event name % is not allowed: use 1 to 128 characters, no control characters',
-            coalesce(quote_literal(left(event, 140)), 'null') using errcode = '22023';
-    end if;
+    perform realtime.check_names(channel_name, event);
     insert into realtime.ephemeral (channel, event, payload, sender) values (channel_name, event, coalesce(payload, 'null'::jsonb), sender);
     perform pg_notify('realtime:ephemeral', '');
 end
@@ -335,10 +341,7 @@ as $fn$
 declare
     before realtime.presence;
 begin
-    if channel_name is null or channel_name !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$' then
-        raise exception 'channel name % is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42',
-            coalesce(quote_literal(left(channel_name, 140)), 'null') using errcode = '22023';
-    end if;
+    perform realtime.check_names(channel_name, null, false);
     if member is null or length(member) not between 1 and 256 or member ~ '[[:cntrl:]]' then
         raise exception 'a user id is 1 to 256 characters without control characters' using errcode = '22023';
     end if;
