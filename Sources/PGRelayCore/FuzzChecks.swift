@@ -46,9 +46,16 @@ public enum FuzzChecks {
         }
     }
 
-    /// WebSocket client messages.
+    /// WebSocket client messages: the native protocol's, and Phoenix frames in both framings,
+    /// which must read back what they write.
     public static func webSocket(_ bytes: [UInt8]) {
-        _ = try? WebSocketClientMessage(text: String(decoding: bytes, as: UTF8.self))
+        let text = String(decoding: bytes, as: UTF8.self)
+        _ = try? WebSocketClientMessage(text: text)
+        for serializer in [PhoenixFrame.Serializer.v1, .v2] {
+            guard let frame = try? PhoenixFrame(text: text, serializer: serializer) else { continue }
+            let again = try? PhoenixFrame(text: frame.text(serializer), serializer: serializer)
+            precondition(again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a Phoenix frame changed in a round trip")
+        }
     }
 
     static let sampleTypes: [String: ColumnType] = [
