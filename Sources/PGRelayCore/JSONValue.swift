@@ -39,6 +39,18 @@ public enum JSONValue: Hashable, Sendable {
         return false
     }
 
+    /// An object's members, or nil for anything else.
+    public var objectMembers: [(key: String, value: JSONValue)]? {
+        if case .object(let members) = self { return members }
+        return nil
+    }
+
+    /// An array's elements, or nil for anything else.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
+        return nil
+    }
+
     public var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil

@@ -26,11 +26,3 @@ public enum InspectorScripts {
 
         """
 }
-
-extension JSONValue {
-    /// An array's elements; nil for anything else.
-    public var arrayValue: [JSONValue]? {
-        if case .array(let elements) = self { return elements }
-        return nil
-    }
-}

@@ -47,11 +47,3 @@ public struct Presence: Sendable, Equatable {
         }
     }
 }
-
-extension JSONValue {
-    /// An object's members, or nil for anything else.
-    public var objectMembers: [(key: String, value: JSONValue)]? {
-        if case .object(let members) = self { return members }
-        return nil
-    }
-}

@@ -1,0 +1,59 @@
+import PGRelayCore
+import Testing
+
+/// `phx_join` as the spec's transcripts send it, and the reply the Python client accepts.
+@Suite struct SupabaseJoinTests {
+    @Test func theSpecsJoinIsReadAndItsBindingsEchoedWithIDs() throws {
+        let frame = try PhoenixFrame(
+            text: #"{"event": "phx_join", "payload": {"config": {"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": true}, "private": false, "postgres_changes": [{"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.1"}, {"event": "*", "schema": "public"}]}, "access_token": "anon-key-A"}, "topic": "realtime:room1", "ref": "1", "join_ref": "1"}"#,
+            serializer: .v1
+        )
+        let join = try SupabaseJoin(topic: frame.topic, payload: frame.payload)
+        #expect(join.channel == "room1" && join.presenceEnabled && !join.broadcastSelf && !join.broadcastAck && !join.isPrivate)
+        #expect(join.accessToken == "anon-key-A" && join.postgresChanges.count == 2)
+        let echoed = join.replyResponse["postgres_changes"]?.arrayValue ?? []
+        #expect(echoed.count == 2)
+        // Every key the client sent, with its value, in its order; then the id. Nothing added.
+        #expect(echoed[0].objectMembers?.map(\.key) == ["event", "schema", "table", "filter", "id"])
+        #expect(echoed[1].objectMembers?.map(\.key) == ["event", "schema", "id"])
+        #expect(echoed[0]["filter"] == .string("id=eq.1") && echoed[1]["event"] == .string("*"))
+        let ids = echoed.compactMap { Int($0["id"]?.jsonText ?? "") }
+        #expect(ids.count == 2 && ids.allSatisfy { $0 > 0 && $0 < 1 << 27 } && ids[0] != ids[1])
+        // The same binding content, the same id (the reference server's ids are content hashes too).
+        let again = try SupabaseJoin(topic: frame.topic, payload: frame.payload)
+        #expect(again.replyResponse == join.replyResponse)
+        #expect(frame.reply(ok: true, response: join.replyResponse).text(.v1).hasPrefix(#"{"topic":"realtime:room1","event":"phx_reply","payload":{"status":"ok","response":{"postgres_changes":[{"event":"INSERT""#))
+    }
+
+    @Test func configFlagsAsTheReferenceServerReadsThem() throws {
+        let join = try SupabaseJoin(
+            topic: "realtime:room:42",
+            payload: try JSONValue(parsing: #"{"config":{"broadcast":{"ack":"true","self":true},"presence":{"key":"user-b","enabled":"false"},"private":"true","extra":1}}"#)
+        )
+        #expect(join.channel == "room:42" && join.broadcastAck && join.broadcastSelf && !join.presenceEnabled && join.presenceKey == "user-b" && join.isPrivate)
+        #expect(join.replyResponse == .object([("postgres_changes", .array([]))]))
+        let defaults = try SupabaseJoin(topic: "realtime:room1", payload: .object([]))
+        #expect(!defaults.broadcastSelf && !defaults.broadcastAck && !defaults.presenceEnabled && defaults.postgresChanges.isEmpty && defaults.accessToken == nil)
+    }
+
+    @Test func badJoinsAreRefusedWithAReason() {
+        let cases: [(String, String, String)] = [
+            ("realtime:", "{}", "TopicNameRequired: You must provide a topic name"),
+            ("room1", "{}", "TopicNameRequired: a topic is 'realtime:'"),
+            ("realtime:bad name", "{}", "InvalidTopic: channel name 'bad name' is not allowed"),
+            ("realtime:room1", #"{"config":{"postgres_changes":{"event":"*"}}}"#, "InvalidJoinPayload: config.postgres_changes must be a list"),
+            ("realtime:room1", #"{"config":{"postgres_changes":["*"]}}"#, "InvalidJoinPayload: each postgres_changes binding is an object"),
+        ]
+        for (topic, payload, reason) in cases {
+            do {
+                _ = try SupabaseJoin(topic: topic, payload: try JSONValue(parsing: payload))
+                Issue.record("\(topic) \(payload) was accepted")
+            } catch let error as SupabaseJoinError {
+                #expect(error.reason.hasPrefix(reason), "\(error.reason)")
+                #expect(error.response["reason"]?.stringValue == error.reason)
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+    }
+}
