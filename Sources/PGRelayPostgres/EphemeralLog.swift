@@ -12,9 +12,9 @@ public struct EphemeralLog {
     public static let wakeChannel = "realtime:ephemeral"
 
     /// Writes one event in its own transaction. Names are checked by the database too.
-    public func post(on name: String, event: String, payload: JSONValue, sender: String?) throws {
+    public func post(on name: String, event: String, payload: JSONValue, sender: String?, origin: String? = nil) throws {
         do {
-            try connection.query("select realtime.post_ephemeral($1, $2, $3::jsonb, $4)", [name, event, payload.jsonText, sender])
+            try connection.query("select realtime.post_ephemeral($1, $2, $3::jsonb, $4, $5)", [name, event, payload.jsonText, sender, origin])
         } catch let error as PostgresError where error.sqlState == "22023" {
             throw ChannelError(description: ChannelStore.primary(error.message))
         }
@@ -26,11 +26,11 @@ public struct EphemeralLog {
         let rows = try connection.query("select * from realtime.ephemeral_batch($1)", [snapshot])
         guard let next = rows.first?[0] ?? nil else { throw PostgresError(.invalidData, "realtime.ephemeral_batch returned no snapshot") }
         let events = rows.compactMap { row -> EphemeralEvent? in
-            guard row.count == 8, row[1] != nil, let channel = row[2], let event = row[3], let payload = row[4], let sentAt = row[6],
+            guard row.count == 9, row[1] != nil, let channel = row[2], let event = row[3], let payload = row[4], let sentAt = row[6],
                 let value = try? JSONValue(parsing: payload)
             else { return nil }
             let kind: EphemeralEvent.Kind = row[7] == "presence" ? .presenceDiff : .broadcast
-            return EphemeralEvent(kind: kind, timestamp: sentAt, channel: channel, event: event, payload: value, sender: row[5])
+            return EphemeralEvent(kind: kind, timestamp: sentAt, channel: channel, event: event, payload: value, sender: row[5], origin: row[8])
         }
         return (next, events)
     }

@@ -135,7 +135,18 @@ public func buildApplication(
         gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
     )
         .register(on: webSocketRouter)
+    SupabaseRoute(
+        tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
+        gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
+    ).register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
+    // Upgrades are decided before they happen, each by its route (nil: not its path, or allowed).
+    let nativeCheck = WebSocketRoute.upgradeCheck(authenticator)
+    let supabaseCheck = SupabaseRoute.upgradeCheck(authenticator)
+    let upgradeCheck: RequestHeadGuard.UpgradeCheck = { target, fields in
+        if let refusal = await nativeCheck?(target, fields) { return refusal }
+        return await supabaseCheck(target, fields)
+    }
     var app = Application(
         router: router,
         server: HTTPServerBuilder { responder in
@@ -154,7 +165,7 @@ public func buildApplication(
                 limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),
                 allowedOrigins: configuration.allowedOrigins,
                 admission: admission,
-                upgradeCheck: WebSocketRoute.upgradeCheck(authenticator)
+                upgradeCheck: upgradeCheck
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),

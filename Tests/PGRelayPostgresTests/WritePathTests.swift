@@ -344,7 +344,7 @@ import Testing
         }
         try await waitUntil("writers to start") { committed.count >= 10 }
         let result = try await Workers.value { try Installer(connection: try db.connect()).initialize() }
-        #expect(result.previousVersion == 2 && result.version == 9)
+        #expect(result.previousVersion == 2 && result.version == 10)
         try await waitUntil("writers to write after the upgrade") { committed.count >= 100 }
         stop.set()
         try await writing

@@ -237,10 +237,12 @@ begin
 end
 $fn$;
 
--- realtime.post_ephemeral(channel_name, event, payload, sender): one ephemeral event (typing,
--- cursor moves): not in the log, only delivered to the subscribers connected now, by every relay
--- instance (realtime.ephemeral_batch). Names are checked as realtime.post checks them.
-create or replace function realtime.post_ephemeral(channel_name text, event text, payload jsonb, sender text default null)
+-- realtime.post_ephemeral(channel_name, event, payload, sender, origin): one ephemeral event
+-- (typing, cursor moves): not in the log, only delivered to the subscribers connected now, by
+-- every relay instance (realtime.ephemeral_batch). `origin` names the socket that sent it (for
+-- Supabase's `broadcast.self`). Names are checked as realtime.post checks them.
+drop function if exists realtime.post_ephemeral(text, text, jsonb, text);
+create or replace function realtime.post_ephemeral(channel_name text, event text, payload jsonb, sender text default null, origin text default null)
 returns void
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -248,7 +250,7 @@ as $fn$
 #variable_conflict use_variable
 begin
     perform realtime.check_names(channel_name, event);
-    insert into realtime.ephemeral (channel, event, payload, sender) values (channel_name, event, coalesce(payload, 'null'::jsonb), sender);
+    insert into realtime.ephemeral (channel, event, payload, sender, origin) values (channel_name, event, coalesce(payload, 'null'::jsonb), sender, origin);
     perform pg_notify('realtime:ephemeral', '');
 end
 $fn$;
@@ -259,7 +261,7 @@ $fn$;
 -- same two index-friendly parts as realtime.batch.
 drop function if exists realtime.ephemeral_batch(text);
 create or replace function realtime.ephemeral_batch(prev text)
-returns table (snapshot text, seq bigint, channel text, event text, payload text, sender text, sent_at text, kind text)
+returns table (snapshot text, seq bigint, channel text, event text, payload text, sender text, sent_at text, kind text, origin text)
 language sql volatile
 set search_path = pg_catalog, pg_temp
 as $fn$
@@ -272,7 +274,7 @@ as $fn$
          where e.xid = any (array(select pg_snapshot_xip(s.prev))) and pg_visible_in_snapshot(e.xid, s.cur)
     )
     select s.cur::text, r.seq, r.channel, r.event, r.payload::text, r.sender,
-           to_char(r.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), r.kind
+           to_char(r.sent_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), r.kind, r.origin
       from s left join rows r on true
      order by r.seq
 $fn$;

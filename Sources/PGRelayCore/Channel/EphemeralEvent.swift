@@ -26,8 +26,12 @@ public struct EphemeralEvent: Sendable, Equatable {
     public var event: String
     public var payload: JSONValue
     public var sender: String?
+    /// The socket that sent it (`relay id/socket`), for clients that do not want their own back;
+    /// not part of the JSON clients see.
+    public var origin: String?
 
-    public init(kind: Kind = .broadcast, timestamp: String, channel: String, event: String, payload: JSONValue, sender: String? = nil) {
+    public init(kind: Kind = .broadcast, timestamp: String, channel: String, event: String, payload: JSONValue, sender: String? = nil, origin: String? = nil) {
+        self.origin = origin
         self.kind = kind
         self.timestamp = timestamp
         self.channel = channel

@@ -90,6 +90,7 @@ public struct SupabaseJoin: Equatable, Sendable {
 /// Why a join is refused: the `reason` of its error reply, `"<Code>: <message>"` as the reference server words it.
 public struct SupabaseJoinError: Error, Equatable, CustomStringConvertible {
     public var reason: String
+    public init(reason: String) { self.reason = reason }
     public var description: String { reason }
     /// The error reply's `response`.
     public var response: JSONValue { .object([("reason", .string(reason))]) }

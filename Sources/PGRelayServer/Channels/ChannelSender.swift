@@ -19,7 +19,8 @@ struct ChannelSender: Sendable {
     ///     bounded by `limits.ephemeral_bytes`.
     ///   - claims: the verified token (nil without auth).
     ///   - rateKey: who counts against the rate: a socket, a user, an address.
-    func send(to name: String, event: String, payload: JSONValue, ephemeral: Bool = false, claims: JSONValue?, rateKey: String) async throws {
+    ///   - origin: the sending socket, recorded with an ephemeral event (Supabase's `broadcast.self`).
+    func send(to name: String, event: String, payload: JSONValue, ephemeral: Bool = false, claims: JSONValue?, rateKey: String, origin: String? = nil) async throws {
         do {
             try MessageDraft.validate(event: event)
         } catch {
@@ -41,7 +42,7 @@ struct ChannelSender: Sendable {
         do {
             try await pool.withConnection { connection in
                 if ephemeral {
-                    try EphemeralLog(connection: connection).post(on: name, event: event, payload: payload, sender: grant.user)
+                    try EphemeralLog(connection: connection).post(on: name, event: event, payload: payload, sender: grant.user, origin: origin)
                 } else {
                     try ChangeLog(connection: connection).send(on: name, event: event, payload: payload, sender: grant.user, isPrivate: isPrivate)
                 }

@@ -180,8 +180,11 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         guard !done else { return }
         done = true
         timer?.cancel()
-        let body = reason + "\n"
-        let response = "HTTP/1.1 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
+        // A reason that is a JSON object (Supabase's upgrade refusals) goes as JSON, others as text.
+        let json = reason.hasPrefix("{")
+        let body = json ? reason : reason + "\n"
+        let type = json ? "application/json" : "text/plain; charset=utf-8"
+        let response = "HTTP/1.1 \(status)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         context.writeAndFlush(NIOAny(context.channel.allocator.buffer(string: response))).whenComplete { _ in
             context.close(promise: nil)
         }

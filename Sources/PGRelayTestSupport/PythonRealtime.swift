@@ -1,0 +1,34 @@
+import Foundation
+import PGRelayPostgres
+
+/// The real, unmodified Supabase Python client (`realtime` 2.34.1 from PyPI), in a virtual
+/// environment the tests make once under `.build/python-realtime` (or the Python that
+/// `PGRELAY_TEST_PYTHON` names, with the package installed).
+public enum PythonRealtime {
+    public static let version = "2.34.1"
+    private static let lock = NSLock()
+
+    /// The venv's python, made (and the package installed) on first use.
+    public static func python() throws -> String {
+        if let given = ProcessInfo.processInfo.environment["PGRELAY_TEST_PYTHON"] { return given }
+        return try lock.withLock {
+            let directory = FileManager.default.currentDirectoryPath + "/.build/python-realtime"
+            let python = directory + "/bin/python"
+            let marker = directory + "/installed-realtime-\(version)"
+            if FileManager.default.fileExists(atPath: marker) { return python }
+            let venv = try Subprocess.run("/usr/bin/env", ["python3", "-m", "venv", "--clear", directory])
+            guard venv.status == 0 else { throw TestClusterError("python3 -m venv failed (apt-get install python3-venv): \(venv.stderr)") }
+            let pip = try Subprocess.run(directory + "/bin/pip", ["install", "--quiet", "--disable-pip-version-check", "realtime==\(version)"])
+            guard pip.status == 0 else { throw TestClusterError("pip install realtime==\(version) failed: \(pip.stderr)") }
+            FileManager.default.createFile(atPath: marker, contents: Data())
+            return python
+        }
+    }
+
+    /// Starts `script` (Python source) with `arguments`; the caller reads its stdout and ends it.
+    public static func start(_ script: String, _ arguments: [String]) throws -> Subprocess.Running {
+        let file = NSTemporaryDirectory() + "pgrelay-realtime-\(UUID().uuidString).py"
+        try script.write(toFile: file, atomically: true, encoding: .utf8)
+        return try Subprocess.start(try python(), [file] + arguments)
+    }
+}

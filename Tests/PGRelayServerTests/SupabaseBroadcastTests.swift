@@ -1,0 +1,138 @@
+import Foundation
+import PGRelayCore
+import PGRelayPostgres
+import PGRelayServer
+import PGRelayTestSupport
+import Testing
+
+/// Broadcast with Supabase's real Python client (`realtime` 2.34.1): two clients on one topic,
+/// `self` off for one and on for the other, and a message from SQL `realtime.send` arriving as a
+/// broadcast. And the vsn 2.0.0 framing and `ack`, with a small client of our own.
+@Suite struct SupabaseBroadcastTests {
+    static let script = #"""
+        import asyncio, json, sys
+        from realtime import AsyncRealtimeClient
+
+        url = sys.argv[1]
+        def out(**fields): print(json.dumps(fields), flush=True)
+
+        async def main():
+            got = {"a": [], "b": []}
+            clients = []
+            channels = {}
+            for name, self_ in (("a", False), ("b", True)):
+                client = AsyncRealtimeClient(url, None, auto_reconnect=False)
+                await client.connect()
+                clients.append(client)
+                channel = client.channel("room:1", {"config": {"broadcast": {"self": self_, "ack": False}}})
+                channel.on_broadcast("*", lambda payload, name=name: got[name].append(payload))
+                await channel.subscribe(lambda state, error, name=name: out(client=name, state=getattr(state, "value", str(state)), error=str(error) if error else None))
+                channels[name] = channel
+            await channels["a"].send_broadcast("msg", {"from": "a"})
+            await channels["b"].send_broadcast("msg", {"from": "b"})
+            out(sent=True)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            def has(name, event): return any(p.get("event") == event for p in got[name])
+            while loop.time() < deadline and not (has("a", "sql") and has("b", "sql")):
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.3)
+            out(a=got["a"], b=got["b"])
+            for client in clients:
+                await client.close()
+
+        asyncio.run(main())
+        """#
+
+    @Test(.timeLimit(.minutes(3))) func theOfficialPythonClientBroadcasts() async throws {
+        let db = try ordersDatabase()
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        let python = try await Workers.value { try PythonRealtime.start(Self.script, ["http://127.0.0.1:\(server.port)/realtime/v1"]) }
+        defer {
+            python.signal(SIGKILL)
+            _ = python.wait()
+        }
+        try await waitUntil(timeout: 60, "both clients to subscribe and send (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+            python.stdoutSoFar.contains(#""sent": true"#)
+        }
+        #expect(python.stdoutSoFar.components(separatedBy: #""state": "SUBSCRIBED""#).count == 3, "\(python.stdoutSoFar)")
+        try db.connection.execute(#"select realtime.send('{"text":"from sql"}', 'sql', 'room:1', false)"#)
+        try await waitUntil(timeout: 60, "the clients' report (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+            python.stdoutSoFar.contains(#"{"a": "#)
+        }
+        let report = try JSONValue(parsing: String(python.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"a": "#) } ?? ""))
+        func seen(_ client: String) -> [String] {
+            (report[client]?.arrayValue ?? []).map { "\($0["event"]?.stringValue ?? "?") \($0["payload"]?["from"]?.stringValue ?? $0["payload"]?["text"]?.stringValue ?? "")" }
+        }
+        // a (self off) gets b's broadcast and the SQL message, not its own; b (self on) gets both broadcasts.
+        #expect(Set(seen("a")) == ["msg b", "sql from sql"], "\(report)")
+        #expect(Set(seen("b")) == ["msg a", "msg b", "sql from sql"], "\(report)")
+        let fromSQL = (report["a"]?.arrayValue ?? []).first { $0["event"] == .string("sql") }
+        #expect(fromSQL?["meta"]?["id"]?.stringValue.flatMap { Int64($0) } != nil, "a log message carries its id: \(report)")
+    }
+
+    /// A client of our own speaking vsn 2.0.0 arrays: heartbeat, join with ack, broadcast answered,
+    /// an unjoined topic refused, leave answered and closed.
+    @Test func vsn2FramesAndAck() async throws {
+        let db = try ordersDatabase()
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        let port = server.port
+        let seen = try await Workers.value { () -> [String] in
+            let probe = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?vsn=2.0.0")
+            probe.send(text: #"[null,"1","phoenix","heartbeat",{}]"#)
+            probe.send(text: #"["2","2","realtime:room:1","phx_join",{"config":{"broadcast":{"ack":true,"self":true}}}]"#)
+            probe.send(text: #"["2","3","realtime:room:1","broadcast",{"type":"broadcast","event":"msg","payload":{"n":1}}]"#)
+            probe.send(text: #"[null,"4","realtime:other","broadcast",{"type":"broadcast","event":"msg","payload":{}}]"#)
+            probe.send(text: "not json")
+            probe.send(text: #"["2","5","realtime:room:1","phx_leave",{}]"#)
+            return probe.read(timeout: 30) { $0.messages.contains { $0.contains("phx_close") } }.messages
+        }
+        #expect(seen.contains(#"[null,"1","phoenix","phx_reply",{"status":"ok","response":{}}]"#), "\(seen)")
+        #expect(seen.contains(#"["2","2","realtime:room:1","phx_reply",{"status":"ok","response":{"postgres_changes":[]}}]"#), "\(seen)")
+        #expect(seen.contains(#"["2","3","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "ack: \(seen)")
+        #expect(seen.contains(#"[null,null,"realtime:room:1","broadcast",{"type":"broadcast","event":"msg","payload":{"n":1}}]"#), "self: \(seen)")
+        #expect(seen.contains(#"[null,"4","realtime:other","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]"#), "\(seen)")
+        #expect(seen.contains(#"["2","5","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "\(seen)")
+        #expect(seen.contains(#"["2","2","realtime:room:1","phx_close",{}]"#), "\(seen)")
+    }
+}
+
+/// The Supabase socket with auth: refused before the upgrade without a token (401, JSON, as the
+/// reference server), a bad vsn 400; joins follow the channel rules.
+@Suite struct SupabaseAccessTests {
+    @Test func tokensVersionsAndPrivateChannels() async throws {
+        let db = try ordersDatabase()
+        let store = ChannelStore(connection: db.connection)
+        try store.create(try Channel(name: "team", kind: .private))
+        try store.join("team", user: "alice")
+        var policy = AccessPolicy(roleClaim: "role")
+        policy.channels = try ChannelAccess(read: ["authenticated: *"], send: ["authenticated: *"])
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        let port = server.port
+        let missing = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/realtime/v1/websocket?vsn=1.0.0") }
+        #expect(missing.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && missing.contains("Content-Type: application/json")
+            && missing.contains(#"{"error":"a token is required"#), "\(missing)")
+        let mallory = try await AuthTests.token(sub: "mallory")
+        let version = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/socket/websocket?vsn=3.0.0&apikey=\(mallory)") }
+        #expect(version.hasPrefix("HTTP/1.1 400 Bad Request\r\n") && version.contains("unsupported vsn '3.0.0'"), "\(version)")
+        for (user, allowed) in [("mallory", false), ("alice", true)] {
+            let token = try await AuthTests.token(sub: user)
+            let seen = try await Workers.value { () -> [String] in
+                let probe = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?apikey=\(token)&vsn=1.0.0")
+                probe.send(text: #"{"topic":"realtime:team","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#)
+                probe.send(text: #"{"topic":"realtime:lobby","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"*","schema":"public"}]}},"ref":"2","join_ref":"2"}"#)
+                return probe.read(timeout: 30) { $0.messages.filter { $0.contains("phx_reply") }.count >= 2 }.messages
+            }
+            let team = seen.first { $0.contains(#""ref":"1""#) } ?? ""
+            if allowed {
+                #expect(team.contains(#""status":"ok""#), "\(user): \(seen)")
+            } else {
+                #expect(team.contains(#""status":"error""#) && team.contains("Unauthorized: channel team is private: members only"), "\(user): \(seen)")
+            }
+            #expect(seen.contains { $0.contains(#""ref":"2""#) && $0.contains("PostgresChangesUnsupported") }, "\(seen)")
+        }
+    }
+}
