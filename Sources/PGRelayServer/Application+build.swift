@@ -120,6 +120,7 @@ public func buildApplication(
     ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
     PresenceRoute(pool: pool, gate: gate).register(on: router)
     ChannelMembersRoute(pool: pool, authenticator: authenticator).register(on: router)
+    SupabaseBroadcastRoute(gate: gate, sender: sender, metrics: metrics).register(on: router)
     InspectorRoute().register(on: router)
     let details = configuration.details
     router.get("/metrics") { _, context in

@@ -7,7 +7,8 @@ import Testing
 
 /// Broadcast with Supabase's real Python client (`realtime` 2.34.1): two clients on one topic,
 /// `self` off for one and on for the other, and a message from SQL `realtime.send` arriving as a
-/// broadcast. And the vsn 2.0.0 framing and `ack`, with a small client of our own.
+/// broadcast, and `http_send` through the HTTP broadcast endpoint. And the vsn 2.0.0 framing and
+/// `ack`, with a small client of our own.
 @Suite struct SupabaseBroadcastTests {
     static let script = #"""
         import asyncio, json, sys
@@ -30,11 +31,16 @@ import Testing
                 channels[name] = channel
             await channels["a"].send_broadcast("msg", {"from": "a"})
             await channels["b"].send_broadcast("msg", {"from": "b"})
+            await channels["a"].http_send("http", {"from": "http"})
+            try:
+                await channels["a"].http_send("x" * 200, {"from": "nowhere"})
+            except Exception as error:
+                out(http_error=str(error))
             out(sent=True)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 30
             def has(name, event): return any(p.get("event") == event for p in got[name])
-            while loop.time() < deadline and not (has("a", "sql") and has("b", "sql")):
+            while loop.time() < deadline and not all(has(name, event) for name in "ab" for event in ("sql", "http")):
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.3)
             out(a=got["a"], b=got["b"])
@@ -66,8 +72,10 @@ import Testing
             (report[client]?.arrayValue ?? []).map { "\($0["event"]?.stringValue ?? "?") \($0["payload"]?["from"]?.stringValue ?? $0["payload"]?["text"]?.stringValue ?? "")" }
         }
         // a (self off) gets b's broadcast and the SQL message, not its own; b (self on) gets both broadcasts.
-        #expect(Set(seen("a")) == ["msg b", "sql from sql"], "\(report)")
-        #expect(Set(seen("b")) == ["msg a", "msg b", "sql from sql"], "\(report)")
+        #expect(Set(seen("a")) == ["msg b", "sql from sql", "http http"], "\(report)")
+        #expect(Set(seen("b")) == ["msg a", "msg b", "sql from sql", "http http"], "\(report)")
+        // http_send with a bad event: the client raises with the server's reason.
+        #expect(python.stdoutSoFar.contains(#""http_error": "#) && python.stdoutSoFar.contains("is not allowed"), "\(python.stdoutSoFar)")
         let fromSQL = (report["a"]?.arrayValue ?? []).first { $0["event"] == .string("sql") }
         #expect(fromSQL?["meta"]?["id"]?.stringValue.flatMap { Int64($0) } != nil, "a log message carries its id: \(report)")
     }
@@ -86,6 +94,8 @@ import Testing
             probe.send(text: #"["2","3","realtime:room:1","broadcast",{"type":"broadcast","event":"msg","payload":{"n":1}}]"#)
             probe.send(text: #"[null,"4","realtime:other","broadcast",{"type":"broadcast","event":"msg","payload":{}}]"#)
             probe.send(text: "not json")
+            // Its own broadcast comes back (self) by way of the database: wait for it, then leave.
+            probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""broadcast",{"type""#) } }
             probe.send(text: #"["2","5","realtime:room:1","phx_leave",{}]"#)
             return probe.read(timeout: 30) { $0.messages.contains { $0.contains("phx_close") } }.messages
         }
@@ -96,6 +106,13 @@ import Testing
         #expect(seen.contains(#"[null,"4","realtime:other","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","5","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","2","realtime:room:1","phx_close",{}]"#), "\(seen)")
+
+        // The batch endpoint: all or nothing, 202 or {"error": ...}.
+        let good = try await server.post("/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a","payload":{"n":1}},{"topic":"realtime:room:2","event":"b","payload":{}}]}"#)
+        #expect(good.status == 202 && good.body.isEmpty, "\(good)")
+        let bad = try await server.post("/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a"},{"topic":"bad topic","event":"b"}]}"#)
+        #expect(bad.status == 400 && bad.body == #"{"error":"channel name 'bad topic' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"}"#, "\(bad)")
+        #expect(try db.ticked().page(after: 0).messages.map { "\($0.channel) \($0.event)" } == ["room:1 a", "room:2 b"])
     }
 }
 

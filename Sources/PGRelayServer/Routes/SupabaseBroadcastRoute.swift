@@ -1,0 +1,126 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import PGRelayCore
+import PGRelayPostgres
+
+/// Supabase's HTTP broadcast (spec §8.4), as the clients call it:
+/// - `POST /realtime/v1/api/broadcast/{topic}/events/{event}` with the payload as the JSON body
+///   (Python's `channel.http_send`);
+/// - `POST /realtime/v1/api/broadcast` with `{"messages":[{"topic","event","payload","private"}]}`
+///   (realtime-js's REST fallback).
+///
+/// Each message goes to the channel's log as the token's user (``ChannelSender``), so it reaches
+/// the subscribers of every relay, ordered and replayable, and Supabase sockets get it as a
+/// broadcast with `meta.id`. Answers 202 with an empty body; a refusal is its status with
+/// `{"error": "..."}`, the field the clients read. The token is `Authorization: Bearer`, else `apikey`.
+struct SupabaseBroadcastRoute {
+    let gate: ChannelGate
+    let sender: ChannelSender
+    let metrics: RelayMetrics
+    /// Most messages in one batch.
+    static let batchLimit = 100
+
+    func register(on router: Router<RelayRequestContext>) {
+        router.post("/realtime/v1/api/broadcast/:topic/events/:event") { request, context in
+            await answer { try await single(request, context) }
+        }
+        router.post("/realtime/v1/api/broadcast") { request, context in
+            await answer { try await batch(request, context) }
+        }
+    }
+
+    private func single(_ request: Request, _ context: RelayRequestContext) async throws {
+        let topic = try Self.decoded(context, "topic")
+        let event = try Self.decoded(context, "event")
+        if request.headers[.contentType]?.lowercased().hasPrefix("application/octet-stream") == true {
+            throw HTTPError(.unsupportedMediaType, message: "binary payloads are not supported; send JSON")
+        }
+        let (claims, body) = try await prepare(request)
+        try await sender.send(to: try Self.channel(topic), event: event, payload: body, claims: claims, rateKey: rateKey(claims, context))
+        metrics.messagesSent.increment()
+    }
+
+    private func batch(_ request: Request, _ context: RelayRequestContext) async throws {
+        let (claims, body) = try await prepare(request)
+        guard let messages = body["messages"]?.arrayValue else {
+            throw HTTPError(.badRequest, message: "the body must be {\"messages\":[{\"topic\",\"event\",\"payload\"}]}")
+        }
+        guard messages.count <= Self.batchLimit else { throw HTTPError(.contentTooLarge, message: "at most \(Self.batchLimit) messages in one request") }
+        // Checked whole first: a batch with a bad message sends nothing.
+        let checked = try messages.map { message -> (String, String, JSONValue) in
+            guard let topic = message["topic"]?.stringValue, let event = message["event"]?.stringValue else {
+                throw HTTPError(.badRequest, message: "each message has a string \"topic\" and \"event\"")
+            }
+            try MessageDraft.validate(event: event)
+            return (try Self.channel(topic), event, message["payload"] ?? .object([]))
+        }
+        for (channel, event, payload) in checked {
+            try await sender.send(to: channel, event: event, payload: payload, claims: claims, rateKey: rateKey(claims, context))
+            metrics.messagesSent.increment()
+        }
+    }
+
+    /// The token's claims (401 without a valid one, with auth on) and the body as JSON.
+    private func prepare(_ request: Request) async throws -> (JSONValue?, JSONValue) {
+        var token: String?
+        if let bearer = request.headers[.authorization], bearer.lowercased().hasPrefix("bearer ") {
+            token = String(bearer.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        } else if let key = request.headers[HTTPField.Name("apikey")!] {
+            token = key
+        }
+        let claims = try await gate.authenticator?.claims(token: token)
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: sender.limits.messageBytes + 4096)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge, message: "the body is larger than a message may be (limits.message_bytes is \(sender.limits.messageBytes))")
+        }
+        do {
+            return (claims, try JSONValue(parsing: String(buffer: buffer)))
+        } catch {
+            throw HTTPError(.badRequest, message: "the body must be JSON: \(error)")
+        }
+    }
+
+    private func rateKey(_ claims: JSONValue?, _ context: RelayRequestContext) -> String {
+        claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (context.remoteAddress?.ipAddress ?? "unknown")
+    }
+
+    /// A topic as the clients send it: a channel's name, or `realtime:` and the name.
+    static func channel(_ topic: String) throws -> String {
+        let name = topic.hasPrefix(SupabaseJoin.topicPrefix) ? String(topic.dropFirst(SupabaseJoin.topicPrefix.count)) : topic
+        do {
+            try Channel.validate(name: name)
+        } catch {
+            throw HTTPError(.badRequest, message: "\(error)")
+        }
+        return name
+    }
+
+    static func decoded(_ context: RelayRequestContext, _ name: String) throws -> String {
+        let raw = try context.parameters.require(name)
+        return raw.removingPercentEncoding ?? raw
+    }
+
+    /// 202 with an empty body, or the refusal's status with `{"error": "..."}`.
+    private func answer(_ body: () async throws -> Void) async -> Response {
+        do {
+            try await body()
+            return Response(status: .accepted)
+        } catch {
+            let (status, message): (HTTPResponse.Status, String)
+            if let http = error as? HTTPError {
+                (status, message) = (http.status, http.body ?? http.status.reasonPhrase)
+            } else if let channel = error as? PGRelayCore.ChannelError {
+                (status, message) = (.badRequest, channel.description)
+            } else {
+                (status, message) = (.internalServerError, "\(error)")
+            }
+            let text = JSONValue.object([("error", .string(message))]).jsonText
+            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+    }
+}
