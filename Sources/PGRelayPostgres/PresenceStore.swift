@@ -62,6 +62,18 @@ public struct PresenceStore {
         }
     }
 
+    /// Every connection's metadata on `channel`, by presence key (the user id), in the order they
+    /// were tracked: what a Supabase client's `presence_state` lists.
+    public func connectionMetas(channel: String) throws -> [(key: String, meta: JSONValue)] {
+        try connection.query(
+            "select user_id, meta::text from realtime.presence_connections where channel = $1 order by user_id, updated_at, relay, connection",
+            [channel]
+        ).compactMap { row in
+            guard let key = row[0], let meta = row[1].flatMap({ try? JSONValue(parsing: $0) }) else { return nil }
+            return (key, meta)
+        }
+    }
+
     /// Figures for `pgrelay presence stats`.
     public struct Statistics: Equatable, Sendable {
         public var online: Int

@@ -153,3 +153,70 @@ import Testing
         }
     }
 }
+
+/// Presence with the real Python client across two relays: a client on one relay tracks itself,
+/// a client on the other sees it join (state and diffs in Phoenix's shape), then leave.
+@Suite struct SupabasePresenceTests {
+    static let script = #"""
+        import asyncio, json, sys
+        from realtime import AsyncRealtimeClient
+
+        def out(**fields): print(json.dumps(fields, default=str), flush=True)
+
+        async def main():
+            events = []
+            watcher = AsyncRealtimeClient(sys.argv[2], None, auto_reconnect=False)
+            await watcher.connect()
+            watching = watcher.channel("room:p")
+            watching.on_presence_join(lambda key, current, new: events.append(["join", key, [dict(p) for p in new]]))
+            watching.on_presence_leave(lambda key, current, left: events.append(["leave", key, [dict(p) for p in left]]))
+            await watching.subscribe(lambda state, error: out(watcher=getattr(state, "value", str(state))))
+
+            tracker = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False)
+            await tracker.connect()
+            tracking = tracker.channel("room:p", {"config": {"presence": {"key": "alice-device"}}})
+            tracking.on_presence_sync(lambda: None)
+            await tracking.subscribe(lambda state, error: out(tracker=getattr(state, "value", str(state))))
+            await tracking.track({"user": "alice", "status": "online"})
+
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            while loop.time() < deadline and not any(e[0] == "join" for e in events):
+                await asyncio.sleep(0.05)
+            out(state=watching.presence_state())
+            await tracker.close()
+            deadline = loop.time() + 30
+            while loop.time() < deadline and not any(e[0] == "leave" for e in events):
+                await asyncio.sleep(0.05)
+            out(events=events)
+            await watcher.close()
+
+        asyncio.run(main())
+        """#
+
+    @Test(.timeLimit(.minutes(3))) func presenceAcrossTwoRelaysWithTheOfficialClient() async throws {
+        let db = try ordersDatabase()
+        let first = try await TestServer.start(db)
+        defer { Task { await first.stop() } }
+        let second = try await TestServer.start(db)
+        defer { Task { await second.stop() } }
+        let python = try await Workers.value {
+            try PythonRealtime.start(Self.script, ["http://127.0.0.1:\(first.port)/realtime/v1", "http://127.0.0.1:\(second.port)/realtime/v1"])
+        }
+        defer {
+            python.signal(SIGKILL)
+            _ = python.wait()
+        }
+        try await waitUntil(timeout: 90, "the presence report (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+            python.stdoutSoFar.contains(#"{"events": "#)
+        }
+        let lines = python.stdoutSoFar.split(separator: "\n").map(String.init)
+        #expect(lines.contains(#"{"watcher": "SUBSCRIBED"}"#) && lines.contains(#"{"tracker": "SUBSCRIBED"}"#), "\(lines)")
+        let state = try JSONValue(parsing: lines.first { $0.hasPrefix(#"{"state": "#) } ?? "{}")
+        let present = state["state"]?["alice-device"]?.arrayValue ?? []
+        #expect(present.count == 1 && present.first?["user"] == .string("alice") && present.first?["presence_ref"]?.stringValue?.isEmpty == false, "\(state)")
+        let events = try JSONValue(parsing: lines.first { $0.hasPrefix(#"{"events": "#) } ?? "{}")["events"]?.arrayValue ?? []
+        #expect(events.map { "\($0.arrayValue?[0].stringValue ?? "") \($0.arrayValue?[1].stringValue ?? "")" } == ["join alice-device", "leave alice-device"], "\(events)")
+        #expect(events.last?.arrayValue?[2].arrayValue?.first?["user"] == .string("alice"), "the leave carries the meta that left: \(events)")
+    }
+}

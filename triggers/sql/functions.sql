@@ -286,10 +286,14 @@ $fn$;
 -- changed her status or metadata, {"joins":{},"leaves":{"alice":{...,"online":false}}} when her
 -- last connection went away.
 
--- realtime.presence_change(channel_name, member, before): recomputes the user's presence from its
--- connections after the caller changed them (holding the lock), stores it, announces the diff and
--- returns it (null when nothing others can see changed).
-create or replace function realtime.presence_change(channel_name text, member text, before realtime.presence)
+-- realtime.presence_change(channel_name, member, before, meta_joins, meta_leaves): recomputes the
+-- user's presence from its connections after the caller changed them (holding the lock), stores
+-- it, announces the change and returns it (null when nothing changed). The announcement holds the
+-- user's diff (joins/leaves, empty when only a connection changed) and, for clients that see
+-- every connection (Supabase's Phoenix presence), the key and the connections' metadata that
+-- came and went: {"joins","leaves","key","meta_joins":[...],"meta_leaves":[...]}.
+drop function if exists realtime.presence_change(text, text, realtime.presence);
+create or replace function realtime.presence_change(channel_name text, member text, before realtime.presence, meta_joins jsonb, meta_leaves jsonb)
 returns jsonb
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
@@ -309,7 +313,7 @@ begin
         on conflict (channel, user_id) do update
            set status = excluded.status, meta = excluded.meta, online = true, updated_at = excluded.updated_at, last_seen = excluded.last_seen
         returning p.* into after;
-    elsif before.online then
+    elsif coalesce(before.online, false) then
         update realtime.presence p set online = false, last_seen = clock_timestamp(), updated_at = clock_timestamp()
          where p.channel = channel_name and p.user_id = member
         returning p.* into after;
@@ -319,11 +323,14 @@ begin
     state := jsonb_build_object('status', after.status, 'meta', after.meta, 'online', after.online);
     if after.online and (not coalesce(before.online, false) or before.status <> after.status or before.meta <> after.meta) then
         diff := jsonb_build_object('joins', jsonb_build_object(member, state), 'leaves', '{}'::jsonb);
-    elsif not after.online then
+    elsif not after.online and coalesce(before.online, false) then
         diff := jsonb_build_object('joins', '{}'::jsonb, 'leaves', jsonb_build_object(member, state));
-    else
+    elsif jsonb_array_length(meta_joins) = 0 and jsonb_array_length(meta_leaves) = 0 then
         return null;
+    else
+        diff := jsonb_build_object('joins', '{}'::jsonb, 'leaves', '{}'::jsonb);
     end if;
+    diff := diff || jsonb_build_object('key', member, 'meta_joins', meta_joins, 'meta_leaves', meta_leaves);
     insert into realtime.ephemeral (channel, event, payload, sender, kind) values (channel_name, 'presence_diff', diff, member, 'presence');
     perform pg_notify('realtime:ephemeral', '');
     return diff;
@@ -342,6 +349,7 @@ as $fn$
 #variable_conflict use_variable
 declare
     before realtime.presence;
+    previous jsonb;
 begin
     perform realtime.check_names(channel_name, null, false);
     if member is null or length(member) not between 1 and 256 or member ~ '[[:cntrl:]]' then
@@ -355,10 +363,17 @@ begin
     end if;
     perform pg_advisory_xact_lock(hashtext('realtime.presence'), hashtext(channel_name || E'\n' || member));
     select * into before from realtime.presence p where p.channel = channel_name and p.user_id = member;
+    select c.meta into previous from realtime.presence_connections c
+     where c.channel = channel_name and c.user_id = member and c.relay = relay_id and c.connection = connection_id;
     insert into realtime.presence_connections as c (channel, user_id, relay, connection, status, meta, updated_at)
     values (channel_name, member, relay_id, connection_id, status, meta, clock_timestamp())
     on conflict (channel, user_id, relay, connection) do update set status = excluded.status, meta = excluded.meta, updated_at = excluded.updated_at;
-    return realtime.presence_change(channel_name, member, before);
+    if previous is not distinct from meta and before.online then
+        -- The same metadata again: a connection's status may have changed, its metadata did not.
+        return realtime.presence_change(channel_name, member, before, '[]'::jsonb, '[]'::jsonb);
+    end if;
+    return realtime.presence_change(channel_name, member, before, jsonb_build_array(meta),
+                                    case when previous is null then '[]'::jsonb else jsonb_build_array(previous) end);
 end
 $fn$;
 
@@ -372,13 +387,18 @@ as $fn$
 #variable_conflict use_variable
 declare
     before realtime.presence;
+    left_metas jsonb;
 begin
     perform pg_advisory_xact_lock(hashtext('realtime.presence'), hashtext(channel_name || E'\n' || member));
     select * into before from realtime.presence p where p.channel = channel_name and p.user_id = member;
-    delete from realtime.presence_connections c
-     where c.channel = channel_name and c.user_id = member
-       and (relay_id is null or c.relay = relay_id) and (connection_id is null or c.connection = connection_id);
-    return realtime.presence_change(channel_name, member, before);
+    with gone as (
+        delete from realtime.presence_connections c
+         where c.channel = channel_name and c.user_id = member
+           and (relay_id is null or c.relay = relay_id) and (connection_id is null or c.connection = connection_id)
+        returning c.meta
+    )
+    select coalesce(jsonb_agg(gone.meta), '[]'::jsonb) into left_metas from gone;
+    return realtime.presence_change(channel_name, member, before, '[]'::jsonb, left_metas);
 end
 $fn$;
 

@@ -67,6 +67,13 @@ public struct EphemeralEvent: Sendable, Equatable {
 
     public var canonicalJSONText: String { canonicalJSON.jsonText }
 
+    /// False for a presence change that only a connection saw (a second device with the same
+    /// status): pgrelay's own clients see users, not connections, and get nothing for it.
+    public var changesUsers: Bool {
+        guard kind == .presenceDiff else { return true }
+        return payload["joins"]?.objectMembers?.isEmpty == false || payload["leaves"]?.objectMembers?.isEmpty == false
+    }
+
     /// The SSE frame: `event: broadcast` (or `presence_diff`, `presence_state`), and no `id:`, so
     /// that a reconnecting EventSource's `Last-Event-ID` stays the last message's.
     public var serverSentEvent: String { "event: \(kind.rawValue)\ndata: \(canonicalJSONText)\n\n" }

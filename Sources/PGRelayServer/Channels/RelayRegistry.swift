@@ -53,9 +53,12 @@ final class RelayRegistry: Service, Sendable {
         return true
     }
 
-    /// Ends every presence of a connection that closed.
+    /// What this relay tracks for `track`'s channel, user and connection, if anything.
+    func tracked(_ track: Track) -> (status: String, meta: JSONValue)? { tracks.withLock { $0[track] } }
+
+    /// Ends every presence of a connection that closed (and of its parts, `connection|...`).
     func untrackAll(connection: String) async {
-        let mine = tracks.withLock { Array($0.keys.filter { $0.connection == connection }) }
+        let mine = tracks.withLock { Array($0.keys.filter { $0.connection == connection || $0.connection.hasPrefix(connection + "|") }) }
         for track in mine {
             do {
                 _ = try await untrack(track)

@@ -119,7 +119,8 @@ struct StreamRoute {
                         case .live(let after):
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))
                         case .ephemeral(let events):
-                            try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
+                            let shown = events.filter(\.changesUsers)
+                            if !shown.isEmpty { try await writer.write(ByteBuffer(string: shown.map(\.serverSentEvent).joined())) }
                             metrics.delivered(events.count, via: .sse)
                         case .keepAlive:
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))

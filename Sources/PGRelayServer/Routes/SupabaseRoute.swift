@@ -11,11 +11,13 @@ import Synchronization
 /// `/realtime/v1/websocket` (and `/socket/websocket`): Supabase's realtime protocol, Phoenix
 /// channels (shared/protocols/supabase-realtime.md), so that Supabase's clients work unchanged.
 ///
-/// Built so far: heartbeats, `phx_join` and `phx_leave` of `realtime:<channel>` topics, and
+/// Built so far: heartbeats, `phx_join` and `phx_leave` of `realtime:<channel>` topics;
 /// broadcast: a client's broadcast goes to the channel as an ephemeral event (to every relay),
-/// with `self` and `ack` as the join asked; messages of the channel's log (`realtime.send`, the
-/// HTTP API, pgrelay's own sockets) arrive as broadcasts with `meta.id`. Joins that ask for
-/// postgres_changes are refused with a reason until they are served here.
+/// with `self` and `ack` as the join asked, and messages of the channel's log (`realtime.send`,
+/// the HTTP API, pgrelay's own sockets) arrive as broadcasts with `meta.id`; presence: `track`
+/// and `untrack`, `presence_state` and `presence_diff` in Phoenix's shape (a meta per tracking
+/// channel, each with its `phx_ref`), kept in the channels' presence store, so every relay sees
+/// them. Joins that ask for postgres_changes are refused with a reason until they are served here.
 struct SupabaseRoute {
     let tail: Tail
     let pool: DatabasePool
@@ -107,6 +109,8 @@ struct SupabaseRoute {
             var join: SupabaseJoin
             var joinRef: String?
             var handle: SubscriberHandle
+            /// The key this channel's presence is tracked under.
+            var presenceKey: String
         }
         private let entries = Mutex<[String: Entry]>([:])
         func replace(_ topic: String, with entry: Entry) -> Entry? { entries.withLock { $0.updateValue(entry, forKey: topic) } }
@@ -125,6 +129,21 @@ struct SupabaseRoute {
         let origin = "\(registry.id)/\(ObjectIdentifier(joined).hashValue)"
         let token = WebSocketRoute.TokenState(claims)
         let write: @Sendable (PhoenixFrame) async throws -> Void = { frame in try await outbound.write(.text(frame.text(serializer))) }
+        // However the socket ends, its presences leave.
+        do {
+            try await serve(inbound: inbound, write: write, serializer: serializer, joined: joined, origin: origin, token: token, onStall: onStall)
+        } catch {
+            await registry.untrackAll(connection: origin)
+            throw error
+        }
+        await registry.untrackAll(connection: origin)
+    }
+
+    /// The socket's frames until it closes: each answered; joined channels as child tasks.
+    private func serve(
+        inbound: WebSocketInboundStream, write: @escaping @Sendable (PhoenixFrame) async throws -> Void, serializer: PhoenixFrame.Serializer,
+        joined: Joined, origin: String, token: WebSocketRoute.TokenState, onStall: @escaping @Sendable () -> Void
+    ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
             defer {
                 joined.endAll()
@@ -165,9 +184,19 @@ struct SupabaseRoute {
                         try await write(frame.reply(ok: false, response: error.response))
                         continue
                     }
-                    // A second join of a topic replaces the first, silently (spec §5.5).
+                    let presenceKey: String
+                    do {
+                        presenceKey = try Self.presenceKey(join, claims: token.claims, authenticator: authenticator)
+                    } catch let error as SupabaseJoinError {
+                        try await write(frame.reply(ok: false, response: error.response))
+                        continue
+                    }
+                    // A second join of a topic replaces the first, silently (spec §5.5); its presence goes.
                     let handle = SubscriberHandle(tail: tail)
-                    joined.replace(frame.topic, with: .init(join: join, joinRef: frame.joinRef ?? frame.ref, handle: handle))?.handle.end()
+                    if let old = joined.replace(frame.topic, with: .init(join: join, joinRef: frame.joinRef ?? frame.ref, handle: handle, presenceKey: presenceKey)) {
+                        old.handle.end()
+                        _ = try? await registry.untrack(.init(channel: old.join.channel, user: old.presenceKey, connection: origin + "|" + frame.topic))
+                    }
                     try await write(frame.reply(ok: true, response: join.replyResponse))
                     var loop = SubscriberLoop(
                         tail: tail, pool: pool, channel: ChannelName.forMessages(join.channel), table: nil, request: StreamRequest(), key: [],
@@ -180,9 +209,19 @@ struct SupabaseRoute {
                         await forward(topic: topic, join: join, origin: origin, loop: loop, handle: handle, write: write)
                         joined.remove(topic, ifSame: handle)
                     }
+                case (_, "presence"):
+                    guard let entry = joined.get(frame.topic) else {
+                        try await write(frame.reply(ok: false, response: .object([("reason", .string("unmatched topic"))])))
+                        continue
+                    }
+                    let reason = await presence(frame, entry: entry, origin: origin)
+                    try await write(frame.reply(ok: reason == nil, response: reason.map { .object([("reason", .string($0))]) } ?? .object([])))
                 case (_, "phx_leave"):
                     let entry = joined.remove(frame.topic)
                     entry?.handle.end()
+                    if let entry {
+                        _ = try? await registry.untrack(.init(channel: entry.join.channel, user: entry.presenceKey, connection: origin + "|" + frame.topic))
+                    }
                     try await write(frame.reply(ok: true))
                     if let entry { try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: frame.topic, event: "phx_close")) }
                 case (_, "broadcast"):
@@ -222,8 +261,72 @@ struct SupabaseRoute {
         }
     }
 
+    /// The presence key of a join: the one it gives, or a fresh UUID (as the reference server). With
+    /// auth on, presence is the token's user's: the key must be its user id, or empty (then it is).
+    static func presenceKey(_ join: SupabaseJoin, claims: JSONValue?, authenticator: Authenticator?) throws -> String {
+        guard let authenticator, let claims else { return join.presenceKey.isEmpty ? UUID().uuidString.lowercased() : join.presenceKey }
+        guard let user = authenticator.policy.user(in: claims) else { return UUID().uuidString.lowercased() }
+        guard join.presenceKey.isEmpty || join.presenceKey == user else {
+            throw SupabaseJoinError(reason: "Unauthorized: with auth on, a presence key is the token's user id ('\(user)') or empty")
+        }
+        return user
+    }
+
+    /// A `presence` push: `track` (replaces this channel's meta, announced as a diff to every
+    /// relay) or `untrack`. Returns the reason it was refused, or nil.
+    private func presence(_ frame: PhoenixFrame, entry: Joined.Entry, origin: String) async -> String? {
+        let track = RelayRegistry.Track(channel: entry.join.channel, user: entry.presenceKey, connection: origin + "|" + frame.topic)
+        do {
+            switch frame.payload["event"]?.stringValue?.lowercased() {
+            case "track":
+                guard case .object(var meta) = frame.payload["payload"] ?? .object([]) else { return "Presence track payload must be a map" }
+                let previous = registry.tracked(track)
+                let previousRef = previous?.meta["phx_ref"]
+                // The same payload again is no change (no diff), as the reference server.
+                if let previousMeta = previous?.meta.objectMembers, previousMeta.filter({ !["phx_ref", "phx_ref_prev"].contains($0.key) }).map(\.key) == meta.map(\.key),
+                    JSONValue.object(previousMeta.filter { !["phx_ref", "phx_ref_prev"].contains($0.key) }) == .object(meta)
+                {
+                    return nil
+                }
+                guard sender.rate.admit(origin) else { return "Client presence rate limit exceeded" }
+                let metaBytes = JSONValue.object(meta).jsonText.utf8.count
+                guard metaBytes <= admission.limits.ephemeralBytes else {
+                    return "PayloadTooLarge: presence metadata has \(metaBytes) bytes; at most \(admission.limits.ephemeralBytes) (limits.ephemeral_bytes)"
+                }
+                meta.removeAll { $0.key == "phx_ref" || $0.key == "phx_ref_prev" }
+                meta.append(("phx_ref", .string(Self.phoenixRef())))
+                if let previousRef { meta.append(("phx_ref_prev", previousRef)) }
+                try await registry.track(track, status: "online", meta: .object(meta))
+            case "untrack":
+                _ = try await registry.untrack(track)
+            default:
+                return "a presence push is {\"event\":\"track\",\"payload\":{...}} or {\"event\":\"untrack\"}"
+            }
+            return nil
+        } catch {
+            return WebSocketRoute.message(of: error)
+        }
+    }
+
+    /// A unique reference for one tracked meta, as Phoenix makes them: 8 random bytes in base64.
+    static func phoenixRef() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Data((0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+    }
+
+    /// Phoenix's presence shape: `{key: {"metas": [meta, ...]}}` (every meta has its `phx_ref`).
+    static func presenceMap(_ metas: [(key: String, meta: JSONValue)]) -> JSONValue {
+        var order: [String] = []
+        var byKey: [String: [JSONValue]] = [:]
+        for (key, meta) in metas where meta["phx_ref"] != nil {
+            if byKey[key] == nil { order.append(key) }
+            byKey[key, default: []].append(meta)
+        }
+        return .object(order.map { ($0, .object([("metas", .array(byKey[$0] ?? []))])) })
+    }
+
     /// One joined channel's deliveries: the log's messages and ephemeral broadcasts, as `broadcast`
-    /// frames (payloads that are not objects are skipped: the Python client drops them).
+    /// frames (payloads that are not objects are skipped: the Python client drops them), and presence.
     private func forward(
         topic: String, join: SupabaseJoin, origin: String, loop: SubscriberLoop, handle: SubscriberHandle,
         write: @escaping @Sendable (PhoenixFrame) async throws -> Void
@@ -248,8 +351,24 @@ struct SupabaseRoute {
                     }
                     metrics.delivered(entries.count, via: .websocket)
                 case .ephemeral(let events):
-                    for event in events where event.kind == .broadcast && (join.broadcastSelf || event.origin != origin) {
-                        if let frame = broadcast(event: event.event, payload: event.payload, id: nil) { try await write(frame) }
+                    for event in events {
+                        switch event.kind {
+                        case .broadcast where join.broadcastSelf || event.origin != origin:
+                            if let frame = broadcast(event: event.event, payload: event.payload, id: nil) { try await write(frame) }
+                        case .broadcast:
+                            break
+                        case .presenceState:
+                            // The loop is in the channel's hub from here: the state, then every diff.
+                            guard join.presenceEnabled else { break }
+                            let metas = try await pool.withConnection { try PresenceStore(connection: $0).connectionMetas(channel: join.channel) }
+                            try await write(PhoenixFrame(topic: topic, event: "presence_state", payload: Self.presenceMap(metas)))
+                        case .presenceDiff:
+                            guard let key = event.payload["key"]?.stringValue else { break }
+                            let joins = Self.presenceMap((event.payload["meta_joins"]?.arrayValue ?? []).map { (key, $0) })
+                            let leaves = Self.presenceMap((event.payload["meta_leaves"]?.arrayValue ?? []).map { (key, $0) })
+                            guard joins != .object([]) || leaves != .object([]) else { break }
+                            try await write(PhoenixFrame(topic: topic, event: "presence_diff", payload: .object([("joins", joins), ("leaves", leaves)])))
+                        }
                     }
                 case .live, .keepAlive:
                     break

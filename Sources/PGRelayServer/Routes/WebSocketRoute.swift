@@ -371,7 +371,7 @@ struct WebSocketRoute {
                 case .live(let after):
                     try await outbound.write(.text(WebSocketServerMessage.live(id, after: after)))
                 case .ephemeral(let events):
-                    for event in events {
+                    for event in events where event.changesUsers {
                         try await outbound.write(.text(WebSocketServerMessage.ephemeral(event, subscription: id)))
                     }
                     metrics.delivered(events.count, via: .websocket)
