@@ -154,6 +154,31 @@ import Testing
     }
 }
 
+extension SupabaseAccessTests {
+    /// At the token's exp each channel gets the reference server's system error and phx_close,
+    /// and later joins are refused until a fresh token comes.
+    @Test(.timeLimit(.minutes(2))) func anExpiredTokenClosesTheChannels() async throws {
+        let db = try ordersDatabase()
+        var policy = AccessPolicy(roleClaim: "role")
+        policy.channels = try ChannelAccess(read: ["authenticated: *"], send: [])
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        let port = server.port
+        let token = try await AuthTests.token(sub: "alice", expiresIn: 8)
+        let seen = try await Workers.value { () -> [String] in
+            let probe = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?apikey=\(token)&vsn=1.0.0")
+            probe.send(text: #"{"topic":"realtime:room","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#)
+            probe.read(timeout: 60) { $0.messages.contains { $0.contains("phx_close") } }
+            probe.send(text: #"{"topic":"realtime:room","event":"phx_join","payload":{"config":{}},"ref":"2","join_ref":"2"}"#)
+            return probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""ref":"2""#) } }.messages
+        }
+        #expect(seen.contains { $0.contains(#""ref":"1""#) && $0.contains(#""status":"ok""#) }, "\(seen)")
+        #expect(seen.contains { $0.contains(#""event":"system""#) && $0.contains("Token has expired") && $0.contains(#""status":"error""#) }, "\(seen)")
+        #expect(seen.contains(#"{"topic":"realtime:room","event":"phx_close","payload":{},"ref":"1"}"#), "\(seen)")
+        #expect(seen.contains { $0.contains(#""ref":"2""#) && $0.contains("InvalidJWTToken: Token has expired") }, "\(seen)")
+    }
+}
+
 /// Presence with the real Python client across two relays: a client on one relay tracks itself,
 /// a client on the other sees it join (state and diffs in Phoenix's shape), then leave.
 @Suite struct SupabasePresenceTests {

@@ -119,6 +119,8 @@ struct SupabaseRoute {
         func get(_ topic: String) -> Entry? { entries.withLock { $0[topic] } }
         var count: Int { entries.withLock { $0.count } }
         func endAll() { for entry in entries.withLock({ Array($0.values) }) { entry.handle.end() } }
+        /// Removes every channel and returns them, by topic.
+        func removeAll() -> [(topic: String, entry: Entry)] { entries.withLock { entries in defer { entries = [:] }; return entries.map { ($0.key, $0.value) } } }
     }
 
     func session(
@@ -149,6 +151,29 @@ struct SupabaseRoute {
                 joined.endAll()
                 group.cancelAll()
             }
+            if authenticator != nil {
+                // At the token's exp, unless an access_token push brought a fresh one, every channel
+                // is told so (a system error, as the reference server) and closed; the socket stays.
+                group.addTask {
+                    while let expiry = token.expiry {
+                        if expiry.timeIntervalSinceNow > 0 {
+                            try await Task.sleep(for: .seconds(expiry.timeIntervalSinceNow))
+                            continue
+                        }
+                        for (topic, entry) in joined.removeAll() {
+                            entry.handle.end()
+                            await registry.untrackAll(connection: origin + "|" + topic)
+                            try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
+                                ("channel", .string(entry.join.channel)), ("extension", .string("system")),
+                                ("message", .string("Token has expired \(Int(-expiry.timeIntervalSinceNow)) seconds ago")), ("status", .string("error")),
+                            ])))
+                            try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: topic, event: "phx_close"))
+                        }
+                        // Until a fresh token comes, joins are refused (see phx_join).
+                        try await Task.sleep(for: .seconds(1))
+                    }
+                }
+            }
             for try await message in inbound.messages(maxSize: WebSocketRoute.maxMessageBytes(admission.limits)).cancelOnGracefulShutdown() {
                 guard case .text(let text) = message else {
                     logger.info("supabase socket: a binary frame was dropped")
@@ -169,6 +194,9 @@ struct SupabaseRoute {
                     let join: SupabaseJoin
                     do {
                         join = try SupabaseJoin(topic: frame.topic, payload: frame.payload)
+                        if let expiry = token.expiry, expiry <= Date() {
+                            throw SupabaseJoinError(reason: "InvalidJWTToken: Token has expired \(Int(-expiry.timeIntervalSinceNow)) seconds ago")
+                        }
                         guard join.postgresChanges.isEmpty else {
                             throw SupabaseJoinError(reason: "PostgresChangesUnsupported: this relay does not serve postgres_changes on this endpoint yet; use /v1/stream or /v1/ws")
                         }
