@@ -250,6 +250,18 @@ public struct Installer {
 
     /// The table's columns in order, each with its type as Postgres spells it (`numeric(10,2)`):
     /// what the inspector page shows beside its filter field.
+    /// The table's columns with their types' names as `pg_type` has them (`int4`, `text`, `_text`),
+    /// in column order: what Supabase clients are told a change's columns are.
+    public func columnTypeNames(of table: TableName) throws -> [(name: String, type: String)] {
+        try connection.query(
+            """
+            select a.attname, t.typname from pg_attribute a join pg_type t on t.oid = a.atttypid
+             where a.attrelid = $1::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum
+            """,
+            [table.quoted]
+        ).map { ($0[0] ?? "", $0[1] ?? "") }
+    }
+
     public func columnList(of table: TableName) throws -> [(name: String, type: String)] {
         try connection.query(
             """

@@ -57,3 +57,32 @@ import Testing
         }
     }
 }
+
+@Suite struct PostgresBindingTests {
+    func binding(_ text: String) throws -> PostgresBinding { try PostgresBinding(try JSONValue(parsing: text)) }
+
+    @Test func bindingsCoverTablesAndOperations() throws {
+        let orders = TableName(schema: "public", name: "orders")
+        let other = TableName(schema: "audit", name: "orders")
+        let all = try binding(#"{"event":"*","schema":"public"}"#)
+        #expect(all.covers(orders) && !all.covers(other) && all.wants(.insert) && all.wants(.delete) && !all.wants(.truncate))
+        let inserts = try binding(#"{"event":"insert","schema":"*","table":"orders"}"#)
+        #expect(inserts.covers(orders) && inserts.covers(other) && inserts.wants(.insert) && !inserts.wants(.update))
+        let legacy = try binding(#"{"events":"DELETE","table":"orders"}"#)
+        #expect(legacy.covers(orders) && legacy.wants(.delete) && !legacy.wants(.insert))
+        #expect(try binding(#"{"event":"UPDATE"}"#).covers(TableName(schema: "public", name: "anything")))
+    }
+
+    @Test func filtersSplitOnTopLevelCommasAndAllMustHold() throws {
+        let filtered = try binding(#"{"event":"*","filter":"amount=gt.100,status=in.(open,\"on, hold\"),note=is.null"}"#)
+        let types: [String: ColumnType] = ["amount": .exact, "status": .text, "note": .text]
+        func row(_ amount: Int, _ status: String) -> JSONValue { .object([("amount", .number(String(amount))), ("status", .string(status)), ("note", .null)]) }
+        #expect(try filtered.filter.matches(row(150, "open"), types: types))
+        #expect(try filtered.filter.matches(row(150, "on, hold"), types: types))
+        #expect(try !filtered.filter.matches(row(50, "open"), types: types))
+        #expect(try !filtered.filter.matches(row(150, "closed"), types: types))
+        for bad in [#"{"filter":"amount"}"#, #"{"filter":"=eq.1"}"#, #"{"filter":"amount=eqq.1"}"#, #"{"event":"TRUNCATE"}"#, #"{"event":"upsert"}"#] {
+            #expect(throws: SupabaseJoinError.self, "\(bad)") { try binding(bad) }
+        }
+    }
+}

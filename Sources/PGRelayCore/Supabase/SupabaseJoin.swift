@@ -23,6 +23,8 @@ public struct SupabaseJoin: Equatable, Sendable {
     public var postgresChanges: [JSONValue] = []
     /// The join's `access_token`, when the client sent one.
     public var accessToken: String?
+    /// The bindings, parsed (an unknown event or a filter that does not parse refuses the join).
+    public var bindings: [PostgresBinding] = []
 
     public static let topicPrefix = "realtime:"
 
@@ -52,6 +54,7 @@ public struct SupabaseJoin: Equatable, Sendable {
                 throw SupabaseJoinError(reason: "InvalidJoinPayload: each postgres_changes binding is an object such as {\"event\":\"INSERT\",\"schema\":\"public\",\"table\":\"todos\"}")
             }
             postgresChanges = bindings
+            self.bindings = try bindings.map(PostgresBinding.init)
         default:
             throw SupabaseJoinError(reason: "InvalidJoinPayload: config.postgres_changes must be a list of bindings")
         }

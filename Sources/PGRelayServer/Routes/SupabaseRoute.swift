@@ -111,6 +111,13 @@ struct SupabaseRoute {
             var handle: SubscriberHandle
             /// The key this channel's presence is tracked under.
             var presenceKey: String
+            /// The loops of its postgres_changes, one per table.
+            var feeds: [SubscriberHandle] = []
+
+            func end() {
+                handle.end()
+                for feed in feeds { feed.end() }
+            }
         }
         private let entries = Mutex<[String: Entry]>([:])
         func replace(_ topic: String, with entry: Entry) -> Entry? { entries.withLock { $0.updateValue(entry, forKey: topic) } }
@@ -118,7 +125,7 @@ struct SupabaseRoute {
         func remove(_ topic: String, ifSame handle: SubscriberHandle) { entries.withLock { if $0[topic]?.handle === handle { $0[topic] = nil } } }
         func get(_ topic: String) -> Entry? { entries.withLock { $0[topic] } }
         var count: Int { entries.withLock { $0.count } }
-        func endAll() { for entry in entries.withLock({ Array($0.values) }) { entry.handle.end() } }
+        func endAll() { for entry in entries.withLock({ Array($0.values) }) { entry.end() } }
         /// Removes every channel and returns them, by topic.
         func removeAll() -> [(topic: String, entry: Entry)] { entries.withLock { entries in defer { entries = [:] }; return entries.map { ($0.key, $0.value) } } }
     }
@@ -161,7 +168,7 @@ struct SupabaseRoute {
                             continue
                         }
                         for (topic, entry) in joined.removeAll() {
-                            entry.handle.end()
+                            entry.end()
                             await registry.untrackAll(connection: origin + "|" + topic)
                             try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
                                 ("channel", .string(entry.join.channel)), ("extension", .string("system")),
@@ -197,9 +204,6 @@ struct SupabaseRoute {
                         if let expiry = token.expiry, expiry <= Date() {
                             throw SupabaseJoinError(reason: "InvalidJWTToken: Token has expired \(Int(-expiry.timeIntervalSinceNow)) seconds ago")
                         }
-                        guard join.postgresChanges.isEmpty else {
-                            throw SupabaseJoinError(reason: "PostgresChangesUnsupported: this relay does not serve postgres_changes on this endpoint yet; use /v1/stream or /v1/ws")
-                        }
                         if joined.get(frame.topic) == nil, joined.count >= admission.limits.channelsPerSocket {
                             throw SupabaseJoinError(reason: "ChannelRateLimitReached: Too many channels (limits.channels_per_socket is \(admission.limits.channelsPerSocket))")
                         }
@@ -208,6 +212,13 @@ struct SupabaseRoute {
                         } catch let error as HTTPError {
                             throw SupabaseJoinError(reason: "Unauthorized: \(error.body ?? "you do not have permissions to read from this Channel topic: \(join.channel)")")
                         }
+                    } catch let error as SupabaseJoinError {
+                        try await write(frame.reply(ok: false, response: error.response))
+                        continue
+                    }
+                    let feeds: [ChangeFeed]
+                    do {
+                        feeds = try await changeFeeds(join, claims: token.claims)
                     } catch let error as SupabaseJoinError {
                         try await write(frame.reply(ok: false, response: error.response))
                         continue
@@ -221,8 +232,10 @@ struct SupabaseRoute {
                     }
                     // A second join of a topic replaces the first, silently (spec §5.5); its presence goes.
                     let handle = SubscriberHandle(tail: tail)
-                    if let old = joined.replace(frame.topic, with: .init(join: join, joinRef: frame.joinRef ?? frame.ref, handle: handle, presenceKey: presenceKey)) {
-                        old.handle.end()
+                    let feedHandles = feeds.map { _ in SubscriberHandle(tail: tail) }
+                    let entry = Joined.Entry(join: join, joinRef: frame.joinRef ?? frame.ref, handle: handle, presenceKey: presenceKey, feeds: feedHandles)
+                    if let old = joined.replace(frame.topic, with: entry) {
+                        old.end()
                         _ = try? await registry.untrack(.init(channel: old.join.channel, user: old.presenceKey, connection: origin + "|" + frame.topic))
                     }
                     try await write(frame.reply(ok: true, response: join.replyResponse))
@@ -237,6 +250,19 @@ struct SupabaseRoute {
                         await forward(topic: topic, join: join, origin: origin, loop: loop, handle: handle, write: write)
                         joined.remove(topic, ifSame: handle)
                     }
+                    // postgres_changes: one loop per table; "Subscribed to PostgreSQL" once all are live.
+                    let waiting = Countdown(feeds.count)
+                    for (feed, feedHandle) in zip(feeds, feedHandles) {
+                        group.addTask {
+                            await deliver(feed, topic: topic, handle: feedHandle, onStall: onStall, write: write) {
+                                guard waiting.reachedZero() else { return }
+                                try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
+                                    ("channel", .string(join.channel)), ("extension", .string("postgres_changes")),
+                                    ("message", .string("Subscribed to PostgreSQL")), ("status", .string("ok")),
+                                ])))
+                            }
+                        }
+                    }
                 case (_, "presence"):
                     guard let entry = joined.get(frame.topic) else {
                         try await write(frame.reply(ok: false, response: .object([("reason", .string("unmatched topic"))])))
@@ -246,7 +272,7 @@ struct SupabaseRoute {
                     try await write(frame.reply(ok: reason == nil, response: reason.map { .object([("reason", .string($0))]) } ?? .object([])))
                 case (_, "phx_leave"):
                     let entry = joined.remove(frame.topic)
-                    entry?.handle.end()
+                    entry?.end()
                     if let entry {
                         _ = try? await registry.untrack(.init(channel: entry.join.channel, user: entry.presenceKey, connection: origin + "|" + frame.topic))
                     }

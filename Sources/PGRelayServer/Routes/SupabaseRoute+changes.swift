@@ -1,0 +1,157 @@
+import Foundation
+import Hummingbird
+import PGRelayCore
+import PGRelayPostgres
+import Synchronization
+
+/// postgres_changes for Supabase clients (spec §7): a join's bindings are resolved to the
+/// subscribed tables they cover, each table read by a ``SubscriberLoop`` of its own (the same
+/// Tail and log as every stream), and each change sent once per channel with the ids of every
+/// binding it matches, in the shape the clients validate.
+extension SupabaseRoute {
+    /// One subscribed table a join's bindings cover, with what its changes are checked and sent with.
+    struct ChangeFeed: Sendable {
+        var table: TableName
+        var channel: String
+        var key: [String]
+        var tableID: UInt32
+        var types: [String: ColumnType]
+        /// `[{"name","type"}]` with `pg_type` names, in column order.
+        var columns: JSONValue
+        /// The token's row scope of the table (`.all` without one), ANDed with every binding's filter.
+        var scope: RowFilter
+        var bindings: [PostgresBinding]
+    }
+
+    /// The tables the join's bindings cover (subscribed with `pgrelay subscribe`), or the reason
+    /// the join is refused: a binding that covers none, a filter that does not fit its table,
+    /// a table the token may not read.
+    func changeFeeds(_ join: SupabaseJoin, claims: JSONValue?) async throws -> [ChangeFeed] {
+        guard !join.bindings.isEmpty else { return [] }
+        let found: [(subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)])]
+        do {
+            found = try await pool.withConnection { connection in
+                let installer = Installer(connection: connection)
+                return try installer.subscriptions().filter(\.trigger.tableExists).filter { subscription in
+                    join.bindings.contains { $0.covers(subscription.table) }
+                }.map { subscription in
+                    let id = try installer.tableID(of: subscription.table)
+                    return (
+                        subscription, try installer.keyColumns(of: subscription.table).map(\.name), id,
+                        try installer.columnTypes(ofTableIDs: [id])[id] ?? [:], try installer.columnTypeNames(of: subscription.table)
+                    )
+                }
+            }
+        } catch let error as PostgresError {
+            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: database: \(error.message)")
+        }
+        for binding in join.bindings where !found.contains(where: { binding.covers($0.subscription.table) }) {
+            let named = [binding.schema ?? "*", binding.table ?? "*"].joined(separator: ".")
+            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: no subscribed table matches \(named); run pgrelay subscribe on it")
+        }
+        return try found.map { item in
+            var scope = RowFilter.all
+            if let authenticator, let claims {
+                do {
+                    scope = try authenticator.scope(for: item.subscription.table, claims: claims)
+                } catch let error as HTTPError {
+                    throw SupabaseJoinError(reason: "Unauthorized: \(error.body ?? "you may not read \(item.subscription.table)")")
+                }
+            }
+            let bindings = join.bindings.filter { $0.covers(item.subscription.table) }
+            for binding in bindings {
+                if let problem = binding.filter.problem(types: item.types) {
+                    throw SupabaseJoinError(reason: "Error parsing `filter` params: \(problem)")
+                }
+            }
+            return ChangeFeed(
+                table: item.subscription.table, channel: item.subscription.channel, key: item.key, tableID: item.id, types: item.types,
+                columns: .array(item.columns.map { .object([("name", .string($0.name)), ("type", .string($0.type))]) }),
+                scope: scope, bindings: bindings
+            )
+        }
+    }
+
+    /// Counts the feeds of a join down to the moment all are live.
+    final class Countdown: Sendable {
+        private let left: Mutex<Int>
+        init(_ count: Int) { left = Mutex(count) }
+        /// Counts one; true for the one that reaches zero.
+        func reachedZero() -> Bool { left.withLock { $0 -= 1; return $0 == 0 } }
+    }
+
+    /// Reads one table's changes from now on and sends each that some binding matches; calls
+    /// `onLive` once it is live (every change committed after that is delivered).
+    func deliver(
+        _ feed: ChangeFeed, topic: String, handle: SubscriberHandle, onStall: @escaping @Sendable () -> Void,
+        write: @escaping @Sendable (PhoenixFrame) async throws -> Void, onLive: @escaping @Sendable () async throws -> Void
+    ) async {
+        var request = StreamRequest()
+        request.columnTypes = feed.types
+        let loop = SubscriberLoop(
+            tail: tail, pool: pool, channel: feed.channel, table: feed.table, request: request, key: feed.key, schemas: schemas, tableID: feed.tableID,
+            metrics: metrics, replays: replays, stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
+        )
+        var live = false
+        do {
+            _ = try await loop.run(registered: handle.registered) { output in
+                switch output {
+                case .changes(let entries):
+                    for entry in entries {
+                        guard let change = entry.event, let frame = Self.changeFrame(change, feed: feed, topic: topic) else { continue }
+                        try await write(frame)
+                        loop.progress.advanced()
+                    }
+                case .live:
+                    if !live {
+                        live = true
+                        try await onLive()
+                    }
+                case .ephemeral, .keepAlive:
+                    break
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            logger.warning("supabase postgres_changes ended", metadata: ["topic": "\(topic)", "table": "\(feed.table)", "error": "\(WebSocketRoute.message(of: error))"])
+            try? await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
+                ("channel", .string(String(topic.dropFirst(SupabaseJoin.topicPrefix.count)))), ("extension", .string("postgres_changes")),
+                ("message", .string(WebSocketRoute.message(of: error))), ("status", .string("error")),
+            ])))
+        }
+    }
+
+    /// The `postgres_changes` frame of one change, with the ids of the bindings it matches, or nil
+    /// when none does. The row a binding is checked against is `new` (`old` for a DELETE), scope
+    /// included; `old_record` holds the key columns (as Postgres' default replica identity gives
+    /// them), so a row that left someone's scope shows nothing of its old values.
+    static func changeFrame(_ change: ChangeEvent, feed: ChangeFeed, topic: String) -> PhoenixFrame? {
+        let row = change.operation == .delete ? change.old : change.new
+        let ids = feed.bindings.filter { binding in
+            guard binding.wants(change.operation) else { return false }
+            return (try? feed.scope.matches(row, types: feed.types)) == true && (try? binding.filter.matches(row, types: feed.types)) == true
+        }.map(\.id)
+        guard !ids.isEmpty else { return nil }
+        var data: [(key: String, value: JSONValue)] = [
+            ("schema", .string(feed.table.schema)), ("table", .string(feed.table.name)),
+            ("commit_timestamp", .string(Self.milliseconds(change.timestamp))), ("type", .string(change.operation.rawValue)),
+            ("columns", feed.columns),
+        ]
+        if change.operation != .delete { data.append(("record", change.new ?? .object([]))) }
+        if change.operation != .insert, case .object(let old)? = change.old {
+            let kept = feed.key.isEmpty ? old : old.filter { feed.key.contains($0.key) }
+            data.append(("old_record", .object(kept)))
+        }
+        data.append(("errors", .null))
+        return PhoenixFrame(topic: topic, event: "postgres_changes", payload: .object([
+            ("ids", .array(ids.map { .number(String($0)) })), ("data", .object(data)),
+        ]))
+    }
+
+    /// `2026-12-05T06:25:47.792989Z` as the clients expect it: `2026-12-05T06:25:47.792Z`.
+    static func milliseconds(_ timestamp: String) -> String {
+        guard let dot = timestamp.firstIndex(of: "."), timestamp.hasSuffix("Z") else { return timestamp }
+        let fraction = timestamp[timestamp.index(after: dot)..<timestamp.index(before: timestamp.endIndex)]
+        return String(timestamp[..<dot]) + "." + String((fraction + "000").prefix(3)) + "Z"
+    }
+}
