@@ -9,6 +9,9 @@ import Synchronization
 /// Tail and log as every stream), and each change sent once per channel with the ids of every
 /// binding it matches, in the shape the clients validate.
 extension SupabaseRoute {
+    /// Most postgres_changes bindings one join may have.
+    static let maximumBindings = 100
+
     /// One subscribed table a join's bindings cover, with what its changes are checked and sent with.
     struct ChangeFeed: Sendable {
         var table: TableName
@@ -28,6 +31,10 @@ extension SupabaseRoute {
     /// a table the token may not read.
     func changeFeeds(_ join: SupabaseJoin, claims: JSONValue?) async throws -> [ChangeFeed] {
         guard !join.bindings.isEmpty else { return [] }
+        // Every change is checked against each binding: their number is bounded.
+        guard join.bindings.count <= Self.maximumBindings else {
+            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: at most \(Self.maximumBindings) postgres_changes bindings per channel")
+        }
         let found: [(subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)])]
         do {
             found = try await pool.withConnection { connection in
