@@ -72,6 +72,9 @@ public struct Installer {
         }
     }
 
+    /// The schema version this pgrelay installs: its newest migration's.
+    public static func currentVersion() throws -> Int { try TriggerSQL.migrations().map(\.version).max() ?? 0 }
+
     /// The schema version that named channels' messages need (0007_messages.sql).
     public static let messagesVersion = 7
     /// The schema version that ephemeral events need (0008_ephemeral.sql).

@@ -38,7 +38,8 @@ struct ServeCommand: AsyncParsableCommand {
             // Fail now, with one clear line, if the database is unreachable or pgrelay is not installed.
             let db = try Connection(conninfo: configuration.conninfo, applicationName: "pgrelay serve")
             let installer = Installer(connection: db)
-            try installer.requireInitialized()
+            // An older schema lacks what channels, presence and Supabase clients need: say so now.
+            try installer.requireSchema(atLeast: try Installer.currentVersion(), for: "pgrelay serve")
             for (table, events, notify) in try settings.tables() {
                 let subscription = try installer.subscribe(table, events: events, notify: notify)
                 logger.info(

@@ -105,6 +105,11 @@ import Testing
         try await waitUntil("serve to listen on port \(port)") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
         serve.signal(SIGTERM)
         #expect(serve.wait().status == 0)
+        // A schema older than this pgrelay's: serve says to upgrade it instead of running without channels.
+        let current = try Installer.currentVersion()
+        try db.connection.execute("delete from realtime.schema_migrations where version = \(current)")
+        let old = try pgrelay(["serve", "--port", "1"], database: db.conninfo)
+        #expect(old.status != 0 && old.stderr.hasPrefix("pgrelay: pgrelay serve needs pgrelay schema version \(current); database \"\(db.connection.databaseName)\" has version \(current - 1); run pgrelay init to upgrade it"), "\(old.stderr)")
         let missing = try pgrelay(["serve", "--config", "/nonexistent.yaml"], database: db.conninfo)
         #expect(missing.status != 0 && missing.stderr == "pgrelay: configuration file /nonexistent.yaml does not exist\n")
     }
