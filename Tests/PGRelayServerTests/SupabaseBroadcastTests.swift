@@ -180,6 +180,36 @@ extension SupabaseAccessTests {
     }
 }
 
+extension SupabaseAccessTests {
+    /// An `access_token` push checks every joined channel again: one the new token may not read
+    /// is told so and closed; the others go on.
+    @Test func aRefreshedTokenIsCheckedAgain() async throws {
+        let db = try ordersDatabase()
+        var policy = AccessPolicy(roleClaim: "role")
+        policy.channels = try ChannelAccess(read: ["reader: room:*, lobby", "visitor: lobby"], send: [])
+        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
+        defer { Task { await server.stop() } }
+        let port = server.port
+        let reader = try await AuthTests.token(sub: "alice", role: "reader")
+        let visitor = try await AuthTests.token(sub: "alice", role: "visitor")
+        let seen = try await Workers.value { () -> [String] in
+            let probe = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?apikey=\(reader)&vsn=1.0.0")
+            probe.send(text: #"{"topic":"realtime:room:1","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#)
+            probe.send(text: #"{"topic":"realtime:lobby","event":"phx_join","payload":{"config":{}},"ref":"2","join_ref":"2"}"#)
+            probe.read(timeout: 30) { $0.messages.filter { $0.contains("phx_reply") }.count >= 2 }
+            probe.send(text: #"{"topic":"realtime:room:1","event":"access_token","payload":{"access_token":"\#(visitor)"},"ref":"3","join_ref":"1"}"#)
+            probe.read(timeout: 30) { $0.messages.contains { $0.contains("phx_close") } }
+            probe.send(text: #"{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"4","join_ref":null}"#)
+            probe.send(text: #"{"topic":"realtime:lobby","event":"phx_leave","payload":{},"ref":"5","join_ref":"2"}"#)
+            return probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""ref":"5""#) } }.messages
+        }
+        #expect(seen.contains { $0.contains(#""event":"system""#) && $0.contains("You no longer have permission to read from this Channel topic: room:1") }, "\(seen)")
+        #expect(seen.contains(#"{"topic":"realtime:room:1","event":"phx_close","payload":{},"ref":"1"}"#), "\(seen)")
+        #expect(!seen.contains { $0.contains(#""event":"system""#) && $0.contains("lobby") }, "the visitor may still read lobby: \(seen)")
+        #expect(seen.contains { $0.contains(#""ref":"5""#) && $0.contains(#""status":"ok""#) }, "lobby is still joined: \(seen)")
+    }
+}
+
 /// Presence with the real Python client across two relays: a client on one relay tracks itself,
 /// a client on the other sees it join (state and diffs in Phoenix's shape), then leave.
 @Suite struct SupabasePresenceTests {

@@ -122,7 +122,16 @@ struct SupabaseRoute {
         private let entries = Mutex<[String: Entry]>([:])
         func replace(_ topic: String, with entry: Entry) -> Entry? { entries.withLock { $0.updateValue(entry, forKey: topic) } }
         func remove(_ topic: String) -> Entry? { entries.withLock { $0.removeValue(forKey: topic) } }
-        func remove(_ topic: String, ifSame handle: SubscriberHandle) { entries.withLock { if $0[topic]?.handle === handle { $0[topic] = nil } } }
+        /// Removes `topic`'s channel if it is still the one with `handle`; true when it was.
+        @discardableResult
+        func remove(_ topic: String, ifSame handle: SubscriberHandle) -> Bool {
+            entries.withLock { entries in
+                guard entries[topic]?.handle === handle else { return false }
+                entries[topic] = nil
+                return true
+            }
+        }
+        func all() -> [(topic: String, entry: Entry)] { entries.withLock { $0.map { ($0.key, $0.value) } } }
         func get(_ topic: String) -> Entry? { entries.withLock { $0[topic] } }
         var count: Int { entries.withLock { $0.count } }
         func endAll() { for entry in entries.withLock({ Array($0.values) }) { entry.end() } }
@@ -300,11 +309,33 @@ struct SupabaseRoute {
                         }
                     }
                 case (_, "access_token"):
-                    // A fresh token for later checks; no reply, as the reference server.
-                    if let authenticator, let fresh = frame.payload["access_token"]?.stringValue, !fresh.hasPrefix("sb_"),
-                        let claims = try? await authenticator.claims(token: fresh)
-                    {
-                        token.replace(claims)
+                    // A fresh token; no reply, as the reference server. Every joined channel is
+                    // checked again with it: one its holder may no longer read is told so and closed.
+                    guard let authenticator, let fresh = frame.payload["access_token"]?.stringValue, !fresh.hasPrefix("sb_") else { continue }
+                    guard let claims = try? await authenticator.claims(token: fresh) else {
+                        logger.info("supabase socket: an access_token push with a token that does not verify was ignored")
+                        continue
+                    }
+                    // The same user only: its presence and its sends are the socket's.
+                    guard authenticator.policy.user(in: claims) == token.claims.flatMap({ authenticator.policy.user(in: $0) }) else {
+                        logger.info("supabase socket: an access_token push for another user was ignored")
+                        continue
+                    }
+                    token.replace(claims)
+                    for (topic, entry) in joined.all() {
+                        do {
+                            _ = try await gate.authorize(.read, channel: entry.join.channel, claims: claims)
+                        } catch {
+                            guard joined.remove(topic, ifSame: entry.handle) else { continue }
+                            entry.end()
+                            await registry.untrackAll(connection: origin + "|" + topic)
+                            try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
+                                ("channel", .string(entry.join.channel)), ("extension", .string("system")),
+                                ("message", .string("You no longer have permission to read from this Channel topic: \(entry.join.channel)")),
+                                ("status", .string("error")),
+                            ])))
+                            try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: topic, event: "phx_close"))
+                        }
                     }
                 case (let topic, _):
                     if joined.get(topic) == nil {
