@@ -73,12 +73,7 @@ public struct SupabaseJoin: Equatable, Sendable {
     /// The id of a binding: a hash of its content, non-zero (the Python client never fires id 0)
     /// and below 2^27 (exact in JavaScript, as the reference server's are).
     public static func bindingID(_ binding: JSONValue) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in binding.jsonText.utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x0000_0100_0000_01b3
-        }
-        return Int(hash % UInt64((1 << 27) - 1)) + 1
+        Int(ChannelName.fnv1a64(binding.jsonText) % UInt64((1 << 27) - 1)) + 1
     }
 
     /// The `response` of the join's `ok` reply: `{"postgres_changes": [binding + id, ...]}`.

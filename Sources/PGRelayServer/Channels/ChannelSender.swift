@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 import PGRelayCore
 import PGRelayPostgres
 
@@ -13,6 +14,28 @@ struct ChannelSender: Sendable {
     let pool: DatabasePool
     let limits: ConnectionLimits
     let rate: SendRate
+
+    /// A message's body, as JSON: at most `limits.message_bytes` and room for an envelope (413
+    /// beyond), and JSON (400 otherwise, `hint` showing what is expected).
+    func jsonBody(_ request: Request, hint: String = "") async throws -> JSONValue {
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: limits.messageBytes + 4096)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge, message: "the body is larger than a message may be (limits.message_bytes is \(limits.messageBytes))")
+        }
+        do {
+            return try JSONValue(parsing: String(buffer: body))
+        } catch {
+            throw HTTPError(.badRequest, message: "the body must be JSON\(hint): \(error)")
+        }
+    }
+
+    /// Who counts against `limits.messages_per_second` over HTTP: the token's user, else the address.
+    func rateKey(claims: JSONValue?, address: String?) -> String {
+        claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (address ?? "unknown")
+    }
 
     /// - Parameters:
     ///   - ephemeral: not to the log: to the subscribers connected now (``EphemeralLog``),
@@ -47,7 +70,7 @@ struct ChannelSender: Sendable {
                     try ChangeLog(connection: connection).send(on: name, event: event, payload: payload, sender: grant.user, isPrivate: isPrivate)
                 }
             }
-        } catch let error as ChannelError {
+        } catch let error as PGRelayCore.ChannelError {
             throw HTTPError(.badRequest, message: error.description)
         } catch let error as PostgresError where error.sqlState == "22023" {
             throw HTTPError(.badRequest, message: ChannelStore.primary(error.message))

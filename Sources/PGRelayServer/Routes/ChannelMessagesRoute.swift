@@ -66,19 +66,7 @@ struct ChannelMessagesRoute {
         let name = try ChannelGate.channelName(context)
         let query = try ChannelQuery(request, allowed: ["access_token"])
         let claims = try await gate.authenticator?.claims(token: Authenticator.token(in: request, query: query.tokenCarrier))
-        var request = request
-        let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: sender.limits.messageBytes + 4096)
-        } catch is NIOTooManyBytesError {
-            throw HTTPError(.contentTooLarge, message: "the body is larger than a message may be (limits.message_bytes is \(sender.limits.messageBytes))")
-        }
-        let json: JSONValue
-        do {
-            json = try JSONValue(parsing: String(buffer: body))
-        } catch {
-            throw HTTPError(.badRequest, message: "the body must be JSON such as {\"event\":\"chat\",\"payload\":{\"text\":\"hi\"}}: \(error)")
-        }
+        let json = try await sender.jsonBody(request, hint: " such as {\"event\":\"chat\",\"payload\":{\"text\":\"hi\"}}")
         guard case .object(let members) = json else { throw HTTPError(.badRequest, message: "the body must be a JSON object with \"event\" and \"payload\"") }
         for (key, _) in members where !["event", "payload", "ephemeral"].contains(key) {
             throw HTTPError(.badRequest, message: "unknown field '\(key)'; a message has \"event\", \"payload\" and, for an ephemeral event, \"ephemeral\": true")
@@ -90,7 +78,7 @@ struct ChannelMessagesRoute {
         default: throw HTTPError(.badRequest, message: "\"ephemeral\" must be true or false")
         }
         guard let event = json["event"]?.stringValue else { throw HTTPError(.badRequest, message: "\"event\" must be a string naming the message's event") }
-        let rateKey = claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (context.remoteAddress?.ipAddress ?? "unknown")
+        let rateKey = sender.rateKey(claims: claims, address: context.remoteAddress?.ipAddress)
         try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral, claims: claims, rateKey: rateKey)
         metrics.messagesSent.increment()
         return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sent"}"#)))

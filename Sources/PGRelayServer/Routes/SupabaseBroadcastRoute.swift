@@ -71,22 +71,11 @@ struct SupabaseBroadcastRoute {
             token = key
         }
         let claims = try await gate.authenticator?.claims(token: token)
-        var request = request
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.collectBody(upTo: sender.limits.messageBytes + 4096)
-        } catch is NIOTooManyBytesError {
-            throw HTTPError(.contentTooLarge, message: "the body is larger than a message may be (limits.message_bytes is \(sender.limits.messageBytes))")
-        }
-        do {
-            return (claims, try JSONValue(parsing: String(buffer: buffer)))
-        } catch {
-            throw HTTPError(.badRequest, message: "the body must be JSON: \(error)")
-        }
+        return (claims, try await sender.jsonBody(request))
     }
 
     private func rateKey(_ claims: JSONValue?, _ context: RelayRequestContext) -> String {
-        claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (context.remoteAddress?.ipAddress ?? "unknown")
+        sender.rateKey(claims: claims, address: context.remoteAddress?.ipAddress)
     }
 
     /// A topic as the clients send it: a channel's name, or `realtime:` and the name.

@@ -11,13 +11,13 @@ import Synchronization
 /// `/realtime/v1/websocket` (and `/socket/websocket`): Supabase's realtime protocol, Phoenix
 /// channels (shared/protocols/supabase-realtime.md), so that Supabase's clients work unchanged.
 ///
-/// Built so far: heartbeats, `phx_join` and `phx_leave` of `realtime:<channel>` topics;
+/// Heartbeats, `phx_join` and `phx_leave` of `realtime:<channel>` topics;
 /// broadcast: a client's broadcast goes to the channel as an ephemeral event (to every relay),
 /// with `self` and `ack` as the join asked, and messages of the channel's log (`realtime.send`,
 /// the HTTP API, pgrelay's own sockets) arrive as broadcasts with `meta.id`; presence: `track`
 /// and `untrack`, `presence_state` and `presence_diff` in Phoenix's shape (a meta per tracking
 /// channel, each with its `phx_ref`), kept in the channels' presence store, so every relay sees
-/// them. Joins that ask for postgres_changes are refused with a reason until they are served here.
+/// them; postgres_changes of subscribed tables (`SupabaseRoute+changes.swift`).
 struct SupabaseRoute {
     let tail: Tail
     let pool: DatabasePool
