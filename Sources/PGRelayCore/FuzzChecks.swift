@@ -56,6 +56,10 @@ public enum FuzzChecks {
             let again = try? PhoenixFrame(text: frame.text(serializer), serializer: serializer)
             precondition(again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a Phoenix frame changed in a round trip")
         }
+        if let frame = try? PhoenixFrame(binary: bytes), let pushed = try? frame.broadcastPush() {
+            let again = try? PhoenixFrame(binary: pushed)
+            precondition(again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a binary push changed in a round trip")
+        }
     }
 
     static let sampleTypes: [String: ColumnType] = [

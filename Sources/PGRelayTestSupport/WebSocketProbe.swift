@@ -60,6 +60,11 @@ public final class WebSocketProbe: @unchecked Sendable {
         sendFrame(opcode: 0x1, payload: Array(text.utf8))
     }
 
+    /// Sends one binary message (realtime-js' kind 3 broadcast push, for one).
+    public func send(binary: [UInt8]) {
+        sendFrame(opcode: 0x2, payload: binary)
+    }
+
     /// Reads until `condition` holds, the socket closes, or `timeout` seconds pass; answers the
     /// server's close frame with one of its own, and pings with pongs.
     @discardableResult

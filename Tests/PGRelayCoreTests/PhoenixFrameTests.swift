@@ -64,3 +64,48 @@ import Testing
         }
     }
 }
+
+/// realtime-js' binary broadcast push (vsn 2.0.0, kind 3), byte by byte as the spec lays it out.
+@Suite struct PhoenixBinaryFrameTests {
+    @Test func aKind3PushReadsAsABroadcast() throws {
+        // kind 3; join_ref "1", ref "7", topic "realtime:room", event "msg", no metadata; JSON.
+        let bytes: [UInt8] = [3, 1, 1, 13, 3, 0, 1] + Array("17realtime:roommsg".utf8) + Array(#"{"n":1}"#.utf8)
+        let frame = try PhoenixFrame(binary: bytes)
+        #expect(frame == PhoenixFrame(joinRef: "1", ref: "7", topic: "realtime:room", event: "broadcast", payload: try JSONValue(parsing: #"{"type":"broadcast","event":"msg","payload":{"n":1}}"#)))
+        #expect(try frame.broadcastPush() == bytes)
+        // Metadata is skipped; empty refs are none.
+        let withMeta: [UInt8] = [3, 0, 0, 13, 3, 2, 1] + Array("realtime:roommsg{}".utf8) + Array("[1]".utf8)
+        #expect(try PhoenixFrame(binary: withMeta) == PhoenixFrame(topic: "realtime:room", event: "broadcast", payload: try JSONValue(parsing: #"{"type":"broadcast","event":"msg","payload":[1]}"#)))
+    }
+
+    @Test func badBinaryFramesSayWhyAndABinaryPayloadIsAnswerable() {
+        let cases: [([UInt8], String)] = [
+            ([], "an empty binary frame"),
+            ([4, 0, 0, 0, 0], "binary frames of kind 4 are not read"),
+            ([3, 1, 1], "a kind 3 frame starts with a 7-byte header"),
+            ([3, 1, 1, 13, 3, 0, 1] + Array("17realtime".utf8), "a kind 3 frame ends inside its topic"),
+            ([3, 0, 0, 1, 1, 0, 1] + [0xff, 0x61], "a kind 3 frame's topic is not UTF-8"),
+            ([3, 0, 0, 1, 1, 0, 1] + Array("ta{".utf8), "a payload that is not JSON"),
+            ([3, 0, 0, 1, 1, 0, 7] + Array("ta{}".utf8), "encoding is 0 (binary) or 1 (JSON), not 7"),
+            ([3, 0, 0, 0, 1, 0, 1] + Array("a{}".utf8), "needs a topic and an event"),
+        ]
+        for (bytes, message) in cases {
+            do {
+                _ = try PhoenixFrame(binary: bytes)
+                Issue.record("\(bytes) was read")
+            } catch let error as PhoenixFrameError {
+                #expect(error.message.contains(message) && error.unserved == nil, "\(error.message)")
+            } catch {
+                Issue.record("\(error)")
+            }
+        }
+        do {
+            _ = try PhoenixFrame(binary: [3, 1, 1, 1, 1, 0, 0] + Array("12te".utf8) + [0, 1, 2])
+            Issue.record("a binary payload was read")
+        } catch let error as PhoenixFrameError {
+            #expect(error.message.contains("cannot be relayed") && error.unserved?.ref == "2" && error.unserved?.topic == "t", "\(error)")
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+}

@@ -86,3 +86,61 @@ import Testing
         }
     }
 }
+
+/// `config.broadcast.replay`, private joins only, and the times it compares.
+@Suite struct SupabaseReplayTests {
+    func join(_ config: String) throws -> SupabaseJoin {
+        try SupabaseJoin(topic: "realtime:room", payload: try JSONValue(parsing: #"{"config":\#(config)}"#))
+    }
+
+    @Test func replayIsReadOnPrivateJoinsWithItsLimit() throws {
+        #expect(try join(#"{"private":true,"broadcast":{"replay":{"since":1764000000000,"limit":500}}}"#).replay == .init(since: 1_764_000_000_000, limit: 500))
+        #expect(try join(#"{"private":true,"broadcast":{"replay":{}}}"#).replay == .init(since: 0, limit: 25))
+        #expect(try join(#"{"private":true,"broadcast":{"self":true}}"#).replay == nil)
+        let refused: [(String, String)] = [
+            (#"{"broadcast":{"replay":{"since":1}}}"#, "UnableToReplayMessages: Replay is only allowed on private channels"),
+            (#"{"private":true,"broadcast":{"replay":{"since":1,"limit":1001}}}"#, "UnableToReplayMessages: replay.limit is 1 to 1000, not 1001"),
+            (#"{"private":true,"broadcast":{"replay":{"since":1,"limit":0}}}"#, "UnableToReplayMessages: replay.limit is 1 to 1000, not 0"),
+            (#"{"private":true,"broadcast":{"replay":{"since":"yesterday"}}}"#, "UnableToReplayMessages: replay.since must be a non-negative integer"),
+            (#"{"private":true,"broadcast":{"replay":{"since":-5}}}"#, "UnableToReplayMessages: replay.since must be a non-negative integer"),
+            (#"{"private":true,"broadcast":{"replay":[1]}}"#, "UnableToReplayMessages: config.broadcast.replay is {"),
+        ]
+        for (config, reason) in refused {
+            #expect(throws: SupabaseJoinError.self, "\(config)") { try join(config) }
+            do { _ = try join(config) } catch let error as SupabaseJoinError { #expect(error.reason.hasPrefix(reason), "\(error.reason)") }
+        }
+    }
+
+    @Test func sinceIsComparedToTheMillisecond() {
+        // 2025-11-24T16:00:00.250Z
+        let replay = SupabaseJoin.Replay(since: 1_764_000_000_250)
+        #expect(SupabaseTime.text(milliseconds: 1_764_000_000_250) == "2025-11-24T16:00:00.250Z")
+        #expect(SupabaseTime.text(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(replay.includes(timestamp: "2025-11-24T16:00:00.250999Z"))
+        #expect(replay.includes(timestamp: "2025-11-24T16:00:01Z"))
+        #expect(!replay.includes(timestamp: "2025-11-24T16:00:00.249999Z"))
+        #expect(!replay.includes(timestamp: "2025-11-23T23:59:59.999Z"))
+        #expect(SupabaseTime.milliseconds("2026-12-05T06:25:47.792989Z") == "2026-12-05T06:25:47.792Z")
+        #expect(SupabaseTime.milliseconds("2026-12-05T06:25:47.7Z") == "2026-12-05T06:25:47.700Z")
+    }
+}
+
+extension PostgresBindingTests {
+    @Test func selectNamesColumnsOfOneTable() throws {
+        #expect(try binding(#"{"event":"*","table":"orders","select":["id","status"]}"#).select == ["id", "status"])
+        #expect(try binding(#"{"event":"*","table":"orders"}"#).select == nil)
+        for (text, reason) in [
+            (#"{"event":"*","select":["id"]}"#, "select needs one schema and table"),
+            (#"{"event":"*","table":"orders","select":"id"}"#, "select is a list of column names"),
+            (#"{"event":"*","table":"orders","select":[1]}"#, "select is a list of column names"),
+            (#"{"event":"*","table":"orders","select":[]}"#, "select is a list of column names"),
+        ] {
+            do {
+                _ = try binding(text)
+                Issue.record("\(text) was accepted")
+            } catch let error as SupabaseJoinError {
+                #expect(error.reason.contains(reason), "\(error.reason)")
+            }
+        }
+    }
+}

@@ -94,8 +94,13 @@ import Testing
             probe.send(text: #"["2","3","realtime:room:1","broadcast",{"type":"broadcast","event":"msg","payload":{"n":1}}]"#)
             probe.send(text: #"[null,"4","realtime:other","broadcast",{"type":"broadcast","event":"msg","payload":{}}]"#)
             probe.send(text: "not json")
-            // Its own broadcast comes back (self) by way of the database: wait for it, then leave.
-            probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""broadcast",{"type""#) } }
+            // realtime-js sends a broadcast as a binary kind 3 frame: read as the text one is; a
+            // binary payload cannot be relayed and is answered so (ack is on).
+            let push = PhoenixFrame(joinRef: "2", ref: "6", topic: "realtime:room:1", event: "broadcast", payload: .object([("event", .string("bin")), ("payload", .object([("n", .number("2"))]))]))
+            probe.send(binary: (try? push.broadcastPush()) ?? [])
+            probe.send(binary: [3, 1, 1, 15, 3, 0, 0] + Array("27realtime:room:1raw".utf8) + [0xde, 0xad])
+            // Its own broadcasts come back (self) by way of the database: wait for them, then leave.
+            probe.read(timeout: 30) { seen in ["msg", "bin"].allSatisfy { event in seen.messages.contains { $0.contains(#""broadcast",{"type":"broadcast","event":"\#(event)""#) } } }
             probe.send(text: #"["2","5","realtime:room:1","phx_leave",{}]"#)
             return probe.read(timeout: 30) { $0.messages.contains { $0.contains("phx_close") } }.messages
         }
@@ -103,6 +108,9 @@ import Testing
         #expect(seen.contains(#"["2","2","realtime:room:1","phx_reply",{"status":"ok","response":{"postgres_changes":[]}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","3","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "ack: \(seen)")
         #expect(seen.contains(#"[null,null,"realtime:room:1","broadcast",{"type":"broadcast","event":"msg","payload":{"n":1}}]"#), "self: \(seen)")
+        #expect(seen.contains(#"[null,null,"realtime:room:1","broadcast",{"type":"broadcast","event":"bin","payload":{"n":2}}]"#), "binary push: \(seen)")
+        #expect(seen.contains(#"["2","6","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "binary push ack: \(seen)")
+        #expect(seen.contains { $0.hasPrefix(#"["2","7","realtime:room:1","phx_reply",{"status":"error","response":{"reason":"a binary broadcast payload cannot be relayed"#) }, "\(seen)")
         #expect(seen.contains(#"[null,"4","realtime:other","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","5","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","2","realtime:room:1","phx_close",{}]"#), "\(seen)")
@@ -139,16 +147,24 @@ import Testing
             let token = try await AuthTests.token(sub: user)
             let seen = try await Workers.value { () -> [String] in
                 let probe = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?apikey=\(token)&vsn=1.0.0")
-                probe.send(text: #"{"topic":"realtime:team","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#)
+                probe.send(text: #"{"topic":"realtime:team","event":"phx_join","payload":{"config":{"private":true}},"ref":"1","join_ref":"1"}"#)
                 probe.send(text: #"{"topic":"realtime:lobby","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"*","schema":"public"}]}},"ref":"2","join_ref":"2"}"#)
-                return probe.read(timeout: 30) { $0.messages.filter { $0.contains("phx_reply") }.count >= 2 }.messages
+                // A members-only channel joined as public; a private join of a topic nobody created.
+                probe.send(text: #"{"topic":"realtime:team","event":"phx_join","payload":{"config":{}},"ref":"3","join_ref":"3"}"#)
+                probe.send(text: #"{"topic":"realtime:nobody","event":"phx_join","payload":{"config":{"private":"true"}},"ref":"4","join_ref":"4"}"#)
+                return probe.read(timeout: 30) { $0.messages.filter { $0.contains("phx_reply") }.count >= 4 }.messages
             }
-            let team = seen.first { $0.contains(#""ref":"1""#) } ?? ""
+            func reply(_ ref: String) -> String { seen.first { $0.contains(#""ref":"\#(ref)""#) } ?? "" }
             if allowed {
-                #expect(team.contains(#""status":"ok""#), "\(user): \(seen)")
+                #expect(reply("1").contains(#""status":"ok""#), "\(user): \(seen)")
             } else {
-                #expect(team.contains(#""status":"error""#) && team.contains("Unauthorized: channel team is private: members only"), "\(user): \(seen)")
+                #expect(reply("1").contains(#""status":"error""#) && reply("1").contains(
+                    "Unauthorized: You do not have permissions to read from this Channel topic: team (channel team is private: members only, and 'mallory' is not one)"
+                ), "\(user): \(seen)")
             }
+            #expect(reply("3").contains(#"{"reason":"PrivateOnly: channel team is private; join it with config.private true"}"#)
+                || (!allowed && reply("3").contains("Unauthorized")), "\(user): \(seen)")
+            #expect(reply("4").contains("Unauthorized: You do not have permissions to read from this Channel topic: nobody (a private join needs a created channel"), "\(seen)")
             // postgres_changes of a table the role may not read: refused, saying why.
             #expect(seen.contains { $0.contains(#""ref":"2""#) && $0.contains("Unauthorized: role 'authenticated' may not read any table") }, "\(seen)")
         }

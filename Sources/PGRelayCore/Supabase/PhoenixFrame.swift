@@ -101,5 +101,12 @@ public struct PhoenixFrame: Equatable, Sendable {
 
 public struct PhoenixFrameError: Error, Equatable, CustomStringConvertible {
     public var message: String
+    /// A frame that was read whole but cannot be served (a binary broadcast payload): its sender may be answered.
+    public var unserved: PhoenixFrame?
     public var description: String { message }
+
+    public init(message: String, unserved: PhoenixFrame? = nil) {
+        self.message = message
+        self.unserved = unserved
+    }
 }

@@ -13,6 +13,9 @@ public struct PostgresBinding: Equatable, Sendable {
     public var schema: String?
     public var table: String?
     public var filter: RowFilter
+    /// `select`: the columns a client wants in `record` and `old_record` (the key columns always
+    /// come too); nil for all of them.
+    public var select: [String]?
 
     public init(_ json: JSONValue) throws {
         self.json = json
@@ -38,6 +41,21 @@ public struct PostgresBinding: Equatable, Sendable {
             throw error
         } catch {
             throw SupabaseJoinError(reason: "Error parsing `filter` params: \(error)")
+        }
+        switch json["select"] {
+        case nil, .null?:
+            select = nil
+        case .array(let names)?:
+            let columns = names.compactMap(\.stringValue)
+            guard columns.count == names.count, !columns.isEmpty, columns.allSatisfy({ !$0.isEmpty }) else {
+                throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: select is a list of column names, e.g. [\"id\",\"title\"]")
+            }
+            guard schema != nil, table != nil else {
+                throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: select needs one schema and table, not a wildcard")
+            }
+            select = columns
+        default:
+            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: select is a list of column names, e.g. [\"id\",\"title\"]")
         }
     }
 

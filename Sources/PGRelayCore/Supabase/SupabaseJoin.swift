@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a Supabase client asks for when it joins a topic (`phx_join`, spec §5), and the reply that
 /// makes it report SUBSCRIBED.
 ///
@@ -25,6 +27,8 @@ public struct SupabaseJoin: Equatable, Sendable {
     public var accessToken: String?
     /// The bindings, parsed (an unknown event or a filter that does not parse refuses the join).
     public var bindings: [PostgresBinding] = []
+    /// `config.broadcast.replay`: the channel's logged messages to send first (private joins only).
+    public var replay: Replay?
 
     public static let topicPrefix = "realtime:"
 
@@ -59,6 +63,54 @@ public struct SupabaseJoin: Equatable, Sendable {
             throw SupabaseJoinError(reason: "InvalidJoinPayload: config.postgres_changes must be a list of bindings")
         }
         accessToken = payload["access_token"]?.stringValue
+        if let replay = config["broadcast"]?["replay"], replay != .null {
+            guard isPrivate else {
+                throw SupabaseJoinError(reason: "UnableToReplayMessages: Replay is only allowed on private channels; join with config.private true")
+            }
+            self.replay = try Replay(replay)
+        }
+    }
+
+    /// `config.broadcast.replay: {"since": <ms since 1970>, "limit": <n>}`: the newest `limit`
+    /// messages of the channel's log sent at or after `since`, delivered oldest first before
+    /// anything live, each with `meta.replayed`. The reference server stops at 25; pgrelay reads
+    /// the log, so it takes up to ``maximumLimit`` (25 when `limit` is not given).
+    public struct Replay: Equatable, Sendable {
+        public static let defaultLimit = 25
+        public static let maximumLimit = 1000
+        /// Milliseconds since 1970 (UTC); 0 when not given: everything the log keeps.
+        public var since: Int64
+        public var limit: Int
+
+        public init(since: Int64, limit: Int = Replay.defaultLimit) {
+            self.since = since
+            self.limit = limit
+        }
+
+        init(_ json: JSONValue) throws {
+            guard case .object = json else {
+                throw SupabaseJoinError(reason: "UnableToReplayMessages: config.broadcast.replay is {\"since\": <ms since 1970>, \"limit\": <1 to \(Self.maximumLimit)>}")
+            }
+            func integer(_ name: String) throws -> Int64? {
+                guard let value = json[name], value != .null else { return nil }
+                guard case .number(let digits) = value, let number = Int64(digits), number >= 0 else {
+                    throw SupabaseJoinError(reason: "UnableToReplayMessages: replay.\(name) must be a non-negative integer, not \(value.jsonText.prefix(40))")
+                }
+                return number
+            }
+            since = try integer("since") ?? 0
+            let limit = try integer("limit") ?? Int64(Self.defaultLimit)
+            guard (1...Int64(Self.maximumLimit)).contains(limit) else {
+                throw SupabaseJoinError(reason: "UnableToReplayMessages: replay.limit is 1 to \(Self.maximumLimit), not \(limit)")
+            }
+            self.limit = Int(limit)
+        }
+
+        /// Whether a message with this commit time (`2026-12-05T10:00:00.123456Z`, UTC) is at or
+        /// after `since`: both as fixed-width UTC text to the millisecond, compared as text.
+        public func includes(timestamp: String) -> Bool {
+            SupabaseTime.milliseconds(timestamp) >= SupabaseTime.text(milliseconds: since)
+        }
     }
 
     /// A boolean as the reference server takes it: `true`, or the string `"true"`.

@@ -19,6 +19,8 @@ struct ChannelGate: Sendable {
         var user: String?
         /// When the token expires.
         var expiry: Date?
+        /// The user's membership of the channel, when it is a member.
+        var membership: ChannelAccess.Membership? = nil
     }
 
     /// The channel name from the path, percent-decoded and checked (400 when it is no channel name).
@@ -56,6 +58,6 @@ struct ChannelGate: Sendable {
         } catch let denied as AccessDenied {
             throw HTTPError(.forbidden, message: denied.description)
         }
-        return Grant(channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims))
+        return Grant(channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims), membership: found.membership)
     }
 }

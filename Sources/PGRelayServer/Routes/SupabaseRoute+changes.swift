@@ -70,6 +70,9 @@ extension SupabaseRoute {
                 if let problem = binding.filter.problem(types: item.types) {
                     throw SupabaseJoinError(reason: "Error parsing `filter` params: \(problem)")
                 }
+                if let unknown = binding.select?.first(where: { name in !item.columns.contains { $0.name == name } }) {
+                    throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: \(item.subscription.table) has no column '\(unknown.prefix(64))' to select")
+                }
             }
             return ChangeFeed(
                 table: item.subscription.table, channel: item.subscription.channel, key: item.key, tableID: item.id, types: item.types,
@@ -134,31 +137,29 @@ extension SupabaseRoute {
     /// them), so a row that left someone's scope shows nothing of its old values.
     static func changeFrame(_ change: ChangeEvent, feed: ChangeFeed, topic: String) -> PhoenixFrame? {
         let row = change.operation == .delete ? change.old : change.new
-        let ids = feed.bindings.filter { binding in
+        let matching = feed.bindings.filter { binding in
             guard binding.wants(change.operation) else { return false }
             return (try? feed.scope.matches(row, types: feed.types)) == true && (try? binding.filter.matches(row, types: feed.types)) == true
-        }.map(\.id)
-        guard !ids.isEmpty else { return nil }
+        }
+        guard !matching.isEmpty else { return nil }
+        // `select`: the columns every matching binding selected, and the key; all when one selected none.
+        let selected: Set<String>? = matching.allSatisfy { $0.select != nil } ? Set(matching.flatMap { $0.select ?? [] } + feed.key) : nil
+        func kept(_ members: [(key: String, value: JSONValue)]) -> JSONValue {
+            .object(selected.map { names in members.filter { names.contains($0.key) } } ?? members)
+        }
+        let columns = selected.map { names in JSONValue.array((feed.columns.arrayValue ?? []).filter { names.contains($0["name"]?.stringValue ?? "") }) } ?? feed.columns
         var data: [(key: String, value: JSONValue)] = [
             ("schema", .string(feed.table.schema)), ("table", .string(feed.table.name)),
-            ("commit_timestamp", .string(Self.milliseconds(change.timestamp))), ("type", .string(change.operation.rawValue)),
-            ("columns", feed.columns),
+            ("commit_timestamp", .string(SupabaseTime.milliseconds(change.timestamp))), ("type", .string(change.operation.rawValue)),
+            ("columns", columns),
         ]
-        if change.operation != .delete { data.append(("record", change.new ?? .object([]))) }
+        if change.operation != .delete { data.append(("record", kept(change.new?.objectMembers ?? []))) }
         if change.operation != .insert, case .object(let old)? = change.old {
-            let kept = feed.key.isEmpty ? old : old.filter { feed.key.contains($0.key) }
-            data.append(("old_record", .object(kept)))
+            data.append(("old_record", kept(feed.key.isEmpty ? old : old.filter { feed.key.contains($0.key) })))
         }
         data.append(("errors", .null))
         return PhoenixFrame(topic: topic, event: "postgres_changes", payload: .object([
-            ("ids", .array(ids.map { .number(String($0)) })), ("data", .object(data)),
+            ("ids", .array(matching.map { .number(String($0.id)) })), ("data", .object(data)),
         ]))
-    }
-
-    /// `2026-12-05T06:25:47.792989Z` as the clients expect it: `2026-12-05T06:25:47.792Z`.
-    static func milliseconds(_ timestamp: String) -> String {
-        guard let dot = timestamp.firstIndex(of: "."), timestamp.hasSuffix("Z") else { return timestamp }
-        let fraction = timestamp[timestamp.index(after: dot)..<timestamp.index(before: timestamp.endIndex)]
-        return String(timestamp[..<dot]) + "." + String((fraction + "000").prefix(3)) + "Z"
     }
 }

@@ -191,16 +191,23 @@ struct SupabaseRoute {
                 }
             }
             for try await message in inbound.messages(maxSize: WebSocketRoute.maxMessageBytes(admission.limits)).cancelOnGracefulShutdown() {
-                guard case .text(let text) = message else {
-                    logger.info("supabase socket: a binary frame was dropped")
-                    continue
-                }
                 let frame: PhoenixFrame
                 do {
-                    frame = try PhoenixFrame(text: text, serializer: serializer)
-                } catch {
-                    // As the reference server: logged, dropped, the socket goes on.
+                    switch message {
+                    case .text(let text):
+                        frame = try PhoenixFrame(text: text, serializer: serializer)
+                    case .binary(let buffer) where serializer == .v2:
+                        frame = try PhoenixFrame(binary: Array(buffer.readableBytesView))
+                    case .binary:
+                        throw PhoenixFrameError(message: "binary frames are read with vsn=2.0.0 only")
+                    }
+                } catch let error as PhoenixFrameError {
+                    // As the reference server: logged, dropped, the socket goes on. A broadcast
+                    // that cannot be relayed is answered when its channel asked for acks.
                     logger.info("supabase socket: a frame was dropped", metadata: ["error": "\(error)"])
+                    if let unserved = error.unserved, joined.get(unserved.topic)?.join.broadcastAck == true {
+                        try await write(unserved.reply(ok: false, response: .object([("reason", .string(error.message))])))
+                    }
                     continue
                 }
                 switch (frame.topic, frame.event) {
@@ -216,18 +223,19 @@ struct SupabaseRoute {
                         if joined.get(frame.topic) == nil, joined.count >= admission.limits.channelsPerSocket {
                             throw SupabaseJoinError(reason: "ChannelRateLimitReached: Too many channels (limits.channels_per_socket is \(admission.limits.channelsPerSocket))")
                         }
-                        do {
-                            _ = try await gate.authorize(.read, channel: join.channel, claims: token.claims)
-                        } catch let error as HTTPError {
-                            throw SupabaseJoinError(reason: "Unauthorized: \(error.body ?? "you do not have permissions to read from this Channel topic: \(join.channel)")")
-                        }
+                        try await authorize(join, claims: token.claims)
                     } catch let error as SupabaseJoinError {
                         try await write(frame.reply(ok: false, response: error.response))
                         continue
+                    } catch {
+                        try await write(frame.reply(ok: false, response: SupabaseJoinError(reason: "Unavailable: \(WebSocketRoute.message(of: error))").response))
+                        continue
                     }
                     let feeds: [ChangeFeed]
+                    let replay: Replay
                     do {
                         feeds = try await changeFeeds(join, claims: token.claims)
+                        replay = try await self.replay(join)
                     } catch let error as SupabaseJoinError {
                         try await write(frame.reply(ok: false, response: error.response))
                         continue
@@ -249,14 +257,14 @@ struct SupabaseRoute {
                     }
                     try await write(frame.reply(ok: true, response: join.replyResponse))
                     var loop = SubscriberLoop(
-                        tail: tail, pool: pool, channel: ChannelName.forMessages(join.channel), table: nil, request: StreamRequest(), key: [],
+                        tail: tail, pool: pool, channel: ChannelName.forMessages(join.channel), table: nil, request: StreamRequest(since: replay.since), key: [],
                         schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )
                     loop.ephemeral = (hub, join.channel)
                     let topic = frame.topic
                     group.addTask {
-                        await forward(topic: topic, join: join, origin: origin, loop: loop, handle: handle, write: write)
+                        await forward(topic: topic, join: join, origin: origin, replay: replay, loop: loop, handle: handle, write: write)
                         joined.remove(topic, ifSame: handle)
                     }
                     // postgres_changes: one loop per table; "Subscribed to PostgreSQL" once all are live.
@@ -324,8 +332,9 @@ struct SupabaseRoute {
                     token.replace(claims)
                     for (topic, entry) in joined.all() {
                         do {
-                            _ = try await gate.authorize(.read, channel: entry.join.channel, claims: claims)
-                        } catch {
+                            try await authorize(entry.join, claims: claims)
+                        } catch let refusal as SupabaseJoinError {
+                            logger.info("supabase socket: a refreshed token may not read a joined channel", metadata: ["reason": "\(refusal.reason)"])
                             guard joined.remove(topic, ifSame: entry.handle) else { continue }
                             entry.end()
                             await registry.untrackAll(connection: origin + "|" + topic)
@@ -335,6 +344,9 @@ struct SupabaseRoute {
                                 ("status", .string("error")),
                             ])))
                             try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: topic, event: "phx_close"))
+                        } catch {
+                            // The database, not the token: the channel stays; the next push checks again.
+                            logger.warning("supabase socket: a joined channel could not be checked again", metadata: ["error": "\(WebSocketRoute.message(of: error))"])
                         }
                     }
                 case (let topic, _):
@@ -413,14 +425,14 @@ struct SupabaseRoute {
     /// One joined channel's deliveries: the log's messages and ephemeral broadcasts, as `broadcast`
     /// frames (payloads that are not objects are skipped: the Python client drops them), and presence.
     private func forward(
-        topic: String, join: SupabaseJoin, origin: String, loop: SubscriberLoop, handle: SubscriberHandle,
+        topic: String, join: SupabaseJoin, origin: String, replay: Replay, loop: SubscriberLoop, handle: SubscriberHandle,
         write: @escaping @Sendable (PhoenixFrame) async throws -> Void
     ) async {
         let metrics = self.metrics
-        func broadcast(event: String, payload: JSONValue, id: Int64?) -> PhoenixFrame? {
+        func broadcast(event: String, payload: JSONValue, id: Int64?, replayed: Bool = false) -> PhoenixFrame? {
             guard case .object = payload else { return nil }
             var body: [(key: String, value: JSONValue)] = [("type", .string("broadcast")), ("event", .string(event)), ("payload", payload)]
-            if let id { body.append(("meta", .object([("id", .string(String(id)))]))) }
+            if let id { body.append(("meta", .object((replayed ? [("replayed", .bool(true))] : []) + [("id", .string(String(id)))]))) }
             return PhoenixFrame(topic: topic, event: "broadcast", payload: .object(body))
         }
         do {
@@ -428,8 +440,8 @@ struct SupabaseRoute {
                 switch output {
                 case .changes(let entries):
                     for entry in entries {
-                        guard case .message(let message) = entry.content,
-                            let frame = broadcast(event: message.event, payload: message.payload, id: message.id)
+                        guard case .message(let message) = entry.content, replay.sends(message.id),
+                            let frame = broadcast(event: message.event, payload: message.payload, id: message.id, replayed: replay.ids.contains(message.id))
                         else { continue }
                         try await write(frame)
                         loop.progress.advanced()
