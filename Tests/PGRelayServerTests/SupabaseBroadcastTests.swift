@@ -303,7 +303,7 @@ extension SupabaseAccessTests {
         def out(**fields): print(json.dumps(fields, default=str), flush=True)
 
         async def main():
-            got = {"all": [], "paid": []}
+            got = {"all": [], "paid": [], "narrow": []}
             client = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False)
             await client.connect()
             channel = client.channel("db")
@@ -311,11 +311,15 @@ extension SupabaseAccessTests {
             channel.on_postgres_changes("INSERT", table="orders", filter="status=eq.paid,total=gt.100", callback=lambda p: got["paid"].append(p))
             channel.on_system(lambda p: out(system=p.get("message") if isinstance(p, dict) else getattr(p, "message", str(p))))
             await channel.subscribe(lambda state, error: out(state=getattr(state, "value", str(state)), error=str(error) if error else None))
+            narrow = client.channel("db:narrow")
+            narrow.on_postgres_changes("UPDATE", table="orders", select=["status"], callback=lambda p: got["narrow"].append(p))
+            narrow.on_system(lambda p: out(system=p.get("message") if isinstance(p, dict) else getattr(p, "message", str(p))))
+            await narrow.subscribe(lambda state, error: out(narrow=getattr(state, "value", str(state)), error=str(error) if error else None))
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 30
-            while loop.time() < deadline and len(got["all"]) < 4:
+            while loop.time() < deadline and (len(got["all"]) < 4 or not got["narrow"]):
                 await asyncio.sleep(0.05)
-            out(all=got["all"], paid=got["paid"])
+            out(all=got["all"], paid=got["paid"], narrow=got["narrow"])
             await client.close()
 
         asyncio.run(main())
@@ -330,8 +334,8 @@ extension SupabaseAccessTests {
             python.signal(SIGKILL)
             _ = python.wait()
         }
-        try await waitUntil(timeout: 60, "the system message (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
-            python.stdoutSoFar.contains("Subscribed to PostgreSQL")
+        try await waitUntil(timeout: 60, "both channels' system messages (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+            python.stdoutSoFar.components(separatedBy: "Subscribed to PostgreSQL").count == 3
         }
         // Right after the system message: delivered (the relay is live from a known id by then).
         try db.connection.execute("insert into orders values (1, 'paid', 150)")
@@ -353,5 +357,10 @@ extension SupabaseAccessTests {
         #expect(all[3]["old_record"] == .object([("id", .number("2"))]) && all[3]["record"] == nil, "\(report)")
         let paid = (report["paid"]?.arrayValue ?? []).compactMap { $0["data"]?["record"]?["id"] }
         #expect(paid == [.number("1")], "the filtered binding gets only the paid order over 100: \(report)")
+        // select: the selected columns and the key, in record, old_record and columns.
+        let narrow = (report["narrow"]?.arrayValue ?? []).compactMap { $0["data"] }
+        #expect(narrow.count == 1 && narrow.first?["record"] == .object([("id", .number("1")), ("status", .string("sent"))]), "\(report)")
+        #expect(narrow.first?["columns"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["id", "status"], "\(report)")
+        #expect(narrow.first?["old_record"] == .object([("id", .number("1"))]), "\(report)")
     }
 }
