@@ -159,8 +159,13 @@ public func buildApplication(
                         // An idle keep-alive connection is closed after a while; SSE streams write
                         // keep-alive comments well within it.
                         http1: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))),
-                        // Larger client messages close the socket with 1009 (message too big); pings find dead peers.
-                        ws: .init(maxFrameSize: WebSocketRoute.maxMessageBytes(configuration.limits), autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds)))
+                        // Larger client frames close the socket with 1009 (message too big): the native
+                        // protocol's limit, or the Supabase socket's, which drops frames between the two
+                        // with an answer (SupabaseRoute). Pings find dead peers.
+                        ws: .init(
+                            maxFrameSize: max(WebSocketRoute.maxMessageBytes(configuration.limits), SupabaseRoute.maximumFrameBytes),
+                            autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds))
+                        )
                     )
                 ),
                 limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),

@@ -82,6 +82,24 @@ extension SupabaseRoute {
         }
     }
 
+    /// A frame over the clients' 1 MiB made to fit, as the reference server does for a change:
+    /// `record` and `old_record` without their values longer than 64 bytes, and `errors:
+    /// ["Error 413: Payload Too Large"]`, every other field kept (the Python client drops a
+    /// change without them). Nil for other frames: they are not sent.
+    static func withinFrameLimit(_ frame: PhoenixFrame) -> PhoenixFrame? {
+        guard frame.event == "postgres_changes", case .object(var data)? = frame.payload["data"] else { return nil }
+        for index in data.indices where data[index].key == "record" || data[index].key == "old_record" {
+            guard case .object(let members) = data[index].value else { continue }
+            data[index].value = .object(members.filter { $0.value.jsonText.utf8.count <= 64 })
+        }
+        if let errors = data.firstIndex(where: { $0.key == "errors" }) {
+            data[errors].value = .array([.string("Error 413: Payload Too Large")])
+        }
+        var smaller = frame
+        smaller.payload = .object([("ids", frame.payload["ids"] ?? .array([])), ("data", .object(data))])
+        return smaller
+    }
+
     /// Counts the feeds of a join down to the moment all are live.
     final class Countdown: Sendable {
         private let left: Mutex<Int>

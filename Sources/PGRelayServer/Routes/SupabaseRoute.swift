@@ -34,6 +34,13 @@ struct SupabaseRoute {
 
     static let paths = ["/realtime/v1/websocket", "/socket/websocket"]
 
+    /// The largest frame either way: the Python client's own limit (`websockets`' `max_size`,
+    /// it closes with 1009 on a larger one). A client frame over `limits.message_bytes` but
+    /// within this is dropped with an answer, and the socket's other channels go on; a larger one
+    /// closes the socket (1009), as nothing unbounded is buffered. A server frame over it is
+    /// made smaller (a change: the reference server's `Error 413`) or dropped, with a log line.
+    static let maximumFrameBytes = 1 << 20
+
     func register(on router: Router<RelayWebSocketContext>) {
         for path in Self.paths {
             router.ws(RouterPath(path)) { _, _ in
@@ -146,7 +153,18 @@ struct SupabaseRoute {
         let joined = Joined()
         let origin = "\(registry.id)/\(ObjectIdentifier(joined).hashValue)"
         let token = WebSocketRoute.TokenState(claims)
-        let write: @Sendable (PhoenixFrame) async throws -> Void = { frame in try await outbound.write(.text(frame.text(serializer))) }
+        let logger = self.logger
+        let write: @Sendable (PhoenixFrame) async throws -> Void = { frame in
+            var text = frame.text(serializer)
+            if text.utf8.count > Self.maximumFrameBytes {
+                guard let smaller = Self.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= Self.maximumFrameBytes else {
+                    logger.warning("supabase socket: a frame over 1 MiB was not sent", metadata: ["topic": "\(frame.topic)", "event": "\(frame.event)", "bytes": "\(text.utf8.count)"])
+                    return
+                }
+                text = smaller
+            }
+            try await outbound.write(.text(text))
+        }
         // However the socket ends, its presences leave.
         do {
             try await serve(inbound: inbound, write: write, serializer: serializer, joined: joined, origin: origin, token: token, onStall: onStall)
@@ -190,8 +208,14 @@ struct SupabaseRoute {
                     }
                 }
             }
-            for try await message in inbound.messages(maxSize: WebSocketRoute.maxMessageBytes(admission.limits)).cancelOnGracefulShutdown() {
+            let allowed = WebSocketRoute.maxMessageBytes(admission.limits)
+            for try await message in inbound.messages(maxSize: Self.maximumFrameBytes).cancelOnGracefulShutdown() {
                 let frame: PhoenixFrame
+                let size: Int
+                switch message {
+                case .text(let text): size = text.utf8.count
+                case .binary(let buffer): size = buffer.readableBytes
+                }
                 do {
                     switch message {
                     case .text(let text):
@@ -207,6 +231,15 @@ struct SupabaseRoute {
                     logger.info("supabase socket: a frame was dropped", metadata: ["error": "\(error)"])
                     if let unserved = error.unserved, joined.get(unserved.topic)?.join.broadcastAck == true {
                         try await write(unserved.reply(ok: false, response: .object([("reason", .string(error.message))])))
+                    }
+                    continue
+                }
+                guard size <= allowed else {
+                    // Answered where the reference server answers: a broadcast when its channel asked for acks, any other push with a ref.
+                    logger.info("supabase socket: an oversized frame was dropped", metadata: ["bytes": "\(size)", "event": "\(frame.event)"])
+                    if frame.event == "broadcast" ? joined.get(frame.topic)?.join.broadcastAck == true : frame.ref != nil {
+                        let reason = "PayloadTooLarge: this frame has \(size) bytes; at most \(allowed) (limits.message_bytes)"
+                        try await write(frame.reply(ok: false, response: .object([("reason", .string(reason))])))
                     }
                     continue
                 }

@@ -169,7 +169,18 @@ struct WebSocketRoute {
                     }
                 }
             }
-            for try await message in inbound.messages(maxSize: Self.maxMessageBytes(admission.limits)).cancelOnGracefulShutdown() {
+            let allowed = Self.maxMessageBytes(admission.limits)
+            for try await message in inbound.messages(maxSize: allowed).cancelOnGracefulShutdown() {
+                // The frame limit is the Supabase socket's (1 MiB), and `maxSize` bounds only fragmented messages: the native limit is checked here.
+                let size: Int
+                switch message {
+                case .text(let text): size = text.utf8.count
+                case .binary(let buffer): size = buffer.readableBytes
+                }
+                guard size <= allowed else {
+                    try? await outbound.close(.messageTooLarge, reason: "message too big: at most \(allowed) bytes")
+                    throw CancellationError()
+                }
                 guard case .text(let text) = message else {
                     try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
                     continue
