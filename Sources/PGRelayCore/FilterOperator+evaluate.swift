@@ -24,6 +24,17 @@ extension FilterOperator {
         case (.is, .true): return value == .bool(true)
         case (.is, .false): return value == .bool(false)
         case (.in, .list(let options)): return try options.contains { try comparable($0) == .orderedSame }
+        case (.match, .regex(let expression)), (.imatch, .regex(let expression)):
+            switch value {
+            case .null: return false
+            case .string(let text): return expression.matches(text)
+            case .number(let digits): return expression.matches(digits)
+            default: return expression.matches(value.jsonText)
+            }
+        case (.isdistinct, .value(let text)):
+            // IS DISTINCT FROM: null is distinct from every value.
+            guard !value.isNull else { return true }
+            return try comparable(text) != .orderedSame
         case (.like, .value(let pattern)): return Self.like(value, pattern, caseInsensitive: false)
         case (.ilike, .value(let pattern)): return Self.like(value, pattern, caseInsensitive: true)
         case (_, .value(let text)):

@@ -133,6 +133,14 @@ struct FilterParser {
             case "false": operand = .false
             default: throw error("is takes null, true, false or unknown, not '\(value)'", at: valueStart)
             }
+        case .match, .imatch:
+            let valueStart = index
+            let value = try readValue(until: terminators)
+            do {
+                operand = .regex(try RegularExpression(value, caseInsensitive: op == .imatch))
+            } catch {
+                throw self.error("\(op.rawValue): \(error.message)", at: valueStart)
+            }
         default:
             let valueStart = index
             let value = try readValue(until: terminators)

@@ -8,7 +8,8 @@ import Foundation
 /// or=(status.eq.paid,and(total.gt.100,total.lt.200))
 /// ```
 ///
-/// Operators: `eq neq gt gte lt lte like ilike in is`. Evaluated against a change's row (`new`,
+/// Operators: `eq neq gt gte lt lte like ilike in is isdistinct match imatch` (the last two
+/// are regular expressions, ``RegularExpression``). Evaluated against a change's row (`new`,
 /// or `old` for a DELETE); comparison follows the JSON type of the row's value: numbers
 /// numerically, strings as text, booleans as `true`/`false`. A missing column or a null value
 /// matches only `is.null` (as in SQL, `eq`, `neq` and the rest are not true for null).
@@ -55,7 +56,7 @@ public indirect enum RowFilter: Equatable, Sendable {
             switch operand {
             case .value(let text): values = [text]
             case .list(let items): values = items
-            case .null, .true, .false: values = []
+            case .null, .true, .false, .regex: values = []
             }
             for value in values { if let problem = type.problem(with: value) { return (column, problem) } }
             return nil
@@ -65,7 +66,8 @@ public indirect enum RowFilter: Equatable, Sendable {
 
 extension RowFilter {
     /// The same filter with every operand text passed through `transform` (claims bound into a
-    /// scope), which is told whether the text is a `like`/`ilike` pattern.
+    /// scope), which is told whether the text is a `like`/`ilike` pattern. A regular expression
+    /// is used as written: claims are not bound into it.
     func binding(_ transform: (String, _ pattern: Bool) -> String) -> RowFilter {
         switch self {
         case .and(let filters): return .and(filters.map { $0.binding(transform) })
@@ -76,7 +78,7 @@ extension RowFilter {
             switch operand {
             case .value(let text): return .condition(column: column, op: op, operand: .value(transform(text, pattern)))
             case .list(let items): return .condition(column: column, op: op, operand: .list(items.map { transform($0, false) }))
-            case .null, .true, .false: return self
+            case .null, .true, .false, .regex: return self
             }
         }
     }
@@ -92,13 +94,15 @@ extension RowFilter {
 }
 
 public enum FilterOperator: String, CaseIterable, Sendable {
-    case eq, neq, gt, gte, lt, lte, like, ilike, `in`, `is`
+    case eq, neq, gt, gte, lt, lte, like, ilike, `in`, `is`, isdistinct, match, imatch
 }
 
 public enum FilterOperand: Equatable, Sendable {
     case value(String)
     case list([String])
     case null, `true`, `false`
+    /// The operand of `match` and `imatch`, compiled when the filter is parsed.
+    case regex(RegularExpression)
 }
 
 /// Why a filter could not be evaluated against a row: the stream that asked for it ends with this message.
