@@ -6,14 +6,23 @@ public struct Subscription: Equatable, Sendable {
     public var notify: NotifyMode
     public var createdAt: String
     public var trigger: TriggerState
+    /// Its number, for `pgrelay unsubscribe ID` (nil before schema version 11).
+    public var id: Int64?
+    /// Its condition as Postgres rendered it, when it has one.
+    public var condition: String?
 
-    public init(table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, createdAt: String, trigger: TriggerState) {
+    public init(
+        table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, createdAt: String, trigger: TriggerState,
+        id: Int64? = nil, condition: String? = nil
+    ) {
         self.table = table
         self.channel = channel
         self.events = events
         self.notify = notify
         self.createdAt = createdAt
         self.trigger = trigger
+        self.id = id
+        self.condition = condition
     }
 
     /// The capture trigger `subscribe` installs for each operation.

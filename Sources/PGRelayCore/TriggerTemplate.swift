@@ -14,8 +14,14 @@ public struct TriggerTemplate: Sendable {
     /// The SQL that installs capture triggers on `table` for `events`, announcing on `channel`
     /// as `notify` says. `key` is the table's primary key (or replica identity index) columns:
     /// UPDATEs are captured per statement, paired by key, when there is one, and per row otherwise.
-    public func renderSubscribe(table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn]) -> String {
+    /// With a `condition`, INSERTs and DELETEs are captured by the subscription's own function,
+    /// which logs only matching rows, and an UPDATE only when its old or its new row matches (so
+    /// a row that leaves or enters the condition is logged, with both).
+    public func renderSubscribe(
+        table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn], condition: SubscriptionCondition? = nil
+    ) -> String {
         var sections: Set<String> = []
+        if condition != nil { sections.insert("condition") }
         let operations = events.operations
         if operations.contains(.insert) { sections.insert("insert") }
         if operations.contains(.delete) { sections.insert("delete") }
@@ -29,6 +35,13 @@ public struct TriggerTemplate: Sendable {
                 "args": arguments.map(SQLQuoting.literal).joined(separator: ", "),
                 "update_function": Self.updateFunction(channel: channel),
                 "key_join": keyJoin,
+                "rows_function": condition == nil ? "realtime.capture_rows" : Self.rowsFunction(channel: channel),
+                "condition_function": Self.conditionFunction(channel: channel),
+                "condition_body": condition.map(Self.conditionBody) ?? "",
+                // Transition tables' rows are anonymous records: cast to the table's type.
+                "update_where": condition == nil
+                    ? "true" : "(\(Self.conditionFunction(channel: channel))(n::\(table.quoted)) or \(Self.conditionFunction(channel: channel))(o::\(table.quoted)))",
+                "update_when": condition == nil ? "" : "when (\(Self.conditionFunction(channel: channel))(new) or \(Self.conditionFunction(channel: channel))(old))",
             ],
             sections: sections
         )
@@ -44,6 +57,8 @@ public struct TriggerTemplate: Sendable {
                 "table": table?.quoted ?? "",
                 "update_function": Self.updateFunction(channel: channel),
                 "legacy_update_function": Self.legacyUpdateFunction(of: formerlyNamed),
+                "rows_function": Self.rowsFunction(channel: channel),
+                "condition_function": Self.conditionFunction(channel: channel),
             ],
             sections: sections
         )
@@ -56,14 +71,37 @@ public struct TriggerTemplate: Sendable {
         hashedFunction(ChannelName.fnv1a64("channel:" + channel))
     }
 
+    /// The quoted name of a subscription's condition: `realtime."capture_condition_<hash>"(anyelement)`.
+    public static func conditionFunction(channel: String) -> String {
+        hashedFunction(ChannelName.fnv1a64("channel:" + channel), prefix: "capture_condition_")
+    }
+
+    /// The quoted name of the INSERT and DELETE capture of a subscription with a condition.
+    public static func rowsFunction(channel: String) -> String {
+        hashedFunction(ChannelName.fnv1a64("channel:" + channel), prefix: "capture_rows_")
+    }
+
+    /// The condition function's body, as one literal: the condition evaluated over the columns of
+    /// the captured row (column names win over the function's variable).
+    static func conditionBody(_ condition: SubscriptionCondition) -> String {
+        SQLQuoting.literal(
+            """
+            #variable_conflict use_column
+            begin
+                return coalesce((select \(SQLQuoting.condition(condition)) from (select (captured).*) as captured_row), false);
+            end
+            """
+        )
+    }
+
     /// The name schema version 4 gave the function: a hash of the table's name when it was subscribed.
     public static func legacyUpdateFunction(of table: TableName) -> String {
         hashedFunction(ChannelName.fnv1a64(table.quoted))
     }
 
-    private static func hashedFunction(_ hash: UInt64) -> String {
+    private static func hashedFunction(_ hash: UInt64, prefix: String = "capture_update_") -> String {
         let hex = String(hash, radix: 16)
-        return "realtime." + SQLQuoting.identifier("capture_update_" + String(repeating: "0", count: 16 - hex.count) + hex)
+        return "realtime." + SQLQuoting.identifier(prefix + String(repeating: "0", count: 16 - hex.count) + hex)
     }
 
     /// Substitutes `{{key}}` with already-quoted values and keeps the named sections, in one

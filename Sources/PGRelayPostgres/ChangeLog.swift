@@ -299,33 +299,62 @@ public struct ChangeLog {
 
     /// Deletes the changes of every tick taken more than `seconds` ago, whole ticks only, and the
     /// ticks themselves but the newest of them (the next tick's batch starts at its snapshot).
-    /// Returns how many changes were deleted.
+    /// Returns how many changes (channel messages included) were deleted.
     @discardableResult
     public func deleteChanges(olderThanSeconds seconds: Int64) throws -> Int {
-        try connection.transaction {
-            let age = [String(seconds)]
-            let legacy = try connection.query(
-                "delete from realtime.legacy_changes where committed_at < now() - make_interval(secs => $1) returning 1", age
-            ).count
-            let rows = try connection.query(
-                """
-                with horizon as (
-                    select tick, snapshot from realtime.ticks
-                     where taken_at < now() - make_interval(secs => $1) order by tick desc limit 1
-                ),
-                gone as (
-                    delete from realtime.log l using horizon h
-                     where l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot)
-                    returning l.n
-                ),
-                ticks as (
-                    delete from realtime.ticks t using horizon h where t.tick < h.tick
-                )
-                select coalesce(sum(n), 0) from gone
-                """,
-                age
+        let removed = try removeOlder(thanSeconds: seconds, dryRun: false)
+        return Int(removed.changes + removed.messages)
+    }
+
+    /// What retention removed, or would remove.
+    public struct Removal: Equatable, Sendable {
+        /// Table changes (in rows), channel messages, and ticks.
+        public var changes: Int64
+        public var messages: Int64
+        public var ticks: Int64
+    }
+
+    /// The changes and channel messages of every tick taken more than `seconds` ago, whole ticks
+    /// only, and those ticks but the newest of them: deleted, or with `dryRun` only counted.
+    public func removeOlder(thanSeconds seconds: Int64, dryRun: Bool) throws -> Removal {
+        let horizon = """
+            horizon as (
+                select tick, snapshot from realtime.ticks
+                 where taken_at < now() - make_interval(secs => $1) order by tick desc limit 1
             )
-            return legacy + Int(rows.first?[0].flatMap { Int($0 ?? "0") } ?? 0)
+            """
+        let old = "l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot)"
+        let tally = """
+            select coalesce(sum(n) filter (where channel not like 'realtime:channel:%'), 0),
+                   coalesce(sum(n) filter (where channel like 'realtime:channel:%'), 0),
+                   (select count(*) from ticks)
+              from gone
+            """
+        let legacyAge = "committed_at < now() - make_interval(secs => $1)"
+        let sql = dryRun
+            ? """
+            with \(horizon),
+            gone as (select l.n, l.channel from realtime.log l, horizon h where \(old)),
+            ticks as (select 1 from realtime.ticks t, horizon h where t.tick < h.tick)
+            \(tally)
+            """
+            : """
+            with \(horizon),
+            gone as (delete from realtime.log l using horizon h where \(old) returning l.n, l.channel),
+            ticks as (delete from realtime.ticks t using horizon h where t.tick < h.tick returning 1)
+            \(tally)
+            """
+        return try connection.transaction {
+            let age = [String(seconds)]
+            let legacy = Int64(
+                try connection.query(dryRun
+                    ? "select count(*) from realtime.legacy_changes where \(legacyAge)"
+                    : "with gone as (delete from realtime.legacy_changes where \(legacyAge) returning 1) select count(*) from gone", age
+                ).first?[0] ?? "0"
+            ) ?? 0
+            let row = try connection.query(sql, age).first
+            func int(_ i: Int) -> Int64 { Int64(row?[i] ?? "0") ?? 0 }
+            return Removal(changes: legacy + int(0), messages: int(1), ticks: int(2))
         }
     }
 

@@ -92,17 +92,32 @@ public struct Installer {
     /// already stream as the parent's) and a parent of a partition subscribed on its own.
     /// - Parameter notify: nil keeps the mode of a subscribed table (`wake` for a new one), so that
     ///   changing the events never changes what writers pay unasked.
+    /// - Parameter condition: `.keep` keeps a subscribed table's condition (none for a new one);
+    ///   `.set` checks one with Postgres and installs it (only the table's owner may: it runs in
+    ///   every writer's transaction); `.remove` drops it.
     @discardableResult
-    public func subscribe(_ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil) throws -> Subscription {
+    public func subscribe(
+        _ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil, condition requestedCondition: ConditionChange = .keep
+    ) throws -> Subscription {
         try requireInitialized()
         let relid = try subscribableTable(table)
+        if case .set = requestedCondition { try requireSchema(atLeast: Self.operationsVersion, for: "a subscription condition") }
         try connection.transaction {
             // Concurrent subscribes would race on channels; the second waits here.
             try connection.execute("select pg_advisory_xact_lock(1885827685, 2)")
             try refuseOverlappingPartitions(table, relid: relid)
-            let existing = try connection.query("select notify, channel from realtime.subscriptions where relid = $1", [relid]).first
+            let hasConditions = try schemaVersion() >= Self.operationsVersion
+            let existing = try connection.query(
+                "select notify, channel, \(hasConditions ? "condition" : "null") from realtime.subscriptions where relid = $1", [relid]
+            ).first
             let notify = try requested ?? (existing?[0] ?? nil).map(NotifyMode.init(parsing:)) ?? .default
             let channel = try (existing?[1] ?? nil) ?? channelForNewSubscription(table, relid: relid)
+            let condition: SubscriptionCondition?
+            switch requestedCondition {
+            case .keep: condition = try (existing?[2] ?? nil).map { try SubscriptionCondition($0) }
+            case .remove: condition = nil
+            case .set(let given): condition = try checked(given, on: table, relid: relid)
+            }
             // A subscription whose table was dropped, under this name: retired, its channel kept from reuse.
             for dead in try connection.query(
                 """
@@ -113,7 +128,7 @@ public struct Installer {
             ) {
                 try retire(channel: dead[0] ?? "", relid: nil, currentName: nil, subscribedAs: TableName(schema: dead[1] ?? "", name: dead[2] ?? ""))
             }
-            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table)
+            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition)
             try connection.query(
                 """
                 insert into realtime.subscriptions (schema_name, table_name, channel, events, notify, relid)
@@ -124,6 +139,9 @@ public struct Installer {
                 """,
                 [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue, relid]
             )
+            if hasConditions {
+                try connection.query("update realtime.subscriptions set condition = $2 where channel = $1", [channel, condition?.text])
+            }
             try connection.query("delete from realtime.retired_channels where channel = $1", [channel])
             try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "subscribe " + channel])
         }
@@ -206,12 +224,67 @@ public struct Installer {
         return taken ? ChannelName.forTable(table, salt: relid) : natural
     }
 
+    /// What `subscribe` does with a table's condition.
+    public enum ConditionChange: Sendable {
+        case keep
+        case set(SubscriptionCondition)
+        case remove
+    }
+
+    /// The schema version that subscription ids, conditions and the relays' connections need (0011_operations.sql).
+    public static let operationsVersion = 11
+
+    /// The installed schema version (0 when none).
+    public func schemaVersion() throws -> Int {
+        Int(try connection.query("select coalesce(max(version), 0) from realtime.schema_migrations").first?[0] ?? "0") ?? 0
+    }
+
+    /// Checks a condition as Postgres would a predicate of an index on an empty copy of `table`
+    /// (no subqueries, aggregates or window functions; immutable functions only; a boolean), with
+    /// the search path set to pg_catalog, and returns Postgres' own rendering of it. Only the
+    /// table's owner may set one: it runs in every writer's transaction. Inside the caller's transaction.
+    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String) throws -> SubscriptionCondition {
+        let owner = try connection.query(
+            "select pg_has_role(current_user, c.relowner, 'MEMBER'), pg_get_userbyid(c.relowner) from pg_class c where c.oid = $1::oid", [relid]
+        ).first
+        guard owner?[0] == "t" else {
+            throw PostgresError(
+                .query, "only the owner of \(table) (role \(owner?[1] ?? "?")) may set its condition: a condition runs inside every writer's transaction"
+            )
+        }
+        try connection.execute("savepoint pgrelay_condition")
+        do {
+            try connection.query("set local search_path = pg_catalog, pg_temp")
+            try connection.query("create temp table pgrelay_condition_probe (like \(table.quoted))")
+            try connection.query("create index pgrelay_condition_probe_index on pg_temp.pgrelay_condition_probe ((true)) where \(SQLQuoting.condition(condition))")
+            let rendered = try connection.query(
+                "select pg_get_expr(i.indpred, i.indrelid) from pg_index i where i.indexrelid = 'pg_temp.pgrelay_condition_probe_index'::regclass"
+            ).first?[0] ?? nil
+            try connection.execute("rollback to savepoint pgrelay_condition")
+            guard let rendered else { throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)") }
+            return try SubscriptionCondition(rendered)
+        } catch let error as PostgresError {
+            try? connection.execute("rollback to savepoint pgrelay_condition")
+            var message = error.message.replacingOccurrences(of: "index predicate", with: "subscription condition")
+                .replacingOccurrences(of: "index expressions and predicates", with: "subscription conditions")
+            if message.hasPrefix("ERROR:") { message = message.dropFirst(6).trimmingCharacters(in: .whitespaces) }
+            throw PostgresError(
+                .query,
+                "condition \"\(condition)\" refused by Postgres: \(message.split(separator: "\n").first ?? "")"
+                    + " (a condition is a boolean expression over the columns of \(table); no subqueries, immutable functions only)",
+                sqlState: error.sqlState
+            )
+        }
+    }
+
     /// Replaces the capture triggers of `table` with those for `events` and `notify`, inside the caller's transaction.
-    private func installTriggers(_ table: TableName, channel: String, events: EventSet, notify: NotifyMode, formerlyNamed: TableName) throws {
+    private func installTriggers(
+        _ table: TableName, channel: String, events: EventSet, notify: NotifyMode, formerlyNamed: TableName, condition: SubscriptionCondition? = nil
+    ) throws {
         let unsubscribe = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql"))
             .renderUnsubscribe(table: table, channel: channel, formerlyNamed: formerlyNamed)
         let subscribe = TriggerTemplate(try TriggerSQL.file("subscribe.sql"))
-            .renderSubscribe(table: table, channel: channel, events: events, notify: notify, key: try keyColumns(of: table))
+            .renderSubscribe(table: table, channel: channel, events: events, notify: notify, key: try keyColumns(of: table), condition: condition)
         try connection.execute(unsubscribe)
         try connection.execute(subscribe)
     }
@@ -373,7 +446,7 @@ public struct Installer {
                    c.oid is not null,
                    (select string_agg(t.tgname::text || '=' || t.tgenabled::text, ',') from pg_trigger t
                      where t.tgrelid = c.oid and t.tgname like 'realtime\\_capture\\_%'),
-                   s.notify
+                   s.notify, \(try schemaVersion() >= Self.operationsVersion ? "s.id, s.condition" : "null, null")
             from realtime.subscriptions s
             -- By oid, so that a renamed table is reported by its current name; by name for rows
             -- that predate schema version 4 and whose table was gone when it was applied.
@@ -394,7 +467,9 @@ public struct Installer {
                 events: try EventSet(parsing: row[3] ?? ""),
                 notify: try NotifyMode(parsing: row[7] ?? "wake"),
                 createdAt: row[4] ?? "",
-                trigger: .init(tableExists: row[5] == "t", enabled: enabled)
+                trigger: .init(tableExists: row[5] == "t", enabled: enabled),
+                id: row[8].flatMap { Int64($0) },
+                condition: row[9]
             )
         }
     }

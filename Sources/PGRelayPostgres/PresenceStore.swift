@@ -106,23 +106,19 @@ public struct PresenceStore {
         ).count
     }
 
-    // MARK: Relays
-
-    /// A relay's heartbeat; true when it was not registered (new, or reaped as dead meanwhile).
-    @discardableResult
-    public func beat(relay: String, host: String, pid: Int32) throws -> Bool {
-        try connection.query("select realtime.relay_beat($1, $2, $3)", [relay, host, String(pid)]).first?[0] == "t"
+    /// How many presences ``cleanup(offlineForSeconds:)`` would remove now.
+    public func countOffline(forSeconds seconds: Int64) throws -> Int {
+        Int(try connection.query(
+            "select count(*) from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1)", [String(seconds)]
+        ).first?[0] ?? "0") ?? 0
     }
+
+    // MARK: Relays
 
     /// Removes dead relays' presence connections (they leave); returns how many.
     @discardableResult
     public func reap(expirySeconds: Double = PresenceStore.expirySeconds) throws -> Int {
         Int(try connection.query("select realtime.presence_reap($1)", [String(expirySeconds)]).first?[0] ?? "0") ?? 0
-    }
-
-    /// A relay that stops: its connections leave and it is no longer registered.
-    public func leave(relay: String) throws {
-        try connection.query("select realtime.relay_leave($1)", [relay])
     }
 
     private func diff(_ rows: [[String?]]) throws -> JSONValue? {

@@ -88,6 +88,7 @@ public func buildApplication(
     let admission = Admission(limits: configuration.limits)
     let replays = ReplaySlots(count: configuration.limits.concurrentReplays)
     let schemas = TableSchemas()
+    let connectionBook = ConnectionBook()
     let listener = Listener(
         .init(
             conninfo: configuration.conninfo, tables: .all, channels: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
@@ -105,17 +106,17 @@ public func buildApplication(
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
-    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, logger: logger)
+    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger)
         .register(on: router)
     ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
-    let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, logger: logger)
+    let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, logger: logger)
     let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
     ChannelStreamRoute(
         tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
-        schemas: schemas, hub: hub, logger: logger
+        schemas: schemas, hub: hub, connections: connectionBook, logger: logger
     ).register(on: router)
     ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
     PresenceRoute(pool: pool, gate: gate).register(on: router)
@@ -175,7 +176,10 @@ public func buildApplication(
             )
         },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "pgrelay"),
-        onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+        onServerRunning: { channel in
+            registry.port.withLock { $0 = channel.localAddress?.port }
+            await onServerRunning(channel.localAddress?.port ?? 0)
+        },
         logger: logger
     )
     app.addServices(registry)

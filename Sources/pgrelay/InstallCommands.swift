@@ -27,21 +27,36 @@ struct InitCommand: AsyncParsableCommand {
 struct SubscribeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "subscribe",
-        abstract: "Capture a table's changes: install its triggers (run again to change the events or notify mode)."
+        abstract: "Capture a table's changes: install its triggers (run again to change its events, notify mode or condition).",
+        discussion: """
+            CONDITION is a boolean SQL expression over the table's columns, e.g. "post_id = '123'": rows
+            that do not match are never logged. Postgres checks it now, as an index predicate (no
+            subqueries, immutable functions only); only the table's owner may set one, since it runs
+            inside every writer's transaction. An UPDATE is logged when its old or its new row matches,
+            so readers see a row leave or enter the condition. Without CONDITION a subscribed table
+            keeps its condition; --no-condition removes it.
+            """
     )
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The table: orders, public.orders, or \"My Schema\".\"My Table\".") var table: String
     @Argument(help: "Comma-separated: INSERT,UPDATE,DELETE,TRUNCATE (default INSERT,UPDATE,DELETE).") var events: String?
+    @Argument(help: "A boolean SQL expression over the table's columns; only matching rows are logged.") var condition: String?
     @Option(help: "wake (one empty NOTIFY per transaction; the default), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode.")
     var notify: String?
+    @Flag(name: .customLong("no-condition"), help: "Remove the table's condition: every row is logged again.") var noCondition = false
 
     func run() async throws {
         try await reportingErrors {
             let name = try TableName(parsing: table)
             let eventSet = try events.map(EventSet.init(parsing:)) ?? .default
             let mode = try notify.map(NotifyMode.init(parsing:))
-            let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet, notify: mode)
-            emit("subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)) on channel \(subscription.channel)")
+            if noCondition, condition != nil { throw ValidationError("give a CONDITION or --no-condition, not both") }
+            let change: Installer.ConditionChange = try noCondition ? .remove : condition.map { .set(try SubscriptionCondition($0)) } ?? .keep
+            let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet, notify: mode, condition: change)
+            emit(
+                "subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)\(subscription.condition.map { ", where \($0)" } ?? ""))"
+                    + " on channel \(subscription.channel)"
+            )
         }
     }
 }
@@ -52,48 +67,22 @@ struct UnsubscribeCommand: AsyncParsableCommand {
         abstract: "Stop capturing a table's changes: remove its triggers. The log stays."
     )
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The table.") var table: String
+    @Argument(help: "The table, or the subscription's ID as pgrelay subscriptions shows it.") var table: String
 
     func run() async throws {
         try await reportingErrors {
-            let name = try TableName(parsing: table)
-            try Installer(connection: try connection.connect()).unsubscribe(name)
+            let installer = Installer(connection: try connection.connect())
+            let name: TableName
+            if let id = Int64(table) {
+                guard let found = try installer.subscriptions().first(where: { $0.id == id }) else {
+                    throw ValidationError("no subscription has ID \(id); pgrelay subscriptions lists them")
+                }
+                name = found.table
+            } else {
+                name = try TableName(parsing: table)
+            }
+            try installer.unsubscribe(name)
             emit("unsubscribed \(name); its changes stay in the log until pgrelay cleanup")
-        }
-    }
-}
-
-struct SubscriptionsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "subscriptions",
-        abstract: "List subscribed tables, their events and the health of their triggers."
-    )
-    @OptionGroup var connection: ConnectionOptions
-    @Flag(help: "One JSON array.") var json = false
-
-    func run() async throws {
-        try await reportingErrors {
-            let subscriptions = try Installer(connection: try connection.connect()).subscriptions()
-            if json {
-                emit(JSONValue.array(subscriptions.map { s in
-                    .object([
-                        ("schema", .string(s.table.schema)), ("table", .string(s.table.name)), ("channel", .string(s.channel)),
-                        ("events", .array(s.events.sorted.map { .string($0.rawValue) })), ("notify", .string(s.notify.rawValue)),
-                        ("created_at", .string(s.createdAt)),
-                        ("health", .string(s.health)),
-                    ])
-                }).jsonText)
-                return
-            }
-            if subscriptions.isEmpty {
-                emit("no tables subscribed; run pgrelay subscribe <table>")
-                return
-            }
-            emit(TextTable(
-                header: ["TABLE", "EVENTS", "NOTIFY", "CHANNEL", "HEALTH"],
-                rows: subscriptions.map { [$0.table.description, $0.events.description, $0.notify.rawValue, $0.channel, $0.health] }
-            ).rendered)
-            if subscriptions.contains(where: { !$0.isHealthy }) { throw ExitCode(2) }
         }
     }
 }

@@ -402,29 +402,54 @@ begin
 end
 $fn$;
 
--- realtime.relay_beat(relay_id, host, pid): a relay's heartbeat. Returns true when the relay was
--- not registered (it is new, or it was taken for dead and reaped): it should track its
--- connections again.
-create or replace function realtime.relay_beat(relay_id text, host_name text, process integer)
+-- realtime.relay_beat(...): a relay's heartbeat, with where it listens, what it runs, how far it
+-- has delivered, and its connections since the last beat (`upserts`: new or changed ones as a
+-- JSON array; `removed`: ids of those that closed; `full`: the set is whole, replace them all).
+-- Returns true when the relay was not registered or was taken for gone: it should track its
+-- presences again and send its whole connection set at the next beat.
+create or replace function realtime.relay_beat(relay_id text, host_name text, process integer, listen_port integer, relay_version text,
+                                               expiry double precision, delivered bigint, connection_count integer,
+                                               upserts jsonb, removed text[], full_set boolean)
 returns boolean
 language plpgsql security definer
 set search_path = pg_catalog, pg_temp
 as $fn$
 #variable_conflict use_variable
 declare
-    inserted boolean;
+    fresh boolean;
 begin
-    insert into realtime.relays as r (id, host, pid) values (relay_id, host_name, process)
-    on conflict (id) do update set heartbeat_at = clock_timestamp()
-    returning (r.xmax = 0) into inserted;
-    return inserted;
+    -- New, or taken for gone meanwhile (a long pause: its presences were reaped).
+    select r.gone into fresh from realtime.relays r where r.id = relay_id for update;
+    fresh := coalesce(fresh, true);
+    insert into realtime.relays as r (id, host, pid, port, version, expiry_seconds, delivered_id, connections)
+    values (relay_id, host_name, process, listen_port, relay_version, expiry, delivered, connection_count)
+    on conflict (id) do update
+        set heartbeat_at = clock_timestamp(), gone = false, host = excluded.host, pid = excluded.pid, port = excluded.port,
+            version = excluded.version, expiry_seconds = excluded.expiry_seconds, delivered_id = excluded.delivered_id,
+            connections = excluded.connections;
+    if full_set then
+        delete from realtime.relay_connections c where c.relay = relay_id;
+    elsif removed is not null and cardinality(removed) > 0 then
+        delete from realtime.relay_connections c where c.relay = relay_id and c.id = any(removed);
+    end if;
+    if upserts is not null and jsonb_array_length(upserts) > 0 then
+        insert into realtime.relay_connections as c (relay, id, user_id, transport, remote, user_agent, subscriptions, channels, connected_at, last_seen)
+        select relay_id, x.id, x.user_id, x.transport, coalesce(x.remote, ''), coalesce(x.user_agent, ''),
+               coalesce(x.subscriptions, '{}'), coalesce(x.channels, '{}'), x.connected_at, x.last_seen
+          from jsonb_to_recordset(upserts) as x(id text, user_id text, transport text, remote text, user_agent text,
+                                                subscriptions text[], channels text[], connected_at timestamptz, last_seen timestamptz)
+        on conflict (relay, id) do update
+            set user_id = excluded.user_id, subscriptions = excluded.subscriptions, channels = excluded.channels, last_seen = excluded.last_seen;
+    end if;
+    return fresh;
 end
 $fn$;
 
--- realtime.presence_reap(expiry_seconds): removes the relays whose heartbeat is older than the
--- expiry and the presence connections of relays that are no longer registered (each leaving as
--- its user's presence_drop announces). Any relay may call it; each dead relay is reaped once.
--- Returns how many connections were removed.
+-- realtime.presence_reap(expiry_seconds): marks gone the relays whose heartbeat is older than their
+-- own expiry, and removes the presence connections of relays that are gone or no longer registered
+-- (each leaving as its user's presence_drop announces). Gone relays stay listed, with their
+-- connections as they last were, until `pgrelay cleanup`. Any relay may call it; the argument is
+-- kept for callers of version 9. Returns how many presence connections were removed.
 create or replace function realtime.presence_reap(expiry_seconds double precision)
 returns integer
 language plpgsql security definer
@@ -435,10 +460,11 @@ declare
     gone record;
     removed integer := 0;
 begin
-    delete from realtime.relays r where r.heartbeat_at < clock_timestamp() - make_interval(secs => expiry_seconds);
+    update realtime.relays r set gone = true
+     where not r.gone and r.heartbeat_at < clock_timestamp() - make_interval(secs => r.expiry_seconds);
     for gone in
         select distinct c.channel, c.user_id, c.relay from realtime.presence_connections c
-         where c.relay <> 'cli' and not exists (select 1 from realtime.relays r where r.id = c.relay)
+         where c.relay <> 'cli' and not exists (select 1 from realtime.relays r where r.id = c.relay and not r.gone)
     loop
         perform realtime.presence_drop(gone.channel, gone.user_id, gone.relay, null);
         removed := removed + 1;
@@ -447,7 +473,7 @@ begin
 end
 $fn$;
 
--- realtime.relay_leave(relay_id): a relay that stops drops its connections and its registration.
+-- realtime.relay_leave(relay_id): a relay that stops drops its presences, its connections and its registration.
 create or replace function realtime.relay_leave(relay_id text)
 returns void
 language plpgsql security definer
@@ -458,6 +484,7 @@ declare
     gone record;
 begin
     delete from realtime.relays r where r.id = relay_id;
+    delete from realtime.relay_connections c where c.relay = relay_id;
     for gone in select distinct c.channel, c.user_id from realtime.presence_connections c where c.relay = relay_id loop
         perform realtime.presence_drop(gone.channel, gone.user_id, relay_id, null);
     end loop;

@@ -11,11 +11,19 @@ import Synchronization
 /// and every live relay reaps dead ones' presences (they leave, and every relay's subscribers see
 /// the diff). A relay taken for dead while alive (a long pause) finds itself unregistered at its
 /// next beat and tracks its clients' presences again. On a graceful stop its presences leave at once.
+///
+/// Its heartbeat also says where it listens, its version, how far its Tail has delivered, and its
+/// client connections (``ConnectionBook``) as the changes since the last beat, in the same
+/// statement: `pgrelay status` and `connections` read them from the database, for every relay.
 final class RelayRegistry: Service, Sendable {
     let id = UUID().uuidString.lowercased()
     let pool: DatabasePool
     let expirySeconds: Double
     let logger: Logger
+    let connections: ConnectionBook
+    let tail: Tail
+    /// The port the server listens on, once it does.
+    let port = Mutex<Int?>(nil)
 
     /// A presence tracked by one of this relay's connections.
     struct Track: Hashable, Sendable {
@@ -26,9 +34,11 @@ final class RelayRegistry: Service, Sendable {
 
     private let tracks = Mutex<[Track: (status: String, meta: JSONValue)]>([:])
 
-    init(pool: DatabasePool, expirySeconds: Double, logger: Logger) {
+    init(pool: DatabasePool, expirySeconds: Double, connections: ConnectionBook, tail: Tail, logger: Logger) {
         self.pool = pool
         self.expirySeconds = expirySeconds
+        self.connections = connections
+        self.tail = tail
         self.logger = logger
     }
 
@@ -71,23 +81,37 @@ final class RelayRegistry: Service, Sendable {
     func run() async throws {
         let (relay, expiry, host) = (id, expirySeconds, ProcessInfo.processInfo.hostName)
         let pid = ProcessInfo.processInfo.processIdentifier
+        // What the database has of this relay's connections; nil: nothing known, send them all.
+        var published: [String: RelayConnection]? = nil
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
+                let current = connections.snapshot
+                let (upserts, removed) = RelayConnection.changes(from: published ?? [:], to: current)
+                let beat = RelayDirectory.Beat(
+                    relay: relay, host: host, pid: pid, port: port.withLock { $0 }, version: PGRelayVersion.current, expirySeconds: expiry,
+                    deliveredID: tail.through, connectionCount: current.count, upserts: published == nil ? Array(current.values) : upserts,
+                    removed: removed, fullSet: published == nil
+                )
                 let (fresh, reaped) = try await pool.withConnection { connection in
-                    let store = PresenceStore(connection: connection)
-                    return (try store.beat(relay: relay, host: host, pid: pid), try store.reap(expirySeconds: expiry))
+                    (try RelayDirectory(connection: connection).beat(beat), try PresenceStore(connection: connection).reap(expirySeconds: expiry))
                 }
+                published = current
                 if reaped > 0 { logger.info("presences of stopped relays left", metadata: ["connections": "\(reaped)"]) }
-                if fresh { try await retrack() }
+                if fresh {
+                    try await retrack()
+                    // Taken for gone meanwhile: its connections may have been cleaned up; send them all next time.
+                    if beat.fullSet == false { published = nil }
+                }
             } catch is CancellationError {
                 break
             } catch {
+                published = nil
                 logger.warning("relay heartbeat failed; retrying", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(expiry / 3)) }
         }
         // Stopping: this relay's presences leave now rather than at the expiry.
-        try? await pool.withConnection { connection in try PresenceStore(connection: connection).leave(relay: relay) }
+        try? await pool.withConnection { connection in try RelayDirectory(connection: connection).leave(relay: relay) }
     }
 
     /// Tracks every presence again after the relay found itself unregistered.

@@ -21,6 +21,7 @@ struct ChannelStreamRoute {
     let replays: ReplaySlots
     let schemas: TableSchemas
     let hub: EphemeralHub
+    let connections: ConnectionBook
     let logger: Logger
 
     func register(on router: Router<RelayRequestContext>) {
@@ -49,8 +50,9 @@ struct ChannelStreamRoute {
         )
         loop.ephemeral = (hub, name)
         logger.info("stream opened", metadata: ["client": "\(context.client)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
+        let entry = connections.open(transport: .sse, user: grant.user, remote: context.client, userAgent: request.headers[.userAgent], channels: [name])
         return StreamRoute.eventStream(
-            loop: loop, expiry: grant.expiry, ticket: ticket, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
+            loop: loop, expiry: grant.expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
             client: context.client, label: ("channel", name)
         )
     }

@@ -16,8 +16,5 @@ public struct RelayRequestContext: RequestContext, RemoteAddressRequestContext {
     }
 
     /// `127.0.0.1:51234`, for logs.
-    var client: String {
-        guard let remoteAddress else { return "unknown" }
-        return "\(remoteAddress.ipAddress ?? remoteAddress.pathname ?? "?"):\(remoteAddress.port.map(String.init) ?? "")"
-    }
+    var client: String { WebSocketRoute.client(remoteAddress) }
 }

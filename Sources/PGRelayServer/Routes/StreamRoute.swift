@@ -24,6 +24,7 @@ struct StreamRoute {
     let admission: Admission
     let replays: ReplaySlots
     let schemas: TableSchemas
+    let connections: ConnectionBook
     let logger: Logger
 
     /// About how many bytes one write to the connection carries.
@@ -64,14 +65,18 @@ struct StreamRoute {
                 "since": "\(streamRequest.since.map(String.init) ?? "live")",
             ]
         )
-        return Self.eventStream(loop: loop, expiry: expiry, ticket: ticket, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger, client: context.client, label: ("table", "\(table)"))
+        let entry = connections.open(transport: .sse, user: subject, remote: context.client, userAgent: request.headers[.userAgent], subscriptions: [table.description])
+        return Self.eventStream(
+            loop: loop, expiry: expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
+            client: context.client, label: ("table", "\(table)")
+        )
     }
 
     /// The SSE response of one subscriber loop: `retry:`, then its changes (or messages), `live`,
     /// keep-alives; it ends at the token's expiry, on shutdown, or with `event: error` saying why.
     /// - Parameter label: what the logs name the stream by (`table`, or `channel`).
     static func eventStream(
-        loop: SubscriberLoop, expiry: Date?, ticket: Admission.Ticket, retryMilliseconds: Int, metrics: RelayMetrics, logger: Logger,
+        loop: SubscriberLoop, expiry: Date?, ticket: Admission.Ticket, connection: ConnectionBook.Entry, retryMilliseconds: Int, metrics: RelayMetrics, logger: Logger,
         client: String, label: (key: String, value: String)
     ) -> Response {
         let headers: HTTPFields = [
@@ -82,6 +87,7 @@ struct StreamRoute {
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             defer {
                 ticket.release()
+                connection.close()
                 logger.info("stream closed", metadata: ["client": "\(client)", "\(label.key)": "\(label.value)"])
             }
             try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retryMilliseconds)))
@@ -116,6 +122,7 @@ struct StreamRoute {
                             if buffer.readableBytes > 0 { try await writer.write(buffer) }
                             loop.progress.advanced()
                             metrics.delivered(entries.count, via: .sse)
+                            connection.touch()
                         case .live(let after):
                             try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))
                         case .ephemeral(let events):

@@ -66,7 +66,12 @@ struct SupabaseRoute {
                 }
                 defer { ticket.release() }
                 let channel = context.requestContext.channel
-                try await session(inbound: inbound, outbound: outbound, serializer: serializer, claims: claims) { channel.close(promise: nil) }
+                let entry = registry.connections.open(
+                    transport: .supabase, user: RequestInput.subject(of: claims), remote: WebSocketRoute.client(channel.remoteAddress),
+                    userAgent: request.headers[.userAgent]
+                )
+                defer { entry.close() }
+                try await session(inbound: inbound, outbound: outbound, serializer: serializer, claims: claims, connection: entry) { channel.close(promise: nil) }
             }
         }
     }
@@ -120,6 +125,8 @@ struct SupabaseRoute {
             var presenceKey: String
             /// The loops of its postgres_changes, one per table.
             var feeds: [SubscriberHandle] = []
+            /// Those tables, `schema.table`.
+            var tables: [String] = []
 
             func end() {
                 handle.end()
@@ -127,30 +134,50 @@ struct SupabaseRoute {
             }
         }
         private let entries = Mutex<[String: Entry]>([:])
-        func replace(_ topic: String, with entry: Entry) -> Entry? { entries.withLock { $0.updateValue(entry, forKey: topic) } }
-        func remove(_ topic: String) -> Entry? { entries.withLock { $0.removeValue(forKey: topic) } }
+        /// The socket in the relay's connection list, kept current with what it reads.
+        let connection: ConnectionBook.Entry?
+
+        init(connection: ConnectionBook.Entry? = nil) { self.connection = connection }
+
+        func replace(_ topic: String, with entry: Entry) -> Entry? {
+            defer { published() }
+            return entries.withLock { $0.updateValue(entry, forKey: topic) }
+        }
+        func remove(_ topic: String) -> Entry? {
+            defer { published() }
+            return entries.withLock { $0.removeValue(forKey: topic) }
+        }
         /// Removes `topic`'s channel if it is still the one with `handle`; true when it was.
         @discardableResult
         func remove(_ topic: String, ifSame handle: SubscriberHandle) -> Bool {
-            entries.withLock { entries in
+            defer { published() }
+            return entries.withLock { entries in
                 guard entries[topic]?.handle === handle else { return false }
                 entries[topic] = nil
                 return true
             }
+        }
+        private func published() {
+            guard let connection else { return }
+            let now = entries.withLock { Array($0.values) }
+            connection.update(subscriptions: Array(Set(now.flatMap(\.tables))).sorted(), channels: Array(Set(now.map(\.join.channel))).sorted())
         }
         func all() -> [(topic: String, entry: Entry)] { entries.withLock { $0.map { ($0.key, $0.value) } } }
         func get(_ topic: String) -> Entry? { entries.withLock { $0[topic] } }
         var count: Int { entries.withLock { $0.count } }
         func endAll() { for entry in entries.withLock({ Array($0.values) }) { entry.end() } }
         /// Removes every channel and returns them, by topic.
-        func removeAll() -> [(topic: String, entry: Entry)] { entries.withLock { entries in defer { entries = [:] }; return entries.map { ($0.key, $0.value) } } }
+        func removeAll() -> [(topic: String, entry: Entry)] {
+            defer { published() }
+            return entries.withLock { entries in defer { entries = [:] }; return entries.map { ($0.key, $0.value) } }
+        }
     }
 
     func session(
         inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, serializer: PhoenixFrame.Serializer, claims: JSONValue?,
-        onStall: @escaping @Sendable () -> Void
+        connection: ConnectionBook.Entry? = nil, onStall: @escaping @Sendable () -> Void
     ) async throws {
-        let joined = Joined()
+        let joined = Joined(connection: connection)
         let origin = "\(registry.id)/\(ObjectIdentifier(joined).hashValue)"
         let token = WebSocketRoute.TokenState(claims)
         let logger = self.logger
@@ -210,6 +237,7 @@ struct SupabaseRoute {
             }
             let allowed = WebSocketRoute.maxMessageBytes(admission.limits)
             for try await message in inbound.messages(maxSize: Self.maximumFrameBytes).cancelOnGracefulShutdown() {
+                joined.connection?.touch()
                 let frame: PhoenixFrame
                 let size: Int
                 switch message {
@@ -283,7 +311,10 @@ struct SupabaseRoute {
                     // A second join of a topic replaces the first, silently (spec §5.5); its presence goes.
                     let handle = SubscriberHandle(tail: tail)
                     let feedHandles = feeds.map { _ in SubscriberHandle(tail: tail) }
-                    let entry = Joined.Entry(join: join, joinRef: frame.joinRef ?? frame.ref, handle: handle, presenceKey: presenceKey, feeds: feedHandles)
+                    let entry = Joined.Entry(
+                        join: join, joinRef: frame.joinRef ?? frame.ref, handle: handle, presenceKey: presenceKey, feeds: feedHandles,
+                        tables: feeds.map(\.table.description)
+                    )
                     if let old = joined.replace(frame.topic, with: entry) {
                         old.end()
                         _ = try? await registry.untrack(.init(channel: old.join.channel, user: old.presenceKey, connection: origin + "|" + frame.topic))

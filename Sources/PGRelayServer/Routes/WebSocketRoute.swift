@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 import NIOWebSocket
 import PGRelayCore
 import PGRelayPostgres
@@ -56,8 +57,19 @@ struct WebSocketRoute {
             }
             defer { ticket.release() }
             let channel = context.requestContext.channel
-            try await session(inbound: inbound, outbound: outbound, claims: claims) { channel.close(promise: nil) }
+            let entry = registry.connections.open(
+                transport: .websocket, user: RequestInput.subject(of: claims), remote: Self.client(channel.remoteAddress),
+                userAgent: context.request.headers[.userAgent]
+            )
+            defer { entry.close() }
+            try await session(inbound: inbound, outbound: outbound, claims: claims, connection: entry) { channel.close(promise: nil) }
         }
+    }
+
+    /// `127.0.0.1:51234`, as the connection list shows a client.
+    static func client(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown" }
+        return "\(address.ipAddress ?? address.pathname ?? "?"):\(address.port.map(String.init) ?? "")"
     }
 
     /// Refuses an upgrade of `/v1/ws` whose token is missing, forged or expired with `401
@@ -102,18 +114,36 @@ struct WebSocketRoute {
     }
 
     /// The socket's running subscriptions by id, tables' and channels'; one that ends removes itself.
+    /// What it reads is kept current in the relay's ``ConnectionBook`` entry, for `pgrelay connections`.
     final class Running: Sendable {
-        private let handles = Mutex<[String: (handle: SubscriberHandle, isChannel: Bool)]>([:])
-        func insert(_ id: String, _ handle: SubscriberHandle, isChannel: Bool = false) -> Bool {
-            handles.withLock { handles in
+        private let handles = Mutex<[String: (handle: SubscriberHandle, isChannel: Bool, name: String)]>([:])
+        let connection: ConnectionBook.Entry?
+
+        init(connection: ConnectionBook.Entry? = nil) { self.connection = connection }
+
+        func insert(_ id: String, _ handle: SubscriberHandle, isChannel: Bool = false, name: String = "") -> Bool {
+            let inserted = handles.withLock { handles in
                 guard handles[id] == nil else { return false }
-                handles[id] = (handle, isChannel)
+                handles[id] = (handle, isChannel, name)
                 return true
             }
+            published()
+            return inserted
         }
-        func remove(_ id: String) -> SubscriberHandle? { handles.withLock { $0.removeValue(forKey: id)?.handle } }
+        func remove(_ id: String) -> SubscriberHandle? {
+            defer { published() }
+            return handles.withLock { $0.removeValue(forKey: id)?.handle }
+        }
         func remove(_ id: String, ifSame handle: SubscriberHandle) {
             handles.withLock { handles in if handles[id]?.handle === handle { handles[id] = nil } }
+            published()
+        }
+        private func published() {
+            guard let connection else { return }
+            let now = handles.withLock { Array($0.values) }
+            connection.update(
+                subscriptions: Array(Set(now.filter { !$0.isChannel }.map(\.name))).sorted(), channels: Array(Set(now.filter(\.isChannel).map(\.name))).sorted()
+            )
         }
         func contains(_ id: String) -> Bool { handles.withLock { $0[id] != nil } }
         /// Subscriptions to tables, or to channels.
@@ -123,11 +153,12 @@ struct WebSocketRoute {
 
     /// - Parameter onStall: closes the socket; called when its client stopped reading mid-replay.
     func session(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?, onStall: @escaping @Sendable () -> Void = {}
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?, connection: ConnectionBook.Entry? = nil,
+        onStall: @escaping @Sendable () -> Void = {}
     ) async throws {
         logger.info("websocket opened")
         defer { logger.info("websocket closed") }
-        let running = Running()
+        let running = Running(connection: connection)
         let token = TokenState(claims)
         let socket = "socket:\(ObjectIdentifier(running).hashValue)"
         // The presences this socket tracks leave when it closes, however it closes.
@@ -181,6 +212,7 @@ struct WebSocketRoute {
                     try? await outbound.close(.messageTooLarge, reason: "message too big: at most \(allowed) bytes")
                     throw CancellationError()
                 }
+                running.connection?.touch()
                 guard case .text(let text) = message else {
                     try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
                     continue
@@ -269,7 +301,7 @@ struct WebSocketRoute {
                         continue
                     }
                     let handle = SubscriberHandle(tail: tail)
-                    _ = running.insert(id, handle, isChannel: true)
+                    _ = running.insert(id, handle, isChannel: true, name: name)
                     try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
                     var loop = SubscriberLoop(
@@ -318,7 +350,7 @@ struct WebSocketRoute {
                         continue
                     }
                     let handle = SubscriberHandle(tail: tail)
-                    _ = running.insert(id, handle)
+                    _ = running.insert(id, handle, name: table.description)
                     try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
                     let loop = SubscriberLoop(
