@@ -39,6 +39,15 @@ public struct ChannelStore {
     }
 
     /// Every channel, or those of one kind, by name.
+    /// The type of every created channel, by name (for the relay's metrics).
+    public func kinds() throws -> [String: ChannelKind] {
+        var kinds: [String: ChannelKind] = [:]
+        for row in try connection.query("select name, type from realtime.channels") {
+            if let name = row[0], let kind = row[1].flatMap(ChannelKind.init(rawValue:)) { kinds[name] = kind }
+        }
+        return kinds
+    }
+
     public func list(kind: ChannelKind? = nil) throws -> [Summary] {
         try Installer(connection: connection).requireSchema(atLeast: Installer.presenceVersion, for: "listing channels")
         return try connection.query(

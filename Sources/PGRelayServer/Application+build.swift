@@ -47,6 +47,9 @@ public struct ServeConfiguration: Sendable {
     /// Seconds without a heartbeat after which a relay is taken for dead and the presences it
     /// tracked leave (every relay beats every third of it). Default 30.
     public var presenceExpirySeconds: Double = PresenceStore.expirySeconds
+    /// Channel names that get a label of their own in `/metrics` (`metrics.channel_labels`); by
+    /// default none, so that the metrics' size does not grow with the number of channels.
+    public var metricsChannelLabels: Set<String> = []
 
     public init(conninfo: String) { self.conninfo = conninfo }
 
@@ -80,7 +83,7 @@ public func buildApplication(
             description: "refusing to serve on \(configuration.host) without authentication; bind to 127.0.0.1, or pass --insecure-no-auth"
         )
     }
-    let metrics = RelayMetrics()
+    let metrics = RelayMetrics(channelLabels: configuration.metricsChannelLabels)
     let tail = Tail(limits: configuration.tail)
     let pool = DatabasePool(conninfo: configuration.conninfo, configuration: configuration.pool)
     let listenerState = ListenerState()
@@ -112,7 +115,7 @@ public func buildApplication(
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
-    let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, logger: logger)
+    let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, metrics: metrics, logger: logger)
     let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
     ChannelStreamRoute(
         tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,

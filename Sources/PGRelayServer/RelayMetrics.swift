@@ -1,7 +1,9 @@
 import Foundation
 import PGRelayCore
+import PGRelayPostgres
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The daemon's metrics (swift-metrics), exported in Prometheus' text format at `GET /metrics`.
 ///
@@ -23,9 +25,24 @@ public final class RelayMetrics: Sendable {
     private let deliveriesWebSocket: Metrics.Counter
     private let deliveriesHTTP: Metrics.Counter
 
+    /// Presence tracks and untracks by this relay's clients.
+    let presenceUpdates: Metrics.Counter
+    private let factory: PrometheusMetricsFactory
+    /// Counters with a label whose values are bounded: per table (at most ``maximumTableLabels``
+    /// tables, the rest as `other`), per channel type (public, private, presence, direct, or
+    /// `topic` for a channel nobody created), and per channel name only for the names configured
+    /// (`metrics.channel_labels`): a label per channel name would grow without bound.
+    private let labelled = Mutex<[String: Metrics.Counter]>([:])
+    private let tableLabels = Mutex<Set<String>>([])
+    let channelLabels: Set<String>
+    /// The type of each created channel, refreshed with the relay's heartbeat.
+    let channelKinds = Mutex<[String: ChannelKind]>([:])
+    static let maximumTableLabels = 200
+
     public enum Transport: String, Sendable { case sse, websocket, http }
 
-    public init() {
+    public init(channelLabels: Set<String> = []) {
+        self.channelLabels = channelLabels
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
@@ -43,6 +60,40 @@ public final class RelayMetrics: Sendable {
         deliveriesSSE = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "sse")], factory: factory)
         deliveriesWebSocket = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "websocket")], factory: factory)
         deliveriesHTTP = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "http")], factory: factory)
+        presenceUpdates = Metrics.Counter(label: "pgrelay_presence_updates_total", factory: factory)
+        self.factory = factory
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Counter {
+        let key = label + dimensions.map { "|\($0.0)=\($0.1)" }.joined()
+        return labelled.withLock { counters in
+            if let found = counters[key] { return found }
+            let made = Metrics.Counter(label: label, dimensions: dimensions, factory: factory)
+            counters[key] = made
+            return made
+        }
+    }
+
+    /// Counts a page's changes by table and its messages by channel type (and name, when configured).
+    func counted(_ page: Listener.Page) {
+        var byTable: [String: Int] = [:]
+        for change in page.changes { byTable[change.event.table.description, default: 0] += 1 }
+        for (table, count) in byTable {
+            let label = tableLabels.withLock { labels in
+                if labels.contains(table) { return table }
+                guard labels.count < Self.maximumTableLabels else { return "other" }
+                labels.insert(table)
+                return table
+            }
+            counter("pgrelay_table_changes_total", [("table", label)]).increment(by: count)
+        }
+        let kinds = channelKinds.withLock { $0 }
+        for message in page.messages {
+            counter("pgrelay_channel_messages_total", [("type", kinds[message.channel]?.rawValue ?? "topic")]).increment()
+            if channelLabels.contains(message.channel) {
+                counter("pgrelay_channel_messages_by_name_total", [("channel", message.channel)]).increment()
+            }
+        }
     }
 
     func delivered(_ count: Int = 1, via transport: Transport) {

@@ -74,6 +74,7 @@ public struct ServeSettings: Sendable {
         configuration.presenceExpirySeconds = reader.double(forKey: "presence.expiry_seconds", default: configuration.presenceExpirySeconds)
         guard configuration.presenceExpirySeconds >= 1 else { throw ServeConfigurationError(description: "presence.expiry_seconds must be at least 1") }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
+        configuration.metricsChannelLabels = Set(reader.stringArray(forKey: "metrics.channel_labels", default: []))
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")
         }

@@ -34,3 +34,41 @@ import Testing
         #expect(text.contains("pgrelay_delivery_latency_seconds_count 1") || text.contains("pgrelay_delivery_latency_seconds_count 2"), "\(text)")
     }
 }
+
+extension MetricsTests {
+    /// Per-table and per-channel-type counters, per-name only for configured channels, presence
+    /// updates; `/health` says the version and uptime.
+    @Test func countersByTableChannelTypeAndPresence() async throws {
+        let db = try ordersDatabase()
+        try ChannelStore(connection: db.connection).create(try Channel(name: "team", kind: .private))
+        let server = try await TestServer.start(db) { $0.metricsChannelLabels = ["room:1"] }
+        defer { Task { await server.stop() } }
+        let port = server.port
+        try db.connection.execute("insert into orders values (1, 'open', 1), (2, 'open', 2)")
+        try db.connection.execute(#"select realtime.send('{"n":1}', 'e', 'room:1', false)"#)
+        try db.connection.execute(#"select realtime.send('{"n":2}', 'e', 'room:1', false)"#)
+        try db.connection.execute(#"select realtime.send('{"n":3}', 'e', 'team', true)"#)
+        try db.connection.execute(#"select realtime.send('{"n":4}', 'e', 'elsewhere', false)"#)
+        _ = try await Workers.value { () -> [String] in
+            let probe = try WebSocketProbe(port: port, path: "/v1/ws")
+            probe.send(text: #"{"type":"track","ref":"p1","channel":"room:1","user":"alice"}"#)
+            probe.send(text: #"{"type":"untrack","ref":"p2","channel":"room:1"}"#)
+            return probe.read(timeout: 30) { $0.messages.contains { $0.contains("untracked") } }.messages
+        }
+        var text = ""
+        let deadline = Date().addingTimeInterval(30)
+        repeat {
+            text = try await server.get("/metrics").body
+            if text.contains(#"pgrelay_channel_messages_total{type="topic"} 3"#) { break }
+            try await Task.sleep(for: .milliseconds(100))
+        } while Date() < deadline
+        #expect(text.contains(#"pgrelay_channel_messages_total{type="topic"} 3"#), "\(text)")
+        #expect(text.contains(#"pgrelay_table_changes_total{table="public.orders"} 2"#), "\(text)")
+        #expect(text.contains(#"pgrelay_channel_messages_total{type="private"} 1"#), "\(text)")
+        #expect(text.contains(#"pgrelay_channel_messages_by_name_total{channel="room:1"} 2"#), "\(text)")
+        #expect(!text.contains(#"channel="elsewhere""#) && !text.contains(#"channel="team""#), "only configured names get a label: \(text)")
+        #expect(text.contains("pgrelay_presence_updates_total 2"), "\(text)")
+        let health = try JSONValue(parsing: try await server.get("/health").body)
+        #expect(health["version"] == .string(PGRelayVersion.current) && Int(health["uptime_seconds"]?.jsonText ?? "") != nil, "\(health)")
+    }
+}

@@ -22,6 +22,7 @@ final class RelayRegistry: Service, Sendable {
     let logger: Logger
     let connections: ConnectionBook
     let tail: Tail
+    let metrics: RelayMetrics
     /// The port the server listens on, once it does.
     let port = Mutex<Int?>(nil)
 
@@ -34,7 +35,8 @@ final class RelayRegistry: Service, Sendable {
 
     private let tracks = Mutex<[Track: (status: String, meta: JSONValue)]>([:])
 
-    init(pool: DatabasePool, expirySeconds: Double, connections: ConnectionBook, tail: Tail, logger: Logger) {
+    init(pool: DatabasePool, expirySeconds: Double, connections: ConnectionBook, tail: Tail, metrics: RelayMetrics, logger: Logger) {
+        self.metrics = metrics
         self.pool = pool
         self.expirySeconds = expirySeconds
         self.connections = connections
@@ -51,6 +53,7 @@ final class RelayRegistry: Service, Sendable {
             )
         }
         tracks.withLock { $0[track] = (status, meta) }
+        metrics.presenceUpdates.increment()
     }
 
     /// Ends one connection's presence on a channel; false when it was not tracked.
@@ -60,6 +63,7 @@ final class RelayRegistry: Service, Sendable {
         try await pool.withConnection { connection in
             _ = try PresenceStore(connection: connection).drop(channel: track.channel, user: track.user, relay: relay, connection: track.connection)
         }
+        metrics.presenceUpdates.increment()
         return true
     }
 
@@ -92,9 +96,13 @@ final class RelayRegistry: Service, Sendable {
                     deliveredID: tail.through, connectionCount: current.count, upserts: published == nil ? Array(current.values) : upserts,
                     removed: removed, fullSet: published == nil
                 )
-                let (fresh, reaped) = try await pool.withConnection { connection in
-                    (try RelayDirectory(connection: connection).beat(beat), try PresenceStore(connection: connection).reap(expirySeconds: expiry))
+                let (fresh, reaped, kinds) = try await pool.withConnection { connection in
+                    (
+                        try RelayDirectory(connection: connection).beat(beat), try PresenceStore(connection: connection).reap(expirySeconds: expiry),
+                        try ChannelStore(connection: connection).kinds()
+                    )
                 }
+                metrics.channelKinds.withLock { $0 = kinds }
                 published = current
                 if reaped > 0 { logger.info("presences of stopped relays left", metadata: ["connections": "\(reaped)"]) }
                 if fresh {

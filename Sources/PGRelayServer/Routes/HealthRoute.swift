@@ -6,13 +6,15 @@ import PGRelayCore
 import PGRelayPostgres
 
 /// `GET /health`: is the database reachable, is the listener connected, how far behind the log
-/// the Tail is (`delivered_id`, `lag`), and how many subscribers there are. 503 when not
+/// the Tail is (`delivered_id`, `lag`), how many subscribers there are, its version and uptime. 503 when not
 /// healthy, with `error` saying why ("listener disconnected: ...").
 struct HealthRoute {
     let tail: Tail
     let pool: DatabasePool
     let listenerState: ListenerState
     let details: ServeConfiguration.DetailsAudience
+    /// When this relay started, for `uptime_seconds`.
+    let started = ContinuousClock.now
 
     func register(on router: Router<RelayRequestContext>) {
         router.get("/health") { _, context in
@@ -34,6 +36,8 @@ struct HealthRoute {
         let healthy = databaseError == nil && listening
         var members: [(key: String, value: JSONValue)] = [
             ("status", .string(healthy ? "ok" : "unhealthy")),
+            ("version", .string(PGRelayVersion.current)),
+            ("uptime_seconds", .number(String((ContinuousClock.now - started).components.seconds))),
             ("database", .bool(databaseError == nil)),
             ("listener", .bool(listening)),
             ("newest_id", newest.map { .number(String($0)) } ?? .null),

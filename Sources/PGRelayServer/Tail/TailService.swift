@@ -36,6 +36,7 @@ struct TailService: Service {
                     tail.append(page)
                     metrics.received(page.changes)
                     if !page.messages.isEmpty { metrics.messagesReceived.increment(by: page.messages.count) }
+                    metrics.counted(page)
                 }
             }
             group.addTask {
