@@ -22,11 +22,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Port to listen on (default 3100).") var port: Int?
     @Flag(name: .customLong("insecure-no-auth"), help: "Allow binding beyond loopback with no authentication.") var insecureNoAuth = false
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+    @Option(name: .customLong("log-format"), help: "text (the default) or json: one JSON object per line, for log shippers.") var logFormat = "text"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is trace, debug, info, notice, warning or error, not '\(logLevel)'") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json, not '\(logFormat)'") }
+    }
 
     func run() async throws {
         try await reportingErrors {
-            var logger = Logger(label: "pgrelay")
-            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            let level = Logger.Level(rawValue: logLevel) ?? .info
+            var logger = logFormat == "json" ? Logger(label: "pgrelay") { JSONLogHandler(label: $0, level: level) } : Logger(label: "pgrelay")
+            logger.logLevel = level
             let settings = try await ServeSettings.load(file: config)
             var configuration = try settings.serveConfiguration()
             if let url = connection.databaseURL { configuration.conninfo = url }

@@ -191,3 +191,39 @@ final class TCPClient: @unchecked Sendable {
 
     deinit { close(fd) }
 }
+
+extension CLITests {
+    /// `serve --log-format json`: every line one JSON object with timestamp, level, logger and
+    /// message, metadata as fields, and no secret in any of them.
+    @Test func serveLogsJSONLinesWithoutSecrets() async throws {
+        let db = try TestDatabase()
+        try db.subscribedTable(TableName(schema: "public", name: "orders"))
+        let port = 20_000 + Int.random(in: 0..<20_000)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = db.conninfo
+        let serve = try Subprocess.start(Self.executable.path, ["serve", "--port", String(port), "--log-format", "json"], environment: environment)
+        defer {
+            serve.signal(SIGKILL)
+            _ = serve.wait()
+        }
+        try await waitUntil("serve to listen on port \(port) (stderr: \(serve.stderrSoFar))") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
+        let stream = try openGET(port: port, "/v1/stream/public.orders?access_token=hunter2-secret&status=eq.open")
+        close(stream.fd)
+        try await waitUntil("the stream's log lines (stderr: \(serve.stderrSoFar))") { serve.stderrSoFar.contains("stream closed") }
+        serve.signal(SIGTERM)
+        let ended = serve.wait()
+        let lines = ended.stderr.split(separator: "\n").map(String.init)
+        #expect(lines.count >= 3, "\(ended.stderr)")
+        for line in lines {
+            let entry = try JSONValue(parsing: line)
+            #expect(entry.objectMembers?.prefix(4).map(\.key) == ["timestamp", "level", "logger", "message"], "\(line)")
+            #expect(entry["timestamp"]?.stringValue?.hasSuffix("Z") == true && entry["logger"] == .string("pgrelay"), "\(line)")
+        }
+        let opened = try #require(lines.first { $0.contains("stream opened") }.map { try JSONValue(parsing: $0) })
+        #expect(opened["level"] == .string("info") && opened["table"] == .string("public.orders"), "\(opened)")
+        #expect(opened["query"] == .string("access_token=REDACTED&status=eq.open"), "\(opened)")
+        #expect(!ended.stderr.contains("hunter2"), "\(ended.stderr)")
+        let bad = try pgrelay(["serve", "--log-format", "xml"], database: db.conninfo)
+        #expect(bad.status != 0 && bad.stderr.contains("--log-format is text or json, not 'xml'"), "\(bad.stderr)")
+    }
+}
