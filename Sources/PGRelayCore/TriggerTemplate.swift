@@ -41,7 +41,7 @@ public struct TriggerTemplate: Sendable {
                 // Transition tables' rows are anonymous records: cast to the table's type.
                 "update_where": condition == nil
                     ? "true" : "(\(Self.conditionFunction(channel: channel))(n::\(table.quoted)) or \(Self.conditionFunction(channel: channel))(o::\(table.quoted)))",
-                "update_when": condition == nil ? "" : "when (\(Self.conditionFunction(channel: channel))(new) or \(Self.conditionFunction(channel: channel))(old))",
+                "update_when": condition == nil ? "" : " when (\(Self.conditionFunction(channel: channel))(new) or \(Self.conditionFunction(channel: channel))(old))",
             ],
             sections: sections
         )
@@ -81,17 +81,10 @@ public struct TriggerTemplate: Sendable {
         hashedFunction(ChannelName.fnv1a64("channel:" + channel), prefix: "capture_rows_")
     }
 
-    /// The condition function's body, as one literal: the condition evaluated over the columns of
-    /// the captured row (column names win over the function's variable).
+    /// The condition function's body, as one literal: the condition Postgres rendered, with each
+    /// column as `pgrelay_row.<column>` (the function's argument).
     static func conditionBody(_ condition: SubscriptionCondition) -> String {
-        SQLQuoting.literal(
-            """
-            #variable_conflict use_column
-            begin
-                return coalesce((select \(SQLQuoting.condition(condition)) from (select (captured).*) as captured_row), false);
-            end
-            """
-        )
+        SQLQuoting.literal("select coalesce(\(SQLQuoting.condition(condition)), false)")
     }
 
     /// The name schema version 4 gave the function: a hash of the table's name when it was subscribed.

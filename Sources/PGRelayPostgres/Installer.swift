@@ -112,9 +112,10 @@ public struct Installer {
             ).first
             let notify = try requested ?? (existing?[0] ?? nil).map(NotifyMode.init(parsing:)) ?? .default
             let channel = try (existing?[1] ?? nil) ?? channelForNewSubscription(table, relid: relid)
-            let condition: SubscriptionCondition?
+            let condition: CheckedCondition?
             switch requestedCondition {
-            case .keep: condition = try (existing?[2] ?? nil).map { try SubscriptionCondition($0) }
+            // A kept condition is checked again: its compiled form follows the table's columns.
+            case .keep: condition = try (existing?[2] ?? nil).map { try checked(try SubscriptionCondition($0), on: table, relid: relid) }
             case .remove: condition = nil
             case .set(let given): condition = try checked(given, on: table, relid: relid)
             }
@@ -128,7 +129,7 @@ public struct Installer {
             ) {
                 try retire(channel: dead[0] ?? "", relid: nil, currentName: nil, subscribedAs: TableName(schema: dead[1] ?? "", name: dead[2] ?? ""))
             }
-            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition)
+            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition?.qualified)
             try connection.query(
                 """
                 insert into realtime.subscriptions (schema_name, table_name, channel, events, notify, relid)
@@ -140,7 +141,7 @@ public struct Installer {
                 [table.schema, table.name, channel, "{" + events.sorted.map(\.rawValue).joined(separator: ",") + "}", notify.rawValue, relid]
             )
             if hasConditions {
-                try connection.query("update realtime.subscriptions set condition = $2 where channel = $1", [channel, condition?.text])
+                try connection.query("update realtime.subscriptions set condition = $2 where channel = $1", [channel, condition?.shown.text])
             }
             try connection.query("delete from realtime.retired_channels where channel = $1", [channel])
             try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "subscribe " + channel])
@@ -239,11 +240,19 @@ public struct Installer {
         Int(try connection.query("select coalesce(max(version), 0) from realtime.schema_migrations").first?[0] ?? "0") ?? 0
     }
 
+    /// A condition as Postgres rendered it: `shown` for people (`(post_id = '123'::text)`), and
+    /// `qualified`, each column as `pgrelay_row.<column>`, compiled into the capture functions.
+    struct CheckedCondition {
+        var shown: SubscriptionCondition
+        var qualified: SubscriptionCondition
+    }
+
     /// Checks a condition as Postgres would a predicate of an index on an empty copy of `table`
     /// (no subqueries, aggregates or window functions; immutable functions only; a boolean), with
-    /// the search path set to pg_catalog, and returns Postgres' own rendering of it. Only the
-    /// table's owner may set one: it runs in every writer's transaction. Inside the caller's transaction.
-    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String) throws -> SubscriptionCondition {
+    /// the search path set to pg_catalog, and returns Postgres' own renderings of it (the second
+    /// from a view over the copy, which qualifies every column). Only the table's owner may set
+    /// one: it runs in every writer's transaction. Inside the caller's transaction.
+    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String) throws -> CheckedCondition {
         let owner = try connection.query(
             "select pg_has_role(current_user, c.relowner, 'MEMBER'), pg_get_userbyid(c.relowner) from pg_class c where c.oid = $1::oid", [relid]
         ).first
@@ -257,12 +266,21 @@ public struct Installer {
             try connection.query("set local search_path = pg_catalog, pg_temp")
             try connection.query("create temp table pgrelay_condition_probe (like \(table.quoted))")
             try connection.query("create index pgrelay_condition_probe_index on pg_temp.pgrelay_condition_probe ((true)) where \(SQLQuoting.condition(condition))")
-            let rendered = try connection.query(
+            let shown = try connection.query(
                 "select pg_get_expr(i.indpred, i.indrelid) from pg_index i where i.indexrelid = 'pg_temp.pgrelay_condition_probe_index'::regclass"
             ).first?[0] ?? nil
+            try connection.query(
+                "create temp view pgrelay_condition_view as select \(SQLQuoting.condition(condition)) as pgrelay_keep from pg_temp.pgrelay_condition_probe as pgrelay_row"
+            )
+            let view = try connection.query("select pg_get_viewdef('pg_temp.pgrelay_condition_view'::regclass)").first?[0] ?? nil
             try connection.execute("rollback to savepoint pgrelay_condition")
-            guard let rendered else { throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)") }
-            return try SubscriptionCondition(rendered)
+            // " SELECT <expression> AS pgrelay_keep\n   FROM pgrelay_condition_probe pgrelay_row;"
+            guard let shown, let view, let select = view.range(of: "SELECT "), let end = view.range(of: " AS pgrelay_keep", options: .backwards),
+                select.upperBound <= end.lowerBound
+            else {
+                throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)")
+            }
+            return CheckedCondition(shown: try SubscriptionCondition(shown), qualified: try SubscriptionCondition(String(view[select.upperBound..<end.lowerBound])))
         } catch let error as PostgresError {
             try? connection.execute("rollback to savepoint pgrelay_condition")
             var message = error.message.replacingOccurrences(of: "index predicate", with: "subscription condition")

@@ -83,3 +83,21 @@ import Testing
         #expect(a.hasPrefix("realtime.\"capture_update_") && a.utf8.count < 63 + 12)
     }
 }
+extension TriggerTemplateTests {
+    /// With a condition: INSERT and DELETE through the subscription's own function, UPDATEs kept
+    /// when the old or the new row matches, the condition a SQL function whose body is one literal.
+    @Test func aConditionIsCompiledIntoTheCapture() throws {
+        let orders = TableName(schema: "public", name: "orders")
+        let condition = try SubscriptionCondition("(pgrelay_row.note = 'it''s')")
+        let keyed = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: ["id"], condition: condition)
+        let function = TriggerTemplate.conditionFunction(channel: "c")
+        #expect(keyed.contains("create function \(function)(pgrelay_row anyelement) returns boolean\nlanguage sql immutable\nas 'select coalesce(((pgrelay_row.note = ''it''''s'')), false)';"), "\(keyed)")
+        #expect(keyed.contains("for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'wake', 'public', 'orders', 'id');"))
+        #expect(keyed.contains(#"where (\#(function)(n::"public"."orders") or \#(function)(o::"public"."orders"))"#))
+        #expect(!keyed.contains("realtime.capture_rows("))
+        let keyless = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: [], condition: condition)
+        #expect(keyless.contains("for each row when (\(function)(new) or \(function)(old)) execute function realtime.capture_row("))
+        let unsubscribe = TriggerTemplate(Self.unsubscribe).renderUnsubscribe(table: orders, channel: "c", formerlyNamed: orders)
+        #expect(unsubscribe.contains("drop function if exists \(function)(anyelement);"))
+    }
+}

@@ -7,12 +7,12 @@
 -- {{update_when}} keep an UPDATE whose old or new row matches (`true` and nothing without one).
 -- Each section between [name] markers is kept only when the subscription needs it.
 -- [condition]
--- The condition, as Postgres rendered it when `subscribe` checked it, over the columns of a
--- captured row: a row whose condition is null does not match. Immutable, and run with the
--- writer's rights (it is not security definer).
-create function {{condition_function}}(captured anyelement) returns boolean
-language plpgsql immutable parallel safe
-set search_path = pg_catalog, pg_temp
+-- The condition, as Postgres rendered it when `subscribe` checked it (with the search path
+-- pg_catalog, so every other name qualified), each column as pgrelay_row.<column>: a row whose
+-- condition is null does not match. A plain immutable SQL function, so that Postgres inlines it
+-- into the capture queries; run with the writer's rights (it is not security definer).
+create function {{condition_function}}(pgrelay_row anyelement) returns boolean
+language sql immutable
 as {{condition_body}};
 -- realtime.capture_rows (functions.sql) for this subscription alone, with its condition: only
 -- matching rows are logged, and a statement none of whose rows match writes and notifies nothing.
@@ -117,7 +117,7 @@ alter table {{table}} enable always trigger realtime_capture_update;
 -- [update_rows]
 -- UPDATE of a table with no key to pair old and new rows by: one log row per changed row.
 create trigger realtime_capture_update after update on {{table}}
-    for each row {{update_when}} execute function realtime.capture_row({{args}});
+    for each row{{update_when}} execute function realtime.capture_row({{args}});
 alter table {{table}} enable always trigger realtime_capture_update;
 -- [truncate]
 create trigger realtime_capture_truncate after truncate on {{table}}
