@@ -76,6 +76,50 @@ public struct SubscriptionCondition: Equatable, Sendable, CustomStringConvertibl
     }
 
     public var description: String { text }
+
+    /// The same condition with every column reference `<row>.` as `<name>.`: outside literals and
+    /// quoted identifiers, where `row` stands as a word of its own. For Postgres' rendering of a
+    /// checked condition, whose columns it qualifies by the row's name.
+    public func renamingRow(_ row: String, to name: String) throws(SubscriptionConditionError) -> SubscriptionCondition {
+        let scalars = Array(text.unicodeScalars)
+        let target = Array((row + ".").unicodeScalars)
+        func isWord(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "$" }
+        var result = String.UnicodeScalarView()
+        var index = 0
+        var quote: Unicode.Scalar?
+        while index < scalars.count {
+            let c = scalars[index]
+            if let open = quote {
+                result.append(c)
+                if c == open {
+                    if index + 1 < scalars.count, scalars[index + 1] == open {
+                        result.append(scalars[index + 1])
+                        index += 2
+                        continue
+                    }
+                    quote = nil
+                }
+                index += 1
+                continue
+            }
+            if c == "'" || c == "\"" {
+                quote = c
+                result.append(c)
+                index += 1
+                continue
+            }
+            if index + target.count <= scalars.count, Array(scalars[index..<index + target.count]) == target,
+                index == 0 || (!isWord(scalars[index - 1]) && scalars[index - 1] != ".")
+            {
+                result.append(contentsOf: (name + ".").unicodeScalars)
+                index += target.count
+                continue
+            }
+            result.append(c)
+            index += 1
+        }
+        return try SubscriptionCondition(String(result))
+    }
 }
 
 public struct SubscriptionConditionError: Error, Equatable, CustomStringConvertible {

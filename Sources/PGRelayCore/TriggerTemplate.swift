@@ -1,5 +1,19 @@
 import Foundation
 
+/// A checked condition as Postgres rendered it over a row named `pgrelay_row` (the condition
+/// function's argument), and over `new` and `old` (a row trigger's WHEN clause).
+public struct CompiledCondition: Equatable, Sendable {
+    public var row: SubscriptionCondition
+    public var new: SubscriptionCondition
+    public var old: SubscriptionCondition
+
+    public init(row: SubscriptionCondition, new: SubscriptionCondition, old: SubscriptionCondition) {
+        self.row = row
+        self.new = new
+        self.old = old
+    }
+}
+
 /// Renders the SQL files of `triggers/sql` for one table.
 ///
 /// Templates use `{{name}}` placeholders, and `-- [section]` lines that start a section kept
@@ -18,7 +32,7 @@ public struct TriggerTemplate: Sendable {
     /// which logs only matching rows, and an UPDATE only when its old or its new row matches (so
     /// a row that leaves or enters the condition is logged, with both).
     public func renderSubscribe(
-        table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn], condition: SubscriptionCondition? = nil
+        table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn], condition: CompiledCondition? = nil
     ) -> String {
         var sections: Set<String> = []
         if condition != nil { sections.insert("condition") }
@@ -37,11 +51,13 @@ public struct TriggerTemplate: Sendable {
                 "key_join": keyJoin,
                 "rows_function": condition == nil ? "realtime.capture_rows" : Self.rowsFunction(channel: channel),
                 "condition_function": Self.conditionFunction(channel: channel),
-                "condition_body": condition.map(Self.conditionBody) ?? "",
+                "condition_body": condition.map { Self.conditionBody($0.row) } ?? "",
                 // Transition tables' rows are anonymous records: cast to the table's type.
                 "update_where": condition == nil
                     ? "true" : "(\(Self.conditionFunction(channel: channel))(n::\(table.quoted)) or \(Self.conditionFunction(channel: channel))(o::\(table.quoted)))",
-                "update_when": condition == nil ? "" : " when (\(Self.conditionFunction(channel: channel))(new) or \(Self.conditionFunction(channel: channel))(old))",
+                // A WHEN clause runs with the writer's rights, who may not use the realtime schema:
+                // the condition itself, rendered over NEW and OLD.
+                "update_when": condition.map { " when (coalesce(\(SQLQuoting.condition($0.new)), false) or coalesce(\(SQLQuoting.condition($0.old)), false))" } ?? "",
             ],
             sections: sections
         )

@@ -129,7 +129,9 @@ public struct Installer {
             ) {
                 try retire(channel: dead[0] ?? "", relid: nil, currentName: nil, subscribedAs: TableName(schema: dead[1] ?? "", name: dead[2] ?? ""))
             }
-            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition?.qualified)
+            // Unqualified names in the condition are pg_catalog's, as when it was checked.
+            if condition != nil { try connection.query("set local search_path = pg_catalog, pg_temp") }
+            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition?.compiled)
             try connection.query(
                 """
                 insert into realtime.subscriptions (schema_name, table_name, channel, events, notify, relid)
@@ -244,7 +246,7 @@ public struct Installer {
     /// `qualified`, each column as `pgrelay_row.<column>`, compiled into the capture functions.
     struct CheckedCondition {
         var shown: SubscriptionCondition
-        var qualified: SubscriptionCondition
+        var compiled: CompiledCondition
     }
 
     /// Checks a condition as Postgres would a predicate of an index on an empty copy of `table`
@@ -269,20 +271,29 @@ public struct Installer {
             let shown = try connection.query(
                 "select pg_get_expr(i.indpred, i.indrelid) from pg_index i where i.indexrelid = 'pg_temp.pgrelay_condition_probe_index'::regclass"
             ).first?[0] ?? nil
-            try connection.query(
-                "create temp view pgrelay_condition_view as select \(SQLQuoting.condition(condition)) as pgrelay_keep from pg_temp.pgrelay_condition_probe as pgrelay_row"
-            )
-            let view = try connection.query("select pg_get_viewdef('pg_temp.pgrelay_condition_view'::regclass)").first?[0] ?? nil
-            try connection.execute("rollback to savepoint pgrelay_condition")
-            // " SELECT <expression> AS pgrelay_keep\n   FROM pgrelay_condition_probe pgrelay_row;"
-            guard let shown, let view, let select = view.range(of: "SELECT "), let end = view.range(of: " AS pgrelay_keep", options: .backwards),
-                select.upperBound <= end.lowerBound
-            else {
-                throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)")
+            // Each column qualified by the row's name, as a view's definition renders it:
+            // " SELECT <expression> AS pgrelay_keep\n   FROM pgrelay_condition_probe <alias>;"
+            func rendered(over alias: String) throws -> SubscriptionCondition {
+                let view = "pgrelay_condition_" + alias
+                try connection.query(
+                    "create temp view \(view) as select \(SQLQuoting.condition(condition)) as pgrelay_keep from pg_temp.pgrelay_condition_probe as \(alias)"
+                )
+                let definition = try connection.query("select pg_get_viewdef($1::regclass)", ["pg_temp." + view]).first?[0] ?? nil
+                guard let definition, let select = definition.range(of: "SELECT "),
+                    let end = definition.range(of: " AS pgrelay_keep", options: .backwards), select.upperBound <= end.lowerBound
+                else {
+                    throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)")
+                }
+                return try SubscriptionCondition(String(definition[select.upperBound..<end.lowerBound]))
             }
-            return CheckedCondition(shown: try SubscriptionCondition(shown), qualified: try SubscriptionCondition(String(view[select.upperBound..<end.lowerBound])))
+            // Postgres will not render a row named new or old (it names them new_1): renamed here, outside literals.
+            let row = try rendered(over: "pgrelay_row")
+            let compiled = CompiledCondition(row: row, new: try row.renamingRow("pgrelay_row", to: "new"), old: try row.renamingRow("pgrelay_row", to: "old"))
+            try connection.execute("rollback to savepoint pgrelay_condition")
+            guard let shown else { throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)") }
+            return CheckedCondition(shown: try SubscriptionCondition(shown), compiled: compiled)
         } catch let error as PostgresError {
-            try? connection.execute("rollback to savepoint pgrelay_condition")
+            _ = try? connection.execute("rollback to savepoint pgrelay_condition")
             var message = error.message.replacingOccurrences(of: "index predicate", with: "subscription condition")
                 .replacingOccurrences(of: "index expressions and predicates", with: "subscription conditions")
             if message.hasPrefix("ERROR:") { message = message.dropFirst(6).trimmingCharacters(in: .whitespaces) }
@@ -297,7 +308,7 @@ public struct Installer {
 
     /// Replaces the capture triggers of `table` with those for `events` and `notify`, inside the caller's transaction.
     private func installTriggers(
-        _ table: TableName, channel: String, events: EventSet, notify: NotifyMode, formerlyNamed: TableName, condition: SubscriptionCondition? = nil
+        _ table: TableName, channel: String, events: EventSet, notify: NotifyMode, formerlyNamed: TableName, condition: CompiledCondition? = nil
     ) throws {
         let unsubscribe = TriggerTemplate(try TriggerSQL.file("unsubscribe.sql"))
             .renderUnsubscribe(table: table, channel: channel, formerlyNamed: formerlyNamed)

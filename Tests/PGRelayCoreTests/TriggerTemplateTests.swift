@@ -88,7 +88,9 @@ extension TriggerTemplateTests {
     /// when the old or the new row matches, the condition a SQL function whose body is one literal.
     @Test func aConditionIsCompiledIntoTheCapture() throws {
         let orders = TableName(schema: "public", name: "orders")
-        let condition = try SubscriptionCondition("(pgrelay_row.note = 'it''s')")
+        let condition = CompiledCondition(
+            row: try SubscriptionCondition("(pgrelay_row.note = 'it''s')"), new: try SubscriptionCondition("(new.note = 'x')"), old: try SubscriptionCondition("(old.note = 'x')")
+        )
         let keyed = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: ["id"], condition: condition)
         let function = TriggerTemplate.conditionFunction(channel: "c")
         #expect(keyed.contains("create function \(function)(pgrelay_row anyelement) returns boolean\nlanguage sql immutable\nas 'select coalesce(((pgrelay_row.note = ''it''''s'')), false)';"), "\(keyed)")
@@ -96,8 +98,30 @@ extension TriggerTemplateTests {
         #expect(keyed.contains(#"where (\#(function)(n::"public"."orders") or \#(function)(o::"public"."orders"))"#))
         #expect(!keyed.contains("realtime.capture_rows("))
         let keyless = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: [], condition: condition)
-        #expect(keyless.contains("for each row when (\(function)(new) or \(function)(old)) execute function realtime.capture_row("))
+        #expect(keyless.contains("for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row("), "\(keyless)")
         let unsubscribe = TriggerTemplate(Self.unsubscribe).renderUnsubscribe(table: orders, channel: "c", formerlyNamed: orders)
         #expect(unsubscribe.contains("drop function if exists \(function)(anyelement);"))
+    }
+}
+
+/// Renaming the row of a rendered condition touches column references only, never literals or quoted names.
+@Suite struct SubscriptionConditionTests {
+    @Test func renamingTheRowLeavesLiteralsAlone() throws {
+        let rendered = try SubscriptionCondition(#"((pgrelay_row.note = 'pgrelay_row.x'::text) AND (lower(pgrelay_row."Body") ~~ 'it''s pgrelay_row.'::text) AND (xpgrelay_row.y = "pgrelay_row.z"))"#)
+        #expect(try rendered.renamingRow("pgrelay_row", to: "new").text
+            == #"((new.note = 'pgrelay_row.x'::text) AND (lower(new."Body") ~~ 'it''s pgrelay_row.'::text) AND (xpgrelay_row.y = "pgrelay_row.z"))"#)
+    }
+
+    @Test func conditionsAreOneExpression() {
+        for (text, message) in [
+            ("", "a condition is a boolean SQL expression"), ("a = 1; drop table t", "';' is not allowed"), ("(a = 1", "'(' is not closed"),
+            ("a = 1)", "')' has no '('"), ("a = $1", "may not use '$'"), ("a = 1 /* x */", "comment"), ("a = 'x", "literal is not closed"),
+            ("\"a = 1", "identifier is not closed"), (String(repeating: "a", count: 2001), "at most 2000 characters"),
+        ] {
+            #expect(throws: SubscriptionConditionError.self, "\(text)") { try SubscriptionCondition(text) }
+            do { _ = try SubscriptionCondition(text) } catch { #expect(error.description.contains(message), "\(text): \(error)") }
+        }
+        #expect((try? SubscriptionCondition("note = 'a;b -- c $d (' and \"we;ird\" = 'x'"))?.text == "note = 'a;b -- c $d (' and \"we;ird\" = 'x'")
+        #expect((try? SubscriptionCondition("note = E'it\\'s'"))?.text == "note = E'it\\'s'")
     }
 }

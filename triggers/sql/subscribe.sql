@@ -14,6 +14,7 @@
 create function {{condition_function}}(pgrelay_row anyelement) returns boolean
 language sql immutable
 as {{condition_body}};
+revoke all on function {{condition_function}}(anyelement) from public;
 -- realtime.capture_rows (functions.sql) for this subscription alone, with its condition: only
 -- matching rows are logged, and a statement none of whose rows match writes and notifies nothing.
 create function {{rows_function}}() returns trigger
