@@ -98,3 +98,24 @@ import Testing
         try db.connection.execute("drop owned by \(role); drop role \(role)")
     }
 }
+
+extension ConditionTests {
+    /// An application role that may write the tables, and nothing of the realtime schema, writes
+    /// through conditioned captures (statement-level, and a keyless table's row-level WHEN).
+    @Test func writersWithoutTheRealtimeSchemaWriteThroughConditions() throws {
+        let db = try TestDatabase()
+        let role = "pgrelay_app_\(UInt32.random(in: 0...UInt32.max))"
+        try db.connection.execute("create table comments (id int primary key, post_id text); create table notes (body text)")
+        try db.installer.subscribe(TableName(schema: "public", name: "comments"), condition: .set(try SubscriptionCondition("post_id = '123'")))
+        try db.installer.subscribe(TableName(schema: "public", name: "notes"), condition: .set(try SubscriptionCondition("body like 'keep%'")))
+        try db.connection.execute("create role \(role); grant insert, update, select on comments, notes to \(role)")
+        let writer = try db.connect()
+        try writer.execute("set role \(role)")
+        try writer.execute("insert into comments values (1, '123'), (2, '9'); update comments set post_id = '9'")
+        try writer.execute("insert into notes values ('keep a'), ('drop b'); update notes set body = body || '!'")
+        let seen = try db.ticked().read(after: 0).map { "\($0.table.name) \($0.operation.rawValue)" }
+        #expect(seen == ["comments INSERT", "comments UPDATE", "notes INSERT", "notes UPDATE"], "\(seen)")
+        #expect(try writer.query("select has_schema_privilege(current_user, 'realtime', 'usage')").first?[0] == "f")
+        try db.connection.execute("drop owned by \(role); drop role \(role)")
+    }
+}
