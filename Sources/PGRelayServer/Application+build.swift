@@ -45,7 +45,7 @@ public struct ServeConfiguration: Sendable {
     /// Connections in total, per address and per user, subscriptions per socket, replays at once.
     public var limits = ConnectionLimits()
     /// Seconds without a heartbeat after which a relay is taken for dead and the presences it
-    /// tracked leave (every relay beats every third of it). Default 30.
+    /// tracked leave (every relay beats every 5 s, or every third of it when shorter). Default 30.
     public var presenceExpirySeconds: Double = PresenceStore.expirySeconds
     /// Channel names that get a label of their own in `/metrics` (`metrics.channel_labels`); by
     /// default none, so that the metrics' size does not grow with the number of channels.

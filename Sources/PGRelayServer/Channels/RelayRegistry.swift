@@ -7,7 +7,7 @@ import Synchronization
 
 /// This relay in `realtime.relays`, and the presences its clients track.
 ///
-/// It beats every third of the expiry; any relay whose heartbeat is older than the expiry is dead,
+/// It beats every 5 s (a third of the expiry when shorter); any relay whose heartbeat is older than the expiry is dead,
 /// and every live relay reaps dead ones' presences (they leave, and every relay's subscribers see
 /// the diff). A relay taken for dead while alive (a long pause) finds itself unregistered at its
 /// next beat and tracks its clients' presences again. On a graceful stop its presences leave at once.
@@ -116,11 +116,15 @@ final class RelayRegistry: Service, Sendable {
                 published = nil
                 logger.warning("relay heartbeat failed; retrying", metadata: ["error": "\(error)"])
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(expiry / 3)) }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(Self.beatInterval(expiry: expiry))) }
         }
         // Stopping: this relay's presences leave now rather than at the expiry.
         try? await pool.withConnection { connection in try RelayDirectory(connection: connection).leave(relay: relay) }
     }
+
+    /// Seconds between heartbeats: every 5 s, so that `pgrelay status` and `connections` are a
+    /// few seconds old at most, or a third of the expiry when that is shorter.
+    static func beatInterval(expiry: Double) -> Double { min(5, expiry / 3) }
 
     /// Tracks every presence again after the relay found itself unregistered.
     private func retrack() async throws {
