@@ -41,7 +41,8 @@ import Testing
         // Relay 0: an SSE stream of the table. Relay 1: a native WebSocket on channel room:1, and a Supabase socket on it too.
         let sse = try connectTCP(port: ports[0])
         defer { close(sse) }
-        try sendAll(sse, "GET /v1/stream/public.orders HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ops-test-sse\r\nAccept: text/event-stream\r\n\r\n")
+        // Its user agent ends in U+009B, a terminal's control sequence introducer (valid UTF-8, allowed in HTTP).
+        try sendAll(sse, "GET /v1/stream/public.orders HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ops-test-sse\u{9b}31m\r\nAccept: text/event-stream\r\n\r\n")
         #expect(readUntil(sse, contains: "\r\n\r\n", timeout: 30).hasPrefix("HTTP/1.1 200"))
         let native = try WebSocketProbe(port: ports[1], path: "/v1/ws")
         native.send(text: #"{"type":"subscribe","id":"c1","channel":"room:1"}"#)
@@ -80,7 +81,7 @@ import Testing
         #expect(connections.count == 3, "\(connections)")
         let stream = connections.first { $0["transport"] == .string("sse") }
         #expect(stream?["relay"] == .string(relayIDs[String(ports[0])] ?? "?") && stream?["relay_state"] == .string("live"), "\(connections)")
-        #expect(stream?["user_agent"] == .string("ops-test-sse") && stream?["subscriptions"] == .array([.string("public.orders")]) && stream?["channels"] == .array([]))
+        #expect(stream?["user_agent"] == .string("ops-test-sse\u{9b}31m") && stream?["subscriptions"] == .array([.string("public.orders")]) && stream?["channels"] == .array([]), "\(connections)")
         #expect(stream?["user"] == .null && stream?["remote"]?.stringValue?.hasPrefix("127.0.0.1:") == true, "\(connections)")
         for transport in ["websocket", "supabase"] {
             let socket = connections.first { $0["transport"] == .string(transport) }
@@ -91,7 +92,8 @@ import Testing
         #expect(try pgrelay(["connections", "--user", "nobody"], db).stdout == "no connections of user nobody\n")
         let table = try pgrelay(["connections"], db).stdout
         #expect(table.hasPrefix("RELAY     ID        USER  TRANSPORT  REMOTE"), "\(table)")
-        #expect(table.contains("ops-test-sse") && table.contains("public.orders") && table.components(separatedBy: "room:1").count == 3, "\(table)")
+        #expect(table.contains("ops-test-sse?31m") && !table.contains("\u{9b}"), "a client's control characters never reach the terminal: \(table)")
+        #expect(table.contains("public.orders") && table.components(separatedBy: "room:1").count == 3, "\(table)")
 
         // Stats and subscriptions.
         let stats = try json(["stats", "--hours", "1"], db)
