@@ -102,16 +102,19 @@ static void consume(reader_t *r, int measure) {
         char *line = r->buf + start;
         size_t n = i - start;
         if (n >= 11 && memcmp(line, "event: live", 11) == 0) { r->live = 1; live_count++; }
-        else if (n > 6 && memcmp(line, "data: {\"id\":", 12) == 0) {
+        else if (n > 7 && memcmp(line, "data: {", 7) == 0 && memmem(line, n, "\"timestamp\"", 11)) {
+            /* A change: pgrelay's events, and the peers' pg_notify payloads, carry a "timestamp"
+             * (`"timestamp":"..."` or, as json_build_object writes it, `"timestamp" : "..."`). */
             r->changes++;
             total_changes++;
             double t = now();
             if (first_at == 0) first_at = t;
             last_at = t;
             if (measure) {
-                char *ts = memmem(line, n, "\"timestamp\":\"", 13);
-                if (ts) {
-                    double committed = parse_timestamp(ts + 13);
+                char *ts = memmem(line, n, "\"timestamp\"", 11);
+                char *open = ts ? memchr(ts + 11, '"', n - (ts + 11 - line)) : NULL;
+                if (open) {
+                    double committed = parse_timestamp(open + 1);
                     if (committed > 0) record_latency((t - committed) * 1000);
                 }
             }
