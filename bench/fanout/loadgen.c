@@ -13,6 +13,13 @@
  *   loadgen idle PORT PATH COUNT HOLD_SECONDS           N SSE readers that connect, wait until each got its
  *                                                        `event: live`, print "ready", hold for HOLD_SECONDS.
  *   loadgen ws   PORT TABLE COUNT HOLD_SECONDS          N WebSocket connections, one subscription each; as idle.
+ *   loadgen chan PORT native|supabase CHANNEL COUNT EXPECT SECONDS
+ *                                                        N WebSockets on a named channel: the native protocol's
+ *                                                        `subscribe` with a channel, or a Supabase `phx_join` of
+ *                                                        realtime:CHANNEL (vsn 1.0.0); "ready" once every socket
+ *                                                        was answered; then counts messages whose payload carries
+ *                                                        "ts":"<time>" (the sender's clock) until EXPECT or
+ *                                                        SECONDS; prints deliveries, rate, latency p50/p99/max.
  *   loadgen raw  CONNINFO CHANNEL EXPECT SECONDS WAIT   libpq LISTEN; prints "ready", sleeps WAIT seconds (so that a
  *                                                        backlog queues up), then drains EXPECT notifications and
  *                                                        prints the count, the time and the rate.
@@ -224,6 +231,103 @@ static int hold(int argc, char **argv, int ws) {
     return 0;
 }
 
+/* Counts `"ts":"<time>"` in what a socket received (frames are not parsed: the marker cannot occur
+ * in a frame header), keeping the last bytes for a marker split between reads. */
+static void count_stamps(reader_t *r, int measure) {
+    size_t start = 0;
+    char *at;
+    while ((at = memmem(r->buf + start, r->len - start, "\"ts\":\"", 6)) != NULL) {
+        size_t offset = at - r->buf;
+        if (offset + 6 + 27 > r->len) break;  /* the time is not all here yet */
+        total_changes++;
+        double t = now();
+        if (first_at == 0) first_at = t;
+        last_at = t;
+        if (measure) {
+            double sent = parse_timestamp(at + 6);
+            if (sent > 0) record_latency((t - sent) * 1000);
+        }
+        start = offset + 6;
+    }
+    size_t keep = r->len - start < 64 ? r->len - start : 64;
+    memmove(r->buf, r->buf + r->len - keep, keep);
+    r->len = keep;
+}
+
+static int chan(int argc, char **argv) {
+    if (argc < 8) return 2;
+    int port = atoi(argv[2]), count = atoi(argv[5]);
+    int supabase = strcmp(argv[3], "supabase") == 0;
+    const char *channel = argv[4];
+    long expect = atol(argv[6]);
+    double seconds = atof(argv[7]);
+    int epfd = epoll_create1(0);
+    reader_t *readers = calloc(count, sizeof(reader_t));
+    char request[512], message[512];
+    for (int i = 0; i < count; i++) {
+        reader_t *r = &readers[i];
+        r->fd = connect_loopback(port);
+        r->cap = 1 << 16;
+        r->buf = malloc(r->cap);
+        int n = snprintf(request, sizeof request,
+                         "GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                         supabase ? "/realtime/v1/websocket?vsn=1.0.0" : "/v1/ws");
+        send_all(r->fd, request, n);
+        int m = supabase
+            ? snprintf(message, sizeof message, "{\"topic\":\"realtime:%s\",\"event\":\"phx_join\",\"payload\":{\"config\":{}},\"ref\":\"1\",\"join_ref\":\"1\"}", channel)
+            : snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"c\",\"channel\":\"%s\"}", channel);
+        /* One masked text frame (mask 0: the payload as is), its length in the fewest bytes. */
+        unsigned char frame[600] = {0x81};
+        int head = 2;
+        if (m < 126) frame[1] = (unsigned char)(0x80 | m);
+        else { frame[1] = 0x80 | 126; frame[2] = (unsigned char)(m >> 8); frame[3] = (unsigned char)(m & 0xff); head = 4; }
+        memset(frame + head, 0, 4);
+        memcpy(frame + head + 4, message, m);
+        send_all(r->fd, (char *)frame, head + 4 + m);
+        struct epoll_event e = {.events = EPOLLIN, .data.ptr = r};
+        epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd, &e);
+    }
+    /* Ready once every socket answered its subscribe or join. */
+    const char *answer = supabase ? "\"status\":\"ok\"" : "\"subscribed\"";
+    struct epoll_event events[256];
+    double deadline = now() + 120;
+    while (live_count < count && now() < deadline) {
+        int n = epoll_wait(epfd, events, 256, 100);
+        for (int i = 0; i < n; i++) {
+            reader_t *r = events[i].data.ptr;
+            ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len - 1);
+            if (got <= 0) { fprintf(stderr, "a socket was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
+            r->len += got;
+            if (!r->live && memmem(r->buf, r->len, answer, strlen(answer))) { r->live = 1; live_count++; }
+            if (r->len > r->cap / 2) r->len = 0;
+        }
+    }
+    for (int i = 0; i < count; i++) readers[i].len = 0;
+    printf("ready live=%ld\n", live_count);
+    fflush(stdout);
+    deadline = now() + seconds;
+    while (now() < deadline && (expect <= 0 || total_changes < expect)) {
+        int n = epoll_wait(epfd, events, 256, 100);
+        for (int i = 0; i < n; i++) {
+            reader_t *r = events[i].data.ptr;
+            if (r->cap - r->len < 8192) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
+            ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
+            if (got <= 0) { fprintf(stderr, "a socket was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
+            r->len += got;
+            count_stamps(r, 1);
+        }
+    }
+    double span = last_at - first_at;
+    qsort(latencies, latency_count, sizeof(double), compare);
+    double p50 = latency_count ? latencies[latency_count / 2] : 0;
+    double p99 = latency_count ? latencies[(long)(latency_count * 0.99)] : 0;
+    double max = latency_count ? latencies[latency_count - 1] : 0;
+    printf("deliveries=%ld seconds=%.3f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", total_changes, span,
+           span > 0 ? total_changes / span : 0, p50, p99, max);
+    return 0;
+}
+
 static int raw(int argc, char **argv) {
     if (argc < 7) return 2;
     long expect = atol(argv[4]);
@@ -257,6 +361,7 @@ int main(int argc, char **argv) {
     else if (argc > 1 && strcmp(argv[1], "idle") == 0) status = hold(argc, argv, 0);
     else if (argc > 1 && strcmp(argv[1], "ws") == 0) status = hold(argc, argv, 1);
     else if (argc > 1 && strcmp(argv[1], "raw") == 0) status = raw(argc, argv);
+    else if (argc > 1 && strcmp(argv[1], "chan") == 0) status = chan(argc, argv);
     if (status == 2) fprintf(stderr, "usage: see the comment at the top of loadgen.c\n");
     return status;
 }
