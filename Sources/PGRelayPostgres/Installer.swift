@@ -63,7 +63,7 @@ public struct Installer {
     /// commands that need a newer schema than an older pgrelay installed.
     public func requireSchema(atLeast version: Int, for feature: String) throws {
         try requireInitialized()
-        let found = Int(try connection.query("select coalesce(max(version), 0) from realtime.schema_migrations").first?[0] ?? "0") ?? 0
+        let found = try schemaVersion()
         guard found >= version else {
             throw PostgresError(
                 .notInitialized,

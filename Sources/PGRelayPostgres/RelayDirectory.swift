@@ -69,9 +69,8 @@ public struct RelayDirectory {
             select id, host, pid, port, version,
                    to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   extract(epoch from clock_timestamp() - heartbeat_at), expiry_seconds, delivered_id, connections,
-                   gone or heartbeat_at < clock_timestamp() - make_interval(secs => expiry_seconds)
-              from realtime.relays order by started_at, id
+                   extract(epoch from clock_timestamp() - heartbeat_at), expiry_seconds, delivered_id, connections, \(Self.gone("r"))
+              from realtime.relays r order by started_at, id
             """
         ).map { row in
             RelayInstance(
@@ -94,7 +93,7 @@ public struct RelayDirectory {
     public func connections(user: String? = nil, channel: String? = nil) throws -> [Listed] {
         try connection.query(
             """
-            select c.relay, coalesce(r.gone or r.heartbeat_at < clock_timestamp() - make_interval(secs => r.expiry_seconds), true),
+            select c.relay, coalesce(\(Self.gone("r")), true),
                    c.id, c.user_id, c.transport, c.remote, c.user_agent, array_to_json(c.subscriptions)::text, array_to_json(c.channels)::text,
                    extract(epoch from c.connected_at), extract(epoch from c.last_seen)
               from realtime.relay_connections c left join realtime.relays r on r.id = c.relay
@@ -115,10 +114,16 @@ public struct RelayDirectory {
         }
     }
 
+    /// Whether the relay row `alias` is gone: marked so, or silent for longer than its own expiry
+    /// (before any relay's reaper marked it).
+    static func gone(_ alias: String) -> String {
+        "(\(alias).gone or \(alias).heartbeat_at < clock_timestamp() - make_interval(secs => \(alias).expiry_seconds))"
+    }
+
     /// Removes the relays gone past their expiry and every connection row of a relay that is gone
     /// or no longer registered; with `dryRun`, only counts them. Returns (relays, connections).
     public func removeGone(dryRun: Bool) throws -> (relays: Int, connections: Int) {
-        let gone = "(r.gone or r.heartbeat_at < clock_timestamp() - make_interval(secs => r.expiry_seconds))"
+        let gone = Self.gone("r")
         let orphan = "not exists (select 1 from realtime.relays r where r.id = c.relay and not \(gone))"
         if dryRun {
             let row = try connection.query(

@@ -9,9 +9,7 @@ import Testing
 /// unknown ids and tables get one clear line.
 @Suite struct ConditionTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = db.conninfo
-        return try Subprocess.run(CLITests.executable.path, arguments, environment: environment)
+        try CLITests().pgrelay(arguments, database: db.conninfo)
     }
 
     @Test func onlyMatchingRowsAreLoggedAndRowsMovingAcrossTheConditionAre() throws {

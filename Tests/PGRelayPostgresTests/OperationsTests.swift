@@ -10,9 +10,7 @@ import Testing
 /// `cleanup` removes it; with no relay left, `status` exits 2.
 @Suite struct OperationsTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = db.conninfo
-        return try Subprocess.run(CLITests.executable.path, arguments, environment: environment)
+        try CLITests().pgrelay(arguments, database: db.conninfo)
     }
 
     func json(_ arguments: [String], _ db: TestDatabase) throws -> JSONValue {

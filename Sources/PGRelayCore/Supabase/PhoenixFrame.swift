@@ -90,6 +90,14 @@ public struct PhoenixFrame: Equatable, Sendable {
         }
     }
 
+    /// A `system` message (spec §6): on a channel's topic, with no ref; `channel` is the topic
+    /// without `realtime:`, `extension` `system` or `postgres_changes`.
+    public static func system(topic: String, channel: String, extension name: String, message: String, ok: Bool) -> PhoenixFrame {
+        PhoenixFrame(topic: topic, event: "system", payload: .object([
+            ("channel", .string(channel)), ("extension", .string(name)), ("message", .string(message)), ("status", .string(ok ? "ok" : "error")),
+        ]))
+    }
+
     /// The `phx_reply` to this frame: its topic and refs, `{"status","response"}`.
     public func reply(ok: Bool, response: JSONValue = .object([])) -> PhoenixFrame {
         PhoenixFrame(

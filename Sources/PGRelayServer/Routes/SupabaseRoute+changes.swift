@@ -142,10 +142,10 @@ extension SupabaseRoute {
         } catch is CancellationError {
         } catch {
             logger.warning("supabase postgres_changes ended", metadata: ["topic": "\(topic)", "table": "\(feed.table)", "error": "\(WebSocketRoute.message(of: error))"])
-            try? await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
-                ("channel", .string(String(topic.dropFirst(SupabaseJoin.topicPrefix.count)))), ("extension", .string("postgres_changes")),
-                ("message", .string(WebSocketRoute.message(of: error))), ("status", .string("error")),
-            ])))
+            try? await write(.system(
+                topic: topic, channel: String(topic.dropFirst(SupabaseJoin.topicPrefix.count)), extension: "postgres_changes",
+                message: WebSocketRoute.message(of: error), ok: false
+            ))
         }
     }
 

@@ -222,13 +222,9 @@ struct SupabaseRoute {
                             continue
                         }
                         for (topic, entry) in joined.removeAll() {
-                            entry.end()
-                            await registry.untrackAll(connection: origin + "|" + topic)
-                            try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
-                                ("channel", .string(entry.join.channel)), ("extension", .string("system")),
-                                ("message", .string("Token has expired \(Int(-expiry.timeIntervalSinceNow)) seconds ago")), ("status", .string("error")),
-                            ])))
-                            try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: topic, event: "phx_close"))
+                            try await close(
+                                topic, entry, because: "Token has expired \(Int(-expiry.timeIntervalSinceNow)) seconds ago", origin: origin, write: write
+                            )
                         }
                         // Until a fresh token comes, joins are refused (see phx_join).
                         try await Task.sleep(for: .seconds(1))
@@ -337,10 +333,9 @@ struct SupabaseRoute {
                         group.addTask {
                             await deliver(feed, topic: topic, handle: feedHandle, onStall: onStall, write: write) {
                                 guard waiting.reachedZero() else { return }
-                                try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
-                                    ("channel", .string(join.channel)), ("extension", .string("postgres_changes")),
-                                    ("message", .string("Subscribed to PostgreSQL")), ("status", .string("ok")),
-                                ])))
+                                try await write(
+                                    .system(topic: topic, channel: join.channel, extension: "postgres_changes", message: "Subscribed to PostgreSQL", ok: true)
+                                )
                             }
                         }
                     }
@@ -400,14 +395,10 @@ struct SupabaseRoute {
                         } catch let refusal as SupabaseJoinError {
                             logger.info("supabase socket: a refreshed token may not read a joined channel", metadata: ["reason": "\(refusal.reason)"])
                             guard joined.remove(topic, ifSame: entry.handle) else { continue }
-                            entry.end()
-                            await registry.untrackAll(connection: origin + "|" + topic)
-                            try await write(PhoenixFrame(topic: topic, event: "system", payload: .object([
-                                ("channel", .string(entry.join.channel)), ("extension", .string("system")),
-                                ("message", .string("You no longer have permission to read from this Channel topic: \(entry.join.channel)")),
-                                ("status", .string("error")),
-                            ])))
-                            try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: topic, event: "phx_close"))
+                            try await close(
+                                topic, entry, because: "You no longer have permission to read from this Channel topic: \(entry.join.channel)", origin: origin,
+                                write: write
+                            )
                         } catch {
                             // The database, not the token: the channel stays; the next push checks again.
                             logger.warning("supabase socket: a joined channel could not be checked again", metadata: ["error": "\(WebSocketRoute.message(of: error))"])
@@ -420,6 +411,18 @@ struct SupabaseRoute {
                 }
             }
         }
+    }
+
+    /// Ends a joined channel the server closes (its token expired, or may no longer read it), once
+    /// taken out of the socket's channels: its loops end, its presences leave, and the client gets
+    /// the reference server's `system` error and `phx_close`.
+    private func close(
+        _ topic: String, _ entry: Joined.Entry, because message: String, origin: String, write: @Sendable (PhoenixFrame) async throws -> Void
+    ) async throws {
+        entry.end()
+        await registry.untrackAll(connection: origin + "|" + topic)
+        try await write(.system(topic: topic, channel: entry.join.channel, extension: "system", message: message, ok: false))
+        try await write(PhoenixFrame(joinRef: entry.joinRef, ref: entry.joinRef, topic: topic, event: "phx_close"))
     }
 
     /// The presence key of a join: the one it gives, or a fresh UUID (as the reference server). With
