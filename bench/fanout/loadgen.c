@@ -137,6 +137,36 @@ static int compare(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Upgrades `fd` to a WebSocket on `path` and sends `message` as one masked text frame (mask 0: the
+ * payload as is), its length in the fewest bytes. */
+static void open_websocket(int fd, const char *path, const char *message) {
+    char request[512];
+    int n = snprintf(request, sizeof request,
+                     "GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path);
+    send_all(fd, request, n);
+    size_t m = strlen(message);
+    unsigned char frame[600] = {0x81};
+    int head = 2;
+    if (m < 126) frame[1] = (unsigned char)(0x80 | m);
+    else { frame[1] = 0x80 | 126; frame[2] = (unsigned char)(m >> 8); frame[3] = (unsigned char)(m & 0xff); head = 4; }
+    memset(frame + head, 0, 4);
+    memcpy(frame + head + 4, message, m);
+    send_all(fd, (char *)frame, head + 4 + m);
+}
+
+/* Prints what the readers received: deliveries, the time from the first to the last, the rate,
+ * and latency p50/p99/max. */
+static void report(void) {
+    double span = last_at - first_at;
+    qsort(latencies, latency_count, sizeof(double), compare);
+    double p50 = latency_count ? latencies[latency_count / 2] : 0;
+    double p99 = latency_count ? latencies[(long)(latency_count * 0.99)] : 0;
+    double max = latency_count ? latencies[latency_count - 1] : 0;
+    printf("deliveries=%ld seconds=%.3f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", total_changes, span,
+           span > 0 ? total_changes / span : 0, p50, p99, max);
+}
+
 static reader_t *open_readers(int port, const char *format, int count, int epfd, int ws, const char *table) {
     reader_t *readers = calloc(count, sizeof(reader_t));
     char request[1024], path[512];
@@ -146,16 +176,9 @@ static reader_t *open_readers(int port, const char *format, int count, int epfd,
         r->cap = 1 << 14;
         r->buf = malloc(r->cap);
         if (ws) {
-            int n = snprintf(request, sizeof request,
-                             "GET /v1/ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
-            send_all(r->fd, request, n);
-            /* One masked text frame with the subscribe message (mask 0: the payload as is). */
             char message[256];
-            int m = snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"s\",\"table\":\"%s\"}", table);
-            unsigned char frame[300] = {0x81, (unsigned char)(0x80 | m), 0, 0, 0, 0};
-            memcpy(frame + 6, message, m);
-            send_all(r->fd, (char *)frame, 6 + m);
+            snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"s\",\"table\":\"%s\"}", table);
+            open_websocket(r->fd, "/v1/ws", message);
         } else {
             snprintf(path, sizeof path, format, i);
             int n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", path);
@@ -208,13 +231,7 @@ static int sse(int argc, char **argv) {
     total_changes = 0; first_at = replay ? opened : 0;
     /* 0: no target, read until the time is up. */
     pump(epfd, now() + seconds, 1, expect > 0 ? expect : -1, 0, count);
-    double span = last_at - first_at;
-    qsort(latencies, latency_count, sizeof(double), compare);
-    double p50 = latency_count ? latencies[latency_count / 2] : 0;
-    double p99 = latency_count ? latencies[(long)(latency_count * 0.99)] : 0;
-    double max = latency_count ? latencies[latency_count - 1] : 0;
-    printf("deliveries=%ld seconds=%.3f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", total_changes, span,
-           span > 0 ? total_changes / span : 0, p50, p99, max);
+    report();
     return 0;
 }
 
@@ -263,28 +280,17 @@ static int chan(int argc, char **argv) {
     double seconds = atof(argv[7]);
     int epfd = epoll_create1(0);
     reader_t *readers = calloc(count, sizeof(reader_t));
-    char request[512], message[512];
+    char message[512];
+    if (supabase)
+        snprintf(message, sizeof message, "{\"topic\":\"realtime:%s\",\"event\":\"phx_join\",\"payload\":{\"config\":{}},\"ref\":\"1\",\"join_ref\":\"1\"}", channel);
+    else
+        snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"c\",\"channel\":\"%s\"}", channel);
     for (int i = 0; i < count; i++) {
         reader_t *r = &readers[i];
         r->fd = connect_loopback(port);
         r->cap = 1 << 16;
         r->buf = malloc(r->cap);
-        int n = snprintf(request, sizeof request,
-                         "GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                         supabase ? "/realtime/v1/websocket?vsn=1.0.0" : "/v1/ws");
-        send_all(r->fd, request, n);
-        int m = supabase
-            ? snprintf(message, sizeof message, "{\"topic\":\"realtime:%s\",\"event\":\"phx_join\",\"payload\":{\"config\":{}},\"ref\":\"1\",\"join_ref\":\"1\"}", channel)
-            : snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"c\",\"channel\":\"%s\"}", channel);
-        /* One masked text frame (mask 0: the payload as is), its length in the fewest bytes. */
-        unsigned char frame[600] = {0x81};
-        int head = 2;
-        if (m < 126) frame[1] = (unsigned char)(0x80 | m);
-        else { frame[1] = 0x80 | 126; frame[2] = (unsigned char)(m >> 8); frame[3] = (unsigned char)(m & 0xff); head = 4; }
-        memset(frame + head, 0, 4);
-        memcpy(frame + head + 4, message, m);
-        send_all(r->fd, (char *)frame, head + 4 + m);
+        open_websocket(r->fd, supabase ? "/realtime/v1/websocket?vsn=1.0.0" : "/v1/ws", message);
         struct epoll_event e = {.events = EPOLLIN, .data.ptr = r};
         epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd, &e);
     }
@@ -318,13 +324,7 @@ static int chan(int argc, char **argv) {
             count_stamps(r, 1);
         }
     }
-    double span = last_at - first_at;
-    qsort(latencies, latency_count, sizeof(double), compare);
-    double p50 = latency_count ? latencies[latency_count / 2] : 0;
-    double p99 = latency_count ? latencies[(long)(latency_count * 0.99)] : 0;
-    double max = latency_count ? latencies[latency_count - 1] : 0;
-    printf("deliveries=%ld seconds=%.3f rate=%.0f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f\n", total_changes, span,
-           span > 0 ? total_changes / span : 0, p50, p99, max);
+    report();
     return 0;
 }
 
