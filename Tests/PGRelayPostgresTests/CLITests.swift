@@ -130,7 +130,10 @@ import Testing
                 _ = listen.wait()
             }
             try await waitUntilBlocking("listen to listen (stderr: \(listen.stderrSoFar))") {
-                try db.connection.query("select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%'").first?[0] == "1"
+                // Its LISTEN finished (idle after it), so it is registered: a NOTIFY sent before that would be missed.
+                try db.connection.query(
+                    "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%' and state = 'idle'"
+                ).first?[0] == "1"
             }
             try db.connection.execute("select pg_notify('app:events', 'hello from \(option)')")
             try await waitUntilBlocking("the notification (stdout: \(listen.stdoutSoFar))") { listen.stdoutSoFar.contains("hello from \(option)") }
