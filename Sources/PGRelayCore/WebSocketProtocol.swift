@@ -204,9 +204,18 @@ public enum WebSocketServerMessage {
 
     /// A channel's message for one subscription; `messageJSON` is the canonical JSON text.
     public static func message(subscription: String, messageJSON: String) -> String {
-        var out = #"{"type":"message","subscription":"#
-        JSONValue.writeString(subscription, to: &out)
-        return out + #","message":"# + messageJSON + "}"
+        let (head, tail) = envelope(type: "message", subscription: subscription, member: "message")
+        return head + messageJSON + tail
+    }
+
+    /// What goes before and after an entry's JSON in a `change` (`member` "event") or `message`
+    /// (`member` "message") for one subscription: the same for all its entries, so a batch is
+    /// written without joining a new string per entry.
+    public static func envelope(type: String, subscription: String, member: String) -> (head: String, tail: String) {
+        var head = #"{"type":"# + JSONValue.string(type).jsonText + #","subscription":"#
+        JSONValue.writeString(subscription, to: &head)
+        head += "," + JSONValue.string(member).jsonText + ":"
+        return (head, "}")
     }
 
     /// An ephemeral event for one channel subscription: `broadcast`, `presence_state` or
@@ -229,8 +238,7 @@ public enum WebSocketServerMessage {
 
     /// A change for one subscription; `eventJSON` is the canonical JSON text, shared between subscribers.
     public static func change(subscription: String, eventJSON: String) -> String {
-        var out = #"{"type":"change","subscription":"#
-        JSONValue.writeString(subscription, to: &out)
-        return out + #","event":"# + eventJSON + "}"
+        let (head, tail) = envelope(type: "change", subscription: subscription, member: "event")
+        return head + eventJSON + tail
     }
 }

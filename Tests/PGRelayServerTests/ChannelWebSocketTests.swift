@@ -5,6 +5,7 @@ import PGRelayCore
 import PGRelayPostgres
 import PGRelayServer
 import PGRelayTestSupport
+import Synchronization
 import Testing
 
 /// Channels on the native WebSocket: subscribe to a channel (with `since`), send, and the
@@ -66,6 +67,51 @@ import Testing
         let ids = messages(all, "c1").compactMap { $0["id"]?.jsonText }
         let page = try JSONValue(parsing: try await server.get("/v1/channels/room:1/messages?since=\(ids[0])").body)
         #expect(page["messages"]?.arrayValue?.compactMap { $0["id"]?.jsonText } == [ids[1]])
+    }
+
+    /// The sizes of the messages a socket received, as sent.
+    final class Sizes: Sendable {
+        let bytes = Mutex<[Int]>([])
+    }
+
+    /// The socket writes a batch of frames itself (``WebSocketBatchWriter``): frames around each
+    /// length encoding's edges (125/126 bytes, 65,535/65,536) and larger than one batch arrive
+    /// whole, in order, and the client's own pings are still answered between them.
+    @Test func framesOfEveryLengthArriveWholeAndInOrder() async throws {
+        let db = try ordersDatabase()
+        try ChannelStore(connection: db.connection).create(try Channel(name: "sizes"))
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        // Payloads whose messages (about 170 bytes of envelope more) cross 65,535 bytes, the
+        // largest frame with a 2-byte length; one larger than a whole batch; small ones.
+        let sizes = Array(stride(from: 65_200, through: 65_500, by: 4)) + [300_000, 0, 1]
+        let inbox = Inbox()
+        var logger = Logger(label: "ws.test")
+        logger.logLevel = .warning
+        // The client takes frames up to 1 MiB (its default is 16 KiB).
+        let client = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
+        let received = Sizes()
+        try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", configuration: client, logger: logger) { inbound, outbound, _ in
+            let reader = Task {
+                for try await message in inbound.messages(maxSize: 1 << 22) {
+                    guard case .text(let text) = message else { continue }
+                    inbox.add(text)
+                    if text.hasPrefix(#"{"type":"message""#) { received.bytes.withLock { $0.append(text.utf8.count) } }
+                }
+            }
+            try await outbound.write(.text(#"{"type":"subscribe","id":"s","channel":"sizes"}"#))
+            _ = try await inbox.wait { $0.contains { $0["type"] == .string("live") } }
+            // One transaction: the relay delivers them as one batch.
+            let values = sizes.map { "(\($0))" }.joined(separator: ",")
+            try db.connection.execute("select realtime.send(to_jsonb(repeat('x', n)), 'e', 'sizes', false) from (values \(values)) v(n)")
+            try await outbound.write(.text(#"{"type":"ping"}"#))
+            _ = try await inbox.wait { messages($0, "s").count == sizes.count && $0.contains { $0["type"] == .string("pong") } }
+            try await outbound.close(.normalClosure, reason: nil)
+            _ = await reader.result
+        }
+        #expect(messages(inbox.all, "s").map { $0["payload"]?.stringValue?.count ?? -1 } == sizes)
+        let frameBytes = received.bytes.withLock { $0 }
+        #expect(frameBytes.contains(65_535) || (frameBytes.contains { $0 < 65_535 } && frameBytes.contains { $0 > 65_535 && $0 < 70_000 }), "the sizes did not cross the edge: \(frameBytes)")
     }
 
     /// With auth, a socket sends as its token's user and reads only what its role and memberships allow.

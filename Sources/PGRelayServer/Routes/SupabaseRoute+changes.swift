@@ -112,7 +112,7 @@ extension SupabaseRoute {
     /// `onLive` once it is live (every change committed after that is delivered).
     func deliver(
         _ feed: ChangeFeed, topic: String, handle: SubscriberHandle, onStall: @escaping @Sendable () -> Void,
-        write: @escaping @Sendable (PhoenixFrame) async throws -> Void, onLive: @escaping @Sendable () async throws -> Void
+        write: SupabaseFrameWriter, onLive: @escaping @Sendable () async throws -> Void
     ) async {
         var request = StreamRequest()
         request.columnTypes = feed.types
@@ -125,11 +125,8 @@ extension SupabaseRoute {
             _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
                 case .changes(let entries):
-                    for entry in entries {
-                        guard let change = entry.event, let frame = Self.changeFrame(change, feed: feed, topic: topic) else { continue }
-                        try await write(frame)
-                        loop.progress.advanced()
-                    }
+                    let frames = entries.lazy.compactMap { entry in entry.event.flatMap { Self.changeFrame($0, feed: feed, topic: topic) } }
+                    try await write.all(frames) { loop.progress.advanced() }
                 case .live:
                     if !live {
                         live = true

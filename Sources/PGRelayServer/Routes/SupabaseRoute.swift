@@ -71,7 +71,7 @@ struct SupabaseRoute {
                     userAgent: request.headers[.userAgent]
                 )
                 defer { entry.close() }
-                try await session(inbound: inbound, outbound: outbound, serializer: serializer, claims: claims, connection: entry) { channel.close(promise: nil) }
+                try await session(inbound: inbound, writer: WebSocketBatchWriter(channel: channel), serializer: serializer, claims: claims, connection: entry) { channel.close(promise: nil) }
             }
         }
     }
@@ -174,24 +174,14 @@ struct SupabaseRoute {
     }
 
     func session(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, serializer: PhoenixFrame.Serializer, claims: JSONValue?,
+        inbound: WebSocketInboundStream, writer: WebSocketBatchWriter, serializer: PhoenixFrame.Serializer, claims: JSONValue?,
         connection: ConnectionBook.Entry? = nil, onStall: @escaping @Sendable () -> Void
     ) async throws {
         let joined = Joined(connection: connection)
         let origin = "\(registry.id)/\(ObjectIdentifier(joined).hashValue)"
         let token = WebSocketRoute.TokenState(claims)
         let logger = self.logger
-        let write: @Sendable (PhoenixFrame) async throws -> Void = { frame in
-            var text = frame.text(serializer)
-            if text.utf8.count > Self.maximumFrameBytes {
-                guard let smaller = Self.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= Self.maximumFrameBytes else {
-                    logger.warning("supabase socket: a frame over 1 MiB was not sent", metadata: ["topic": "\(frame.topic)", "event": "\(frame.event)", "bytes": "\(text.utf8.count)"])
-                    return
-                }
-                text = smaller
-            }
-            try await outbound.write(.text(text))
-        }
+        let write = SupabaseFrameWriter(writer: writer, serializer: serializer, logger: logger)
         // However the socket ends, its presences leave.
         do {
             try await serve(inbound: inbound, write: write, serializer: serializer, joined: joined, origin: origin, token: token, onStall: onStall)
@@ -204,7 +194,7 @@ struct SupabaseRoute {
 
     /// The socket's frames until it closes: each answered; joined channels as child tasks.
     private func serve(
-        inbound: WebSocketInboundStream, write: @escaping @Sendable (PhoenixFrame) async throws -> Void, serializer: PhoenixFrame.Serializer,
+        inbound: WebSocketInboundStream, write: SupabaseFrameWriter, serializer: PhoenixFrame.Serializer,
         joined: Joined, origin: String, token: WebSocketRoute.TokenState, onStall: @escaping @Sendable () -> Void
     ) async throws {
         try await withThrowingDiscardingTaskGroup { group in
@@ -417,7 +407,7 @@ struct SupabaseRoute {
     /// taken out of the socket's channels: its loops end, its presences leave, and the client gets
     /// the reference server's `system` error and `phx_close`.
     private func close(
-        _ topic: String, _ entry: Joined.Entry, because message: String, origin: String, write: @Sendable (PhoenixFrame) async throws -> Void
+        _ topic: String, _ entry: Joined.Entry, because message: String, origin: String, write: SupabaseFrameWriter
     ) async throws {
         entry.end()
         await registry.untrackAll(connection: origin + "|" + topic)
@@ -493,7 +483,7 @@ struct SupabaseRoute {
     /// frames (payloads that are not objects are skipped: the Python client drops them), and presence.
     private func forward(
         topic: String, join: SupabaseJoin, origin: String, replay: Replay, loop: SubscriberLoop, handle: SubscriberHandle,
-        write: @escaping @Sendable (PhoenixFrame) async throws -> Void
+        write: SupabaseFrameWriter
     ) async {
         let metrics = self.metrics
         func broadcast(event: String, payload: JSONValue, id: Int64?, replayed: Bool = false) -> PhoenixFrame? {
@@ -506,13 +496,11 @@ struct SupabaseRoute {
             _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
                 case .changes(let entries):
-                    for entry in entries {
-                        guard case .message(let message) = entry.content, replay.sends(message.id),
-                            let frame = broadcast(event: message.event, payload: message.payload, id: message.id, replayed: replay.ids.contains(message.id))
-                        else { continue }
-                        try await write(frame)
-                        loop.progress.advanced()
+                    let frames = entries.lazy.compactMap { entry -> PhoenixFrame? in
+                        guard case .message(let message) = entry.content, replay.sends(message.id) else { return nil }
+                        return broadcast(event: message.event, payload: message.payload, id: message.id, replayed: replay.ids.contains(message.id))
                     }
+                    try await write.all(frames) { loop.progress.advanced() }
                     metrics.delivered(entries.count, via: .websocket)
                 case .ephemeral(let events):
                     for event in events {

@@ -62,7 +62,7 @@ struct WebSocketRoute {
                 userAgent: context.request.headers[.userAgent]
             )
             defer { entry.close() }
-            try await session(inbound: inbound, outbound: outbound, claims: claims, connection: entry) { channel.close(promise: nil) }
+            try await session(inbound: inbound, outbound: outbound, writer: WebSocketBatchWriter(channel: channel), claims: claims, connection: entry) { channel.close(promise: nil) }
         }
     }
 
@@ -153,7 +153,7 @@ struct WebSocketRoute {
 
     /// - Parameter onStall: closes the socket; called when its client stopped reading mid-replay.
     func session(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, claims: JSONValue?, connection: ConnectionBook.Entry? = nil,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, writer: WebSocketBatchWriter, claims: JSONValue?, connection: ConnectionBook.Entry? = nil,
         onStall: @escaping @Sendable () -> Void = {}
     ) async throws {
         logger.info("websocket opened")
@@ -163,7 +163,7 @@ struct WebSocketRoute {
         let socket = "socket:\(ObjectIdentifier(running).hashValue)"
         // The presences this socket tracks leave when it closes, however it closes.
         do {
-            try await serve(inbound: inbound, outbound: outbound, running: running, token: token, socket: socket, onStall: onStall)
+            try await serve(inbound: inbound, outbound: outbound, writer: writer, running: running, token: token, socket: socket, onStall: onStall)
         } catch {
             await registry.untrackAll(connection: socket)
             throw error
@@ -173,7 +173,7 @@ struct WebSocketRoute {
 
     /// The socket's messages until it closes: each answered, subscriptions as child tasks.
     private func serve(
-        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, running: Running, token: TokenState, socket: String,
+        inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, writer: WebSocketBatchWriter, running: Running, token: TokenState, socket: String,
         onStall: @escaping @Sendable () -> Void
     ) async throws {
         let tracked = Mutex<[String: String]>([:])
@@ -192,9 +192,9 @@ struct WebSocketRoute {
                             try await Task.sleep(for: .seconds(expiry.timeIntervalSinceNow))
                             continue
                         }
-                        try? await outbound.write(.text(WebSocketServerMessage.error(
+                        try? await writer.write(WebSocketServerMessage.error(
                             id: nil, "token expired; send {\"type\":\"access_token\",\"token\":...} before exp, or reconnect with a fresh token"
-                        )))
+                        ))
                         try? await outbound.close(Self.unauthorized, reason: "token expired")
                         throw CancellationError()
                     }
@@ -214,22 +214,22 @@ struct WebSocketRoute {
                 }
                 running.connection?.touch()
                 guard case .text(let text) = message else {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text")))
+                    try await writer.write(WebSocketServerMessage.error(id: nil, "binary messages are not supported; send JSON text"))
                     continue
                 }
                 let request: WebSocketClientMessage
                 do {
                     request = try WebSocketClientMessage(text: text)
                 } catch let error as WebSocketProtocolError {
-                    try await outbound.write(.text(WebSocketServerMessage.error(id: error.id, error.message)))
+                    try await writer.write(WebSocketServerMessage.error(id: error.id, error.message))
                     continue
                 }
                 switch request {
                 case .ping:
-                    try await outbound.write(.text(WebSocketServerMessage.pong))
+                    try await writer.write(WebSocketServerMessage.pong)
                 case .accessToken(let text):
                     guard let authenticator else {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: nil, "this server does not check tokens")))
+                        try await writer.write(WebSocketServerMessage.error(id: nil, "this server does not check tokens"))
                         continue
                     }
                     do {
@@ -241,17 +241,17 @@ struct WebSocketRoute {
                         }
                         token.replace(fresh)
                         let expiresAt = Authenticator.expiry(of: fresh).map { Int64($0.timeIntervalSince1970) }
-                        try await outbound.write(.text(WebSocketServerMessage.tokenAccepted(expiresAt: expiresAt)))
+                        try await writer.write(WebSocketServerMessage.tokenAccepted(expiresAt: expiresAt))
                     } catch {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: nil, Self.message(of: error))))
+                        try await writer.write(WebSocketServerMessage.error(id: nil, Self.message(of: error)))
                     }
                 case .send(let ref, let name, let event, let payload, let ephemeral):
                     do {
                         try await sender.send(to: name, event: event, payload: payload, ephemeral: ephemeral, claims: token.claims, rateKey: socket)
                         metrics.messagesSent.increment()
-                        try await outbound.write(.text(WebSocketServerMessage.sent(ref: ref)))
+                        try await writer.write(WebSocketServerMessage.sent(ref: ref))
                     } catch {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
+                        try await writer.write(WebSocketServerMessage.error(id: ref, Self.message(of: error)))
                     }
                 case .track(let ref, let name, let status, let meta, let given):
                     do {
@@ -273,36 +273,36 @@ struct WebSocketRoute {
                         }
                         try await registry.track(.init(channel: name, user: user, connection: socket), status: status, meta: meta)
                         tracked.withLock { $0[name] = user }
-                        try await outbound.write(.text(WebSocketServerMessage.presenceDone("tracked", ref: ref)))
+                        try await writer.write(WebSocketServerMessage.presenceDone("tracked", ref: ref))
                     } catch {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
+                        try await writer.write(WebSocketServerMessage.error(id: ref, Self.message(of: error)))
                     }
                 case .untrack(let ref, let name):
                     guard let user = tracked.withLock({ $0.removeValue(forKey: name) }) else {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, "this socket does not track a presence on channel \(name)")))
+                        try await writer.write(WebSocketServerMessage.error(id: ref, "this socket does not track a presence on channel \(name)"))
                         continue
                     }
                     do {
                         _ = try await registry.untrack(.init(channel: name, user: user, connection: socket))
-                        try await outbound.write(.text(WebSocketServerMessage.presenceDone("untracked", ref: ref)))
+                        try await writer.write(WebSocketServerMessage.presenceDone("untracked", ref: ref))
                     } catch {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: ref, Self.message(of: error))))
+                        try await writer.write(WebSocketServerMessage.error(id: ref, Self.message(of: error)))
                     }
                 case .subscribeChannel(let id, let name, let since):
                     if let refusal = channelRefusal(id: id, running: running) {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, refusal)))
+                        try await writer.write(WebSocketServerMessage.error(id: id, refusal))
                         continue
                     }
                     do {
                         _ = try await gate.authorize(.read, channel: name, claims: token.claims)
                         if let since, let gone = try await RequestInput.gone(since: since, pool: pool) { throw gone }
                     } catch {
-                        try await outbound.write(.text(Self.error(id: id, error)))
+                        try await writer.write(Self.error(id: id, error))
                         continue
                     }
                     let handle = SubscriberHandle(tail: tail)
                     _ = running.insert(id, handle, isChannel: true, name: name)
-                    try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
+                    try await writer.write(WebSocketServerMessage.subscribed(id))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
                     var loop = SubscriberLoop(
                         tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
@@ -311,26 +311,26 @@ struct WebSocketRoute {
                     )
                     loop.ephemeral = (hub, name)
                     group.addTask {
-                        await forward(id: id, loop: loop, handle: handle, outbound: outbound)
+                        await forward(id: id, loop: loop, handle: handle, writer: writer)
                         running.remove(id, ifSame: handle)
                     }
                 case .unsubscribe(let id):
                     guard let handle = running.remove(id) else {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'")))
+                        try await writer.write(WebSocketServerMessage.error(id: id, "no subscription with id '\(id)'"))
                         continue
                     }
                     handle.end()
-                    try await outbound.write(.text(WebSocketServerMessage.unsubscribed(id)))
+                    try await writer.write(WebSocketServerMessage.unsubscribed(id))
                 case .subscribe(let id, let table, var streamRequest):
                     if running.contains(id) {
-                        try await outbound.write(.text(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket")))
+                        try await writer.write(WebSocketServerMessage.error(id: id, "subscription id '\(id)' is already in use on this socket"))
                         continue
                     }
                     let most = admission.limits.subscriptionsPerSocket
                     if running.count(channels: false) >= most {
-                        try await outbound.write(.text(WebSocketServerMessage.error(
+                        try await writer.write(WebSocketServerMessage.error(
                             id: id, "this socket has \(most) subscriptions, the most limits.subscriptions_per_socket allows; unsubscribe one or open another socket"
-                        )))
+                        ))
                         continue
                     }
                     let channel: String
@@ -346,12 +346,12 @@ struct WebSocketRoute {
                             throw gone
                         }
                     } catch {
-                        try await outbound.write(.text(Self.error(id: id, error)))
+                        try await writer.write(Self.error(id: id, error))
                         continue
                     }
                     let handle = SubscriberHandle(tail: tail)
                     _ = running.insert(id, handle, name: table.description)
-                    try await outbound.write(.text(WebSocketServerMessage.subscribed(id)))
+                    try await writer.write(WebSocketServerMessage.subscribed(id))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
                     let loop = SubscriberLoop(
                         tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
@@ -359,7 +359,7 @@ struct WebSocketRoute {
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )
                     group.addTask {
-                        await forward(id: id, loop: loop, handle: handle, outbound: outbound)
+                        await forward(id: id, loop: loop, handle: handle, writer: writer)
                         running.remove(id, ifSame: handle)
                     }
                 }
@@ -397,26 +397,24 @@ struct WebSocketRoute {
 
     /// Runs one subscription's loop, writing its changes as `change` messages and a channel's
     /// messages as `message` messages.
-    private func forward(id: String, loop: SubscriberLoop, handle: SubscriberHandle, outbound: WebSocketOutboundWriter) async {
+    private func forward(id: String, loop: SubscriberLoop, handle: SubscriberHandle, writer: WebSocketBatchWriter) async {
         let metrics = self.metrics
+        let messageEnvelope = WebSocketServerMessage.envelope(type: "message", subscription: id, member: "message")
+        let changeEnvelope = WebSocketServerMessage.envelope(type: "change", subscription: id, member: "event")
         do {
             _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
                 case .changes(let entries):
-                    for entry in entries {
-                        let text = entry.event == nil
-                            ? WebSocketServerMessage.message(subscription: id, messageJSON: entry.json)
-                            : WebSocketServerMessage.change(subscription: id, eventJSON: entry.json)
-                        try await outbound.write(.text(text))
-                        loop.progress.advanced()
+                    let texts = entries.lazy.map { entry in
+                        let (head, tail) = entry.event == nil ? messageEnvelope : changeEnvelope
+                        return WebSocketBatchWriter.Text(head: head, entry.json, tail: tail)
                     }
+                    try await writer.write(texts) { loop.progress.advanced() }
                     metrics.delivered(entries.count, via: .websocket)
                 case .live(let after):
-                    try await outbound.write(.text(WebSocketServerMessage.live(id, after: after)))
+                    try await writer.write(WebSocketServerMessage.live(id, after: after))
                 case .ephemeral(let events):
-                    for event in events where event.changesUsers {
-                        try await outbound.write(.text(WebSocketServerMessage.ephemeral(event, subscription: id)))
-                    }
+                    try await writer.write(events.lazy.filter(\.changesUsers).map { .init(WebSocketServerMessage.ephemeral($0, subscription: id)) })
                     metrics.delivered(events.count, via: .websocket)
                 case .keepAlive:
                     break  // WebSocket keeps itself alive with ping frames.
@@ -424,7 +422,7 @@ struct WebSocketRoute {
             }
         } catch is CancellationError {
         } catch {
-            try? await outbound.write(.text(Self.error(id: id, error)))
+            try? await writer.write(Self.error(id: id, error))
         }
     }
 

@@ -73,6 +73,21 @@ public final class Tail: Sendable {
             overflowed = false
         }
 
+        /// Notes a new entry of its channel (unless its events leave it out) and wakes it; returns
+        /// the continuation to resume, outside the lock.
+        mutating func hint(_ entry: TailEntry, limit: Int) -> CheckedContinuation<Void, Never>? {
+            if let event = entry.event, !events.operations.contains(event.operation) { return nil }
+            if !overflowed {
+                if hints.count < limit {
+                    hints.append(entry.id)
+                } else {
+                    overflowed = true
+                    hints.removeAll()
+                }
+            }
+            return signal()
+        }
+
         /// Marks the subscriber woken; returns the continuation to resume, outside the lock.
         mutating func signal() -> CheckedContinuation<Void, Never>? {
             signaled = true
@@ -184,18 +199,8 @@ public final class Tail: Sendable {
                     candidates = Array(Set(candidates).union(index.candidates(for: event.old)))
                 }
                 for id in candidates {
-                    guard var subscriber = state.subscribers[id] else { continue }
-                    if let event = entry.event, !subscriber.events.operations.contains(event.operation) { continue }
-                    if !subscriber.overflowed {
-                        if subscriber.hints.count < Self.hintLimit {
-                            subscriber.hints.append(entry.id)
-                        } else {
-                            subscriber.overflowed = true
-                            subscriber.hints.removeAll()
-                        }
-                    }
-                    if let waiter = subscriber.signal() { woken.append(waiter) }
-                    state.subscribers[id] = subscriber
+                    // In place (not a copy written back), so that its hints are appended to, not copied.
+                    if let waiter = state.subscribers[id]?.hint(entry, limit: Self.hintLimit) { woken.append(waiter) }
                 }
             }
             state.evict(limits: limits)
