@@ -20,6 +20,12 @@
  *                                                        was answered; then counts messages whose payload carries
  *                                                        "ts":"<time>" (the sender's clock) until EXPECT or
  *                                                        SECONDS; prints deliveries, rate, latency p50/p99/max.
+ *   loadgen rtt  PORT_A PORT_B CHANNEL COUNT SECONDS    ephemeral broadcast round trips between two clients on two
+ *                                                        relays: A (on PORT_A) sends an ephemeral `ping` n on CHANNEL
+ *                                                        (native protocol), B (on PORT_B) answers each ping it gets
+ *                                                        with an ephemeral `pong` n, A times ping to pong; one round
+ *                                                        trip at a time, COUNT of them or SECONDS. Prints
+ *                                                        deliveries (round trips), rate, RTT p50/p99/max.
  *   loadgen raw  CONNINFO CHANNEL EXPECT SECONDS WAIT   libpq LISTEN; prints "ready", sleeps WAIT seconds (so that a
  *                                                        backlog queues up), then drains EXPECT notifications and
  *                                                        prints the count, the time and the rate.
@@ -137,22 +143,26 @@ static int compare(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Upgrades `fd` to a WebSocket on `path` and sends `message` as one masked text frame (mask 0: the
- * payload as is), its length in the fewest bytes. */
+/* Sends `text` as one masked text frame (mask 0: the payload as is), its length in the fewest bytes. */
+static void send_text(int fd, const char *text) {
+    size_t m = strlen(text);
+    unsigned char frame[600] = {0x81};
+    int head = 2;
+    if (m < 126) frame[1] = (unsigned char)(0x80 | m);
+    else { frame[1] = 0x80 | 126; frame[2] = (unsigned char)(m >> 8); frame[3] = (unsigned char)(m & 0xff); head = 4; }
+    memset(frame + head, 0, 4);
+    memcpy(frame + head + 4, text, m);
+    send_all(fd, (char *)frame, head + 4 + m);
+}
+
+/* Upgrades `fd` to a WebSocket on `path` and sends `message`. */
 static void open_websocket(int fd, const char *path, const char *message) {
     char request[512];
     int n = snprintf(request, sizeof request,
                      "GET %s HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path);
     send_all(fd, request, n);
-    size_t m = strlen(message);
-    unsigned char frame[600] = {0x81};
-    int head = 2;
-    if (m < 126) frame[1] = (unsigned char)(0x80 | m);
-    else { frame[1] = 0x80 | 126; frame[2] = (unsigned char)(m >> 8); frame[3] = (unsigned char)(m & 0xff); head = 4; }
-    memset(frame + head, 0, 4);
-    memcpy(frame + head + 4, message, m);
-    send_all(fd, (char *)frame, head + 4 + m);
+    send_text(fd, message);
 }
 
 /* Prints what the readers received: deliveries, the time from the first to the last, the rate,
@@ -355,6 +365,99 @@ static int raw(int argc, char **argv) {
     return 0;
 }
 
+/* Reads what `fd` has into `r` and returns the number after the first `"event":"EVENT","payload":{"n":`
+ * in it (consuming the text up to there), or -1 when there is none yet. */
+static long take_numbered(reader_t *r, const char *event) {
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"event\":\"%s\",\"payload\":{\"n\":", event);
+    char *at = memmem(r->buf, r->len, needle, strlen(needle));
+    if (!at) {
+        size_t keep = r->len < 64 ? r->len : 64;  /* a needle cut in two by a read */
+        memmove(r->buf, r->buf + r->len - keep, keep);
+        r->len = keep;
+        return -1;
+    }
+    char *end = at + strlen(needle);
+    if (memchr(end, '}', r->buf + r->len - end) == NULL) return -1;  /* the number is not all here */
+    long n = strtol(end, NULL, 10);
+    size_t used = end - r->buf;
+    memmove(r->buf, r->buf + used, r->len - used);
+    r->len -= used;
+    return n;
+}
+
+static int fill(reader_t *r) {
+    if (r->cap - r->len < 4096) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
+    ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len - 1);
+    if (got <= 0) { fprintf(stderr, "a socket was closed\n"); exit(1); }
+    r->len += got;
+    r->buf[r->len] = 0;
+    return 1;
+}
+
+static int rtt(int argc, char **argv) {
+    if (argc < 7) return 2;
+    const char *channel = argv[4];
+    long count = atol(argv[5]);
+    double seconds = atof(argv[6]);
+    reader_t a = {.cap = 1 << 16}, b = {.cap = 1 << 16};
+    a.buf = malloc(a.cap);
+    b.buf = malloc(b.cap);
+    char message[512];
+    snprintf(message, sizeof message, "{\"type\":\"subscribe\",\"id\":\"c\",\"channel\":\"%s\"}", channel);
+    a.fd = connect_loopback(atoi(argv[2]));
+    b.fd = connect_loopback(atoi(argv[3]));
+    open_websocket(a.fd, "/v1/ws", message);
+    open_websocket(b.fd, "/v1/ws", message);
+    /* Both live: each socket's subscription answered `live`. */
+    reader_t *both[2] = {&a, &b};
+    double deadline = now() + 60;
+    for (int i = 0; i < 2; i++) {
+        while (!memmem(both[i]->buf, both[i]->len, "\"type\":\"live\"", 13)) {
+            if (now() > deadline) { fprintf(stderr, "a socket did not go live\n"); return 1; }
+            struct pollfd p = {.fd = both[i]->fd, .events = POLLIN};
+            if (poll(&p, 1, 100) > 0) fill(both[i]);
+        }
+        both[i]->len = 0;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    deadline = now() + seconds;
+    for (long n = 1; n <= count && now() < deadline; n++) {
+        char text[256];
+        snprintf(text, sizeof text, "{\"type\":\"send\",\"channel\":\"%s\",\"event\":\"ping\",\"payload\":{\"n\":%ld},\"ephemeral\":true}", channel, n);
+        double sent = now();
+        send_text(a.fd, text);
+        int answered = 0;
+        while (now() < deadline) {
+            struct pollfd p[2] = {{.fd = a.fd, .events = POLLIN}, {.fd = b.fd, .events = POLLIN}};
+            if (poll(p, 2, 100) <= 0) continue;
+            if (p[1].revents) {
+                fill(&b);
+                long got;
+                while ((got = take_numbered(&b, "ping")) >= 0) {
+                    snprintf(text, sizeof text, "{\"type\":\"send\",\"channel\":\"%s\",\"event\":\"pong\",\"payload\":{\"n\":%ld},\"ephemeral\":true}", channel, got);
+                    send_text(b.fd, text);
+                }
+            }
+            if (p[0].revents) {
+                fill(&a);
+                long got;
+                while ((got = take_numbered(&a, "pong")) >= 0) if (got == n) answered = 1;
+            }
+            if (answered) break;
+        }
+        if (!answered) break;
+        double t = now();
+        total_changes++;
+        if (first_at == 0) first_at = sent;
+        last_at = t;
+        record_latency((t - sent) * 1000);
+    }
+    report();
+    return 0;
+}
+
 int main(int argc, char **argv) {
     int status = 2;
     if (argc > 1 && strcmp(argv[1], "sse") == 0) status = sse(argc, argv);
@@ -362,6 +465,7 @@ int main(int argc, char **argv) {
     else if (argc > 1 && strcmp(argv[1], "ws") == 0) status = hold(argc, argv, 1);
     else if (argc > 1 && strcmp(argv[1], "raw") == 0) status = raw(argc, argv);
     else if (argc > 1 && strcmp(argv[1], "chan") == 0) status = chan(argc, argv);
+    else if (argc > 1 && strcmp(argv[1], "rtt") == 0) status = rtt(argc, argv);
     if (status == 2) fprintf(stderr, "usage: see the comment at the top of loadgen.c\n");
     return status;
 }
