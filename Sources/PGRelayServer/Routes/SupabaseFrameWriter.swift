@@ -20,11 +20,16 @@ struct SupabaseFrameWriter: Sendable {
 
     /// Writes the frames in order; calls `written` after each flush.
     func all(_ frames: some Sequence<PhoenixFrame>, written: () -> Void = {}) async throws {
-        try await writer.write(frames.lazy.compactMap(text(of:)).map { WebSocketBatchWriter.Text($0) }, written: written)
+        try await texts(frames.lazy.compactMap(text(of:)), written: written)
+    }
+
+    /// Writes frames' texts (made by ``text(of:)``) in order; calls `written` after each flush.
+    func texts(_ texts: some Sequence<String>, written: () -> Void = {}) async throws {
+        try await writer.write(texts.lazy.map { WebSocketBatchWriter.Text($0) }, written: written)
     }
 
     /// The frame's text within the frame limit, or nil when it cannot be sent.
-    private func text(of frame: PhoenixFrame) -> String? {
+    func text(of frame: PhoenixFrame) -> String? {
         let text = frame.text(serializer)
         guard text.utf8.count > SupabaseRoute.maximumFrameBytes else { return text }
         guard let smaller = SupabaseRoute.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= SupabaseRoute.maximumFrameBytes else {

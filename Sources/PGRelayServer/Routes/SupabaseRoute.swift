@@ -496,11 +496,15 @@ struct SupabaseRoute {
             _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
                 case .changes(let entries):
-                    let frames = entries.lazy.compactMap { entry -> PhoenixFrame? in
+                    // The same text for every socket joined to this topic with this framing: made once.
+                    let texts = entries.lazy.compactMap { entry -> String? in
                         guard case .message(let message) = entry.content, replay.sends(message.id) else { return nil }
-                        return broadcast(event: message.event, payload: message.payload, id: message.id, replayed: replay.ids.contains(message.id))
+                        let replayed = replay.ids.contains(message.id)
+                        return entry.frame(key: topic + (write.serializer == .v1 ? "\u{0}1" : "\u{0}2") + (replayed ? "r" : "")) {
+                            broadcast(event: message.event, payload: message.payload, id: message.id, replayed: replayed).flatMap(write.text(of:))
+                        }
                     }
-                    try await write.all(frames) { loop.progress.advanced() }
+                    try await write.texts(texts) { loop.progress.advanced() }
                     metrics.delivered(entries.count, via: .websocket)
                 case .ephemeral(let events):
                     for event in events {

@@ -1,4 +1,5 @@
 import PGRelayCore
+import Synchronization
 
 /// One entry of the log as every subscriber receives it, a table change or a channel message:
 /// decoded once, each wire encoding made once, and the same bytes shared by every stream that
@@ -29,6 +30,19 @@ public final class TailEntry: Sendable {
         content = .message(message)
         json = message.canonicalJSONText
         serverSentEvent = "id: \(message.id)\nevent: message\ndata: \(json)\n\n"
+    }
+
+    /// The last transport frame made from this entry, under what it depends on: a Supabase
+    /// broadcast's text is the same for every socket with the same topic and framing, so that
+    /// 1,000 sockets on one channel serialize it once, not 1,000 times.
+    private let lastFrame = Mutex<(key: String, text: String?)?>(nil)
+
+    /// The frame `make` makes for `key`, made once while the sockets asking agree on `key`.
+    func frame(key: String, make: () -> String?) -> String? {
+        if let last = lastFrame.withLock({ $0 }), last.key == key { return last.text }
+        let text = make()
+        lastFrame.withLock { $0 = (key, text) }
+        return text
     }
 
     /// The table change, or nil for a message.
