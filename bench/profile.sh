@@ -21,4 +21,11 @@ profile_stop() {  # name
     perf report -i "$PROFILE/$1.perf" --no-children --sort comm,dso,symbol --percent-limit 1.5 --stdio 2>/dev/null \
         | grep -E '^ +[0-9]' | head -n 12 | "${demangle[@]}" \
         | awk '{ pct = $1; comm = $2; dso = $3; $1 = $2 = $3 = $4 = ""; sub(/^ +/, ""); sub(/( +-)+ *$/, ""); printf "%s %s (%s, %s)\n", pct, substr($0, 1, 110), comm, dso }' >"$PROFILE/$1.top" || true
+    # And by where the code lives: the kernel (syscalls, TCP), the Swift runtime (reference
+    # counting, allocation), libc, NIO and pgrelay's own code (both in the pgrelay binary), Postgres.
+    {
+        echo "by library:"
+        perf report -i "$PROFILE/$1.perf" --no-children --sort dso --percent-limit 2 --stdio 2>/dev/null \
+            | grep -E '^ +[0-9]' | awk '{ printf "  %s %s\n", $1, $2 }'
+    } >>"$PROFILE/$1.top" || true
 }

@@ -146,16 +146,19 @@ struct SubscriberLoop: Sendable {
     func admitted(_ entries: [TailEntry]) async throws -> [TailEntry] {
         let request = try current()
         var kept: [TailEntry] = []
+        kept.reserveCapacity(entries.count)
         var clock = ContinuousClock.now
-        for entry in entries {
+        for (index, entry) in entries.enumerated() {
             guard let event = entry.event else {
                 kept.append(entry)  // a message: its channel's subscribers get it whole
                 continue
             }
+            // `view` returns the event as it is, or one whose operation it changed (an UPDATE
+            // that entered or left the filter): the operation tells which, without comparing rows.
             if let seen = try request.view(of: event, key: key) {
-                kept.append(seen == event ? entry : TailEntry(LoggedChange(channel: entry.channel, event: seen)))
+                kept.append(seen.operation == event.operation ? entry : TailEntry(LoggedChange(channel: entry.channel, event: seen)))
             }
-            if ContinuousClock.now - clock > .milliseconds(2) {
+            if index % 32 == 31, ContinuousClock.now - clock > .milliseconds(2) {
                 await Task.yield()
                 clock = ContinuousClock.now
             }
