@@ -91,6 +91,16 @@ typedef struct {
     long changes;
 } reader_t;
 
+/* Reads what `r`'s socket has after what `r` holds, growing its buffer first when less than 8 KiB
+ * is free; keeps the text NUL-terminated. Returns what read(2) returned. */
+static ssize_t read_more(reader_t *r) {
+    if (r->cap - r->len < 8192) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
+    ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len - 1);
+    if (got > 0) r->len += got;
+    r->buf[r->len] = 0;
+    return got;
+}
+
 static double *latencies;
 static long latency_count, latency_cap;
 static long total_changes;
@@ -209,10 +219,7 @@ static void pump(int epfd, double deadline, int measure, long expect, int ws_cou
         int n = epoll_wait(epfd, events, 256, 100);
         for (int i = 0; i < n; i++) {
             reader_t *r = events[i].data.ptr;
-            if (r->cap - r->len < 8192) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
-            ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
-            if (got <= 0) { fprintf(stderr, "a reader was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
-            r->len += got;
+            if (read_more(r) <= 0) { fprintf(stderr, "a reader was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
             if (ws_count) {
                 if (!r->live && memmem(r->buf, r->len, "\"live\"", 6)) { r->live = 1; live_count++; }
                 r->len = 0;
@@ -327,10 +334,7 @@ static int chan(int argc, char **argv) {
         int n = epoll_wait(epfd, events, 256, 100);
         for (int i = 0; i < n; i++) {
             reader_t *r = events[i].data.ptr;
-            if (r->cap - r->len < 8192) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
-            ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len);
-            if (got <= 0) { fprintf(stderr, "a socket was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
-            r->len += got;
+            if (read_more(r) <= 0) { fprintf(stderr, "a socket was closed\n"); epoll_ctl(epfd, EPOLL_CTL_DEL, r->fd, NULL); continue; }
             count_stamps(r, 1);
         }
     }
@@ -386,13 +390,8 @@ static long take_numbered(reader_t *r, const char *event) {
     return n;
 }
 
-static int fill(reader_t *r) {
-    if (r->cap - r->len < 4096) { r->cap *= 2; r->buf = realloc(r->buf, r->cap); }
-    ssize_t got = read(r->fd, r->buf + r->len, r->cap - r->len - 1);
-    if (got <= 0) { fprintf(stderr, "a socket was closed\n"); exit(1); }
-    r->len += got;
-    r->buf[r->len] = 0;
-    return 1;
+static void fill(reader_t *r) {
+    if (read_more(r) <= 0) { fprintf(stderr, "a socket was closed\n"); exit(1); }
 }
 
 static int rtt(int argc, char **argv) {
