@@ -91,4 +91,27 @@ import Testing
         await tail.wait(id)
         guard case .ended = tail.take(id, after: 1, limit: 10) else { Issue.record("expected ended"); return }
     }
+
+    /// A stream that resumed before the listener connected waited for the next change, though the
+    /// listener's start put changes after its cursor in the log: `start` must wake it to read them.
+    @Test func startWakesAStreamWhoseCursorIsNowBehindTheTail() async throws {
+        let tail = Tail()
+        let (id, live) = tail.register(channel: "a", request: StreamRequest())
+        #expect(live == nil)
+        // Resuming after 3, before the listener started: nothing in memory yet, so it waits.
+        guard case .changes(let none, _, true, _) = tail.take(id, after: 3, limit: 10), none.isEmpty else {
+            Issue.record("expected an empty, caught-up take before the start"); return
+        }
+        let woken = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { await tail.wait(id); return true }
+            group.addTask { try await Task.sleep(for: .seconds(10)); return false }
+            // The listener starts after 6: changes 4...6 are in the log only.
+            tail.start(after: 6)
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(woken, "start did not wake a subscriber whose cursor it left behind")
+        guard case .readLog = tail.take(id, after: 3, limit: 10) else { Issue.record("expected readLog after the start"); return }
+    }
 }

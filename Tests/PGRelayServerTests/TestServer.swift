@@ -83,7 +83,7 @@ final class TestServer: @unchecked Sendable {
     /// `count` changes arrived (or `until` holds), the stream ended, or `timeout` seconds passed.
     /// Wait for a condition with `until` and a generous timeout rather than counting within a short window.
     func stream(
-        _ path: String, lastEventID: Int64? = nil, count: Int, timeout: Double = 20, until: (@Sendable (SSEResult) -> Bool)? = nil
+        _ path: String, lastEventID: Int64? = nil, count: Int, timeout: Double = 60, until: (@Sendable (SSEResult) -> Bool)? = nil
     ) async throws -> SSEResult {
         var request = HTTPClientRequest(url: base + path)
         request.headers.add(name: "Accept", value: "text/event-stream")

@@ -146,17 +146,23 @@ public final class Tail: Sendable {
     // MARK: The listener's side
 
     /// Called when the listener first connects: changes up to `id` are in the log, not here.
+    /// Wakes every subscriber: one that resumed before the start may wait with a cursor older
+    /// than `id`, and the changes between are in the log, not on their way here.
     public func start(after id: Int64) {
-        state.withLock { state in
-            guard !state.started else { return }
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            guard !state.started else { return [] }
             state.started = true
             state.through = max(state.through, id)
             state.evictedThrough = max(state.evictedThrough, id)
             // Changes up to `id` were never hinted to anyone: hints are complete from here.
+            var woken: [CheckedContinuation<Void, Never>] = []
             for key in state.subscribers.keys {
                 state.subscribers[key]!.hintsSince = max(state.subscribers[key]!.hintsSince, id)
+                if let waiter = state.subscribers[key]!.signal() { woken.append(waiter) }
             }
+            return woken
         }
+        for waiter in woken { waiter.resume() }
     }
 
     /// Appends one page of changes (in id order, after everything appended so far) and wakes the
