@@ -99,21 +99,14 @@ struct TestClaims: JWTPayload {
         let alice = try await Self.token()
         let inbox = WebSocketRouteTests.Inbox()
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { inbox.add(text) }
+            try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                try await outbound.write(.text(#"{"type":"subscribe","id":"mine","table":"public.orders","since":0}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"theirs","table":"public.secrets"}"#))
+                _ = try await inbox.wait { messages in
+                    messages.filter { $0["type"] == .string("change") }.count == 2 && messages.contains { $0["type"] == .string("error") }
                 }
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            try await outbound.write(.text(#"{"type":"subscribe","id":"mine","table":"public.orders","since":0}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"theirs","table":"public.secrets"}"#))
-            _ = try await inbox.wait { messages in
-                messages.filter { $0["type"] == .string("change") }.count == 2 && messages.contains { $0["type"] == .string("error") }
-            }
-            try await outbound.close(.normalClosure, reason: nil)
-            // Not reader.cancel(): cancelling the inbound stream's reader makes the client's
-            // close handshake read a cancelled stream and throw CancellationError. The server's
-            // close ends the stream.
-            _ = await reader.result
         }
         let messages = inbox.all
         #expect(messages.filter { $0["type"] == .string("change") }.map { $0["event"]?["new"]?["user_id"] } == [.string("alice"), .string("alice")])

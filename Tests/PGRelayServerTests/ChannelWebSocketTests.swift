@@ -27,27 +27,23 @@ import Testing
         var logger = Logger(label: "ws.test")
         logger.logLevel = .warning
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { inbox.add(text) }
-                }
+            try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                try await outbound.write(.text(#"{"type":"subscribe","id":"c1","channel":"room:1","since":0}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"c2","channel":"room:2"}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"c3","channel":"room:3"}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"bad","channel":"bad name"}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"both","channel":"room:1","table":"public.orders"}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"f","channel":"room:1","filter":"a=eq.1"}"#))
+                _ = try await inbox.wait { $0.filter { $0["type"] == .string("live") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 4 }
+                try await outbound.write(.text(#"{"type":"send","ref":"m1","channel":"room:1","event":"chat","payload":{"text":"hi"}}"#))
+                try await outbound.write(.text(#"{"type":"send","ref":"m2","channel":"room:2","event":"typing","payload":true}"#))
+                try await outbound.write(.text(#"{"type":"send","ref":"m3","channel":"room:1","event":"","payload":1}"#))
+                try await outbound.write(.text(#"{"type":"send","ref":"m4","channel":"room:1","event":"chat","sender":"mallory"}"#))
+                _ = try await inbox.wait { $0.contains { $0["type"] == .string("sent") && $0["ref"] == .string("m2") } }
+                try db.connection.execute("select realtime.send('\"from sql\"', 'chat', 'room:2', false)")
+                _ = try await inbox.wait { messages($0, "c1").count == 2 && messages($0, "c2").count == 2 }
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            try await outbound.write(.text(#"{"type":"subscribe","id":"c1","channel":"room:1","since":0}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"c2","channel":"room:2"}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"c3","channel":"room:3"}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"bad","channel":"bad name"}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"both","channel":"room:1","table":"public.orders"}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"f","channel":"room:1","filter":"a=eq.1"}"#))
-            _ = try await inbox.wait { $0.filter { $0["type"] == .string("live") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 4 }
-            try await outbound.write(.text(#"{"type":"send","ref":"m1","channel":"room:1","event":"chat","payload":{"text":"hi"}}"#))
-            try await outbound.write(.text(#"{"type":"send","ref":"m2","channel":"room:2","event":"typing","payload":true}"#))
-            try await outbound.write(.text(#"{"type":"send","ref":"m3","channel":"room:1","event":"","payload":1}"#))
-            try await outbound.write(.text(#"{"type":"send","ref":"m4","channel":"room:1","event":"chat","sender":"mallory"}"#))
-            _ = try await inbox.wait { $0.contains { $0["type"] == .string("sent") && $0["ref"] == .string("m2") } }
-            try db.connection.execute("select realtime.send('\"from sql\"', 'chat', 'room:2', false)")
-            _ = try await inbox.wait { messages($0, "c1").count == 2 && messages($0, "c2").count == 2 }
-            try await outbound.close(.normalClosure, reason: nil)
-            _ = await reader.result
         }
         let all = inbox.all
         #expect(messages(all, "c1").map { $0["payload"] } == [.string("before"), .object([("text", .string("hi"))])])
@@ -92,30 +88,20 @@ import Testing
         let client = WebSocketClientConfiguration(maxFrameSize: 1 << 20)
         let received = Sizes()
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", configuration: client, logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 22) {
-                    guard case .text(let text) = message else { continue }
-                    inbox.add(text)
-                    if text.hasPrefix(#"{"type":"message""#) { received.bytes.withLock { $0.append(text.utf8.count) } }
-                }
+            let onText: @Sendable (String) -> Void = { text in
+                inbox.add(text)
+                if text.hasPrefix(#"{"type":"message""#) { received.bytes.withLock { $0.append(text.utf8.count) } }
             }
-            try await outbound.write(.text(#"{"type":"subscribe","id":"s","channel":"sizes"}"#))
-            _ = try await inbox.wait { $0.contains { $0["type"] == .string("live") } }
-            // One transaction: the relay delivers them as one batch.
-            let values = sizes.map { "(\($0))" }.joined(separator: ",")
-            try db.connection.execute("select realtime.send(to_jsonb(repeat('x', n)), 'e', 'sizes', false) from (values \(values)) v(n)")
-            try await outbound.write(.text(#"{"type":"ping"}"#))
-            do {
+            try await readingTexts(inbound, maxSize: 1 << 22, onText: onText) {
+                try await outbound.write(.text(#"{"type":"subscribe","id":"s","channel":"sizes"}"#))
+                _ = try await inbox.wait { $0.contains { $0["type"] == .string("live") } }
+                // One transaction: the relay delivers them as one batch.
+                let values = sizes.map { "(\($0))" }.joined(separator: ",")
+                try db.connection.execute("select realtime.send(to_jsonb(repeat('x', n)), 'e', 'sizes', false) from (values \(values)) v(n)")
+                try await outbound.write(.text(#"{"type":"ping"}"#))
                 _ = try await inbox.wait(timeout: 120) { messages($0, "s").count == sizes.count && $0.contains { $0["type"] == .string("pong") } }
-            } catch {
-                // The library reads the socket's close handshake itself once this returns: the
-                // reader must be done by then (two readers of one socket stop the process).
-                reader.cancel()
-                _ = await reader.result
-                throw error
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            try await outbound.close(.normalClosure, reason: nil)
-            _ = await reader.result
         }
         #expect(messages(inbox.all, "s").map { $0["payload"]?.stringValue?.count ?? -1 } == sizes)
         let frameBytes = received.bytes.withLock { $0 }
@@ -138,20 +124,16 @@ import Testing
             let token = try await AuthTests.token(sub: user)
             let inbox = Inbox()
             try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
-                let reader = Task {
-                    for try await message in inbound.messages(maxSize: 1 << 20) {
-                        if case .text(let text) = message { inbox.add(text) }
+                try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                    try await outbound.write(.text(#"{"type":"subscribe","id":"t","channel":"team"}"#))
+                    try await outbound.write(.text(#"{"type":"send","ref":"s","channel":"team","event":"chat","payload":"hello"}"#))
+                    try await outbound.write(.text(#"{"type":"send","ref":"o","channel":"lobby","event":"chat","payload":"hello"}"#))
+                    _ = try await inbox.wait { all in
+                        func answered(_ ref: String) -> Bool { all.contains { $0["ref"] == .string(ref) || $0["id"] == .string(ref) } }
+                        return answered("s") && answered("o") && (expectJoined ? !messages(all, "t").isEmpty : answered("t"))
                     }
+                    try await outbound.close(.normalClosure, reason: nil)
                 }
-                try await outbound.write(.text(#"{"type":"subscribe","id":"t","channel":"team"}"#))
-                try await outbound.write(.text(#"{"type":"send","ref":"s","channel":"team","event":"chat","payload":"hello"}"#))
-                try await outbound.write(.text(#"{"type":"send","ref":"o","channel":"lobby","event":"chat","payload":"hello"}"#))
-                _ = try await inbox.wait { all in
-                    func answered(_ ref: String) -> Bool { all.contains { $0["ref"] == .string(ref) || $0["id"] == .string(ref) } }
-                    return answered("s") && answered("o") && (expectJoined ? !messages(all, "t").isEmpty : answered("t"))
-                }
-                try await outbound.close(.normalClosure, reason: nil)
-                _ = await reader.result
             }
             let all = inbox.all
             #expect(all.contains { $0["type"] == .string("subscribed") } == expectJoined, "\(user): \(all)")

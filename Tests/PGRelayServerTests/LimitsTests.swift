@@ -118,23 +118,19 @@ import Testing
         logger.logLevel = .warning
         let inbox = WebSocketRouteTests.Inbox()
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { inbox.add(text) }
+            try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                for id in 1...4 {
+                    try await outbound.write(.text(#"{"type":"subscribe","id":"s\#(id)","table":"public.orders"}"#))
                 }
+                _ = try await inbox.wait { $0.filter { $0["type"] == .string("live") }.count == 3 && $0.contains { $0["type"] == .string("error") } }
+                try db.connection.execute("insert into orders values (1, 'paid', 10)")
+                _ = try await inbox.wait { $0.filter { $0["type"] == .string("change") }.count == 3 }
+                // Unsubscribing one makes room for another.
+                try await outbound.write(.text(#"{"type":"unsubscribe","id":"s1"}"#))
+                try await outbound.write(.text(#"{"type":"subscribe","id":"s5","table":"public.orders"}"#))
+                _ = try await inbox.wait { $0.contains { $0["type"] == .string("subscribed") && $0["id"] == .string("s5") } }
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            for id in 1...4 {
-                try await outbound.write(.text(#"{"type":"subscribe","id":"s\#(id)","table":"public.orders"}"#))
-            }
-            _ = try await inbox.wait { $0.filter { $0["type"] == .string("live") }.count == 3 && $0.contains { $0["type"] == .string("error") } }
-            try db.connection.execute("insert into orders values (1, 'paid', 10)")
-            _ = try await inbox.wait { $0.filter { $0["type"] == .string("change") }.count == 3 }
-            // Unsubscribing one makes room for another.
-            try await outbound.write(.text(#"{"type":"unsubscribe","id":"s1"}"#))
-            try await outbound.write(.text(#"{"type":"subscribe","id":"s5","table":"public.orders"}"#))
-            _ = try await inbox.wait { $0.contains { $0["type"] == .string("subscribed") && $0["id"] == .string("s5") } }
-            try await outbound.close(.normalClosure, reason: nil)
-            _ = await reader.result
         }
         let error = inbox.all.first { $0["type"] == .string("error") }
         #expect(error?["id"] == .string("s4"))

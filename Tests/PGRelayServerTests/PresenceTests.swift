@@ -27,55 +27,51 @@ import Testing
         let watcher = Inbox()
         let url = "ws://127.0.0.1:\(second.port)/v1/ws"
         try await webSocketSession(url, logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { watcher.add(text) }
-                }
-            }
-            try await outbound.write(.text(#"{"type":"subscribe","id":"c","channel":"room:1"}"#))
-            _ = try await watcher.wait { !events($0, "presence_state").isEmpty }
-            // alice on two sockets of the first relay: one presence.
-            let phone = Inbox()
-            try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound2, outbound2, _ in
-                let reader2 = Task {
-                    for try await message in inbound2.messages(maxSize: 1 << 20) {
-                        if case .text(let text) = message { phone.add(text) }
-                    }
-                }
-                try await outbound2.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"online","meta":{"device":"phone"}}"#))
-                _ = try await phone.wait { $0.contains { $0["type"] == .string("tracked") } }
-                _ = try await watcher.wait { events($0, "presence_diff").count == 1 }
-                let seen = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                #expect(seen["presence"]?["alice"]?["status"] == .string("online"), "\(seen)")
-                #expect(seen["presence"]?["alice"]?["meta"]?["device"] == .string("phone"))
-
-                let laptop = Inbox()
-                try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound3, outbound3, _ in
-                    let reader3 = Task {
-                        for try await message in inbound3.messages(maxSize: 1 << 20) {
-                            if case .text(let text) = message { laptop.add(text) }
+            try await readingTexts(inbound, onText: { watcher.add($0) }) {
+                try await outbound.write(.text(#"{"type":"subscribe","id":"c","channel":"room:1"}"#))
+                _ = try await watcher.wait { !events($0, "presence_state").isEmpty }
+                // alice on two sockets of the first relay: one presence.
+                let phone = Inbox()
+                try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound2, outbound2, _ in
+                    let reader2 = Task {
+                        for try await message in inbound2.messages(maxSize: 1 << 20) {
+                            if case .text(let text) = message { phone.add(text) }
                         }
                     }
-                    try await outbound3.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"away","meta":{"device":"laptop"}}"#))
-                    _ = try await laptop.wait { $0.contains { $0["type"] == .string("tracked") } }
-                    _ = try await watcher.wait { events($0, "presence_diff").count == 2 }
-                    let both = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                    #expect(both["presence"]?["alice"]?["connections"] == .number("2") && both["presence"]?["alice"]?["status"] == .string("away"), "\(both)")
-                    try await outbound3.close(.normalClosure, reason: nil)
-                    _ = await reader3.result
+                    try await outbound2.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"online","meta":{"device":"phone"}}"#))
+                    _ = try await phone.wait { $0.contains { $0["type"] == .string("tracked") } }
+                    _ = try await watcher.wait { events($0, "presence_diff").count == 1 }
+                    let seen = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
+                    #expect(seen["presence"]?["alice"]?["status"] == .string("online"), "\(seen)")
+                    #expect(seen["presence"]?["alice"]?["meta"]?["device"] == .string("phone"))
+
+                    let laptop = Inbox()
+                    try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound3, outbound3, _ in
+                        let reader3 = Task {
+                            for try await message in inbound3.messages(maxSize: 1 << 20) {
+                                if case .text(let text) = message { laptop.add(text) }
+                            }
+                        }
+                        try await outbound3.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"away","meta":{"device":"laptop"}}"#))
+                        _ = try await laptop.wait { $0.contains { $0["type"] == .string("tracked") } }
+                        _ = try await watcher.wait { events($0, "presence_diff").count == 2 }
+                        let both = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
+                        #expect(both["presence"]?["alice"]?["connections"] == .number("2") && both["presence"]?["alice"]?["status"] == .string("away"), "\(both)")
+                        try await outbound3.close(.normalClosure, reason: nil)
+                        _ = await reader3.result
+                    }
+                    // The laptop left; alice is still online on her phone (its status shows again).
+                    _ = try await watcher.wait { events($0, "presence_diff").count == 3 }
+                    let one = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
+                    #expect(one["presence"]?["alice"]?["connections"] == .number("1") && one["presence"]?["alice"]?["status"] == .string("online"), "\(one)")
+                    try await outbound2.write(.text(#"{"type":"untrack","ref":"u","channel":"room:1"}"#))
+                    _ = try await phone.wait { $0.contains { $0["type"] == .string("untracked") } }
+                    try await outbound2.close(.normalClosure, reason: nil)
+                    _ = await reader2.result
                 }
-                // The laptop left; alice is still online on her phone (its status shows again).
-                _ = try await watcher.wait { events($0, "presence_diff").count == 3 }
-                let one = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                #expect(one["presence"]?["alice"]?["connections"] == .number("1") && one["presence"]?["alice"]?["status"] == .string("online"), "\(one)")
-                try await outbound2.write(.text(#"{"type":"untrack","ref":"u","channel":"room:1"}"#))
-                _ = try await phone.wait { $0.contains { $0["type"] == .string("untracked") } }
-                try await outbound2.close(.normalClosure, reason: nil)
-                _ = await reader2.result
+                _ = try await watcher.wait { events($0, "presence_diff").count == 4 }
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            _ = try await watcher.wait { events($0, "presence_diff").count == 4 }
-            try await outbound.close(.normalClosure, reason: nil)
-            _ = await reader.result
         }
         let diffs = events(watcher.all, "presence_diff")
         #expect(diffs.map { $0["joins"]?["alice"]?["status"] ?? $0["leaves"]?["alice"]?["status"] } == [.string("online"), .string("away"), .string("online"), .string("online")], "\(diffs)")
@@ -102,25 +98,21 @@ import Testing
         let token = try await AuthTests.token(sub: "alice")
         let inbox = Inbox()
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { inbox.add(text) }
-                }
+            try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                for text in [
+                    #"{"type":"track","ref":"1","channel":"lobby","status":"busy"}"#,
+                    #"{"type":"track","ref":"2","channel":"lobby","user":"mallory"}"#,
+                    #"{"type":"track","ref":"3","channel":"team"}"#,
+                    #"{"type":"track","ref":"4","channel":"lobby","meta":[1]}"#,
+                    #"{"type":"track","ref":"5","channel":"lobby","status":""}"#,
+                    #"{"type":"untrack","ref":"6","channel":"elsewhere"}"#,
+                    #"{"type":"track","ref":"7","channel":"lobby","meta":{"big":"\#(String(repeating: "x", count: 200))"}}"#,
+                    #"{"type":"track","ref":"8","channel":"hall"}"#,
+                    #"{"type":"track","ref":"9","channel":"attic"}"#,
+                ] { try await outbound.write(.text(text)) }
+                _ = try await inbox.wait { all in (1...9).allSatisfy { n in all.contains { $0["ref"] == .string("\(n)") || $0["id"] == .string("\(n)") } } }
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            for text in [
-                #"{"type":"track","ref":"1","channel":"lobby","status":"busy"}"#,
-                #"{"type":"track","ref":"2","channel":"lobby","user":"mallory"}"#,
-                #"{"type":"track","ref":"3","channel":"team"}"#,
-                #"{"type":"track","ref":"4","channel":"lobby","meta":[1]}"#,
-                #"{"type":"track","ref":"5","channel":"lobby","status":""}"#,
-                #"{"type":"untrack","ref":"6","channel":"elsewhere"}"#,
-                #"{"type":"track","ref":"7","channel":"lobby","meta":{"big":"\#(String(repeating: "x", count: 200))"}}"#,
-                #"{"type":"track","ref":"8","channel":"hall"}"#,
-                #"{"type":"track","ref":"9","channel":"attic"}"#,
-            ] { try await outbound.write(.text(text)) }
-            _ = try await inbox.wait { all in (1...9).allSatisfy { n in all.contains { $0["ref"] == .string("\(n)") || $0["id"] == .string("\(n)") } } }
-            try await outbound.close(.normalClosure, reason: nil)
-            _ = await reader.result
         }
         let all = inbox.all
         func error(_ id: String, _ text: String) -> Bool { all.contains { $0["id"] == .string(id) && $0["message"]?.stringValue?.contains(text) == true } }

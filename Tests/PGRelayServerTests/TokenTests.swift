@@ -89,13 +89,9 @@ import Testing
         {
             let inbox = WebSocketRouteTests.Inbox()
             let close = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
-                let reader = Task {
-                    for try await message in inbound.messages(maxSize: 1 << 20) {
-                        if case .text(let text) = message { inbox.add(text) }
-                    }
+                try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                    try await body(outbound, inbox)
                 }
-                try await body(outbound, inbox)
-                _ = await reader.result
             }
             return (inbox.all, close)
         }

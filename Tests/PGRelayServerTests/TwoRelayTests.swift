@@ -31,24 +31,20 @@ import Testing
         try await second.waitForHealth { $0["subscribers"] == .number("1") }
         let inbox = Inbox()
         try await webSocketSession("ws://127.0.0.1:\(second.port)/v1/ws", logger: logger) { inbound, outbound, _ in
-            let reader = Task {
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { inbox.add(text) }
+            try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                try await outbound.write(.text(#"{"type":"subscribe","id":"c","channel":"room:1"}"#))
+                _ = try await inbox.wait { $0.contains { $0["type"] == .string("live") } }
+                try await outbound.write(.text(#"{"type":"send","ref":"1","channel":"room:1","event":"chat","payload":"over ws"}"#))
+                _ = try await inbox.wait { $0.contains { $0["ref"] == .string("1") } }
+                #expect(try await first.post("/v1/channels/room:1/messages", body: #"{"event":"chat","payload":"over http"}"#).status == 202)
+                try db.connection.execute("select realtime.send('\"over sql\"', 'chat', 'room:1', false)")
+                try ChannelStore(connection: db.connection).send(try MessageDraft(channel: "room:1", event: "chat", payload: .string("over the cli"), sender: "ops"))
+                #expect(try await first.post("/v1/channels/room:1/messages", body: #"{"event":"typing","payload":{"on":true},"ephemeral":true}"#).status == 202)
+                _ = try await inbox.wait { all in
+                    all.filter { $0["type"] == .string("message") }.count == 4 && all.contains { $0["type"] == .string("broadcast") }
                 }
+                try await outbound.close(.normalClosure, reason: nil)
             }
-            try await outbound.write(.text(#"{"type":"subscribe","id":"c","channel":"room:1"}"#))
-            _ = try await inbox.wait { $0.contains { $0["type"] == .string("live") } }
-            try await outbound.write(.text(#"{"type":"send","ref":"1","channel":"room:1","event":"chat","payload":"over ws"}"#))
-            _ = try await inbox.wait { $0.contains { $0["ref"] == .string("1") } }
-            #expect(try await first.post("/v1/channels/room:1/messages", body: #"{"event":"chat","payload":"over http"}"#).status == 202)
-            try db.connection.execute("select realtime.send('\"over sql\"', 'chat', 'room:1', false)")
-            try ChannelStore(connection: db.connection).send(try MessageDraft(channel: "room:1", event: "chat", payload: .string("over the cli"), sender: "ops"))
-            #expect(try await first.post("/v1/channels/room:1/messages", body: #"{"event":"typing","payload":{"on":true},"ephemeral":true}"#).status == 202)
-            _ = try await inbox.wait { all in
-                all.filter { $0["type"] == .string("message") }.count == 4 && all.contains { $0["type"] == .string("broadcast") }
-            }
-            try await outbound.close(.normalClosure, reason: nil)
-            _ = await reader.result
         }
         var seen: [[Int64]] = []
         for stream in streams {

@@ -21,3 +21,27 @@ func webSocketSession(
         return try await group.next()!
     }
 }
+
+/// Inside a session's handler: reads the socket's text messages, passing each to `onText`, while
+/// `body` speaks. When `body` returns (having closed its side), waits for the server's close to
+/// end the reading. When `body` throws (a wait's deadline passed), stops the reader before the
+/// error leaves the handler: the library reads the same inbound stream for its close handshake
+/// as soon as the handler ends, and two readers of one stream at once stop the whole test
+/// process (NIO allows one iterator), which took every other test's result with it.
+func readingTexts(
+    _ inbound: WebSocketInboundStream, maxSize: Int = 1 << 20, onText: @escaping @Sendable (String) -> Void, _ body: () async throws -> Void
+) async throws {
+    let reader = Task {
+        for try await message in inbound.messages(maxSize: maxSize) {
+            if case .text(let text) = message { onText(text) }
+        }
+    }
+    do {
+        try await body()
+    } catch {
+        reader.cancel()
+        _ = await reader.result
+        throw error
+    }
+    _ = await reader.result
+}
