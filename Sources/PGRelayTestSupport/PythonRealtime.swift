@@ -4,6 +4,12 @@ import PGRelayPostgres
 /// The real, unmodified Supabase Python client (`realtime` 2.34.1 from PyPI), in a virtual
 /// environment the tests make once under `.build/python-realtime` (or the Python that
 /// `PGRELAY_TEST_PYTHON` names, with the package installed).
+///
+/// The scripts create their clients with `timeout=60`: the relays under test share the test
+/// process's two cooperative threads with every other test, and while the heavy ones run (a burst
+/// to 50 readers in a debug build) a join's reply can take longer than the client's default 10 s.
+/// The client then joins again, and a join replaces the last (as Supabase's server does), so the
+/// changes between were the test's to lose. The tests check what arrives, not how fast.
 public enum PythonRealtime {
     public static let version = "2.34.1"
     private static let lock = NSLock()

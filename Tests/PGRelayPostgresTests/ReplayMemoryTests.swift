@@ -97,7 +97,12 @@ import Testing
             let reader = try SSEReader(port: port, path: "/v1/stream/public.big?since=0")
             return reader.read(timeout: 120) { $0.liveAfter != nil }
         }
-        #expect(reader.changeIDs.count == 40, "\(reader.changeIDs.count) rows, closed: \(reader.closed); serve: \(serve.stderrSoFar.components(separatedBy: "stream closed").count - 1) streams closed")
+        let log = serve.stderrSoFar
+        let stalls = log.components(separatedBy: "\n").filter { $0.contains("took no write") }
+        #expect(
+            reader.changeIDs.count == 40,
+            "\(reader.changeIDs.count) rows, closed: \(reader.closed); serve: \(log.components(separatedBy: "stream closed").count - 1) streams closed, \(stalls.count) for stalls: \(stalls.suffix(3))"
+        )
         #expect(reader.liveAfter != nil)
     }
 

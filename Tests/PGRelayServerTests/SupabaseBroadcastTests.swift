@@ -22,7 +22,7 @@ import Testing
             clients = []
             channels = {}
             for name, self_ in (("a", False), ("b", True)):
-                client = AsyncRealtimeClient(url, None, auto_reconnect=False)
+                client = AsyncRealtimeClient(url, None, auto_reconnect=False, timeout=60)
                 await client.connect()
                 clients.append(client)
                 channel = client.channel("room:1", {"config": {"broadcast": {"self": self_, "ack": False}}})
@@ -237,14 +237,14 @@ extension SupabaseAccessTests {
 
         async def main():
             events = []
-            watcher = AsyncRealtimeClient(sys.argv[2], None, auto_reconnect=False)
+            watcher = AsyncRealtimeClient(sys.argv[2], None, auto_reconnect=False, timeout=60)
             await watcher.connect()
             watching = watcher.channel("room:p")
             watching.on_presence_join(lambda key, current, new: events.append(["join", key, [dict(p) for p in new]]))
             watching.on_presence_leave(lambda key, current, left: events.append(["leave", key, [dict(p) for p in left]]))
             await watching.subscribe(lambda state, error: out(watcher=getattr(state, "value", str(state))))
 
-            tracker = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False)
+            tracker = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False, timeout=60)
             await tracker.connect()
             tracking = tracker.channel("room:p", {"config": {"presence": {"key": "alice-device"}}})
             tracking.on_presence_sync(lambda: None)
@@ -304,7 +304,7 @@ extension SupabaseAccessTests {
 
         async def main():
             got = {"all": [], "paid": [], "narrow": []}
-            client = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False)
+            client = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False, timeout=60)
             await client.connect()
             channel = client.channel("db")
             channel.on_postgres_changes("*", table="orders", schema="public", callback=lambda p: got["all"].append(p))
@@ -348,7 +348,7 @@ extension SupabaseAccessTests {
         #expect(python.stdoutSoFar.contains(#"{"state": "SUBSCRIBED", "error": null}"#), "\(python.stdoutSoFar)")
         let report = try JSONValue(parsing: String(python.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"all": "#) } ?? ""))
         let all = (report["all"]?.arrayValue ?? []).compactMap { $0["data"] }
-        #expect(all.map { $0["type"]?.stringValue ?? "" } == ["INSERT", "INSERT", "UPDATE", "DELETE"], "\(report)")
+        #expect(all.map { $0["type"]?.stringValue ?? "" } == ["INSERT", "INSERT", "UPDATE", "DELETE"], "\(report); stdout: \(python.stdoutSoFar); stderr: \(python.stderrSoFar)")
         #expect(all.first?["record"]?["total"] == .number("150") && all.first?["record"]?["status"] == .string("paid"), "\(report)")
         #expect(all.first?["columns"]?.arrayValue?.map { "\($0["name"]?.stringValue ?? "") \($0["type"]?.stringValue ?? "")" } == ["id int4", "status text", "total numeric"], "\(report)")
         #expect(all.allSatisfy { $0["schema"] == .string("public") && $0["table"] == .string("orders") && $0["errors"] == .null }, "\(report)")

@@ -18,7 +18,7 @@ import Testing
 
         async def main():
             got = []
-            client = AsyncRealtimeClient(url, token, auto_reconnect=False)
+            client = AsyncRealtimeClient(url, token, auto_reconnect=False, timeout=60)
             await client.connect()
             config = {"private": True, "broadcast": {"self": False, "ack": False, "replay": {"since": 0, "limit": replay_limit}}}
             channel = client.channel("team", {"config": config})

@@ -20,7 +20,7 @@ import Testing
             def keep(item):
                 got.append(item)
                 out(item=item)
-            client = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=True, initial_backoff=0.5, max_retries=8)
+            client = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=True, initial_backoff=0.5, max_retries=8, timeout=60)
             await client.connect()
             channel = client.channel("db")
             channel.on_postgres_changes("INSERT", table="orders", callback=lambda p: keep(p["data"]["record"]))

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 /// Writes a socket's text messages as WebSocket frames, many frames to one write and one flush.
 ///
@@ -12,12 +13,20 @@ import NIOWebSocket
 /// (they are encoded already) and flushed once. Every frame is still one whole message, as the
 /// protocols need; only the copies and the syscalls are shared.
 ///
-/// All of pgrelay's own frames on a socket go through one writer, so they keep their order; the
-/// library's frames (pong, close) pass the same encoder on the same event loop. Each write returns
-/// once its bytes are written to the socket (or throws when the socket is closed): a client that
-/// does not read holds up only its own deliveries. Server frames are not masked, and the relay
+/// A write returns once its bytes are handed to the event loop, not once the socket took them,
+/// as long as fewer than ``pendingLimit`` bytes are on their way; past that it waits until the
+/// socket takes some. Waiting for each write to reach the socket made every reply cost a round
+/// trip to the event loop and back: on a busy machine a Supabase join's reply took seconds, and
+/// its client timed out and joined again (measured in the test suite, where the relay shares two
+/// cores with everything else). So a client that does not read still holds up only its own
+/// deliveries, and at most ``pendingLimit`` bytes of them. Once a write fails (the socket
+/// closed), every later write throws.
+///
+/// All of pgrelay's own frames on a socket go through one writer; the event loop runs what is
+/// handed to it in order, so they keep their order, and the library's frames (pong, close) pass
+/// the same encoder on the same event loop. Server frames are not masked, and the relay
 /// negotiates no WebSocket extension (permessage-deflate would need the library's path).
-struct WebSocketBatchWriter: Sendable {
+final class WebSocketBatchWriter: Sendable {
     /// One message's text in three parts written one after another: a subscription's envelope
     /// around an entry's shared JSON, without joining them into a new string first.
     struct Text: Sendable {
@@ -36,6 +45,19 @@ struct WebSocketBatchWriter: Sendable {
 
     /// About how many bytes one flush carries.
     static let batchBytes = 64 * 1024
+    /// Most bytes handed to the event loop and not yet taken by the socket before a write waits.
+    static let pendingLimit = 256 * 1024
+
+    private struct State {
+        var pending = 0
+        var failure: (any Error)?
+        var waiters: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    init(channel: any Channel) { self.channel = channel }
 
     /// Writes one message.
     func write(_ text: String) async throws {
@@ -43,8 +65,8 @@ struct WebSocketBatchWriter: Sendable {
     }
 
     /// Writes the messages in order, a flush per ``batchBytes`` (a lazy sequence is framed as it
-    /// is written, so at most one batch is held); calls `written` after each flush (the stall
-    /// watch counts it as progress).
+    /// is written, so at most one batch is held here); calls `written` after each batch is handed
+    /// on (the stall watch counts it as progress).
     func write(_ texts: some Sequence<Text>, written: () -> Void = {}) async throws {
         var buffer = channel.allocator.buffer(capacity: 0)
         for text in texts {
@@ -80,17 +102,62 @@ struct WebSocketBatchWriter: Sendable {
         buffer.writeString(text.tail)
     }
 
-    /// One hop to the event loop: the encoded frames written after the frame encoder, one flush;
-    /// done when they are written.
+    /// Hands the encoded frames to the event loop, which writes them after the frame encoder and
+    /// flushes once; waits first while ``pendingLimit`` bytes are still on their way.
     private func flush(_ buffer: ByteBuffer) async throws {
+        try await waitForRoom()
+        let size = buffer.readableBytes
+        state.withLock { $0.pending += size }
         let channel = self.channel
-        try await channel.eventLoop.flatSubmit {
+        channel.eventLoop.execute {
             do {
                 let encoder = try channel.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self)
-                return encoder.writeAndFlush(NIOAny(buffer))
+                encoder.writeAndFlush(NIOAny(buffer)).whenComplete { self.finished(size, $0) }
             } catch {
-                return channel.eventLoop.makeFailedFuture(error)
+                self.finished(size, .failure(error))
             }
-        }.get()
+        }
+    }
+
+    /// A flush reached the socket (or failed): its bytes are no longer pending; wakes the writers
+    /// waiting for room, or for the failure.
+    private func finished(_ size: Int, _ result: Result<Void, any Error>) {
+        let (woken, failure) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], (any Error)?) in
+            state.pending -= size
+            if case .failure(let error) = result, state.failure == nil { state.failure = error }
+            guard state.failure != nil || state.pending < Self.pendingLimit else { return ([], nil) }
+            defer { state.waiters.removeAll() }
+            return (state.waiters.map(\.continuation), state.failure)
+        }
+        for waiter in woken {
+            if let failure { waiter.resume(throwing: failure) } else { waiter.resume() }
+        }
+    }
+
+    /// Returns at once while fewer than ``pendingLimit`` bytes are pending; otherwise when the
+    /// socket has taken enough. Throws once a write has failed, or when the task is cancelled.
+    private func waitForRoom() async throws {
+        let id = state.withLock { state -> UInt64 in
+            state.nextWaiter += 1
+            return state.nextWaiter
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let now = state.withLock { state -> Result<Void, any Error>? in
+                    if let failure = state.failure { return .failure(failure) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if state.pending < Self.pendingLimit { return .success(()) }
+                    state.waiters.append((id, continuation))
+                    return nil
+                }
+                if let now { continuation.resume(with: now) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
     }
 }

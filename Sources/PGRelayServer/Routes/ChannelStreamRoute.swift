@@ -46,7 +46,7 @@ struct ChannelStreamRoute {
         var loop = SubscriberLoop(
             tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
             schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds, onStall: { [connection = context.channel] in connection.close(promise: nil) }
+            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: context.client, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         loop.ephemeral = (hub, name)
         logger.info("stream opened", metadata: ["client": "\(context.client)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import Logging
 import Hummingbird
 import NIOCore
 import PGRelayCore
@@ -64,6 +65,18 @@ enum RequestInput {
 
     /// Parameters whose values are secrets, whatever their spelling in the query string.
     static let secretParameters: Set<String> = ["access_token", "apikey", "token"]
+
+    /// What a subscriber loop calls when its client took no write for `seconds` mid-replay:
+    /// logs it (an operator who sees clients cut off can tell why) and closes the connection.
+    static func stallCloser(_ channel: any NIOCore.Channel, client: String, seconds: Double, logger: Logger) -> @Sendable () -> Void {
+        {
+            logger.warning(
+                "closing a client that took no write for limits.replay_stall_seconds mid-replay",
+                metadata: ["client": "\(client)", "replay_stall_seconds": "\(seconds)"]
+            )
+            channel.close(promise: nil)
+        }
+    }
 
     /// The query string for logs, with the value of every secret parameter replaced. Keys are
     /// compared decoded (`access%5Ftoken` and `ACCESS_TOKEN` are `access_token`), as the parser

@@ -56,7 +56,7 @@ struct StreamRoute {
         let loop = SubscriberLoop(
             tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
             metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds, onStall: { [connection = context.channel] in connection.close(promise: nil) }
+            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: context.client, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         logger.info(
             "stream opened",

@@ -71,7 +71,10 @@ struct SupabaseRoute {
                     userAgent: request.headers[.userAgent]
                 )
                 defer { entry.close() }
-                try await session(inbound: inbound, writer: WebSocketBatchWriter(channel: channel), serializer: serializer, claims: claims, connection: entry) { channel.close(promise: nil) }
+                try await session(
+                    inbound: inbound, writer: WebSocketBatchWriter(channel: channel), serializer: serializer, claims: claims, connection: entry,
+                    onStall: RequestInput.stallCloser(channel, client: WebSocketRoute.client(channel.remoteAddress), seconds: admission.limits.replayStallSeconds, logger: logger)
+                )
             }
         }
     }

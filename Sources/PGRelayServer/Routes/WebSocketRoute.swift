@@ -62,7 +62,10 @@ struct WebSocketRoute {
                 userAgent: context.request.headers[.userAgent]
             )
             defer { entry.close() }
-            try await session(inbound: inbound, outbound: outbound, writer: WebSocketBatchWriter(channel: channel), claims: claims, connection: entry) { channel.close(promise: nil) }
+            try await session(
+                inbound: inbound, outbound: outbound, writer: WebSocketBatchWriter(channel: channel), claims: claims, connection: entry,
+                onStall: RequestInput.stallCloser(channel, client: Self.client(channel.remoteAddress), seconds: admission.limits.replayStallSeconds, logger: logger)
+            )
         }
     }
 

@@ -171,22 +171,12 @@ public final class Tail: Sendable {
         append(entries: page.map(TailEntry.init))
     }
 
-    /// Appends one page the listener read: its changes and messages, merged into id order.
-    public func append(_ page: Listener.Page) {
-        var entries: [TailEntry] = []
-        entries.reserveCapacity(page.changes.count + page.messages.count)
-        let (changes, messages) = (page.changes, page.messages)
-        var (i, j) = (0, 0)
-        while i < changes.count || j < messages.count {
-            if j == messages.count || (i < changes.count && changes[i].event.id < messages[j].id) {
-                entries.append(TailEntry(changes[i]))
-                i += 1
-            } else {
-                entries.append(TailEntry(messages[j]))
-                j += 1
-            }
-        }
-        append(entries: entries)
+    /// Appends one page the listener read: its changes and messages, merged into id order. The
+    /// entries are encoded before the lock is taken, letting other tasks run every few
+    /// milliseconds: a page of 1,000 changes to encode held a thread of the cooperative pool (one
+    /// per core) for as long as that took, and every socket's replies waited behind it.
+    public func append(_ page: Listener.Page) async {
+        append(entries: await TailEntry.merged(page))
     }
 
     private func append(entries: [TailEntry]) {

@@ -1,4 +1,5 @@
 import PGRelayCore
+import PGRelayPostgres
 import Synchronization
 
 /// One entry of the log as every subscriber receives it, a table change or a channel message:
@@ -43,6 +44,30 @@ public final class TailEntry: Sendable {
         let text = make()
         lastFrame.withLock { $0 = (key, text) }
         return text
+    }
+
+    /// A page's changes and messages as entries, merged into id order; lets other tasks run
+    /// every few milliseconds of encoding (see ``Tail/append(_:)``).
+    static func merged(_ page: Listener.Page) async -> [TailEntry] {
+        var entries: [TailEntry] = []
+        entries.reserveCapacity(page.changes.count + page.messages.count)
+        let (changes, messages) = (page.changes, page.messages)
+        var (i, j) = (0, 0)
+        var clock = ContinuousClock.now
+        while i < changes.count || j < messages.count {
+            if j == messages.count || (i < changes.count && changes[i].event.id < messages[j].id) {
+                entries.append(TailEntry(changes[i]))
+                i += 1
+            } else {
+                entries.append(TailEntry(messages[j]))
+                j += 1
+            }
+            if entries.count % 32 == 0, ContinuousClock.now - clock > .milliseconds(2) {
+                await Task.yield()
+                clock = ContinuousClock.now
+            }
+        }
+        return entries
     }
 
     /// The table change, or nil for a message.

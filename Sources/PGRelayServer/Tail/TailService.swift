@@ -33,7 +33,7 @@ struct TailService: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await page in listener.pages().cancelOnGracefulShutdown() {
-                    tail.append(page)
+                    await tail.append(page)
                     metrics.received(page.changes)
                     if !page.messages.isEmpty { metrics.messagesReceived.increment(by: page.messages.count) }
                     metrics.counted(page)
