@@ -50,6 +50,9 @@ public struct ServeConfiguration: Sendable {
     /// Channel names that get a label of their own in `/metrics` (`metrics.channel_labels`); by
     /// default none, so that the metrics' size does not grow with the number of channels.
     public var metricsChannelLabels: Set<String> = []
+    /// Tables whose `/v1/changes` pages a shared HTTP cache may store and serve to anyone
+    /// (`cache.public_tables`): only tables every reader may see whole. Without auth every page is public.
+    public var publicTables: Set<TableName> = []
 
     public init(conninfo: String) { self.conninfo = conninfo }
 
@@ -111,7 +114,7 @@ public func buildApplication(
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
     StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger)
         .register(on: router)
-    ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator).register(on: router)
+    ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()

@@ -24,6 +24,9 @@ public final class RelayMetrics: Sendable {
     private let deliveriesSSE: Metrics.Counter
     private let deliveriesWebSocket: Metrics.Counter
     private let deliveriesHTTP: Metrics.Counter
+    /// `/v1/changes` pages answered by the relay (what a cache in front did not serve), by answer.
+    private let pagesServed: Metrics.Counter
+    private let pagesNotModified: Metrics.Counter
 
     /// Presence tracks and untracks by this relay's clients.
     let presenceUpdates: Metrics.Counter
@@ -61,6 +64,8 @@ public final class RelayMetrics: Sendable {
         deliveriesWebSocket = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "websocket")], factory: factory)
         deliveriesHTTP = Metrics.Counter(label: "pgrelay_deliveries_total", dimensions: [("transport", "http")], factory: factory)
         presenceUpdates = Metrics.Counter(label: "pgrelay_presence_updates_total", factory: factory)
+        pagesServed = Metrics.Counter(label: "pgrelay_catchup_pages_total", dimensions: [("answer", "page")], factory: factory)
+        pagesNotModified = Metrics.Counter(label: "pgrelay_catchup_pages_total", dimensions: [("answer", "not_modified")], factory: factory)
         self.factory = factory
     }
 
@@ -94,6 +99,11 @@ public final class RelayMetrics: Sendable {
                 counter("pgrelay_channel_messages_by_name_total", [("channel", message.channel)]).increment()
             }
         }
+    }
+
+    /// Counts a `/v1/changes` page the relay answered: whole, or 304 to a cache's revalidation.
+    func catchUpPage(notModified: Bool) {
+        (notModified ? pagesNotModified : pagesServed).increment()
     }
 
     func delivered(_ count: Int = 1, via transport: Transport) {

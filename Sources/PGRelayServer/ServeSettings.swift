@@ -75,6 +75,13 @@ public struct ServeSettings: Sendable {
         guard configuration.presenceExpirySeconds >= 1 else { throw ServeConfigurationError(description: "presence.expiry_seconds must be at least 1") }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
         configuration.metricsChannelLabels = Set(reader.stringArray(forKey: "metrics.channel_labels", default: []))
+        configuration.publicTables = Set(try reader.stringArray(forKey: "cache.public_tables", default: []).map { name in
+            do {
+                return try TableName(parsing: name)
+            } catch {
+                throw ServeConfigurationError(description: "cache.public_tables: '\(name)' is not a table name (\(error))")
+            }
+        })
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")
         }

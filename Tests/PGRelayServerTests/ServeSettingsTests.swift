@@ -32,6 +32,13 @@ import Testing
         #expect { try backwards.serveConfiguration() } throws: { "\($0)".contains("log.idle_poll_ms") }
     }
 
+    @Test func publicTablesAreTableNames() async throws {
+        let settings = try await ServeSettings.load(file: try write("cache:\n  public_tables: [public.orders, catalog]\n"), environment: [:])
+        #expect(try settings.serveConfiguration().publicTables == [TableName(schema: "public", name: "orders"), TableName(schema: "public", name: "catalog")])
+        let bad = try await ServeSettings.load(file: try write("cache:\n  public_tables: [\"a.b.c\"]\n"), environment: [:])
+        #expect { try bad.serveConfiguration() } throws: { "\($0)".contains("cache.public_tables: 'a.b.c' is not a table name") }
+    }
+
     @Test func fileValuesAreOverriddenByEnvironment() async throws {
         let path = try write(
             """

@@ -12,10 +12,17 @@ import PGRelayPostgres
 /// `next_since` is the id to pass as `since` next time: the last change read, even when the
 /// filter left it out, so that polling never reads the same changes twice. A `since` older than
 /// what cleanup kept is answered 410, with the oldest id kept.
+///
+/// Pages carry an `ETag` and a `Cache-Control` that HTTP caches act on (``PageCaching``): a page
+/// that ends before the newest change is immutable, the live edge's fresh for a second; `public`
+/// without auth or for a table in `cache.public_tables`, `private` otherwise.
 struct ChangesRoute {
     let pool: DatabasePool
     let metrics: RelayMetrics
     let authenticator: Authenticator?
+    /// Tables whose pages are the same for every reader, so that a shared cache may store them
+    /// (`cache.public_tables`); with auth, only pages the reader's row scope leaves whole.
+    var publicTables: Set<TableName> = []
     /// Most changes one page returns; the default `limit` is 100.
     static let maximumLimit = 1000
     /// Changes read from the log per query.
@@ -31,6 +38,8 @@ struct ChangesRoute {
         var authorized = try await RequestInput.authorize(
             parsed, table: table, token: Authenticator.token(in: request, query: parsed), authenticator: authenticator
         ).request
+        // The same page for everyone: no auth, or a public table and no row scope for this reader.
+        let shared = authenticator == nil || (publicTables.contains(table) && authorized.filter == parsed.filter)
         let limit = min(authorized.limit ?? 100, Self.maximumLimit)
         let (channel, key, _) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
         let query = authorized
@@ -72,11 +81,22 @@ struct ChangesRoute {
             throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
         }
         let (events, lastRead, exhausted) = result
-        metrics.delivered(events.count, via: .http)
-        return try JSONValue.object([
+        let body = JSONValue.object([
             ("changes", .array(events.map(\.canonicalJSON))),
             ("next_since", .number(String(lastRead))),
             ("has_more", .bool(!exhausted)),
-        ]).response(from: request, context: context)
+        ]).jsonText
+        let caching = PageCaching(complete: !exhausted, shared: shared)
+        let tag = PageCaching.entityTag(of: body)
+        var headers: HTTPFields = [.eTag: tag, .cacheControl: caching.cacheControl]
+        if !shared { headers[.vary] = "Authorization" }
+        if PageCaching.matches(ifNoneMatch: request.headers[.ifNoneMatch], tag: tag) {
+            metrics.catchUpPage(notModified: true)
+            return Response(status: .notModified, headers: headers)
+        }
+        metrics.catchUpPage(notModified: false)
+        metrics.delivered(events.count, via: .http)
+        headers[.contentType] = "application/json"
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
