@@ -12,6 +12,19 @@ public struct TestDatabase: Sendable {
         connection = try Connection(conninfo: conninfo)
     }
 
+    /// ``init(initialized:)`` on a thread of its own, with `prepare` (create tables, subscribe)
+    /// run there too. For async tests: creating and initializing a database blocks for a quarter
+    /// of a second, seconds on a busy machine, and a test that blocks a thread of the cooperative
+    /// pool (one per core, shared by every test and every in-process relay) holds up all of them:
+    /// with 70 tests starting at once, relays started early did not get to listen for a minute.
+    public static func make(initialized: Bool = true, _ prepare: @escaping @Sendable (TestDatabase) throws -> Void = { _ in }) async throws -> TestDatabase {
+        try await Workers.value {
+            let db = try TestDatabase(initialized: initialized)
+            try prepare(db)
+            return db
+        }
+    }
+
     public func connect() throws -> Connection { try Connection(conninfo: conninfo) }
     public var installer: Installer { Installer(connection: connection) }
     public var log: ChangeLog { ChangeLog(connection: connection) }

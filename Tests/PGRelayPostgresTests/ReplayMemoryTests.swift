@@ -50,8 +50,8 @@ import Testing
         let port = try freeLoopbackPort()
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
-        // Clients that stop reading mid-replay are let go after 8 s (default 30).
-        environment["PGRELAY_LIMITS_REPLAY_STALL_SECONDS"] = "8"
+        // Clients that stop reading mid-replay are let go after 12 s (default 30).
+        environment["PGRELAY_LIMITS_REPLAY_STALL_SECONDS"] = "12"
         let serve = try Subprocess.start(CLITests.executable.path, ["serve", "--port", String(port)], environment: environment)
         defer {
             serve.signal(SIGKILL)
@@ -90,7 +90,7 @@ import Testing
         #expect(grown < 700 << 20, "serve grew by \(grown >> 20) MiB with \(clients) clients replaying 20 MiB each without reading")
 
         // Nobody else waits for them: a client that reads gets all 40 rows while they still do not
-        // read (each is let go once it has held a replay slot for 8 s without reading).
+        // read (each is let go once it has held a replay slot for 12 s without reading).
         // SSEReader parses as it reads: a reader that re-scanned 20 MB of text per read was slow
         // enough, on a busy machine, to hold its own page past replay_stall_seconds.
         let reader = try await Workers.value { () -> SSEReader.Seen in

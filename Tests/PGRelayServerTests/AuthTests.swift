@@ -25,15 +25,15 @@ struct TestClaims: JWTPayload {
         return try await keys.sign(TestClaims(sub: sub, role: role, exp: .init(value: Date().addingTimeInterval(expiresIn))))
     }
 
-    func database() throws -> TestDatabase {
-        let db = try TestDatabase()
-        try db.connection.execute("create table orders (id int primary key, user_id text, total numeric); create table secrets (id int primary key)")
-        try db.installer.subscribe(TableName(schema: "public", name: "orders"))
-        try db.installer.subscribe(TableName(schema: "public", name: "secrets"))
-        for (id, user) in [(1, "alice"), (2, "bob"), (3, "alice")] {
-            try db.connection.execute("insert into orders values (\(id), '\(user)', \(id * 10))")
+    func database() async throws -> TestDatabase {
+        try await TestDatabase.make { db in
+            try db.connection.execute("create table orders (id int primary key, user_id text, total numeric); create table secrets (id int primary key)")
+            try db.installer.subscribe(TableName(schema: "public", name: "orders"))
+            try db.installer.subscribe(TableName(schema: "public", name: "secrets"))
+            for (id, user) in [(1, "alice"), (2, "bob"), (3, "alice")] {
+                try db.connection.execute("insert into orders values (\(id), '\(user)', \(id * 10))")
+            }
         }
-        return db
     }
 
     func policy() throws -> AccessPolicy {
@@ -41,7 +41,7 @@ struct TestClaims: JWTPayload {
     }
 
     @Test func tokensAreCheckedAndScopesCannotBeWidened() async throws {
-        let db = try database()
+        let db = try await database()
         let policy = try policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
         defer { Task { await server.stop() } }
@@ -84,7 +84,7 @@ struct TestClaims: JWTPayload {
     }
 
     @Test func webSocketsNeedATokenAndGetTheScope() async throws {
-        let db = try database()
+        let db = try await database()
         let policy = try policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
         defer { Task { await server.stop() } }
@@ -116,7 +116,7 @@ struct TestClaims: JWTPayload {
     /// A row moved from alice to bob: alice never receives bob's version (she hears a DELETE with
     /// only the key), bob never receives alice's (he hears an INSERT); live and in replay.
     @Test func rowsThatMoveBetweenScopesNeverLeakAndAreAnnounced() async throws {
-        let db = try database()
+        let db = try await database()
         let policy = try policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
         defer { Task { await server.stop() } }
@@ -157,7 +157,7 @@ struct TestClaims: JWTPayload {
     }
 
     @Test func jwksKeysVerifyES256Tokens() async throws {
-        let db = try database()
+        let db = try await database()
         let key = ES256PrivateKey()
         guard let parameters = key.parameters else {
             Issue.record("no key parameters")

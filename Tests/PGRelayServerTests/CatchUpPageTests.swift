@@ -26,7 +26,7 @@ import Testing
     /// Without auth: pages before the newest change are public and immutable, the edge's page
     /// short-lived; a revalidation with the page's tag is a 304 and counted as one.
     @Test func completePagesAreImmutableAndTheEdgeIsShortLived() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         for i in 1...5 { try db.connection.execute("insert into orders values (\(i), 'open', \(i))") }
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -51,7 +51,7 @@ import Testing
     /// With auth, a page is private unless its table is marked public and the reader has no row
     /// scope on it: a shared cache never stores one user's rows for another.
     @Test func pagesArePrivateUnlessTheTableIsPublicAndUnscoped() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AccessPolicy(
             roleClaim: "role", access: ["authenticated: public.orders, public.secrets"], scopes: ["public.orders: user_id=eq.{sub}"]
         )
@@ -81,7 +81,7 @@ import Testing
     /// A client catches up through pages, following `next_since`, then streams live from where the
     /// pages ended: every change once, in order, while writes go on.
     @Test func catchingUpThroughPagesThenLiveLosesAndRepeatsNothing() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         for i in 1...25 { try db.connection.execute("insert into orders values (\(i), 'open', \(i))") }
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }

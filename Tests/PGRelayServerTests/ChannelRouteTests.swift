@@ -9,7 +9,7 @@ import Testing
 /// them, and sending with POST; every mistake a clear 4xx that sends nothing.
 @Suite struct ChannelRouteTests {
     @Test func aChannelStreamsItsMessagesLiveAndResumes() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "room:1"))
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -50,7 +50,7 @@ import Testing
     }
 
     @Test func badRequestsAreClearAndSendNothing() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) {
             $0.limits.messageBytes = 100
             $0.limits.messagesPerSecond = 3
@@ -93,7 +93,7 @@ import Testing
     /// With auth: role rules for public channels and uncreated topics, members only on private
     /// ones, and sending as its own right; the sender is the token's user, never the client's word.
     @Test func accessFollowsRolesAndMembership() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let store = ChannelStore(connection: db.connection)
         try store.create(try Channel(name: "room:1"))
         try store.create(try Channel(name: "team", kind: .private))

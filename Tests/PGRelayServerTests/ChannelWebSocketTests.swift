@@ -18,7 +18,7 @@ import Testing
     }
 
     @Test func subscribeSendAndResume() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "room:1"))
         try db.connection.execute("select realtime.send('\"before\"', 'chat', 'room:1', false)")
         let server = try await TestServer.start(db) { $0.limits.channelsPerSocket = 2 }
@@ -74,7 +74,7 @@ import Testing
     /// length encoding's edges (125/126 bytes, 65,535/65,536) and larger than one batch arrive
     /// whole, in order, and the client's own pings are still answered between them.
     @Test func framesOfEveryLengthArriveWholeAndInOrder() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "sizes"))
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -110,7 +110,7 @@ import Testing
 
     /// With auth, a socket sends as its token's user and reads only what its role and memberships allow.
     @Test func socketsFollowTheChannelRules() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let store = ChannelStore(connection: db.connection)
         try store.create(try Channel(name: "team", kind: .private))
         try store.join("team", user: "alice")

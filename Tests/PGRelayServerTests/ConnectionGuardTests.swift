@@ -9,7 +9,7 @@ import Testing
     static let tls = [UInt8]([0x16, 0x03, 0x01, 0x00, 0xA5, 0x01, 0x00, 0x00, 0xA1, 0x03, 0x03]) + [UInt8](repeating: 0, count: 150)
 
     @Test func malformedAndStalledRequestsAreAnsweredAndClosed() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         // Two relays: a 2 s head timeout for the requests that stall, and a long one for those
         // refused by what they send, so that a busy machine's slow read never turns a 414 into a 408.
         let stalling = try await TestServer.start(db) { $0.headerTimeoutSeconds = 2 }

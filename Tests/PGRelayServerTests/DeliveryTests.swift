@@ -17,18 +17,18 @@ import Testing
         return nil
     }
 
-    func relayedDatabase() throws -> TestDatabase {
-        let db = try TestDatabase()
-        try db.connection.execute("create table relayed (id int primary key, note text)")
-        try db.installer.subscribe(Self.relayed)
-        return db
+    func relayedDatabase() async throws -> TestDatabase {
+        try await TestDatabase.make { db in
+            try db.connection.execute("create table relayed (id int primary key, note text)")
+            try db.installer.subscribe(Self.relayed)
+        }
     }
 
     /// 20 transactions of 1,000 rows while 50 SSE readers read as fast as they can: every reader
     /// gets all 20,000 changes in id order, and none is disconnected. The Tail holds 2,000, so
     /// readers that fall behind read the log, and come back.
     @Test(.timeLimit(.minutes(5))) func aBurstReachesFiftyReadersCompleteAndInOrder() async throws {
-        let db = try relayedDatabase()
+        let db = try await relayedDatabase()
         let server = try await TestServer.start(db) { $0.tail = .init(changes: 2000) }
         defer { Task { await server.stop() } }
         let readers = try (0..<50).map { _ in try SSEReader(port: server.port, path: "/v1/stream/public.relayed") }
@@ -56,7 +56,7 @@ import Testing
     /// A NOTIFY on the table's channel, with a huge id and with a fake row, injects nothing and
     /// suppresses nothing: the next real change arrives with its real id.
     @Test func aForgedNotifyChangesNothing() async throws {
-        let db = try relayedDatabase()
+        let db = try await relayedDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let reader = try SSEReader(port: server.port, path: "/v1/stream/public.relayed")
@@ -79,7 +79,7 @@ import Testing
     /// A partitioned table streams live and replays; so does a table renamed after subscribing,
     /// under its new name, with its old changes.
     @Test func partitionedAndRenamedTablesStreamLiveAndInReplay() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         try db.connection.execute(
             """
             create table measurements (id int, region text, value int, primary key (id, region)) partition by list (region);
@@ -118,7 +118,7 @@ import Testing
     /// terminated (what a Postgres restart does to the relay): the relay keeps going, /health
     /// says why meanwhile, and a stream that stays open gets every change once, in order.
     @Test(.timeLimit(.minutes(2))) func theListenerSurvivesACancelABadRowAndLostConnections() async throws {
-        let db = try relayedDatabase()
+        let db = try await relayedDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let reader = try SSEReader(port: server.port, path: "/v1/stream/public.relayed?since=0")
@@ -155,7 +155,7 @@ import Testing
     /// A reader whose socket is not read while 200 large changes go by, with a Tail of 10: the
     /// others get everything meanwhile, and it gets everything, in order, when it reads again.
     @Test(.timeLimit(.minutes(4))) func aPausedReaderGetsEverythingLaterAndNobodyWaitsForIt() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         try db.connection.execute("create table blobs (id int primary key, body text)")
         try db.installer.subscribe(TableName(schema: "public", name: "blobs"))
         // The pause may outlast limits.replay_stall_seconds on a busy machine: that rule has its own test.
@@ -191,7 +191,7 @@ import Testing
     /// After cleanup, a `since` older than what is kept gets 410 with the oldest id kept, on the
     /// SSE stream, the JSON page, and the WebSocket; a `since` at the edge works.
     @Test func aSinceOlderThanCleanupKeptIsGone() async throws {
-        let db = try relayedDatabase()
+        let db = try await relayedDatabase()
         for i in 1...3 { try db.connection.execute("insert into relayed values (\(i), 'old')") }
         let old = try db.ticked().read(after: 0).map(\.id)
         try db.connection.execute("update realtime.ticks set taken_at = taken_at - interval '2 hours'")
@@ -217,7 +217,7 @@ import Testing
     /// A new stream's first message is the live marker; a change committed right after it
     /// arrives is delivered, and reconnecting with the marker's id as Last-Event-ID loses nothing.
     @Test func aNewStreamSaysWhereItIsLiveFrom() async throws {
-        let db = try relayedDatabase()
+        let db = try await relayedDatabase()
         try db.connection.execute("insert into relayed values (1, 'before')")
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -238,7 +238,7 @@ import Testing
     /// Postgres refuses the query); a filter that cannot be evaluated against a row (ordering a
     /// JSON object) ends its stream with an error saying so; the others keep receiving.
     @Test func aFilterThatCannotBeEvaluatedEndsOnlyItsStream() async throws {
-        let db = try relayedDatabase()
+        let db = try await relayedDatabase()
         try db.connection.execute("alter table relayed add column doc jsonb")
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -264,7 +264,7 @@ import Testing
     /// the listener notices within its answer timeout, /health says "listener disconnected", and
     /// when the network is back the relay reconnects and streams what was written meanwhile.
     @Test(.timeLimit(.minutes(2))) func aSilentConnectionIsNoticedAndReplaced() async throws {
-        let db = try DeliveryTests().relayedDatabase()
+        let db = try await DeliveryTests().relayedDatabase()
         // A URI cannot take the proxy's host and port after it; the throwaway cluster's key=value form can.
         guard !db.conninfo.contains("://") else { return }
         let proxy = try FreezableProxy(to: db.connection)

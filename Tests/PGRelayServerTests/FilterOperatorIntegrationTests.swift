@@ -10,7 +10,7 @@ import Testing
 @Suite struct FilterOperatorIntegrationTests {
     /// Every operator through a real server, on rows typed by Postgres (numeric, text, boolean, null).
     @Test func everyOperatorFiltersRealRows() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         try db.connection.execute("create table items (id int primary key, name text, price numeric, active boolean, note text)")
         try db.installer.subscribe(TableName(schema: "public", name: "items"))
         try db.connection.execute("insert into items values (1, 'Apple', 9.5, true, null)")

@@ -48,7 +48,7 @@ import Testing
             Issue.record("this machine has no non-loopback IPv4 address to test from")
             return
         }
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         for details in [ServeConfiguration.DetailsAudience.loopback, .everyone] {
             let server = try await TestServer.start(db) { $0.host = "0.0.0.0"; $0.insecureNoAuth = true; $0.details = details }
             defer { Task { await server.stop() } }

@@ -9,7 +9,7 @@ import Testing
     /// jsonb nested 10,000 levels deep (Postgres' default stack allows about that): delivered
     /// intact live and in replay, with Postgres judging "intact", and the listener stays up.
     @Test func deeplyNestedJSONBIsDeliveredIntactLiveAndInReplay() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         try db.connection.execute("create table docs (id int primary key, doc jsonb)")
         try db.installer.subscribe(TableName(schema: "public", name: "docs"))
         let server = try await TestServer.start(db)

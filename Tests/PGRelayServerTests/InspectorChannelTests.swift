@@ -9,7 +9,7 @@ import Testing
 /// ephemeral events and presence, in a real headless Chromium.
 @Suite struct InspectorChannelTests {
     @Test(.timeLimit(.minutes(3))) func aChannelsMessagesAndPresenceInTheInspector() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "room:1", kind: .presence))
         try db.connection.execute("select realtime.send('{\"text\":\"before\"}', 'chat', 'room:1', false)")
         let server = try await TestServer.start(db)

@@ -7,7 +7,7 @@ import Testing
 /// The inspector page's endpoints, and the page with auth on, in a real headless Chromium.
 @Suite struct InspectorRouteTests {
     @Test func tablesArePerTokenAndPositionsTurnTimesIntoIDs() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AuthTests().policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
         defer { Task { await server.stop() } }
@@ -47,7 +47,7 @@ import Testing
     }
 
     @Test func thePageIsServedWithAPolicyThatRunsOnlyItsOwnScript() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         for (path, type) in [("/", "text/html"), ("/inspector.js", "text/javascript"), ("/inspector.css", "text/css")] {
@@ -65,7 +65,7 @@ import Testing
     /// With auth on: no token shows the server's 401; a token typed into the page streams what it
     /// may read, travels in a header, and never appears in the address bar.
     @Test(.timeLimit(.minutes(4))) func withAuthOnThePageStreamsWhatTheTokenMayRead() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AuthTests().policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
         defer { Task { await server.stop() } }

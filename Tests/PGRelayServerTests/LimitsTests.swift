@@ -23,7 +23,7 @@ import Testing
     }
 
     @Test func connectionsInTotalAreLimitedAndAFreedPlaceIsTakenAgain() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) {
             $0.limits.connections = 3
             $0.keepAliveSeconds = 0.5
@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func connectionsPerAddressSkipLoopbackUnlessConfigured() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         for limitLoopback in [false, true] {
             let server = try await TestServer.start(db) {
                 $0.limits.connectionsPerAddress = 2
@@ -77,7 +77,7 @@ import Testing
     }
 
     @Test func streamsPerUserAreLimitedForThatUserOnly() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AuthTests().policy()
         let server = try await TestServer.start(db) {
             $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy)
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func subscriptionsPerSocketAreLimitedAndTheOthersGoOn() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.limits.subscriptionsPerSocket = 3 }
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")

@@ -9,7 +9,7 @@ import Testing
 
 @Suite struct MetricsTests {
     @Test func metricsCountChangesDeliveriesReplayAndReconnects() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try db.connection.execute("insert into orders values (1, 'open', 1)")
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -39,7 +39,7 @@ extension MetricsTests {
     /// Per-table and per-channel-type counters, per-name only for configured channels, presence
     /// updates; `/health` says the version and uptime.
     @Test func countersByTableChannelTypeAndPresence() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "team", kind: .private))
         let server = try await TestServer.start(db) { $0.metricsChannelLabels = ["room:1"] }
         defer { Task { await server.stop() } }

@@ -40,7 +40,7 @@ import Testing
     }
 
     @Test func httpAnswersCORSForConfiguredOriginsOnly() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.allowedOrigins = try! AllowedOrigins(parsing: ["http://app.example"]) }
         defer { Task { await server.stop() } }
         let preflight = [("Origin", "http://app.example"), ("Access-Control-Request-Method", "GET"), ("Access-Control-Request-Headers", "authorization, last-event-id")]
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func webSocketUpgradesAreCheckedAgainstTheSameList() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.allowedOrigins = try! AllowedOrigins(parsing: ["http://app.example"]) }
         defer { Task { await server.stop() } }
         func upgrade(origin: String?) async throws -> String {
@@ -106,7 +106,7 @@ import Testing
     /// A real browser: an EventSource and a WebSocket from an allowed page work, from a page that
     /// is not allowed they fail.
     @Test func aBrowserPageThatIsAllowedStreamsAndOneThatIsNotFails() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try db.connection.execute("insert into orders values (1, 'paid', 10)")
         let page = "<!doctype html><title>pgrelay origin test</title>"
         let allowedPages = try await PageServer.start(["index.html": page])

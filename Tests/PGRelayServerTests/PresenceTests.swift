@@ -17,7 +17,7 @@ import Testing
     }
 
     @Test func presenceIsSharedByRelays() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "room:1", kind: .presence))
         let first = try await TestServer.start(db)
         defer { Task { await first.stop() } }
@@ -83,7 +83,7 @@ import Testing
 
     /// With auth, a socket tracks as its token's user; members only on private channels; bad input is an error.
     @Test func tracksAreTheTokensAndChecked() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "team", kind: .private))
         var policy = AccessPolicy(roleClaim: "role")
         policy.channels = try ChannelAccess(read: ["authenticated: *"], send: [])

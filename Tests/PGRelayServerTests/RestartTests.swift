@@ -10,7 +10,7 @@ import Testing
 @Suite struct RestartTests {
     /// The daemon restarts mid-stream; clients resume on the new one with Last-Event-ID and lose nothing.
     @Test func clientsResumeAcrossADaemonRestart() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let first = try await TestServer.start(db)
         let before = Task { try await first.stream("/v1/stream/public.orders", count: 3) }
         try await first.waitForHealth { $0["subscribers"] == .number("1") }

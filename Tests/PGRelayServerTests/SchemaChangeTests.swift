@@ -8,7 +8,7 @@ import Testing
 /// An `ALTER TABLE` while streams are open: their filters compare by the table's new types.
 @Suite struct SchemaChangeTests {
     @Test func openStreamsFollowAColumnsNewTypeOrEndWhenTheFilterNoLongerFits() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         try db.connection.execute("create table events (id int primary key, at text, code text)")
         try db.installer.subscribe(TableName(schema: "public", name: "events"))
         let server = try await TestServer.start(db)

@@ -11,7 +11,7 @@ import Testing
     let orders = TableName(schema: "public", name: "orders")
 
     @Test func streamsFilteredChangesWithProxyFriendlyHeaders() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let stream = Task { try await server.stream("/v1/stream/public.orders?status=eq.paid&total=gt.100&events=INSERT,UPDATE", count: 2) }
@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func idleStreamsGetKeepAliveComments() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.keepAliveSeconds = 0.2 }
         defer { Task { await server.stop() } }
         let result = try await server.stream("/v1/stream/public.orders", count: 1, timeout: 30) { sofar in
@@ -44,7 +44,7 @@ import Testing
     }
 
     @Test func lastEventIDReplaysWhatWasMissedThenGoesLive() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         for i in 1...5 { try db.connection.execute("insert into orders values (\(i), 'open', \(i))") }
         let ids = try db.ticked().read(after: 0).map(\.id)
         let server = try await TestServer.start(db)
@@ -62,7 +62,7 @@ import Testing
     /// Clients reconnect again and again with Last-Event-ID or since while changes are written
     /// continuously; each must see a gap-free, duplicate-free sequence for its filter.
     @Test func resumingWhileWritingLosesNothing() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.keepAliveSeconds = 0.2 }
         defer { Task { await server.stop() } }
         let total = 300
@@ -114,7 +114,7 @@ import Testing
         ("/v1/changes/public.orders?total=gt", 400, "expected '.' and a value"),
     ])
     func badInputGetsAClearError(_ path: String, _ status: Int, _ message: String) async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let response = try await server.get(path)
@@ -125,7 +125,7 @@ import Testing
     }
 
     @Test func changesPagesFollowSinceLimitAndFilters() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         for i in 1...10 { try db.connection.execute("insert into orders values (\(i), '\(i % 2 == 0 ? "paid" : "open")', \(i * 10))") }
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
@@ -146,7 +146,7 @@ import Testing
     }
 
     @Test func healthReportsDatabaseListenerLagAndSubscribers() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         try db.connection.execute("insert into orders values (1, 'open', 1)")

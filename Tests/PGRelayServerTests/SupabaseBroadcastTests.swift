@@ -51,7 +51,7 @@ import Testing
         """#
 
     @Test(.timeLimit(.minutes(3))) func theOfficialPythonClientBroadcasts() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let python = try await Workers.value { try PythonRealtime.start(Self.script, ["http://127.0.0.1:\(server.port)/realtime/v1"]) }
@@ -83,7 +83,7 @@ import Testing
     /// A client of our own speaking vsn 2.0.0 arrays: heartbeat, join with ack, broadcast answered,
     /// an unjoined topic refused, leave answered and closed.
     @Test func vsn2FramesAndAck() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let port = server.port
@@ -128,7 +128,7 @@ import Testing
 /// reference server), a bad vsn 400; joins follow the channel rules.
 @Suite struct SupabaseAccessTests {
     @Test func tokensVersionsAndPrivateChannels() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let store = ChannelStore(connection: db.connection)
         try store.create(try Channel(name: "team", kind: .private))
         try store.join("team", user: "alice")
@@ -175,7 +175,7 @@ extension SupabaseAccessTests {
     /// At the token's exp each channel gets the reference server's system error and phx_close,
     /// and later joins are refused until a fresh token comes.
     @Test(.timeLimit(.minutes(2))) func anExpiredTokenClosesTheChannels() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         var policy = AccessPolicy(roleClaim: "role")
         policy.channels = try ChannelAccess(read: ["authenticated: *"], send: [])
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
@@ -200,7 +200,7 @@ extension SupabaseAccessTests {
     /// An `access_token` push checks every joined channel again: one the new token may not read
     /// is told so and closed; the others go on.
     @Test func aRefreshedTokenIsCheckedAgain() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         var policy = AccessPolicy(roleClaim: "role")
         policy.channels = try ChannelAccess(read: ["reader: room:*, lobby", "visitor: lobby"], send: [])
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
@@ -267,7 +267,7 @@ extension SupabaseAccessTests {
         """#
 
     @Test(.timeLimit(.minutes(3))) func presenceAcrossTwoRelaysWithTheOfficialClient() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let first = try await TestServer.start(db)
         defer { Task { await first.stop() } }
         let second = try await TestServer.start(db)
@@ -326,7 +326,7 @@ extension SupabaseAccessTests {
         """#
 
     @Test(.timeLimit(.minutes(3))) func theOfficialClientGetsTableChanges() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         let python = try await Workers.value { try PythonRealtime.start(Self.script, ["http://127.0.0.1:\(server.port)/realtime/v1"]) }

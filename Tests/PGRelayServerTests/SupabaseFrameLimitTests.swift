@@ -11,7 +11,7 @@ import Testing
 /// `Error 413` without its long values, and the changes after it still come.
 @Suite struct SupabaseFrameLimitTests {
     @Test(.timeLimit(.minutes(2))) func oversizedFramesEitherWay() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         // Client frames over 64 KiB are refused (limits.message_bytes plus the envelope's 8 KiB, at least 64 KiB).
         let server = try await TestServer.start(db) { $0.limits.messageBytes = 16 * 1024 }
         defer { Task { await server.stop() } }

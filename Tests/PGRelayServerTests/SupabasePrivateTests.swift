@@ -35,7 +35,7 @@ import Testing
         """#
 
     @Test(.timeLimit(.minutes(3))) func membersReplayTheLogAndOthersAreRefused() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let store = ChannelStore(connection: db.connection)
         try store.create(try Channel(name: "team", kind: .private))
         try store.join("team", user: "alice")

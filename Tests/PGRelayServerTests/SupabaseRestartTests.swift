@@ -38,7 +38,7 @@ import Testing
         """#
 
     @Test(.timeLimit(.minutes(3))) func theOfficialClientComesBackAfterARestart() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let first = try await TestServer.start(db)
         let port = first.port
         let python = try await Workers.value { try PythonRealtime.start(Self.script, ["http://127.0.0.1:\(port)/realtime/v1"]) }

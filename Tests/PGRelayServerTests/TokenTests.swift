@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func headersTimesAudiencesAndIssuersAreEnforced() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AuthTests().policy()
         let server = try await TestServer.start(db) {
             $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy, audience: "pgrelay", issuer: "https://issuer.example")
@@ -56,7 +56,7 @@ import Testing
 
     /// An SSE stream ends at its token's exp with a comment that says why.
     @Test func aStreamEndsWhenItsTokenExpires() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AuthTests().policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
         defer { Task { await server.stop() } }
@@ -78,7 +78,7 @@ import Testing
     /// A socket whose token is refreshed stays; one whose token expires is told and closed; one
     /// with a bad token is told why and closed; a refresh for another user is refused.
     @Test func socketsRefreshTheirTokenOrAreClosedAtExp() async throws {
-        let db = try AuthTests().database()
+        let db = try await AuthTests().database()
         let policy = try AuthTests().policy()
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
         defer { Task { await server.stop() } }

@@ -14,7 +14,7 @@ import Testing
     typealias Inbox = WebSocketRouteTests.Inbox
 
     @Test func messagesAndEphemeralEventsReachBothRelays() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try ChannelStore(connection: db.connection).create(try Channel(name: "room:1"))
         let first = try await TestServer.start(db)
         defer { Task { await first.stop() } }

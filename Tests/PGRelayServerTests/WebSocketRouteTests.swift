@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func subscriptionsFiltersReplayErrorsAndUnsubscribe() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         try db.connection.execute("insert into orders values (1, 'paid', 500)")
         try db.connection.execute("insert into orders values (2, 'open', 10)")
         let firstID = try db.ticked().read(after: 0)[0].id
@@ -79,7 +79,7 @@ import Testing
     }
 
     @Test func anOversizedMessageClosesOnlyThatSocket() async throws {
-        let db = try ordersDatabase()
+        let db = try await ordersDatabase()
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")
@@ -95,7 +95,7 @@ import Testing
     /// A subscription that stops reading is not closed: when it reads again it gets every change,
     /// in order, the live marker first (the Tail is 5 changes long, so most come from the log).
     @Test(.timeLimit(.minutes(2))) func aStalledSubscriptionIsNotClosedAndGetsEverythingLater() async throws {
-        let db = try TestDatabase()
+        let db = try await TestDatabase.make()
         try db.connection.execute("create table blobs (id int primary key, body text)")
         try db.installer.subscribe(TableName(schema: "public", name: "blobs"))
         let server = try await TestServer.start(db) { $0.tail = .init(changes: 5) }

@@ -91,8 +91,10 @@ struct SubscriberLoop: Sendable {
                         )
                     }
                     metrics.replayReads.increment()
-                    // A page of one channel holds its changes, or its messages.
-                    let matching = try await admitted(page.changes.map(TailEntry.init) + page.messages.map(TailEntry.init))
+                    // A page of one channel holds its changes, or its messages; encoded a few at a
+                    // time (a page of large rows took seconds of a pool thread in a debug build).
+                    let entries = await TailEntry.merged(Listener.Page(changes: page.changes, messages: page.messages))
+                    let matching = try await admitted(entries)
                     if !matching.isEmpty { try await deliverWatched(.changes(matching), deliver) }
                     return page
                 }

@@ -47,7 +47,8 @@ public final class TailEntry: Sendable {
     }
 
     /// A page's changes and messages as entries, merged into id order; lets other tasks run
-    /// every few milliseconds of encoding (see ``Tail/append(_:)``).
+    /// every few milliseconds of encoding (see ``Tail/append(_:)``). The listener's pages and the
+    /// log pages a subscriber reads itself are made here.
     static func merged(_ page: Listener.Page) async -> [TailEntry] {
         var entries: [TailEntry] = []
         entries.reserveCapacity(page.changes.count + page.messages.count)
@@ -62,7 +63,7 @@ public final class TailEntry: Sendable {
                 entries.append(TailEntry(messages[j]))
                 j += 1
             }
-            if entries.count % 32 == 0, ContinuousClock.now - clock > .milliseconds(2) {
+            if ContinuousClock.now - clock > .milliseconds(2) {
                 await Task.yield()
                 clock = ContinuousClock.now
             }
