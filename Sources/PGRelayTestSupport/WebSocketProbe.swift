@@ -35,7 +35,13 @@ public final class WebSocketProbe: @unchecked Sendable {
         }
         let end = Self.find([13, 10, 13, 10], in: pending)!
         let head = String(decoding: pending[..<end], as: UTF8.self)
-        guard head.hasPrefix("HTTP/1.1 101") else { throw TestClusterError("\(path) was not upgraded: \(head.prefix(200))") }
+        guard head.hasPrefix("HTTP/1.1 101") else {
+            // With the body: a refusal says why there (read until the server closes, briefly).
+            let bodyDeadline = Date().addingTimeInterval(5)
+            while Date() < bodyDeadline, receive(), pending.count < end + 4 + 400 {}
+            let answer = String(decoding: pending.prefix(end + 4 + 400), as: UTF8.self)
+            throw TestClusterError("\(path) was not upgraded: \(answer)")
+        }
         // What follows the head in the same read is already WebSocket frames.
         pending.removeFirst(end + 4)
     }

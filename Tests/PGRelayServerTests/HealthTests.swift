@@ -19,7 +19,7 @@ import Testing
         let task = Task { try await app.runService() }
         defer { task.cancel() }
         try await waitUntil("the server to listen") { bound.value != nil }
-        let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(bound.value!)/health"), timeout: .seconds(10))
+        let response = try await TestServer.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(bound.value!)/health"), timeout: .seconds(60))
         return (response.status.code, String(buffer: try await response.body.collect(upTo: 1 << 20)))
     }
 
