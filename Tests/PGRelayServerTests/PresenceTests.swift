@@ -33,41 +33,33 @@ import Testing
                 // alice on two sockets of the first relay: one presence.
                 let phone = Inbox()
                 try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound2, outbound2, _ in
-                    let reader2 = Task {
-                        for try await message in inbound2.messages(maxSize: 1 << 20) {
-                            if case .text(let text) = message { phone.add(text) }
-                        }
-                    }
-                    try await outbound2.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"online","meta":{"device":"phone"}}"#))
-                    _ = try await phone.wait { $0.contains { $0["type"] == .string("tracked") } }
-                    _ = try await watcher.wait { events($0, "presence_diff").count == 1 }
-                    let seen = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                    #expect(seen["presence"]?["alice"]?["status"] == .string("online"), "\(seen)")
-                    #expect(seen["presence"]?["alice"]?["meta"]?["device"] == .string("phone"))
+                    try await readingTexts(inbound2, onText: { phone.add($0) }) {
+                        try await outbound2.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"online","meta":{"device":"phone"}}"#))
+                        _ = try await phone.wait { $0.contains { $0["type"] == .string("tracked") } }
+                        _ = try await watcher.wait { events($0, "presence_diff").count == 1 }
+                        let seen = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
+                        #expect(seen["presence"]?["alice"]?["status"] == .string("online"), "\(seen)")
+                        #expect(seen["presence"]?["alice"]?["meta"]?["device"] == .string("phone"))
 
-                    let laptop = Inbox()
-                    try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound3, outbound3, _ in
-                        let reader3 = Task {
-                            for try await message in inbound3.messages(maxSize: 1 << 20) {
-                                if case .text(let text) = message { laptop.add(text) }
+                        let laptop = Inbox()
+                        try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound3, outbound3, _ in
+                            try await readingTexts(inbound3, onText: { laptop.add($0) }) {
+                                try await outbound3.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"away","meta":{"device":"laptop"}}"#))
+                                _ = try await laptop.wait { $0.contains { $0["type"] == .string("tracked") } }
+                                _ = try await watcher.wait { events($0, "presence_diff").count == 2 }
+                                let both = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
+                                #expect(both["presence"]?["alice"]?["connections"] == .number("2") && both["presence"]?["alice"]?["status"] == .string("away"), "\(both)")
+                                try await outbound3.close(.normalClosure, reason: nil)
                             }
                         }
-                        try await outbound3.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"away","meta":{"device":"laptop"}}"#))
-                        _ = try await laptop.wait { $0.contains { $0["type"] == .string("tracked") } }
-                        _ = try await watcher.wait { events($0, "presence_diff").count == 2 }
-                        let both = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                        #expect(both["presence"]?["alice"]?["connections"] == .number("2") && both["presence"]?["alice"]?["status"] == .string("away"), "\(both)")
-                        try await outbound3.close(.normalClosure, reason: nil)
-                        _ = await reader3.result
+                        // The laptop left; alice is still online on her phone (its status shows again).
+                        _ = try await watcher.wait { events($0, "presence_diff").count == 3 }
+                        let one = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
+                        #expect(one["presence"]?["alice"]?["connections"] == .number("1") && one["presence"]?["alice"]?["status"] == .string("online"), "\(one)")
+                        try await outbound2.write(.text(#"{"type":"untrack","ref":"u","channel":"room:1"}"#))
+                        _ = try await phone.wait { $0.contains { $0["type"] == .string("untracked") } }
+                        try await outbound2.close(.normalClosure, reason: nil)
                     }
-                    // The laptop left; alice is still online on her phone (its status shows again).
-                    _ = try await watcher.wait { events($0, "presence_diff").count == 3 }
-                    let one = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                    #expect(one["presence"]?["alice"]?["connections"] == .number("1") && one["presence"]?["alice"]?["status"] == .string("online"), "\(one)")
-                    try await outbound2.write(.text(#"{"type":"untrack","ref":"u","channel":"room:1"}"#))
-                    _ = try await phone.wait { $0.contains { $0["type"] == .string("untracked") } }
-                    try await outbound2.close(.normalClosure, reason: nil)
-                    _ = await reader2.result
                 }
                 _ = try await watcher.wait { events($0, "presence_diff").count == 4 }
                 try await outbound.close(.normalClosure, reason: nil)
