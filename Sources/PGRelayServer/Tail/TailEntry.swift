@@ -47,14 +47,14 @@ public final class TailEntry: Sendable {
     }
 
     /// A page's changes and messages as entries, merged into id order; lets other tasks run
-    /// every few milliseconds of encoding (see ``Tail/append(_:)``). The listener's pages and the
+    /// every few milliseconds of encoding (``Turns``). The listener's pages and the
     /// log pages a subscriber reads itself are made here.
     static func merged(_ page: Listener.Page) async -> [TailEntry] {
         var entries: [TailEntry] = []
         entries.reserveCapacity(page.changes.count + page.messages.count)
         let (changes, messages) = (page.changes, page.messages)
         var (i, j) = (0, 0)
-        var clock = ContinuousClock.now
+        var turns = Turns()  // a row may be large: look at the clock after each
         while i < changes.count || j < messages.count {
             if j == messages.count || (i < changes.count && changes[i].event.id < messages[j].id) {
                 entries.append(TailEntry(changes[i]))
@@ -63,10 +63,7 @@ public final class TailEntry: Sendable {
                 entries.append(TailEntry(messages[j]))
                 j += 1
             }
-            if ContinuousClock.now - clock > .milliseconds(2) {
-                await Task.yield()
-                clock = ContinuousClock.now
-            }
+            await turns.step()
         }
         return entries
     }
