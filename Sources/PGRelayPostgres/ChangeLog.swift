@@ -81,8 +81,11 @@ public struct ChangeLog {
     /// `channels` when given, and ``LogPage/through``, the id the page covers up to (a reader's
     /// next cursor). With `routes`, a change's table is its subscription's (by channel), not the
     /// name its trigger wrote: a partition's rows and a renamed table's stream as the subscription.
+    /// With `upTo`, nothing after that id is read, however far the ticks go (a standby that may have
+    /// been promoted since it was found to have `upTo`: what follows could be another history).
     public func page(
-        after id: Int64, channels: [String]? = nil, limit: Int = 1000, bytes: Int = ChangeLog.pageBytes, routes: [String: TableName] = [:]
+        after id: Int64, channels: [String]? = nil, limit: Int = 1000, bytes: Int = ChangeLog.pageBytes, routes: [String: TableName] = [:],
+        upTo: Int64? = nil
     ) throws -> LogPage {
         var page = LogPage(through: id)
         let budget = Budget(changes: limit, bytes: bytes)
@@ -90,9 +93,10 @@ public struct ChangeLog {
         let channelArray = channels.map(Self.textArray)
         // One round trip for both bounds; the legacy table is read only by those resuming inside it.
         let bounds = try connection.query("select realtime.newest_id(), (select coalesce(max(id), 0) from realtime.legacy_changes)")
-        guard let newest = bounds.first?[0].flatMap({ Int64($0 ?? "") }), let legacyEnd = bounds.first?[1].flatMap({ Int64($0 ?? "") }) else {
+        guard let ticked = bounds.first?[0].flatMap({ Int64($0 ?? "") }), let legacyEnd = bounds.first?[1].flatMap({ Int64($0 ?? "") }) else {
             throw PostgresError(.invalidData, "realtime.newest_id() returned no id")
         }
+        let newest = min(ticked, upTo ?? ticked)
         if id < legacyEnd {
             try legacy(after: id, channels: channelArray, budget: budget, routes: routes, into: &page)
             if page.full { return page }
@@ -102,11 +106,11 @@ public struct ChangeLog {
         // A window as wide as what is asked for; wider while a channel filter leaves most ids out.
         var window = Int64(limit)
         while cursor < newest {
-            let upTo = min(newest, cursor + window)
-            let found = try numbered(after: cursor, through: upTo, channels: channelArray, routes: routes, into: &page, budget: budget)
+            let windowEnd = min(newest, cursor + window)
+            let found = try numbered(after: cursor, through: windowEnd, channels: channelArray, routes: routes, into: &page, budget: budget)
             if page.full { return page }
-            if found * 2 < Int(upTo - cursor) { window = min(window * 4, Self.maximumWindow) }
-            cursor = upTo
+            if found * 2 < Int(windowEnd - cursor) { window = min(window * 4, Self.maximumWindow) }
+            cursor = windowEnd
         }
         page.through = max(id, newest)
         return page

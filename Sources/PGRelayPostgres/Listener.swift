@@ -50,6 +50,9 @@ public final class Listener: Sendable {
 
     public struct Configuration: Sendable {
         public var conninfo: String
+        /// A hot standby to read ticks and the log from (`serve --read-url`); nil reads the primary.
+        /// The primary connection still LISTENs and ticks: a standby can do neither.
+        public var readConninfo: String?
         public var tables: Tables
         /// Named channels whose messages to deliver besides the tables' changes (none by default).
         public var channels: Channels
@@ -69,6 +72,8 @@ public final class Listener: Sendable {
         public var onConnect: (@Sendable (Connected) -> Void)?
         /// Called on the listener's thread when its connection is lost or a read failed, before it retries.
         public var onDisconnect: (@Sendable (Error) -> Void)?
+        /// Called on the listener's thread after each round with where it read and how far behind that is.
+        public var onRead: (@Sendable (ReadState) -> Void)?
 
         public init(
             conninfo: String,
@@ -81,9 +86,13 @@ public final class Listener: Sendable {
             answerTimeout: Double = 30,
             poll: PollSchedule = PollSchedule(),
             onConnect: (@Sendable (Connected) -> Void)? = nil,
-            onDisconnect: (@Sendable (Error) -> Void)? = nil
+            onDisconnect: (@Sendable (Error) -> Void)? = nil,
+            readConninfo: String? = nil,
+            onRead: (@Sendable (ReadState) -> Void)? = nil
         ) {
             self.conninfo = conninfo
+            self.readConninfo = readConninfo
+            self.onRead = onRead
             self.tables = tables
             self.channels = channels
             self.startAfter = startAfter

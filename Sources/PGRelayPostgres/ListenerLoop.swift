@@ -49,8 +49,11 @@ struct ListenerLoop {
     /// One connection's life. Returns when asked to stop; throws when the connection or a query fails.
     private mutating func session(on connection: Connection, connectedOnce: inout Bool) throws {
         let installer = Installer(connection: connection)
-        let log = ChangeLog(connection: connection)
         let ticker = Ticker(connection: connection)
+        let reads = try ReadServer(
+            conninfo: configuration.readConninfo, primary: connection, applicationName: configuration.applicationName,
+            answerTimeout: configuration.answerTimeout, logger: logger
+        )
         try installer.requireInitialized()
         var routes = try resolveRoutes(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
@@ -66,13 +69,20 @@ struct ListenerLoop {
         var schedule = configuration.poll
         var healthyRounds = 0
         while !stop.isSet {
-            let newest = try ticker.tick()
+            // Ticks on the primary; read up to what the read server has of them (the same, unless
+            // it is a standby that has not replayed the newest tick yet: then it is read later).
+            let state = try reads.state(primaryNewest: try ticker.tick())
+            let newest = state.readableNewestID
             var found = false
             if newest > cursor!.lastID {
                 found = true
-                if try catchUp(log, routes: routes) { cursor!.delivered(newest) }
+                // On a standby, no further than the tick it was just found to have while in recovery.
+                let upTo = state.source == .standby ? newest : nil
+                if try catchUp(ChangeLog(connection: reads.connection), routes: routes, upTo: upTo) { cursor!.delivered(newest) }
             }
-            schedule.polled(foundChanges: found)
+            configuration.onRead?(state)
+            // A standby a moment behind is looked at again soon, as while changes flow.
+            schedule.polled(foundChanges: found || (state.lagIDs > 0 && state.lagSeconds < 1))
             // Reset the backoff only once a session has worked for a while, so that an error
             // that recurs right after each reconnect is retried at the backoff's pace.
             healthyRounds += 1
@@ -93,7 +103,7 @@ struct ListenerLoop {
     ///
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
-    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName]) throws -> Bool {
+    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName], upTo: Int64?) throws -> Bool {
         let messageChannels: Set<String>?
         switch configuration.channels {
         case .all: messageChannels = nil
@@ -104,7 +114,7 @@ struct ListenerLoop {
             ? nil : Array(routes.keys) + (messageChannels ?? []).map(ChannelName.forMessages)
         let limit = 1000
         while !stop.isSet {
-            let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes)
+            let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes, upTo: upTo)
             for bad in page.undecodable {
                 logger.error("skipping a log row that cannot be decoded", metadata: ["id": "\(bad.id)", "error": "\(bad.message)"])
             }

@@ -9,6 +9,10 @@ import PGRelayPostgres
 /// Everything `pgrelay serve` needs to know. Defaults are the documented ones.
 public struct ServeConfiguration: Sendable {
     public var conninfo: String
+    /// A hot standby to read ticks and the log from (`--read-url`, `database.read_url`); nil reads the primary.
+    public var readConninfo: String?
+    /// `/health` is 503 while the standby lacks a tick the primary has had for longer than this. Default 30.
+    public var readMaxLagSeconds: Double = 30
     /// Default 127.0.0.1: without auth, pgrelay only binds to loopback (see `insecureNoAuth`).
     public var host: String = "127.0.0.1"
     /// Default 3100; 0 picks a free port (tests).
@@ -89,6 +93,7 @@ public func buildApplication(
     let metrics = RelayMetrics(channelLabels: configuration.metricsChannelLabels)
     let tail = Tail(limits: configuration.tail)
     let pool = DatabasePool(conninfo: configuration.conninfo, configuration: configuration.pool)
+    let reads = LogReads(primary: pool, standby: configuration.readConninfo.map { DatabasePool(conninfo: $0, configuration: configuration.pool) })
     let listenerState = ListenerState()
     let authenticator = try await Authenticator.make(configuration.auth)
     let admission = Admission(limits: configuration.limits)
@@ -106,25 +111,30 @@ public func buildApplication(
             onDisconnect: { error in
                 listenerState.disconnected("listener disconnected: \(error)")
                 metrics.listenerReconnects.increment()
+            },
+            readConninfo: configuration.readConninfo,
+            onRead: { state in
+                reads.follow(state.source)
+                listenerState.read(state)
             }
         ),
         logger: logger
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
-    StreamRoute(tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger)
+    StreamRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger)
         .register(on: router)
-    ChangesRoute(pool: pool, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables).register(on: router)
+    ChangesRoute(pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
     let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, metrics: metrics, logger: logger)
     let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
     ChannelStreamRoute(
-        tail: tail, pool: pool, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
+        tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
         schemas: schemas, hub: hub, connections: connectionBook, logger: logger
     ).register(on: router)
-    ChannelMessagesRoute(pool: pool, metrics: metrics, gate: gate, sender: sender).register(on: router)
+    ChannelMessagesRoute(pool: pool, reads: reads, metrics: metrics, gate: gate, sender: sender).register(on: router)
     PresenceRoute(pool: pool, gate: gate).register(on: router)
     ChannelMembersRoute(pool: pool, authenticator: authenticator).register(on: router)
     SupabaseBroadcastRoute(gate: gate, sender: sender, metrics: metrics).register(on: router)
@@ -136,15 +146,18 @@ public func buildApplication(
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
-    HealthRoute(tail: tail, pool: pool, listenerState: listenerState, details: configuration.details).register(on: router)
+    HealthRoute(
+        tail: tail, pool: pool, listenerState: listenerState, readMaxLagSeconds: configuration.readConninfo == nil ? nil : configuration.readMaxLagSeconds,
+        details: configuration.details
+    ).register(on: router)
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
     WebSocketRoute(
-        tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
+        tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
         gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
     )
         .register(on: webSocketRouter)
     SupabaseRoute(
-        tail: tail, pool: pool, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
+        tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
         gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
     ).register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()

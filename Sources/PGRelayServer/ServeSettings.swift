@@ -29,6 +29,9 @@ public struct ServeSettings: Sendable {
 
     public func serveConfiguration() throws -> ServeConfiguration {
         var configuration = ServeConfiguration(conninfo: reader.string(forKey: "database.url", default: ""))
+        configuration.readConninfo = reader.string(forKey: "database.read_url", default: "").nilIfEmpty
+        configuration.readMaxLagSeconds = reader.double(forKey: "database.read_max_lag_seconds", default: configuration.readMaxLagSeconds)
+        guard configuration.readMaxLagSeconds > 0 else { throw ServeConfigurationError(description: "database.read_max_lag_seconds must be positive") }
         configuration.host = reader.string(forKey: "server.host", default: configuration.host)
         configuration.port = reader.int(forKey: "server.port", default: configuration.port)
         configuration.keepAliveSeconds = reader.double(forKey: "server.keepalive_seconds", default: configuration.keepAliveSeconds)

@@ -12,6 +12,12 @@ public struct TestDatabase: Sendable {
         connection = try Connection(conninfo: conninfo)
     }
 
+    /// A database made elsewhere (a ``StandbyPair``'s primary).
+    public init(existing conninfo: String) throws {
+        self.conninfo = conninfo
+        connection = try Connection(conninfo: conninfo)
+    }
+
     /// ``init(initialized:)`` on a thread of its own, with `prepare` (create tables, subscribe)
     /// run there too. For async tests: creating and initializing a database blocks for a quarter
     /// of a second, seconds on a busy machine, and a test that blocks a thread of the cooperative

@@ -18,6 +18,8 @@ struct ServeCommand: AsyncParsableCommand {
     )
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "A YAML configuration file, e.g. config/pgrelay.yaml.") var config: String?
+    @Option(name: .customLong("read-url"), help: "A hot standby to read ticks and the log from; the primary (--database-url) still LISTENs, ticks and takes writes.")
+    var readURL: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (default 3100).") var port: Int?
     @Flag(name: .customLong("insecure-no-auth"), help: "Allow binding beyond loopback with no authentication.") var insecureNoAuth = false
@@ -38,6 +40,7 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = try settings.serveConfiguration()
             if let url = connection.databaseURL { configuration.conninfo = url }
             if configuration.conninfo.isEmpty { configuration.conninfo = connection.conninfo }
+            if let readURL { configuration.readConninfo = readURL.isEmpty ? nil : readURL }
             if let host { configuration.host = host }
             if let port { configuration.port = port }
             if insecureNoAuth { configuration.insecureNoAuth = true }
@@ -47,6 +50,18 @@ struct ServeCommand: AsyncParsableCommand {
             let installer = Installer(connection: db)
             // An older schema lacks what channels, presence and Supabase clients need: say so now.
             try installer.requireSchema(atLeast: try Installer.currentVersion(), for: "pgrelay serve")
+            if let read = configuration.readConninfo {
+                // The same one clear line for the read server: it must be reachable and hold pgrelay's schema.
+                do {
+                    let standby = try Connection(conninfo: read, applicationName: "pgrelay serve")
+                    try Installer(connection: standby).requireInitialized()
+                    if try standby.query("select pg_is_in_recovery()").first?[0] != "t" {
+                        logger.warning("the read server is not a standby: ticks and the log are read from the primary until it is one")
+                    }
+                } catch let error as PostgresError {
+                    throw PostgresError(error.code, "read server (--read-url): \(error.message)", sqlState: error.sqlState)
+                }
+            }
             for (table, events, notify) in try settings.tables() {
                 let subscription = try installer.subscribe(table, events: events, notify: notify)
                 logger.info(

@@ -18,6 +18,8 @@ import PGRelayPostgres
 /// without auth or for a table in `cache.public_tables`, `private` otherwise.
 struct ChangesRoute {
     let pool: DatabasePool
+    /// Where ticks and the log are read: a standby's pool with `--read-url`.
+    let reads: LogReads
     let metrics: RelayMetrics
     let authenticator: Authenticator?
     /// Tables whose pages are the same for every reader, so that a shared cache may store them
@@ -48,7 +50,7 @@ struct ChangesRoute {
         let since = query.since ?? 0
         let result: (events: [ChangeEvent], lastRead: Int64, exhausted: Bool)
         do {
-            result = try await pool.withConnection { connection in
+            result = try await reads.withConnection { connection in
                 let log = ChangeLog(connection: connection)
                 var cursor = since
                 var scanned = 0

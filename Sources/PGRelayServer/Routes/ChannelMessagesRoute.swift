@@ -14,6 +14,8 @@ import PGRelayPostgres
 ///   to the channel's subscribers connected now.
 struct ChannelMessagesRoute {
     let pool: DatabasePool
+    /// Where ticks and the log are read: a standby's pool with `--read-url`.
+    let reads: LogReads
     let metrics: RelayMetrics
     let gate: ChannelGate
     let sender: ChannelSender
@@ -39,7 +41,7 @@ struct ChannelMessagesRoute {
         _ = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
         let page: LogPage
         do {
-            page = try await pool.withConnection { connection in
+            page = try await reads.withConnection { connection in
                 let log = ChangeLog(connection: connection)
                 let after: Int64
                 switch start {

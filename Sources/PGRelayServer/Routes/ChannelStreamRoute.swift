@@ -14,6 +14,8 @@ import PGRelayPostgres
 struct ChannelStreamRoute {
     let tail: Tail
     let pool: DatabasePool
+    /// Where ticks and the log are read: a standby's pool with `--read-url`.
+    let reads: LogReads
     let metrics: RelayMetrics
     let retryMilliseconds: Int
     let gate: ChannelGate
@@ -39,12 +41,12 @@ struct ChannelStreamRoute {
             since = id
         }
         let grant = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
-        if let since, let gone = try await RequestInput.gone(since: since, pool: pool) {
+        if let since, let gone = try await RequestInput.gone(since: since, reads: reads) {
             return RequestInput.goneResponse(gone)
         }
         let ticket = try RequestInput.admit(subject: grant.user, admission)
         var loop = SubscriberLoop(
-            tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
+            tail: tail, pool: pool, reads: reads, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
             schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
             stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: context.client, seconds: admission.limits.replayStallSeconds, logger: logger)
         )

@@ -12,6 +12,8 @@ struct HealthRoute {
     let tail: Tail
     let pool: DatabasePool
     let listenerState: ListenerState
+    /// With `--read-url`: the relay is unhealthy while its standby lacks a tick for longer than this.
+    let readMaxLagSeconds: Double?
     let details: ServeConfiguration.DetailsAudience
     /// When this relay started, for `uptime_seconds`.
     let started = ContinuousClock.now
@@ -33,7 +35,15 @@ struct HealthRoute {
         }
         let listening = listenerState.isConnected
         let delivered = tail.through
-        let healthy = databaseError == nil && listening
+        var readProblem: String?
+        let reads = readMaxLagSeconds == nil ? nil : listenerState.readState
+        if let readMaxLagSeconds, let reads, reads.lagSeconds > readMaxLagSeconds {
+            readProblem = String(
+                format: "the standby lacks %d changes the primary numbered %.1f s ago (database.read_max_lag_seconds: %g)",
+                reads.lagIDs, reads.lagSeconds, readMaxLagSeconds
+            )
+        }
+        let healthy = databaseError == nil && listening && readProblem == nil
         var members: [(key: String, value: JSONValue)] = [
             ("status", .string(healthy ? "ok" : "unhealthy")),
             ("version", .string(PGRelayVersion.current)),
@@ -46,9 +56,11 @@ struct HealthRoute {
             ("subscribers", .number(String(tail.subscriberCount))),
             ("tail", .number(String(tail.count))),
         ]
+        if let reads { members.append(("reads", Self.readsJSON(reads))) }
         var problems: [String] = []
         if let problem = listenerState.problem { problems.append(problem) }
         if let databaseError { problems.append("database: " + databaseError) }
+        if let readProblem { problems.append(readProblem) }
         if !problems.isEmpty { members.append(("error", .string(problems.joined(separator: "; ")))) }
         if !detailed { members = [members[0]] }
         return Response(
@@ -56,5 +68,22 @@ struct HealthRoute {
             headers: [.contentType: "application/json", .cacheControl: "no-cache"],
             body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText))
         )
+    }
+
+    /// Where the listener reads ticks and the log, and how far behind the primary that server is.
+    static func readsJSON(_ state: ReadState) -> JSONValue {
+        var members: [(key: String, value: JSONValue)]
+        switch state.source {
+        case .primary: members = [("from", .string("primary"))]
+        case .standby: members = [("from", .string("standby"))]
+        case .primaryInstead(let reason): members = [("from", .string("primary")), ("why", .string(reason))]
+        }
+        members += [
+            ("primary_newest_id", .number(String(state.primaryNewestID))),
+            ("readable_newest_id", .number(String(state.readableNewestID))),
+            ("lag_ids", .number(String(state.lagIDs))),
+            ("lag_seconds", .number(String(format: "%.3f", state.lagSeconds))),
+        ]
+        return .object(members)
     }
 }

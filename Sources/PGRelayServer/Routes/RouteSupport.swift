@@ -91,9 +91,9 @@ enum RequestInput {
     }
 
     /// A `since` older than what cleanup kept, as ``LogGone``; nil when the log still holds everything after it.
-    static func gone(since: Int64, pool: DatabasePool) async throws -> LogGone? {
+    static func gone(since: Int64, reads: LogReads) async throws -> LogGone? {
         do {
-            try await pool.withConnection { try ChangeLog(connection: $0).requireKept(after: since) }
+            try await reads.withConnection { try ChangeLog(connection: $0).requireKept(after: since) }
             return nil
         } catch let gone as LogGone {
             return gone

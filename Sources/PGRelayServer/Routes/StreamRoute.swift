@@ -18,6 +18,8 @@ import ServiceLifecycle
 struct StreamRoute {
     let tail: Tail
     let pool: DatabasePool
+    /// Where ticks and the log are read: a standby's pool with `--read-url`.
+    let reads: LogReads
     let metrics: RelayMetrics
     let retryMilliseconds: Int
     let authenticator: Authenticator?
@@ -49,12 +51,12 @@ struct StreamRoute {
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
         let (channel, key, tableID) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
-        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
+        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, reads: reads) {
             return RequestInput.goneResponse(gone)
         }
         let ticket = try RequestInput.admit(subject: subject, admission)
         let loop = SubscriberLoop(
-            tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
+            tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
             metrics: metrics, replays: replays,
             stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: context.client, seconds: admission.limits.replayStallSeconds, logger: logger)
         )

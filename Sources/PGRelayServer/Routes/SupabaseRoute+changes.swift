@@ -117,7 +117,7 @@ extension SupabaseRoute {
         var request = StreamRequest()
         request.columnTypes = feed.types
         let loop = SubscriberLoop(
-            tail: tail, pool: pool, channel: feed.channel, table: feed.table, request: request, key: feed.key, schemas: schemas, tableID: feed.tableID,
+            tail: tail, pool: pool, reads: reads, channel: feed.channel, table: feed.table, request: request, key: feed.key, schemas: schemas, tableID: feed.tableID,
             metrics: metrics, replays: replays, stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
         )
         var live = false

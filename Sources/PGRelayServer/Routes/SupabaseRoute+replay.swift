@@ -25,7 +25,7 @@ extension SupabaseRoute {
         guard let asked = join.replay else { return Replay() }
         let messages: [ChannelMessage]
         do {
-            messages = try await pool.withConnection { try ChangeLog(connection: $0).messages(on: join.channel, limit: asked.limit) }
+            messages = try await reads.withConnection { try ChangeLog(connection: $0).messages(on: join.channel, limit: asked.limit) }
         } catch {
             throw SupabaseJoinError(reason: "UnableToReplayMessages: \(WebSocketRoute.message(of: error))")
         }

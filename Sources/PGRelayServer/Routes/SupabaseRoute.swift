@@ -21,6 +21,8 @@ import Synchronization
 struct SupabaseRoute {
     let tail: Tail
     let pool: DatabasePool
+    /// Where ticks and the log are read: a standby's pool with `--read-url`.
+    let reads: LogReads
     let metrics: RelayMetrics
     let authenticator: Authenticator?
     let admission: Admission
@@ -310,7 +312,7 @@ struct SupabaseRoute {
                     }
                     try await write(frame.reply(ok: true, response: join.replyResponse))
                     var loop = SubscriberLoop(
-                        tail: tail, pool: pool, channel: ChannelName.forMessages(join.channel), table: nil, request: StreamRequest(since: replay.since), key: [],
+                        tail: tail, pool: pool, reads: reads, channel: ChannelName.forMessages(join.channel), table: nil, request: StreamRequest(since: replay.since), key: [],
                         schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )

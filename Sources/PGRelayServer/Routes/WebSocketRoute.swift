@@ -19,6 +19,8 @@ import Synchronization
 struct WebSocketRoute {
     let tail: Tail
     let pool: DatabasePool
+    /// Where ticks and the log are read: a standby's pool with `--read-url`.
+    let reads: LogReads
     let metrics: RelayMetrics
     let authenticator: Authenticator?
     let admission: Admission
@@ -298,7 +300,7 @@ struct WebSocketRoute {
                     }
                     do {
                         _ = try await gate.authorize(.read, channel: name, claims: token.claims)
-                        if let since, let gone = try await RequestInput.gone(since: since, pool: pool) { throw gone }
+                        if let since, let gone = try await RequestInput.gone(since: since, reads: reads) { throw gone }
                     } catch {
                         try await writer.write(Self.error(id: id, error))
                         continue
@@ -308,7 +310,7 @@ struct WebSocketRoute {
                     try await writer.write(WebSocketServerMessage.subscribed(id))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
                     var loop = SubscriberLoop(
-                        tail: tail, pool: pool, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
+                        tail: tail, pool: pool, reads: reads, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
                         schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )
@@ -345,7 +347,7 @@ struct WebSocketRoute {
                             if scope != .all { streamRequest.filter = .and([scope, streamRequest.filter]) }
                         }
                         (channel, key, tableID) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
-                        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, pool: pool) {
+                        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, reads: reads) {
                             throw gone
                         }
                     } catch {
@@ -357,7 +359,7 @@ struct WebSocketRoute {
                     try await writer.write(WebSocketServerMessage.subscribed(id))
                     logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(streamRequest.since.map(String.init) ?? "live")"])
                     let loop = SubscriberLoop(
-                        tail: tail, pool: pool, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
+                        tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
                         metrics: metrics, replays: replays,
                         stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
                     )

@@ -22,6 +22,8 @@ struct SubscriberLoop: Sendable {
 
     let tail: Tail
     let pool: DatabasePool
+    /// Where the log is read: a standby's pool with `--read-url`.
+    let reads: LogReads
     /// The log's channel: a table subscription's, or a named channel's (``ChannelName/forMessages(_:)``).
     let channel: String
     /// The subscribed table; nil for a named channel, whose messages pass as they are.
@@ -67,7 +69,7 @@ struct SubscriberLoop: Sendable {
             cursor = liveFrom
         } else {
             // The listener has not started yet: live from the log's newest change.
-            cursor = try await pool.withConnection { try ChangeLog(connection: $0).newestID() }
+            cursor = try await reads.withConnection { try ChangeLog(connection: $0).newestID() }
         }
         if let ephemeral, let state = await presenceState(of: ephemeral.channel) {
             // Diffs that arrive meanwhile are in the inbox already: the state never misses one.
@@ -85,7 +87,7 @@ struct SubscriberLoop: Sendable {
                 // The page is held until it is delivered (a client that does not read holds it):
                 // within a slot, so that such pages are bounded in number as well as in bytes.
                 let page = try await replays.withSlot {
-                    let page = try await pool.withConnection { connection in
+                    let page = try await reads.withConnection { connection in
                         try ChangeLog(connection: connection).pageKept(
                             after: after, channels: [channel], limit: Self.batchLimit, routes: table.map { [channel: $0] } ?? [:]
                         )

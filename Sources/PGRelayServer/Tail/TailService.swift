@@ -14,6 +14,11 @@ public final class ListenerState: Sendable {
     public var problem: String? { state.withLock { $0.problem } }
     func connected() { state.withLock { $0 = (true, nil) } }
     func disconnected(_ reason: String) { state.withLock { $0 = (false, reason) } }
+
+    private let reads = Mutex<ReadState?>(nil)
+    /// Where the listener read in its last round and how far behind that server was; nil before the first.
+    public var readState: ReadState? { reads.withLock { $0 } }
+    func read(_ state: ReadState) { reads.withLock { $0 = state } }
 }
 
 /// The long-running part of `serve`: appends the Listener's pages to the Tail, ticks

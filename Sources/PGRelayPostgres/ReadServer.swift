@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+
+/// The connection one listener session reads ticks and the log on: the hot standby that
+/// `--read-url` names while it is one, the primary otherwise.
+///
+/// A standby is read only up to the newest tick it has replayed, so a lagging standby makes the
+/// relay late, never wrong. A read server that is not (or no longer) in recovery was promoted, or
+/// is another primary: its log may be another history, so the session reads the primary instead
+/// and looks at the read server again every ``recheckSeconds``. A standby that cannot be reached
+/// fails the session like a lost primary (the listener retries from its cursor): the relay waits
+/// for its standby rather than moving its load onto the primary.
+final class ReadServer {
+    let conninfo: String?
+    let primary: Connection
+    let applicationName: String
+    let answerTimeout: Double
+    let logger: Logger
+    private var standby: Connection?
+    private(set) var source: ReadState.Source = .primary
+    private var checkedAt = Date()
+    /// Since when the read server has lacked a tick the primary had.
+    private var behindSince: Date?
+
+    /// How often a session that fell back to the primary looks at the read server again.
+    static let recheckSeconds = 30.0
+
+    init(conninfo: String?, primary: Connection, applicationName: String, answerTimeout: Double, logger: Logger) throws {
+        self.conninfo = conninfo
+        self.primary = primary
+        self.applicationName = applicationName
+        self.answerTimeout = answerTimeout
+        self.logger = logger
+        if conninfo != nil { try connect() }
+    }
+
+    /// Where ticks and the log are read now.
+    var connection: Connection { standby ?? primary }
+
+    /// The newest id the read server has, given the primary's newest; checks that a standby is
+    /// still in recovery (one round trip for both).
+    func state(primaryNewest: Int64) throws -> ReadState {
+        var readable = primaryNewest
+        if let standby {
+            let row = try readServer { try standby.query("select realtime.newest_id(), pg_is_in_recovery()") }.first
+            if row?[1] == "t", let id = row?[0].flatMap({ Int64($0 ?? "") }) {
+                readable = id
+            } else {
+                self.standby = nil
+                fellBack("the read server is no longer a standby (pg_is_in_recovery() is false: it was promoted)")
+            }
+        } else if conninfo != nil, Date().timeIntervalSince(checkedAt) >= Self.recheckSeconds {
+            // Looked at again quietly: the fallback was logged once, when it began.
+            try? connect()
+        }
+        let now = Date()
+        if readable < primaryNewest { behindSince = behindSince ?? now } else { behindSince = nil }
+        return ReadState(
+            source: source, primaryNewestID: primaryNewest, readableNewestID: readable, lagSeconds: behindSince.map { now.timeIntervalSince($0) } ?? 0
+        )
+    }
+
+    private func connect() throws {
+        guard let conninfo else { return }
+        checkedAt = Date()
+        let connection = try readServer { try Connection(conninfo: conninfo, applicationName: applicationName + " reads") }
+        connection.answerTimeout = answerTimeout
+        let inRecovery = try readServer { try connection.query("select pg_is_in_recovery()").first?[0] == "t" }
+        guard inRecovery else {
+            if case .primaryInstead = source { return }
+            fellBack("the read server is not a standby (pg_is_in_recovery() is false: promoted, or a primary)")
+            return
+        }
+        if case .primaryInstead = source { logger.notice("the read server is a standby again; reading ticks and the log there") }
+        standby = connection
+        source = .standby
+    }
+
+    private func fellBack(_ reason: String) {
+        source = .primaryInstead(reason: reason)
+        checkedAt = Date()
+        logger.error("\(reason); reading ticks and the log from the primary until it is a standby again")
+    }
+
+    /// Runs a call on the read server, its errors named as the read server's.
+    private func readServer<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as PostgresError {
+            throw PostgresError(error.code, "read server: \(error.message)", sqlState: error.sqlState)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import PGRelayPostgres
+
+/// A primary and a hot standby streaming from it, made for one test: initdb and pg_ctl for the
+/// primary, `pg_basebackup -R` for the standby, both on Unix sockets in a temporary directory
+/// (as the `postgres` user when the tests run as root). ``remove()`` stops both and deletes them.
+///
+/// pgrelay is installed on the primary before the backup, so the standby has it from the start.
+public final class StandbyPair: Sendable {
+    public let primaryConninfo: String
+    public let standbyConninfo: String
+    let directory: String
+    let binaries: String
+    let standbyPort: Int
+    let asPostgres: Bool
+
+    /// Starts both servers; the standby is streaming when this returns.
+    public static func start() throws -> StandbyPair {
+        let bin = try ThrowawayCluster.findBinaries()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-standby-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let asPostgres = getuid() == 0
+        if asPostgres { try ThrowawayCluster.run("/bin/chown", ["postgres", dir]) }
+        let primaryPort = 20_000 + Int.random(in: 0..<20_000)
+        let standbyPort = primaryPort == 39_999 ? 20_000 : primaryPort + 1
+        try ThrowawayCluster.run(
+            bin + "/initdb", ["-D", dir + "/primary", "-A", "trust", "-U", "postgres", "--no-sync", "--locale=C", "--encoding=UTF8"],
+            asPostgres: asPostgres
+        )
+        let pair = StandbyPair(directory: dir, binaries: bin, primaryPort: primaryPort, standbyPort: standbyPort, asPostgres: asPostgres)
+        do {
+            try ThrowawayCluster.run(
+                bin + "/pg_ctl",
+                [
+                    "-D", dir + "/primary", "-l", dir + "/primary.log", "-w", "-o",
+                    "-p \(primaryPort) -k \(dir) -c listen_addresses='' -c fsync=off -c wal_level=replica -c max_wal_senders=4 -c max_connections=200",
+                    "start",
+                ],
+                asPostgres: asPostgres
+            )
+            try Installer(connection: try Connection(conninfo: pair.primaryConninfo)).initialize()
+            try ThrowawayCluster.run(
+                bin + "/pg_basebackup", ["-D", dir + "/standby", "-R", "-X", "stream", "--no-sync", "-h", dir, "-p", String(primaryPort), "-U", "postgres"],
+                asPostgres: asPostgres
+            )
+            try pair.startStandby()
+        } catch {
+            pair.remove()
+            throw error
+        }
+        return pair
+    }
+
+    private init(directory: String, binaries: String, primaryPort: Int, standbyPort: Int, asPostgres: Bool) {
+        self.directory = directory
+        self.binaries = binaries
+        self.standbyPort = standbyPort
+        self.asPostgres = asPostgres
+        primaryConninfo = "host=\(directory) port=\(primaryPort) user=postgres dbname=postgres"
+        standbyConninfo = "host=\(directory) port=\(standbyPort) user=postgres dbname=postgres"
+    }
+
+    /// Starts the standby (again) and waits until it accepts connections.
+    public func startStandby() throws {
+        try ThrowawayCluster.run(
+            binaries + "/pg_ctl",
+            [
+                "-D", directory + "/standby", "-l", directory + "/standby.log", "-w", "-o",
+                "-p \(standbyPort) -k \(directory) -c listen_addresses='' -c fsync=off -c max_connections=200 -c hot_standby=on -c hot_standby_feedback=on",
+                "start",
+            ],
+            asPostgres: asPostgres
+        )
+    }
+
+    /// Stops the standby (a fast shutdown: its connections are cut, as in a restart).
+    public func stopStandby() throws {
+        try ThrowawayCluster.run(binaries + "/pg_ctl", ["-D", directory + "/standby", "-m", "fast", "-w", "stop"], asPostgres: asPostgres)
+    }
+
+    /// Promotes the standby: it leaves recovery and takes writes of its own, a history apart.
+    public func promoteStandby() throws {
+        try ThrowawayCluster.run(binaries + "/pg_ctl", ["-D", directory + "/standby", "-w", "promote"], asPostgres: asPostgres)
+    }
+
+    /// Stops both servers and deletes their directory.
+    public func remove() {
+        for server in ["standby", "primary"] {
+            try? ThrowawayCluster.run(binaries + "/pg_ctl", ["-D", directory + "/" + server, "-m", "immediate", "-w", "stop"], asPostgres: asPostgres)
+        }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
