@@ -8,7 +8,7 @@ import PGRelayPostgres
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Schema version, subscriptions, every relay instance with its position and lag, connections; exit 2 when unhealthy.",
+        abstract: "Schema version, subscriptions, every relay instance with its position and lag, connections, standbys; exit 2 when unhealthy.",
         discussion: "Exits 0 when at least one relay is live and none lags more than --max-lag-seconds; 2 otherwise; 1 on an error."
     )
     @OptionGroup var connection: ConnectionOptions
@@ -32,6 +32,7 @@ struct StatusCommand: AsyncParsableCommand {
                 let position = relay.deliveredID ?? 0
                 lags[relay.id] = .init(ids: max(0, stats.newestID - position), seconds: position >= stats.newestID ? 0 : try log.lagSeconds(after: position))
             }
+            let standbys = try Standbys(connection: db).list()
             let live = relays.filter { !$0.gone }
             var problems: [String] = []
             if live.isEmpty { problems.append("no relay is live (run pgrelay serve)") }
@@ -60,6 +61,7 @@ struct StatusCommand: AsyncParsableCommand {
                     })),
                     ("relays", .array(relays.map { relay in Self.json(relay, lag: lags[relay.id]) })),
                     ("live_relays", .number(String(live.count))),
+                    ("standbys", .array(standbys.map(Self.json))),
                     ("connections", .number(String(live.map(\.connections).reduce(0, +)))),
                 ]).jsonText)
             } else {
@@ -92,6 +94,18 @@ struct StatusCommand: AsyncParsableCommand {
                         }
                     ).rendered)
                 }
+                if !standbys.isEmpty {
+                    emit("")
+                    emit(TextTable(
+                        header: ["STANDBY", "ADDRESS", "STATE", "REPLAY BEHIND", "REPLAY LAG"],
+                        rows: standbys.map { standby in
+                            [
+                                standby.name, standby.address ?? "local", standby.state ?? "-", standby.replayBytesBehind.map(Self.bytes) ?? "-",
+                                standby.replayLagSeconds.map(Self.seconds) ?? "-",
+                            ]
+                        }
+                    ).rendered)
+                }
             }
             if !problems.isEmpty { throw ExitCode(2) }
         }
@@ -108,6 +122,15 @@ struct StatusCommand: AsyncParsableCommand {
             ("lag_ids", lag.map { .number(String($0.ids)) } ?? .null),
             ("lag_seconds", lag.map { .number(String(format: "%.1f", $0.seconds)) } ?? .null),
             ("connections", .number(String(relay.connections))),
+        ])
+    }
+
+    static func json(_ standby: Standbys.Standby) -> JSONValue {
+        .object([
+            ("name", .string(standby.name)), ("address", standby.address.map(JSONValue.string) ?? .null),
+            ("state", standby.state.map(JSONValue.string) ?? .null),
+            ("replay_behind_bytes", standby.replayBytesBehind.map { .number(String($0)) } ?? .null),
+            ("replay_lag_seconds", standby.replayLagSeconds.map { .number(String(format: "%.3f", $0)) } ?? .null),
         ])
     }
 
