@@ -96,4 +96,46 @@ import Testing
         }
         await browser.quit()
     }
+
+    /// From an id, the page catches up through /v1/changes pages (which an HTTP cache may answer)
+    /// and then streams live from the last page's end: every change once, in order.
+    @Test(.timeLimit(.minutes(4))) func catchesUpThroughPagesThenGoesLive() async throws {
+        let db = try await TestDatabase.make { db in
+            try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
+            try db.installer.subscribe(TableName(schema: "public", name: "orders"))
+            try db.connection.execute("insert into orders select i, 'open', i from generate_series(1, 2500) i")
+        }
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        let browser = try await Browser.start()
+        do {
+            try await browser.open("http://127.0.0.1:\(server.port)/")
+            let caughtUp = try await browser.evaluate(InspectorScripts.waiting + """
+                run(async () => {
+                  apply({ table: "public.orders", since: "0" });
+                  await until("2,500 changes and live", () => window.pgrelayInspector.total >= 2500 && $("state").textContent === "live");
+                  return { total: window.pgrelayInspector.total, pages: window.pgrelayInspector.pages };
+                });
+                """)
+            if let failed = caughtUp["failed"]?.stringValue { throw TestClusterError(failed) }
+            #expect(caughtUp["total"] == .number("2500") && caughtUp["pages"] == .number("3"), "\(caughtUp.jsonText)")
+            let metrics = try await server.get("/metrics").body
+            #expect(metrics.contains(#"pgrelay_catchup_pages_total{answer="page"} 3"#), "\(metrics)")
+            try db.connection.execute("insert into orders values (2501, 'new', 1)")
+            let live = try await browser.evaluate(InspectorScripts.waiting + """
+                run(async () => {
+                  await until("the change written after the catch-up", () => rows().some((row) => row.text.includes('"new"')));
+                  return { total: window.pgrelayInspector.total, ids: rows().map((row) => row.id) };
+                });
+                """)
+            if let failed = live["failed"]?.stringValue { throw TestClusterError(failed) }
+            #expect(live["total"] == .number("2501"), "\(live.jsonText)")
+            let ids = (live["ids"]?.arrayValue ?? []).compactMap { $0.jsonText }.compactMap { Int($0) }
+            #expect(!ids.isEmpty && Set(ids).count == ids.count && (ids == ids.sorted() || ids == ids.sorted(by: >)), "\(ids)")
+        } catch {
+            await browser.quit()
+            throw error
+        }
+        await browser.quit()
+    }
 }

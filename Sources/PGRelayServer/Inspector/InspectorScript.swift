@@ -16,7 +16,7 @@ enum InspectorScript {
         (() => {
         const maxRows = 500, maxStreams = 5, largeRow = 400, operations = ["INSERT", "UPDATE", "DELETE", "TRUNCATE"];
         const $ = (id) => document.getElementById(id);
-        const page = { tables: [], channels: [], presence: null, streams: [], paused: false, applying: 0, queue: [], total: 0, dropped: 0, second: 0, errors: new Map() };
+        const page = { tables: [], channels: [], presence: null, streams: [], paused: false, applying: 0, queue: [], total: 0, dropped: 0, second: 0, pages: 0, errors: new Map() };
         // For the browser's console (and tests): the streams, their URLs and cursors.
         window.pgrelayInspector = page;
 
@@ -64,21 +64,45 @@ enum InspectorScript {
             return "/v1/stream/" + encodeURIComponent(this.table) + (text ? "?" + text : "");
           }
           stop() { this.stopped = true; if (this.controller) this.controller.abort(); }
+          /// A request of this stream's; null when the server refused it for good (said, and stopped).
+          async request(url, accept, cache) {
+            const response = await fetch(url, { headers: headers(accept), signal: this.controller.signal, cache });
+            if (response.ok) return response;
+            const message = await failure(response);
+            // A request the server refuses (bad filter, unknown table, bad token, log
+            // cleaned up past the id) fails again the same way: say so and stop.
+            if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+              setError(this.table, message); this.stopped = true; this.failed = true; showState(); return null;
+            }
+            throw new Error(message);
+          }
+          /// From an id, a table catches up through /v1/changes pages (immutable below the newest
+          /// change: a browser or HTTP cache may answer them) until the page at the live edge; the
+          /// stream then goes live from that page's next_since, so nothing is missed or repeated.
+          async catchUp() {
+            if (this.table.startsWith("channel:") || this.cursor === null) return true;
+            for (;;) {
+              const query = new URLSearchParams(this.query);
+              query.set("since", String(this.cursor));
+              query.set("limit", "1000");
+              const response = await this.request("/v1/changes/" + encodeURIComponent(this.table) + "?" + query, "application/json", "default");
+              if (!response) return false;
+              const body = await response.json();
+              for (const change of body.changes) this.dispatch({ id: String(change.id), name: change.operation, data: [JSON.stringify(change)] });
+              if (this.stopped) return false;
+              this.cursor = body.next_since;
+              page.pages += 1;
+              if (!body.has_more) return true;
+            }
+          }
           async run() {
             let delay = 500;
             while (!this.stopped) {
               this.controller = new AbortController();
               try {
-                const response = await fetch(this.url(), { headers: headers("text/event-stream"), signal: this.controller.signal, cache: "no-store" });
-                if (!response.ok) {
-                  const message = await failure(response);
-                  // A request the server refuses (bad filter, unknown table, bad token, log
-                  // cleaned up past the id) fails again the same way: say so and stop.
-                  if (response.status >= 400 && response.status < 500 && response.status !== 429) {
-                    setError(this.table, message); this.stopped = true; this.failed = true; showState(); return;
-                  }
-                  throw new Error(message);
-                }
+                if (!(await this.catchUp())) return;
+                const response = await this.request(this.url(), "text/event-stream", "no-store");
+                if (!response) return;
                 this.connected = true; delay = 500; clearError(this.table); showState();
                 await this.read(response.body.getReader());
               } catch (error) {
