@@ -66,6 +66,7 @@ let package = Package(
                 "PGRelayCore", "PGRelayPostgres", "PGRelayServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // Throwaway Postgres clusters and subprocesses for the integration tests.

@@ -12,6 +12,9 @@ struct ReplayCommand: AsyncParsableCommand {
             (2026-11-23T10:00:00Z: changes committed at or after it) or unix seconds (@1763892000).
             A bare number is always an id. With no table and no --channel, replays every table in
             the log; --channel adds a channel's messages (repeatable), in the same id order.
+            With --url, reads one table from a relay instead of the database: its /v1/changes
+            pages (which an HTTP cache in front of the relays can answer), then with --follow
+            its live stream, continuing exactly where the pages ended.
             """
     )
     @OptionGroup var connection: ConnectionOptions
@@ -20,12 +23,36 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "An id, an ISO-8601 time, or @unix-seconds.") var since: String
     @Option(help: "Print at most this many changes.") var limit: Int?
     @Flag(help: "One canonical JSON object per line.") var json = false
+    @Option(help: "A relay's base URL (http://relay:3100): replay through its HTTP API instead of the database.") var url: String?
+    @Option(help: "With --url: a token for the relay (default $PGRELAY_TOKEN), sent as a Bearer header.") var token: String?
+    @Flag(help: "With --url: after the replay, stream the table's changes live until stopped.") var follow = false
 
     func validate() throws {
         if let limit, limit <= 0 { throw ValidationError("--limit must be positive") }
+        if let url {
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw ValidationError("--url must be a relay's http:// or https:// address, not '\(url)'")
+            }
+            guard tables.count == 1, channels.isEmpty else { throw ValidationError("--url replays exactly one table (and no --channel)") }
+        } else if follow || token != nil {
+            throw ValidationError("--follow and --token go with --url; from the database, continue with pgrelay listen --since")
+        }
     }
 
     func run() async throws {
+        if let url {
+            try await reportingErrors {
+                let start = try ReplayStart(parsing: since)
+                let relay = RelayReplay(
+                    base: url.hasSuffix("/") ? String(url.dropLast()) : url, table: try TableName(parsing: tables[0]),
+                    token: token ?? ProcessInfo.processInfo.environment["PGRELAY_TOKEN"], json: json, limit: limit
+                )
+                let (printed, next) = try await relay.catchUp(from: start)
+                if follow { try await relay.follow(after: next) }
+                note("\(printed) \(printed == 1 ? "change" : "changes"); continue with --since \(next)")
+            }
+            return
+        }
         try await reportingErrors {
             let start = try ReplayStart(parsing: since)
             let names = try tables.map(TableName.init(parsing:))

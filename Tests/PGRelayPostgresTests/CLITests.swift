@@ -6,16 +6,7 @@ import Testing
 
 /// Runs the built `pgrelay` executable the way a user does, and checks what they would see.
 @Suite struct CLITests {
-    /// `pgrelay` sits next to the test bundle in `.build/<configuration>/`.
-    static var executable: URL {
-        var directory = Bundle.main.bundleURL
-        while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("pgrelay")
-            if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/pgrelay")
-    }
+    static var executable: URL { BuiltExecutable.pgrelay }
 
     func pgrelay(_ arguments: [String], database: String?) throws -> Subprocess.Output {
         var environment = ProcessInfo.processInfo.environment

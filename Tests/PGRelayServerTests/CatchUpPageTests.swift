@@ -1,5 +1,6 @@
 import Foundation
 import PGRelayCore
+import PGRelayPostgres
 @testable import PGRelayServer
 import PGRelayTestSupport
 import Testing
@@ -102,5 +103,46 @@ import Testing
         let streamed = try await live.value
         let all = rows + streamed.events.map { $0.change.new?["id"] }
         #expect(all == (1...30).map { .number(String($0)) }, "pages: \(pages)")
+    }
+
+    /// `pgrelay replay --url`: the relay's pages from an id, then with `--follow` its live stream
+    /// from the last page's end: every change once, in order, as the log has them.
+    @Test(.timeLimit(.minutes(3))) func replayURLCatchesUpThroughPagesThenFollowsLive() async throws {
+        let db = try await ordersDatabase()
+        try db.connection.execute("insert into orders select i, 'open', i from generate_series(1, 1500) i")
+        let server = try await TestServer.start(db)
+        defer { Task { await server.stop() } }
+        let tool = BuiltExecutable.pgrelay.path
+        let logIDs = try await Workers.value { try db.ticked().read(after: 0, limit: 5000).map(\.id) }
+        func ids(_ text: String) throws -> [Int64] {
+            try text.split(separator: "\n").map { try ChangeEvent(jsonText: String($0)).id }
+        }
+
+        let whole = try await Workers.value { try Subprocess.run(tool, ["replay", "public.orders", "--since", "0", "--url", server.base, "--json"]) }
+        #expect(whole.status == 0, "\(whole.stderr)")
+        #expect(try ids(whole.stdout) == logIDs)
+        #expect(whole.stderr == "1500 changes; continue with --since \(logIDs.last!)\n", "\(whole.stderr)")
+        #expect(try await server.get("/metrics").body.contains(#"pgrelay_catchup_pages_total{answer="page"} 2"#))
+
+        let following = try Subprocess.start(tool, ["replay", "public.orders", "--since", String(logIDs[1399]), "--url", server.base + "/", "--json", "--follow"])
+        defer {
+            following.signal(SIGKILL)
+            _ = following.wait()
+        }
+        try await waitUntil("the last 100 changes, then the live stream") {
+            following.stdoutSoFar.split(separator: "\n").count == 100
+        }
+        try await server.waitForHealth { $0["subscribers"] == .number("1") }
+        try db.connection.execute("insert into orders values (1501, 'live', 1)")
+        try db.connection.execute("insert into orders values (1502, 'live', 2)")
+        try await waitUntil("the two live changes") { following.stdoutSoFar.split(separator: "\n").count >= 102 }
+        let followed = try ids(following.stdoutSoFar)
+        let all = try await Workers.value { try db.ticked().read(after: 0, limit: 5000).map(\.id) }
+        #expect(followed == Array(all.dropFirst(1400)), "\(followed.suffix(5)) vs \(all.suffix(5))")
+
+        let refused = try await Workers.value { try Subprocess.run(tool, ["replay", "public.nope", "--since", "0", "--url", server.base]) }
+        #expect(refused.status == 1 && refused.stderr.hasPrefix("pgrelay: the relay answered 404: "), "\(refused.stderr)")
+        let bad = try await Workers.value { try Subprocess.run(tool, ["replay", "public.orders", "--since", "0", "--url", "ftp://x"]) }
+        #expect(bad.status != 0 && bad.stderr.contains("--url must be a relay's http:// or https:// address"), "\(bad.stderr)")
     }
 }

@@ -1,0 +1,15 @@
+import Foundation
+
+/// The `pgrelay` executable this build made, for tests that run it the way a user does.
+public enum BuiltExecutable {
+    /// `pgrelay` sits next to the test bundle in `.build/<configuration>/`.
+    public static var pgrelay: URL {
+        var directory = Bundle.main.bundleURL
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("pgrelay")
+            if FileManager.default.isExecutableFile(atPath: candidate.path), !candidate.hasDirectoryPath { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/pgrelay")
+    }
+}
