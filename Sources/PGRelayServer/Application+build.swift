@@ -35,6 +35,9 @@ public struct ServeConfiguration: Sendable {
     public var webSocketPingSeconds: Int = 30
     /// Tokens and access rules; no key configured means no authentication.
     public var auth = Authenticator.Configuration()
+    /// Proxies whose `X-Forwarded-For` names the client (`server.trusted_proxies`): for limits,
+    /// logs, the connection list and who counts as a loopback client. Default none.
+    public var trustedProxies: TrustedProxies = .none
     /// Allow binding beyond loopback without authentication.
     public var insecureNoAuth: Bool = false
     /// Seconds a connection has to send its first request head. Default 10.
@@ -96,7 +99,7 @@ public func buildApplication(
     let reads = LogReads(primary: pool, standby: configuration.readConninfo.map { DatabasePool(conninfo: $0, configuration: configuration.pool) })
     let listenerState = ListenerState()
     let authenticator = try await Authenticator.make(configuration.auth)
-    let admission = Admission(limits: configuration.limits)
+    let admission = Admission(limits: configuration.limits, proxies: configuration.trustedProxies)
     let replays = ReplaySlots(count: configuration.limits.concurrentReplays)
     let schemas = TableSchemas()
     let connectionBook = ConnectionBook()
@@ -129,7 +132,9 @@ public func buildApplication(
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
     let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, metrics: metrics, logger: logger)
-    let sender = ChannelSender(gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond))
+    let sender = ChannelSender(
+        gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond), proxies: configuration.trustedProxies
+    )
     ChannelStreamRoute(
         tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
         schemas: schemas, hub: hub, connections: connectionBook, logger: logger
@@ -140,14 +145,15 @@ public func buildApplication(
     SupabaseBroadcastRoute(gate: gate, sender: sender, metrics: metrics).register(on: router)
     InspectorRoute().register(on: router)
     let details = configuration.details
-    router.get("/metrics") { _, context in
-        guard details == .everyone || LoopbackAddress.isLoopback(context.remoteAddress) else {
+    let proxies = configuration.trustedProxies
+    router.get("/metrics") { request, context in
+        guard details == .everyone || proxies.client(peer: context.remoteAddress, headers: request.headers).isLoopback else {
             throw HTTPError(.forbidden, message: "/metrics is served to loopback clients only (server.details: everyone opens it)")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
     HealthRoute(
-        tail: tail, pool: pool, listenerState: listenerState, readMaxLagSeconds: configuration.readConninfo == nil ? nil : configuration.readMaxLagSeconds,
+        tail: tail, pool: pool, listenerState: listenerState, proxies: configuration.trustedProxies, readMaxLagSeconds: configuration.readConninfo == nil ? nil : configuration.readMaxLagSeconds,
         details: configuration.details
     ).register(on: router)
     let webSocketRouter = Router(context: RelayWebSocketContext.self)

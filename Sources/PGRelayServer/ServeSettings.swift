@@ -77,6 +77,7 @@ public struct ServeSettings: Sendable {
         configuration.presenceExpirySeconds = reader.double(forKey: "presence.expiry_seconds", default: configuration.presenceExpirySeconds)
         guard configuration.presenceExpirySeconds >= 1 else { throw ServeConfigurationError(description: "presence.expiry_seconds must be at least 1") }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
+        configuration.trustedProxies = try TrustedProxies(parsing: reader.stringArray(forKey: "server.trusted_proxies", default: []))
         configuration.metricsChannelLabels = Set(reader.stringArray(forKey: "metrics.channel_labels", default: []))
         configuration.publicTables = Set(try reader.stringArray(forKey: "cache.public_tables", default: []).map { name in
             do {

@@ -14,6 +14,8 @@ struct ChannelSender: Sendable {
     let pool: DatabasePool
     let limits: ConnectionLimits
     let rate: SendRate
+    /// Whose `X-Forwarded-For` names the client whose address a rate is counted by.
+    var proxies: TrustedProxies = .none
 
     /// A message's body, as JSON: at most `limits.message_bytes` and room for an envelope (413
     /// beyond), and JSON (400 otherwise, `hint` showing what is expected).
@@ -32,9 +34,11 @@ struct ChannelSender: Sendable {
         }
     }
 
-    /// Who counts against `limits.messages_per_second` over HTTP: the token's user, else the address.
-    func rateKey(claims: JSONValue?, address: String?) -> String {
-        claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 } ?? "address:" + (address ?? "unknown")
+    /// Who counts against `limits.messages_per_second` over HTTP: the token's user, else the
+    /// client's address (the forwarded one behind a trusted proxy).
+    func rateKey(claims: JSONValue?, peer: SocketAddress?, headers: HTTPFields) -> String {
+        claims.flatMap { gate.authenticator?.policy.user(in: $0) }.map { "user:" + $0 }
+            ?? "address:" + (proxies.client(peer: peer, headers: headers).ip ?? "unknown")
     }
 
     /// - Parameters:

@@ -21,14 +21,20 @@ final class Admission: Sendable {
     }
 
     let limits: ConnectionLimits
+    /// Whose `X-Forwarded-For` names the client: their own connections count only in total, and
+    /// the clients behind them per address, by stream (``admitStream(subject:client:)``).
+    let proxies: TrustedProxies
     private let counts = Mutex(Counts())
 
-    init(limits: ConnectionLimits) { self.limits = limits }
+    init(limits: ConnectionLimits, proxies: TrustedProxies = .none) {
+        self.limits = limits
+        self.proxies = proxies
+    }
 
     /// A connection from `address`, or why not.
     func admitConnection(from address: SocketAddress?) -> Result<Ticket, Refusal> {
         let key = address?.ipAddress
-        let perAddress = key != nil && (limits.limitLoopback || !LoopbackAddress.isLoopback(address))
+        let perAddress = key != nil && (limits.limitLoopback || !LoopbackAddress.isLoopback(address)) && !proxies.trusts(key)
         let refusal: Refusal? = counts.withLock { counts in
             if counts.connections >= limits.connections {
                 return Refusal(status: 503, message: "the relay has \(limits.connections) connections open, the most limits.connections allows; try again later")
@@ -55,9 +61,46 @@ final class Admission: Sendable {
         })
     }
 
-    /// A stream (SSE) or socket (WebSocket) of the user `subject`; nil subject (no auth, or a
-    /// token without `sub`) is not counted per user.
-    func admitStream(subject: String?) throws(Refusal) -> Ticket {
+    /// A stream (SSE) or socket (WebSocket) of the user `subject`, from `client`: a client behind a
+    /// trusted proxy counts against `limits.connections_per_address` by its forwarded address
+    /// (the proxy's connection was not counted per address). A nil subject (no auth, or a token
+    /// without `sub`) is not counted per user.
+    func admitStream(subject: String?, client: ClientAddress? = nil) throws(Refusal) -> Ticket {
+        let forwarded = try admitForwarded(client)
+        do throws(Refusal) {
+            let user = try admitUser(subject)
+            return Ticket {
+                user.release()
+                forwarded.release()
+            }
+        } catch {
+            forwarded.release()
+            throw error
+        }
+    }
+
+    private func admitForwarded(_ client: ClientAddress?) throws(Refusal) -> Ticket {
+        guard let client, client.viaProxy, let key = client.ip, limits.limitLoopback || !client.isLoopback else { return Ticket {} }
+        let admitted = counts.withLock { counts in
+            guard counts.byAddress[key, default: 0] < limits.connectionsPerAddress else { return false }
+            counts.byAddress[key, default: 0] += 1
+            return true
+        }
+        guard admitted else {
+            throw Refusal(
+                status: 429,
+                message: "this address has \(limits.connectionsPerAddress) streams open, the most limits.connections_per_address allows; close one first"
+            )
+        }
+        return Ticket { [weak self] in
+            self?.counts.withLock { counts in
+                counts.byAddress[key, default: 1] -= 1
+                if counts.byAddress[key] == 0 { counts.byAddress[key] = nil }
+            }
+        }
+    }
+
+    private func admitUser(_ subject: String?) throws(Refusal) -> Ticket {
         guard let subject else { return Ticket {} }
         let admitted = counts.withLock { counts in
             guard counts.byUser[subject, default: 0] < limits.streamsPerUser else { return false }

@@ -80,7 +80,7 @@ struct ChannelMessagesRoute {
         default: throw HTTPError(.badRequest, message: "\"ephemeral\" must be true or false")
         }
         guard let event = json["event"]?.stringValue else { throw HTTPError(.badRequest, message: "\"event\" must be a string naming the message's event") }
-        let rateKey = sender.rateKey(claims: claims, address: context.remoteAddress?.ipAddress)
+        let rateKey = sender.rateKey(claims: claims, peer: context.remoteAddress, headers: request.headers)
         try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral, claims: claims, rateKey: rateKey)
         metrics.messagesSent.increment()
         return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sent"}"#)))

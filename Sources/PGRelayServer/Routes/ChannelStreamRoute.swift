@@ -44,18 +44,19 @@ struct ChannelStreamRoute {
         if let since, let gone = try await RequestInput.gone(since: since, reads: reads) {
             return RequestInput.goneResponse(gone)
         }
-        let ticket = try RequestInput.admit(subject: grant.user, admission)
+        let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
+        let ticket = try RequestInput.admit(subject: grant.user, client: client, admission)
         var loop = SubscriberLoop(
             tail: tail, pool: pool, reads: reads, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
             schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: context.client, seconds: admission.limits.replayStallSeconds, logger: logger)
+            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         loop.ephemeral = (hub, name)
-        logger.info("stream opened", metadata: ["client": "\(context.client)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
-        let entry = connections.open(transport: .sse, user: grant.user, remote: context.client, userAgent: request.headers[.userAgent], channels: [name])
+        logger.info("stream opened", metadata: ["client": "\(client.text)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
+        let entry = connections.open(transport: .sse, user: grant.user, remote: client.text, userAgent: request.headers[.userAgent], channels: [name])
         return StreamRoute.eventStream(
             loop: loop, expiry: grant.expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
-            client: context.client, label: ("channel", name)
+            client: client.text, label: ("channel", name)
         )
     }
 }

@@ -12,6 +12,8 @@ struct HealthRoute {
     let tail: Tail
     let pool: DatabasePool
     let listenerState: ListenerState
+    /// Behind a proxy, details go to clients on this machine, not to the proxy's clients.
+    let proxies: TrustedProxies
     /// With `--read-url`: the relay is unhealthy while its standby lacks a tick for longer than this.
     let readMaxLagSeconds: Double?
     let details: ServeConfiguration.DetailsAudience
@@ -19,8 +21,8 @@ struct HealthRoute {
     let started = ContinuousClock.now
 
     func register(on router: Router<RelayRequestContext>) {
-        router.get("/health") { _, context in
-            try await handle(detailed: details == .everyone || LoopbackAddress.isLoopback(context.remoteAddress))
+        router.get("/health") { request, context in
+            try await handle(detailed: details == .everyone || proxies.client(peer: context.remoteAddress, headers: request.headers).isLoopback)
         }
     }
 

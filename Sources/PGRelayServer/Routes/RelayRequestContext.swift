@@ -14,7 +14,4 @@ public struct RelayRequestContext: RequestContext, RemoteAddressRequestContext {
         remoteAddress = source.channel.remoteAddress
         channel = source.channel
     }
-
-    /// `127.0.0.1:51234`, for logs.
-    var client: String { WebSocketRoute.client(remoteAddress) }
 }

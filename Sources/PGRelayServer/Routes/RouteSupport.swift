@@ -55,9 +55,9 @@ enum RequestInput {
     }
 
     /// A stream of `subject`, or a 429 that says which limit.
-    static func admit(subject: String?, _ admission: Admission) throws -> Admission.Ticket {
+    static func admit(subject: String?, client: ClientAddress, _ admission: Admission) throws -> Admission.Ticket {
         do throws(Admission.Refusal) {
-            return try admission.admitStream(subject: subject)
+            return try admission.admitStream(subject: subject, client: client)
         } catch {
             throw HTTPError(.tooManyRequests, message: error.message)
         }

@@ -54,23 +54,24 @@ struct StreamRoute {
         if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, reads: reads) {
             return RequestInput.goneResponse(gone)
         }
-        let ticket = try RequestInput.admit(subject: subject, admission)
+        let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
+        let ticket = try RequestInput.admit(subject: subject, client: client, admission)
         let loop = SubscriberLoop(
             tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
             metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: context.client, seconds: admission.limits.replayStallSeconds, logger: logger)
+            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         logger.info(
             "stream opened",
             metadata: [
-                "client": "\(context.client)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
+                "client": "\(client.text)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
                 "since": "\(streamRequest.since.map(String.init) ?? "live")",
             ]
         )
-        let entry = connections.open(transport: .sse, user: subject, remote: context.client, userAgent: request.headers[.userAgent], subscriptions: [table.description])
+        let entry = connections.open(transport: .sse, user: subject, remote: client.text, userAgent: request.headers[.userAgent], subscriptions: [table.description])
         return Self.eventStream(
             loop: loop, expiry: expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
-            client: context.client, label: ("table", "\(table)")
+            client: client.text, label: ("table", "\(table)")
         )
     }
 

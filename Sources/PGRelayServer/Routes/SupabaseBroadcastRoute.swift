@@ -38,7 +38,7 @@ struct SupabaseBroadcastRoute {
             throw HTTPError(.unsupportedMediaType, message: "binary payloads are not supported; send JSON")
         }
         let (claims, body) = try await prepare(request)
-        try await sender.send(to: try Self.channel(topic), event: event, payload: body, claims: claims, rateKey: rateKey(claims, context))
+        try await sender.send(to: try Self.channel(topic), event: event, payload: body, claims: claims, rateKey: rateKey(claims, request, context))
         metrics.messagesSent.increment()
     }
 
@@ -57,7 +57,7 @@ struct SupabaseBroadcastRoute {
             return (try Self.channel(topic), event, message["payload"] ?? .object([]))
         }
         for (channel, event, payload) in checked {
-            try await sender.send(to: channel, event: event, payload: payload, claims: claims, rateKey: rateKey(claims, context))
+            try await sender.send(to: channel, event: event, payload: payload, claims: claims, rateKey: rateKey(claims, request, context))
             metrics.messagesSent.increment()
         }
     }
@@ -74,8 +74,8 @@ struct SupabaseBroadcastRoute {
         return (claims, try await sender.jsonBody(request))
     }
 
-    private func rateKey(_ claims: JSONValue?, _ context: RelayRequestContext) -> String {
-        sender.rateKey(claims: claims, address: context.remoteAddress?.ipAddress)
+    private func rateKey(_ claims: JSONValue?, _ request: Request, _ context: RelayRequestContext) -> String {
+        sender.rateKey(claims: claims, peer: context.remoteAddress, headers: request.headers)
     }
 
     /// A topic as the clients send it: a channel's name, or `realtime:` and the name.

@@ -59,23 +59,24 @@ struct SupabaseRoute {
                     try await outbound.close(.unknown(4401), reason: "unauthorized")
                     return
                 }
+                let channel = context.requestContext.channel
+                let client = admission.proxies.client(peer: channel.remoteAddress, headers: request.headers)
                 let ticket: Admission.Ticket
                 do throws(Admission.Refusal) {
-                    ticket = try admission.admitStream(subject: RequestInput.subject(of: claims))
+                    ticket = try admission.admitStream(subject: RequestInput.subject(of: claims), client: client)
                 } catch {
                     try await outbound.close(.unknown(4429), reason: "too many sockets")
                     return
                 }
                 defer { ticket.release() }
-                let channel = context.requestContext.channel
                 let entry = registry.connections.open(
-                    transport: .supabase, user: RequestInput.subject(of: claims), remote: WebSocketRoute.client(channel.remoteAddress),
+                    transport: .supabase, user: RequestInput.subject(of: claims), remote: client.text,
                     userAgent: request.headers[.userAgent]
                 )
                 defer { entry.close() }
                 try await session(
                     inbound: inbound, writer: WebSocketBatchWriter(channel: channel), serializer: serializer, claims: claims, connection: entry,
-                    onStall: RequestInput.stallCloser(channel, client: WebSocketRoute.client(channel.remoteAddress), seconds: admission.limits.replayStallSeconds, logger: logger)
+                    onStall: RequestInput.stallCloser(channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
                 )
             }
         }

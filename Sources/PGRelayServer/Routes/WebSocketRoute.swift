@@ -49,32 +49,27 @@ struct WebSocketRoute {
                 try await outbound.close(Self.unauthorized, reason: "unauthorized")
                 return
             }
+            let channel = context.requestContext.channel
+            let client = admission.proxies.client(peer: channel.remoteAddress, headers: context.request.headers)
             let ticket: Admission.Ticket
             do throws(Admission.Refusal) {
-                ticket = try admission.admitStream(subject: RequestInput.subject(of: claims))
+                ticket = try admission.admitStream(subject: RequestInput.subject(of: claims), client: client)
             } catch {
                 try await outbound.write(.text(WebSocketServerMessage.error(id: nil, error.message)))
                 try await outbound.close(Self.tooMany, reason: "too many sockets")
                 return
             }
             defer { ticket.release() }
-            let channel = context.requestContext.channel
             let entry = registry.connections.open(
-                transport: .websocket, user: RequestInput.subject(of: claims), remote: Self.client(channel.remoteAddress),
+                transport: .websocket, user: RequestInput.subject(of: claims), remote: client.text,
                 userAgent: context.request.headers[.userAgent]
             )
             defer { entry.close() }
             try await session(
                 inbound: inbound, outbound: outbound, writer: WebSocketBatchWriter(channel: channel), claims: claims, connection: entry,
-                onStall: RequestInput.stallCloser(channel, client: Self.client(channel.remoteAddress), seconds: admission.limits.replayStallSeconds, logger: logger)
+                onStall: RequestInput.stallCloser(channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
             )
         }
-    }
-
-    /// `127.0.0.1:51234`, as the connection list shows a client.
-    static func client(_ address: SocketAddress?) -> String {
-        guard let address else { return "unknown" }
-        return "\(address.ipAddress ?? address.pathname ?? "?"):\(address.port.map(String.init) ?? "")"
     }
 
     /// Refuses an upgrade of `/v1/ws` whose token is missing, forged or expired with `401
