@@ -39,7 +39,16 @@ public final class SSEReader: @unchecked Sendable {
         try sendAll(fd, request + "\r\n")
     }
 
-    deinit { close(fd) }
+    private var isClosed = false
+
+    deinit { close() }
+
+    /// Closes the connection now, as a client that is killed does.
+    public func close() {
+        guard !isClosed else { return }
+        isClosed = true
+        Foundation.close(fd)
+    }
 
     /// Reads until `condition` holds, the server closes, or `timeout` seconds pass; returns what was seen.
     @discardableResult

@@ -93,3 +93,22 @@ public func openGET(port: Int, _ path: String, receiveBuffer: Int32? = nil, time
     try sendAll(fd, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n\r\n")
     return (fd, readUntil(fd, contains: "\r\n\r\n", timeout: timeout))
 }
+
+/// One blocking HTTP/1.1 GET on a connection of its own: the status, the head's fields
+/// (lower-cased names) and the body. For tests that need many truly concurrent clients (threads).
+public func httpGET(port: Int, _ path: String, headers: [(String, String)] = [], timeout: Double = 60) throws -> (status: Int, headers: [String: String], body: String) {
+    let fd = try connectTCP(port: port)
+    defer { close(fd) }
+    var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+    for (name, value) in headers { request += "\(name): \(value)\r\n" }
+    try sendAll(fd, request + "\r\n")
+    let (head, body) = try WebDriverHTTP.readAnswer(fd, timeout: timeout)
+    let lines = head.split(separator: "\r\n")
+    let status = lines.first?.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
+    var fields: [String: String] = [:]
+    for line in lines.dropFirst() {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+    }
+    return (status, fields, body)
+}
