@@ -130,7 +130,10 @@ enum WebDriverHTTP {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
+        // A whole deadline, not only one per read: a stream that trickles (keep-alives) never ends.
+        let deadline = Date().addingTimeInterval(timeout)
         while true {
+            guard Date() < deadline else { throw TestClusterError("no whole HTTP answer within \(timeout) s: \(String(decoding: received.prefix(300), as: UTF8.self))") }
             let text = String(decoding: received, as: UTF8.self)
             if let split = text.range(of: "\r\n\r\n") {
                 let head = text[..<split.lowerBound].lowercased()

@@ -32,8 +32,8 @@ public final class SSEReader: @unchecked Sendable {
     private var event = (id: Int64?.none, name: "", data: "")
 
     /// Connects and sends the request; reads nothing yet.
-    public init(port: Int, path: String, lastEventID: Int64? = nil, receiveBuffer: Int32? = nil) throws {
-        fd = try connectTCP(port: port, receiveBuffer: receiveBuffer)
+    public init(port: Int, path: String, lastEventID: Int64? = nil, receiveBuffer: Int32? = nil, from source: String? = nil) throws {
+        fd = try connectTCP(port: port, receiveBuffer: receiveBuffer, from: source)
         var request = "GET \(path) HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
         if let lastEventID { request += "Last-Event-ID: \(lastEventID)\r\n" }
         try sendAll(fd, request + "\r\n")

@@ -2,11 +2,25 @@ import Foundation
 
 /// Opens a TCP connection to 127.0.0.1:`port` and returns the socket, for tests that need a
 /// client simpler (or ruder) than an HTTP library: one that never reads, say.
-public func connectTCP(port: Int, receiveBuffer: Int32? = nil) throws -> Int32 {
+/// - Parameter source: another loopback address to connect from (127.0.0.5): a client that a
+///   proxy in front of the server sees as a different address.
+public func connectTCP(port: Int, receiveBuffer: Int32? = nil, from source: String? = nil) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestClusterError("socket() failed") }
     if var size = receiveBuffer {
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+    if let source {
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        let bound = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            close(fd)
+            throw TestClusterError("cannot bind to \(source)")
+        }
     }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -96,8 +110,10 @@ public func openGET(port: Int, _ path: String, receiveBuffer: Int32? = nil, time
 
 /// One blocking HTTP/1.1 GET on a connection of its own: the status, the head's fields
 /// (lower-cased names) and the body. For tests that need many truly concurrent clients (threads).
-public func httpGET(port: Int, _ path: String, headers: [(String, String)] = [], timeout: Double = 60) throws -> (status: Int, headers: [String: String], body: String) {
-    let fd = try connectTCP(port: port)
+public func httpGET(
+    port: Int, _ path: String, headers: [(String, String)] = [], timeout: Double = 60, from source: String? = nil
+) throws -> (status: Int, headers: [String: String], body: String) {
+    let fd = try connectTCP(port: port, from: source)
     defer { close(fd) }
     var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
     for (name, value) in headers { request += "\(name): \(value)\r\n" }

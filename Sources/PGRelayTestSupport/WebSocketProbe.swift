@@ -23,8 +23,8 @@ public final class WebSocketProbe: @unchecked Sendable {
     private var pending: [UInt8] = []
 
     /// Connects and upgrades; throws when the answer is not `101 Switching Protocols`.
-    public init(port: Int, path: String, headers: [(String, String)] = [], timeout: Double = 30) throws {
-        fd = try connectTCP(port: port)
+    public init(port: Int, path: String, headers: [(String, String)] = [], timeout: Double = 30, from source: String? = nil) throws {
+        fd = try connectTCP(port: port, from: source)
         var request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
         request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
         for (name, value) in headers { request += "\(name): \(value)\r\n" }

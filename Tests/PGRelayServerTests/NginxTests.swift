@@ -178,4 +178,37 @@ struct NginxTests {
         let anonymous = try await Workers.value { try httpGET(port: nginx.port, path) }
         #expect(anonymous.status == 401, "\(anonymous)")
     }
+
+    /// Behind nginx, a client's streams count against limits.connections_per_address by the
+    /// address nginx forwards, while nginx's own connections (one address) count only in total.
+    @Test(.timeLimit(.minutes(3))) func perAddressLimitsCountTheForwardedClient() async throws {
+        let db = try await ordersDatabase()
+        let relay = try await TestServer.start(db) {
+            $0.trustedProxies = Self.proxies
+            $0.limits.connectionsPerAddress = 1
+            $0.limits.limitLoopback = true
+        }
+        let nginx = try await NginxProxy.start(upstreams: [relay.port])
+        defer {
+            nginx.stop()
+            Task { await relay.stop() }
+        }
+        let path = "/v1/stream/public.orders"
+        let first = try SSEReader(port: nginx.port, path: path, from: "127.0.0.5")
+        let opened = try await Workers.value { first.read(timeout: 60) { $0.liveAfter != nil } }
+        #expect(opened.status == 200, "\(opened) \(nginx.errorLog)")
+        // The same client again: over its limit. What it claims in X-Forwarded-For does not help.
+        let again = try await Workers.value { try httpGET(port: nginx.port, path, headers: [("X-Forwarded-For", "198.51.100.9")], from: "127.0.0.5") }
+        #expect(again.status == 429 && again.body.contains("limits.connections_per_address"), "\(again)")
+        // Another client through the same proxy connection pool: its own share.
+        let other = try SSEReader(port: nginx.port, path: path, from: "127.0.0.6")
+        let otherOpened = try await Workers.value { other.read(timeout: 60) { $0.liveAfter != nil } }
+        #expect(otherOpened.status == 200, "\(otherOpened)")
+        // WebSockets pass the forwarded address too: 127.0.0.6 holds its one already.
+        let socket = try WebSocketProbe(port: nginx.port, path: "/v1/ws", from: "127.0.0.6")
+        let refused = socket.read(timeout: 30) { $0.closed || $0.closeCode != nil }
+        #expect(refused.closeCode == 4429 && refused.messages.contains { $0.contains("limits.connections_per_address") }, "\(refused)")
+        first.close()
+        other.close()
+    }
 }
