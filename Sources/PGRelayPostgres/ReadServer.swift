@@ -19,8 +19,12 @@ final class ReadServer {
     private var standby: Connection?
     private(set) var source: ReadState.Source = .primary
     private var checkedAt = Date()
-    /// Since when the read server has lacked a tick the primary had.
-    private var behindSince: Date?
+    /// The primary's newest ids, each with when this session first saw it, that the read server
+    /// has not replayed yet, oldest first: the lag is the age of the oldest (a standby that is
+    /// always a moment behind a steady stream of writes is a moment behind, not ever further).
+    private var unreplayed: [(id: Int64, seen: Date)] = []
+    /// At most this many are kept; the oldest stays, so the lag is never understated.
+    static let unreplayedLimit = 4096
 
     /// How often a session that fell back to the primary looks at the read server again.
     static let recheckSeconds = 30.0
@@ -54,9 +58,14 @@ final class ReadServer {
             try? connect()
         }
         let now = Date()
-        if readable < primaryNewest { behindSince = behindSince ?? now } else { behindSince = nil }
+        if primaryNewest > (unreplayed.last?.id ?? readable) {
+            if unreplayed.count == Self.unreplayedLimit { unreplayed.remove(at: 1) }
+            unreplayed.append((primaryNewest, now))
+        }
+        unreplayed.removeAll { $0.id <= readable }
         return ReadState(
-            source: source, primaryNewestID: primaryNewest, readableNewestID: readable, lagSeconds: behindSince.map { now.timeIntervalSince($0) } ?? 0
+            source: source, primaryNewestID: primaryNewest, readableNewestID: readable,
+            lagSeconds: unreplayed.first.map { now.timeIntervalSince($0.seen) } ?? 0
         )
     }
 

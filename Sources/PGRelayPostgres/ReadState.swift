@@ -22,7 +22,7 @@ public struct ReadState: Sendable, Equatable {
     public var primaryNewestID: Int64
     /// The newest id the server read from has replayed (the primary's own when reading there).
     public var readableNewestID: Int64
-    /// How long the read server has lacked a tick the primary had: 0 when it has them all.
+    /// The age of the oldest tick the primary had that the read server has not replayed: 0 when it has them all.
     public var lagSeconds: Double
 
     public init(source: Source, primaryNewestID: Int64, readableNewestID: Int64, lagSeconds: Double) {

@@ -26,6 +26,11 @@
  *                                                        with an ephemeral `pong` n, A times ping to pong; one round
  *                                                        trip at a time, COUNT of them or SECONDS. Prints
  *                                                        deliveries (round trips), rate, RTT p50/p99/max.
+ *   loadgen pages PORT PATH COUNT EXPECT SECONDS        N clients at once (a thread each), each catching up from id 0
+ *                                                        through PATH's JSON pages (PATH?since=S&limit=1000, one
+ *                                                        connection per request, to the last page: has_more false).
+ *                                                        Prints the requests, how many clients got EXPECT changes,
+ *                                                        the time from the first request to the last answer.
  *   loadgen raw  CONNINFO CHANNEL EXPECT SECONDS WAIT   libpq LISTEN; prints "ready", sleeps WAIT seconds (so that a
  *                                                        backlog queues up), then drains EXPECT notifications and
  *                                                        prints the count, the time and the rate.
@@ -39,6 +44,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -457,6 +463,73 @@ static int rtt(int argc, char **argv) {
     return 0;
 }
 
+
+/* `loadgen pages`: one client's catch-up, on a thread of its own. */
+typedef struct {
+    int port;
+    const char *path;
+    double deadline;
+    long changes, requests, failures;
+} page_client_t;
+
+static void *page_client(void *arg) {
+    page_client_t *c = arg;
+    long since = 0;
+    size_t cap = 1 << 20;
+    char *body = malloc(cap);
+    char request[1024];
+    while (now() < c->deadline) {
+        int fd = connect_loopback(c->port);
+        int n = snprintf(request, sizeof request,
+                         "GET %s?since=%ld&limit=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", c->path, since);
+        send_all(fd, request, n);
+        size_t len = 0;
+        for (;;) {
+            if (cap - len < 65536) { cap *= 2; body = realloc(body, cap); }
+            ssize_t got = read(fd, body + len, cap - len - 1);
+            if (got <= 0) break;
+            len += got;
+        }
+        close(fd);
+        body[len] = 0;
+        c->requests++;
+        if (strncmp(body, "HTTP/1.1 200", 12) != 0) { c->failures++; break; }
+        for (char *at = body; (at = strstr(at, "\"operation\":")) != NULL; at += 12) c->changes++;
+        char *next = strstr(body, "\"next_since\":");
+        if (!next) { c->failures++; break; }
+        since = atol(next + 13);
+        if (!strstr(body, "\"has_more\":true")) break;
+    }
+    free(body);
+    return NULL;
+}
+
+static int pages(int argc, char **argv) {
+    if (argc != 7) return 2;
+    int port = atoi(argv[2]), count = atoi(argv[4]);
+    long expect = atol(argv[5]);
+    double seconds = atof(argv[6]);
+    page_client_t *clients = calloc(count, sizeof *clients);
+    pthread_t *threads = calloc(count, sizeof *threads);
+    double start = now();
+    for (int i = 0; i < count; i++) {
+        clients[i] = (page_client_t){.port = port, .path = argv[3], .deadline = start + seconds};
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, 256 * 1024);
+        if (pthread_create(&threads[i], &attr, page_client, &clients[i]) != 0) { perror("pthread_create"); return 1; }
+    }
+    long requests = 0, failures = 0, complete = 0;
+    for (int i = 0; i < count; i++) {
+        pthread_join(threads[i], NULL);
+        requests += clients[i].requests;
+        failures += clients[i].failures;
+        if (clients[i].changes == expect) complete++;
+    }
+    printf("clients=%d requests=%ld failures=%ld complete=%ld seconds=%.3f\n", count, requests, failures, complete, now() - start);
+    return failures == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     int status = 2;
     if (argc > 1 && strcmp(argv[1], "sse") == 0) status = sse(argc, argv);
@@ -465,6 +538,7 @@ int main(int argc, char **argv) {
     else if (argc > 1 && strcmp(argv[1], "raw") == 0) status = raw(argc, argv);
     else if (argc > 1 && strcmp(argv[1], "chan") == 0) status = chan(argc, argv);
     else if (argc > 1 && strcmp(argv[1], "rtt") == 0) status = rtt(argc, argv);
+    else if (argc > 1 && strcmp(argv[1], "pages") == 0) status = pages(argc, argv);
     if (status == 2) fprintf(stderr, "usage: see the comment at the top of loadgen.c\n");
     return status;
 }
