@@ -83,6 +83,21 @@ public final class StandbyPair: Sendable {
         try ThrowawayCluster.run(binaries + "/pg_ctl", ["-D", directory + "/standby", "-w", "promote"], asPostgres: asPostgres)
     }
 
+    /// Starts a pair on a worker thread, runs `body` with it, and removes it on a worker thread:
+    /// initdb, pg_basebackup and pg_ctl block for seconds, which a thread of the cooperative pool
+    /// (shared with the relays under test) must not.
+    public static func with<T: Sendable>(_ body: (StandbyPair) async throws -> T) async throws -> T {
+        let pair = try await Workers.value { try StandbyPair.start() }
+        do {
+            let result = try await body(pair)
+            _ = try? await Workers.value { pair.remove() }
+            return result
+        } catch {
+            _ = try? await Workers.value { pair.remove() }
+            throw error
+        }
+    }
+
     /// Stops both servers and deletes their directory.
     public func remove() {
         for server in ["standby", "primary"] {

@@ -6,9 +6,12 @@ import Testing
 
 /// `pgrelay status` on a primary shows its standbys and how far behind they replay.
 @Suite struct StandbyStatusTests {
-    @Test func statusListsTheStandbysAndTheirLag() throws {
-        let pair = try StandbyPair.start()
-        defer { pair.remove() }
+    /// Blocking throughout (clusters, the CLI), so on a worker thread, not the cooperative pool.
+    @Test func statusListsTheStandbysAndTheirLag() async throws {
+        try await StandbyPair.with { pair in try await Workers.value { try Self.check(pair) } }
+    }
+
+    static func check(_ pair: StandbyPair) throws {
         let cli = CLITests()
         // Streaming once the standby's WAL receiver has connected.
         let deadline = Date().addingTimeInterval(60)
