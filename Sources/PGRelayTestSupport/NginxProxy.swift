@@ -84,14 +84,6 @@ public final class NginxProxy: Sendable {
     /// Starts nginx, runs `body` with it, and stops it on a worker thread (waiting for nginx to
     /// exit must not hold a thread of the cooperative pool that the relays under test need).
     public static func with<T: Sendable>(upstreams: [Int], _ body: (NginxProxy) async throws -> T) async throws -> T {
-        let proxy = try await start(upstreams: upstreams)
-        do {
-            let result = try await body(proxy)
-            _ = try? await Workers.value { proxy.stop() }
-            return result
-        } catch {
-            _ = try? await Workers.value { proxy.stop() }
-            throw error
-        }
+        try await Workers.using(try await start(upstreams: upstreams), stop: { $0.stop() }, body)
     }
 }

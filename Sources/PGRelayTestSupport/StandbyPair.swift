@@ -29,15 +29,7 @@ public final class StandbyPair: Sendable {
         )
         let pair = StandbyPair(directory: dir, binaries: bin, primaryPort: primaryPort, standbyPort: standbyPort, asPostgres: asPostgres)
         do {
-            try ThrowawayCluster.run(
-                bin + "/pg_ctl",
-                [
-                    "-D", dir + "/primary", "-l", dir + "/primary.log", "-w", "-o",
-                    "-p \(primaryPort) -k \(dir) -c listen_addresses='' -c fsync=off -c wal_level=replica -c max_wal_senders=4 -c max_connections=200",
-                    "start",
-                ],
-                asPostgres: asPostgres
-            )
+            try pair.start("primary", port: primaryPort, settings: "-c wal_level=replica -c max_wal_senders=4")
             try Installer(connection: try Connection(conninfo: pair.primaryConninfo)).initialize()
             try ThrowawayCluster.run(
                 bin + "/pg_basebackup", ["-D", dir + "/standby", "-R", "-X", "stream", "--no-sync", "-h", dir, "-p", String(primaryPort), "-U", "postgres"],
@@ -62,12 +54,17 @@ public final class StandbyPair: Sendable {
 
     /// Starts the standby (again) and waits until it accepts connections.
     public func startStandby() throws {
+        try start("standby", port: standbyPort, settings: "-c hot_standby=on -c hot_standby_feedback=on")
+    }
+
+    /// Starts one of the two servers on a Unix socket in the directory (a standby needs at least
+    /// the primary's max_connections to run queries, so both have the same).
+    private func start(_ server: String, port: Int, settings: String) throws {
         try ThrowawayCluster.run(
             binaries + "/pg_ctl",
             [
-                "-D", directory + "/standby", "-l", directory + "/standby.log", "-w", "-o",
-                "-p \(standbyPort) -k \(directory) -c listen_addresses='' -c fsync=off -c max_connections=200 -c hot_standby=on -c hot_standby_feedback=on",
-                "start",
+                "-D", directory + "/" + server, "-l", directory + "/" + server + ".log", "-w", "-o",
+                "-p \(port) -k \(directory) -c listen_addresses='' -c fsync=off -c max_connections=200 " + settings, "start",
             ],
             asPostgres: asPostgres
         )
@@ -87,15 +84,7 @@ public final class StandbyPair: Sendable {
     /// initdb, pg_basebackup and pg_ctl block for seconds, which a thread of the cooperative pool
     /// (shared with the relays under test) must not.
     public static func with<T: Sendable>(_ body: (StandbyPair) async throws -> T) async throws -> T {
-        let pair = try await Workers.value { try StandbyPair.start() }
-        do {
-            let result = try await body(pair)
-            _ = try? await Workers.value { pair.remove() }
-            return result
-        } catch {
-            _ = try? await Workers.value { pair.remove() }
-            throw error
-        }
+        try await Workers.using(try await Workers.value { try StandbyPair.start() }, stop: { $0.remove() }, body)
     }
 
     /// Stops both servers and deletes their directory.

@@ -66,4 +66,20 @@ public enum Workers {
             }
         }
     }
+
+    /// Runs `body` with `resource`, then `stop`s it on a worker thread however `body` ends: for
+    /// servers a test starts (nginx, Postgres clusters), whose stopping blocks for seconds, which a
+    /// thread of the cooperative pool (shared with the relays under test) must not.
+    public static func using<R: Sendable, T: Sendable>(
+        _ resource: R, stop: @escaping @Sendable (R) -> Void, _ body: (R) async throws -> T
+    ) async throws -> T {
+        do {
+            let result = try await body(resource)
+            _ = try? await value { stop(resource) }
+            return result
+        } catch {
+            _ = try? await value { stop(resource) }
+            throw error
+        }
+    }
 }

@@ -81,42 +81,32 @@ final class Admission: Sendable {
 
     private func admitForwarded(_ client: ClientAddress?) throws(Refusal) -> Ticket {
         guard let client, client.viaProxy, let key = client.ip, limits.limitLoopback || !client.isLoopback else { return Ticket {} }
-        let admitted = counts.withLock { counts in
-            guard counts.byAddress[key, default: 0] < limits.connectionsPerAddress else { return false }
-            counts.byAddress[key, default: 0] += 1
-            return true
-        }
-        guard admitted else {
-            throw Refusal(
-                status: 429,
-                message: "this address has \(limits.connectionsPerAddress) streams open, the most limits.connections_per_address allows; close one first"
-            )
-        }
-        return Ticket { [weak self] in
-            self?.counts.withLock { counts in
-                counts.byAddress[key, default: 1] -= 1
-                if counts.byAddress[key] == 0 { counts.byAddress[key] = nil }
-            }
-        }
+        return try admitCounted(
+            key, in: \.byAddress, limit: limits.connectionsPerAddress,
+            refusal: "this address has \(limits.connectionsPerAddress) streams open, the most limits.connections_per_address allows; close one first"
+        )
     }
 
     private func admitUser(_ subject: String?) throws(Refusal) -> Ticket {
         guard let subject else { return Ticket {} }
+        return try admitCounted(
+            subject, in: \.byUser, limit: limits.streamsPerUser,
+            refusal: "this token's user has \(limits.streamsPerUser) streams and sockets open, the most limits.streams_per_user allows; close one first"
+        )
+    }
+
+    /// One more for `key` in one of the counts, below `limit`, or a 429 saying `refusal`.
+    private func admitCounted(_ key: String, in count: WritableKeyPath<Counts, [String: Int]> & Sendable, limit: Int, refusal: String) throws(Refusal) -> Ticket {
         let admitted = counts.withLock { counts in
-            guard counts.byUser[subject, default: 0] < limits.streamsPerUser else { return false }
-            counts.byUser[subject, default: 0] += 1
+            guard counts[keyPath: count][key, default: 0] < limit else { return false }
+            counts[keyPath: count][key, default: 0] += 1
             return true
         }
-        guard admitted else {
-            throw Refusal(
-                status: 429,
-                message: "this token's user has \(limits.streamsPerUser) streams and sockets open, the most limits.streams_per_user allows; close one first"
-            )
-        }
+        guard admitted else { throw Refusal(status: 429, message: refusal) }
         return Ticket { [weak self] in
             self?.counts.withLock { counts in
-                counts.byUser[subject, default: 1] -= 1
-                if counts.byUser[subject] == 0 { counts.byUser[subject] = nil }
+                counts[keyPath: count][key, default: 1] -= 1
+                if counts[keyPath: count][key] == 0 { counts[keyPath: count][key] = nil }
             }
         }
     }
