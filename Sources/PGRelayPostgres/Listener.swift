@@ -15,6 +15,9 @@ import PGRelayCore
 /// cursor, so the consumer sees no gap and no duplicate. A log row that cannot be decoded is
 /// logged and skipped, its ids kept. When the consumer falls behind (its buffer is full), the
 /// listener stops reading and later continues from the log instead of buffering without bound.
+/// With ``Configuration/readConninfo`` it reads ticks and the log from a hot standby, only up to
+/// the newest tick the standby has replayed (``ReadServer``): late when the standby lags, never
+/// out of order.
 ///
 /// ```swift
 /// let listener = Listener(.init(conninfo: url, tables: .only([TableName(schema: "public", name: "orders")])))
