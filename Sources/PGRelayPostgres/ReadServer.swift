@@ -35,7 +35,7 @@ final class ReadServer {
         self.applicationName = applicationName
         self.answerTimeout = answerTimeout
         self.logger = logger
-        if conninfo != nil { try connect() }
+        try connect()
     }
 
     /// Where ticks and the log are read now.
@@ -69,6 +69,7 @@ final class ReadServer {
         )
     }
 
+    /// Connects to the read server, if one is configured, and reads it when it is in recovery.
     private func connect() throws {
         guard let conninfo else { return }
         checkedAt = Date()

@@ -41,8 +41,7 @@ enum LoopbackAddress {
 
     /// True for an IP address, as text, in 127.0.0.0/8 or ::1 (a forwarded client's address).
     static func isLoopbackLiteral(_ ip: String) -> Bool {
-        guard let bytes = TrustedProxies.bytes(ip) else { return false }
-        return bytes.count == 4 ? bytes[0] == 127 : bytes.prefix(15).allSatisfy { $0 == 0 } && bytes[15] == 1
+        isLoopback(try? SocketAddress(ipAddress: ip, port: 0))
     }
 
     /// True for a connected client on loopback (or a Unix socket).
