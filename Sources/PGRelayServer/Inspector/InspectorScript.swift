@@ -84,7 +84,9 @@ enum InspectorScript {
             for (;;) {
               const query = new URLSearchParams(this.query);
               query.set("since", String(this.cursor));
-              query.set("limit", "1000");
+              // A page the list can hold whole, drawn before the next is asked for: the replay
+              // scrolls by as it did over SSE instead of each page's older half being cut unseen.
+              query.set("limit", String(maxRows));
               const response = await this.request("/v1/changes/" + encodeURIComponent(this.table) + "?" + query, "application/json", "default");
               if (!response) return false;
               const body = await response.json();
@@ -93,6 +95,8 @@ enum InspectorScript {
               this.cursor = body.next_since;
               page.pages += 1;
               if (!body.has_more) return true;
+              // A hidden page draws no frames: it catches up without waiting for them.
+              if (document.visibilityState === "visible") await new Promise((resolve) => requestAnimationFrame(resolve));
             }
           }
           async run() {
