@@ -16,6 +16,9 @@ public enum ChannelName {
     public static let messagePrefix = "realtime:channel:"
     /// The NOTIFY channel `realtime.post` wakes relays on, once per transaction, with no payload.
     public static let messagesSent = "realtime:messages"
+    /// Every new tick sends one NOTIFY here (realtime.tick()): it wakes relays that sleep while
+    /// another relay polls, since `auto` writers send none then.
+    public static let ticksTaken = "realtime:ticks"
 
     /// - Parameter salt: given when the natural channel already belongs to another table (one
     ///   renamed away from this name, or dropped without unsubscribing, whose log rows carry that

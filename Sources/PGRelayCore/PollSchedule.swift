@@ -1,8 +1,10 @@
-/// How long a reader waits between ticks when no NOTIFY wakes it (tables with `--notify off`).
+/// How long a reader waits between ticks when no NOTIFY wakes it.
 ///
-/// While changes flow it polls every `interval` (10 ms by default). After `idleGrace` seconds
-/// without a change it backs off, doubling up to `idleInterval`, and returns to `interval` at
-/// the next change. A NOTIFY from a `wake` or `payload` table ends any wait at once.
+/// While changes flow it polls every `interval` (10 ms by default); asleep, every `idleInterval`
+/// (250 ms: at most 4 ticks a second). With schema version 12 the reader follows ``AwakeLease``:
+/// `interval` while it holds the lease or drains, `idleInterval` otherwise. On an older schema,
+/// after `idleGrace` seconds without a change it backs off, doubling up to `idleInterval`, and
+/// returns to `interval` at the next change. A NOTIFY ends any wait at once.
 public struct PollSchedule: Equatable, Sendable {
     public var interval: Double
     public var idleInterval: Double

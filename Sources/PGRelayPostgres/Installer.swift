@@ -13,6 +13,8 @@ public struct Installer {
         /// The schema version found, 0 for a database pgrelay had never seen.
         public var previousVersion: Int
         public var version: Int
+        /// Tables whose `wake` subscription this run moved to `auto` (upgrading past version 12).
+        public var movedToAuto: [TableName] = []
     }
 
     /// Installs or upgrades the `realtime` schema: applies each migration not yet applied, in order,
@@ -21,11 +23,22 @@ public struct Installer {
     public func initialize() throws -> InitResult {
         let migrations = try TriggerSQL.migrations()
         let functions = try TriggerSQL.file("functions.sql")
+        let capture = TriggerTemplate(try TriggerSQL.file("capture.sql")).renderCapture()
         let bootstrap = try TriggerSQL.file("bootstrap.sql")
-        return try connection.transaction {
-            // Two concurrent `init`s would race on the migrations; the second waits here.
-            try connection.execute("select pg_advisory_xact_lock(1885827685, 1)")
+        do {
+            return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)
+        } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "42P06" || error.sqlState == "42P07" {
+            // Another `init` created the schema at the same moment: it has committed; run again.
+            return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)
+        }
+    }
+
+    private func initialize(migrations: [(version: Int, sql: String)], functions: String, bootstrap: String) throws -> InitResult {
+        try connection.transaction {
             try connection.execute(bootstrap)
+            // Two concurrent `init`s would race on the migrations; the second waits here. A table
+            // lock that needs rights only pgrelay's owner has, not an advisory lock any login can hold.
+            try connection.execute("lock table realtime.schema_migrations in share row exclusive mode")
             let applied = Set(try connection.query("select version from realtime.schema_migrations").compactMap { $0[0].flatMap(Int.init) })
             let previous = applied.max() ?? 0
             for migration in migrations where !applied.contains(migration.version) {
@@ -33,18 +46,33 @@ public struct Installer {
                 try connection.query("insert into realtime.schema_migrations (version) values ($1)", [String(migration.version)])
             }
             try connection.execute(functions)
-            // Versions 3 and 5 capture with other triggers: reinstall every subscription's
-            // (0003_ticks.sql dropped version 2's, and with them waited for the writers that used them).
-            if previous > 0, previous < 5 {
+            // Versions 3, 5 and 12 capture with other triggers: reinstall every subscription's
+            // (0003_ticks.sql dropped version 2's, and with them waited for the writers that used
+            // them). Version 12 moves `wake` subscriptions to `auto` (the old default; the two could
+            // not be told apart), and a kept condition is installed as it was checked.
+            var moved: [TableName] = []
+            if previous > 0, previous < 12 {
                 for subscription in try subscriptions() {
+                    var notify = subscription.notify
+                    if previous < 12, notify == .wake {
+                        notify = .auto
+                        try connection.query("update realtime.subscriptions set notify = 'auto' where channel = $1", [subscription.channel])
+                        moved.append(subscription.table)
+                    }
                     guard subscription.trigger.tableExists else { continue }
+                    let condition = try subscription.condition.map {
+                        try checked(try SubscriptionCondition($0), on: subscription.table, relid: try connection.query(
+                            "select to_regclass($1)::oid", [subscription.table.quoted]).first?[0] ?? "0", requireOwner: false).compiled
+                    }
+                    if condition != nil { try connection.query("set local search_path = pg_catalog, pg_temp") }
                     try installTriggers(
-                        subscription.table, channel: subscription.channel, events: subscription.events, notify: subscription.notify,
-                        formerlyNamed: try subscribedName(channel: subscription.channel)
+                        subscription.table, channel: subscription.channel, events: subscription.events, notify: notify,
+                        formerlyNamed: try subscribedName(channel: subscription.channel), condition: condition
                     )
+                    if condition != nil { try connection.query("set local search_path to default") }
                 }
             }
-            return InitResult(previousVersion: previous, version: migrations.map(\.version).max() ?? 0)
+            return InitResult(previousVersion: previous, version: migrations.map(\.version).max() ?? 0, movedToAuto: moved)
         }
     }
 
@@ -81,6 +109,9 @@ public struct Installer {
     public static let ephemeralVersion = 8
     /// The schema version that presence needs (0009_presence.sql).
     public static let presenceVersion = 9
+    /// The schema version of `auto` notify mode, capture without a SET clause and pgrelay's own
+    /// locks (0012_write_path.sql).
+    public static let writePathVersion = 12
 
     /// Installs the capture triggers on `table` for `events`, or changes the events and notify mode
     /// of an existing subscription. The table's existing rows are not replayed; changes from now on
@@ -103,8 +134,9 @@ public struct Installer {
         let relid = try subscribableTable(table)
         if case .set = requestedCondition { try requireSchema(atLeast: Self.operationsVersion, for: "a subscription condition") }
         try connection.transaction {
-            // Concurrent subscribes would race on channels; the second waits here.
-            try connection.execute("select pg_advisory_xact_lock(1885827685, 2)")
+            // Concurrent subscribes would race on channels; the second waits here (a lock only
+            // pgrelay's owner can take: see initialize()).
+            try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
             try refuseOverlappingPartitions(table, relid: relid)
             let hasConditions = try schemaVersion() >= Self.operationsVersion
             let existing = try connection.query(
@@ -164,7 +196,7 @@ public struct Installer {
         }
         let row = try connection.query(
             """
-            select c.oid, c.relkind, c.relpersistence
+            select c.oid, c.relkind, c.relpersistence, has_table_privilege(c.oid, 'TRIGGER')
               from pg_class c join pg_namespace n on n.oid = c.relnamespace
              where n.nspname = $1 and c.relname = $2
             """,
@@ -179,6 +211,13 @@ public struct Installer {
         if row[2] == "t" {
             throw PostgresError(
                 .unknownTable, "\(table) is a temporary table: its rows vanish with the session that made it; subscribe a permanent table"
+            )
+        }
+        // Said before anything is locked: creating capture triggers needs this right on the table.
+        if row[3] != "t" {
+            throw PostgresError(
+                .query, "permission denied for table \(table.name): subscribing needs the TRIGGER privilege on \(table) (or its ownership)",
+                sqlState: "42501"
             )
         }
         return relid
@@ -254,11 +293,12 @@ public struct Installer {
     /// the search path set to pg_catalog, and returns Postgres' own renderings of it (the second
     /// from a view over the copy, which qualifies every column). Only the table's owner may set
     /// one: it runs in every writer's transaction. Inside the caller's transaction.
-    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String) throws -> CheckedCondition {
+    /// - Parameter requireOwner: false when `init` reinstalls a condition its table's owner set.
+    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String, requireOwner: Bool = true) throws -> CheckedCondition {
         let owner = try connection.query(
             "select pg_has_role(current_user, c.relowner, 'MEMBER'), pg_get_userbyid(c.relowner) from pg_class c where c.oid = $1::oid", [relid]
         ).first
-        guard owner?[0] == "t" else {
+        guard owner?[0] == "t" || !requireOwner else {
             throw PostgresError(
                 .query, "only the owner of \(table) (role \(owner?[1] ?? "?")) may set its condition: a condition runs inside every writer's transaction"
             )
@@ -409,7 +449,7 @@ public struct Installer {
     public func unsubscribe(_ table: TableName) throws {
         try requireInitialized()
         try connection.transaction {
-            try connection.execute("select pg_advisory_xact_lock(1885827685, 2)")
+            try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
             let live = try connection.query(
                 "select channel, schema_name, table_name, relid from realtime.subscriptions where relid = to_regclass($1)::oid",
                 [table.quoted]

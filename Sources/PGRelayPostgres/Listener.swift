@@ -77,6 +77,11 @@ public final class Listener: Sendable {
         public var onDisconnect: (@Sendable (Error) -> Void)?
         /// Called on the listener's thread after each round with where it read and how far behind that is.
         public var onRead: (@Sendable (ReadState) -> Void)?
+        /// Called on the listener's thread as each round starts (before its tick): a round that
+        /// started long ago and has not read is waiting on something (`/health` says what).
+        public var onRoundStart: (@Sendable () -> Void)?
+        /// Called on the listener's thread when `auto` mode's idle rule changes phase (``AwakeLease``).
+        public var onLease: (@Sendable (AwakeLease.Phase) -> Void)?
 
         public init(
             conninfo: String,
@@ -91,8 +96,12 @@ public final class Listener: Sendable {
             onConnect: (@Sendable (Connected) -> Void)? = nil,
             onDisconnect: (@Sendable (Error) -> Void)? = nil,
             readConninfo: String? = nil,
-            onRead: (@Sendable (ReadState) -> Void)? = nil
+            onRead: (@Sendable (ReadState) -> Void)? = nil,
+            onRoundStart: (@Sendable () -> Void)? = nil,
+            onLease: (@Sendable (AwakeLease.Phase) -> Void)? = nil
         ) {
+            self.onRoundStart = onRoundStart
+            self.onLease = onLease
             self.conninfo = conninfo
             self.readConninfo = readConninfo
             self.onRead = onRead

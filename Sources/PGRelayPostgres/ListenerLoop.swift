@@ -13,6 +13,10 @@ struct ListenerLoop {
     /// Where the consumer is. Nil until the first connection when starting at the newest change.
     private var cursor: DeliveryCursor?
     private var backoff = Backoff()
+    /// `auto` notify mode's idle rule: whether this reader holds the lease, drains or sleeps.
+    private var lease = AwakeLease()
+    /// The log's writers a draining reader waits for (``Ticker/writersOnLog()``).
+    private var drainWriters = "{}"
 
     init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation, stop: StopFlag) {
         self.configuration = configuration
@@ -60,6 +64,13 @@ struct ListenerLoop {
         for channel in routes.keys { try connection.listen(channel) }
         // Every message wakes relays on one channel (message channels are not NOTIFY identifiers).
         if configuration.channels != .only([]) { try connection.listen(ChannelName.messagesSent) }
+        // Schema version 12: the lease `auto` writers look at, and the NOTIFY of every new tick,
+        // which wakes this reader while another one polls and writers send none.
+        let leased = try installer.schemaVersion() >= Installer.writePathVersion
+        if leased {
+            try connection.listen(ChannelName.ticksTaken)
+            lease.reconnected(now: Self.now())
+        }
         if cursor == nil { cursor = DeliveryCursor(after: try ticker.tick()) }
         connectedOnce = true
         configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
@@ -69,6 +80,7 @@ struct ListenerLoop {
         var schedule = configuration.poll
         var healthyRounds = 0
         while !stop.isSet {
+            configuration.onRoundStart?()
             // Ticks on the primary; read up to what the read server has of them (the same, unless
             // it is a standby that has not replayed the newest tick yet: then it is read later).
             let state = try reads.state(primaryNewest: try ticker.tick())
@@ -87,8 +99,12 @@ struct ListenerLoop {
             // that recurs right after each reconnect is retried at the backoff's pace.
             healthyRounds += 1
             if healthyRounds == 10 { backoff.reset() }
+            if leased { try followLease(foundChanges: found, ticker: ticker) }
             // Wait for a wake-up or the next poll; a NOTIFY's payload is not read, only its channel.
-            let notifications = try connection.waitForNotifications(timeout: schedule.nextWait)
+            // With the lease (schema 12): at the busy rate while it holds the lease or drains,
+            // else at the idle rate (writers wake it). Without: the schedule's back-off.
+            let wait = !leased ? schedule.nextWait : lease.pollsBusy ? schedule.interval : schedule.idleInterval
+            let notifications = try waitForWakeUp(on: connection, timeout: wait)
             if notifications.contains(where: { $0.channel == ChannelName.subscriptionsChanged }) {
                 let updated = try resolveRoutes(installer)
                 for channel in Set(updated.keys).subtracting(routes.keys) { try connection.listen(channel) }
@@ -97,6 +113,38 @@ struct ListenerLoop {
             }
         }
     }
+
+    /// Does what ``AwakeLease`` asks after a round: renew the lease, or list or check the writers
+    /// a draining reader waits for.
+    private mutating func followLease(foundChanges: Bool, ticker: Ticker) throws {
+        let before = lease.phase
+        defer { if lease.phase != before { configuration.onLease?(lease.phase) } }
+        switch lease.afterRound(foundChanges: foundChanges, now: Self.now()) {
+        case .nothing:
+            break
+        case .renewLease:
+            try ticker.stayAwake(seconds: lease.seconds)
+            lease.renewed(now: Self.now())
+        case .listWriters:
+            drainWriters = try ticker.writersOnLog()
+            lease.writers(pending: drainWriters != "{}")
+        case .checkWriters:
+            lease.writers(pending: try ticker.anyRunning(drainWriters))
+        }
+    }
+
+    /// Waits up to `timeout` for notifications other than this connection's own ticks.
+    private func waitForWakeUp(on connection: Connection, timeout: Double) throws -> [RawNotification] {
+        let deadline = Self.now() + timeout
+        while true {
+            let received = try connection.waitForNotifications(timeout: max(0, deadline - Self.now()))
+            let others = received.filter { !($0.channel == ChannelName.ticksTaken && $0.senderPID == connection.backendPID) }
+            if !others.isEmpty || received.isEmpty || Self.now() >= deadline { return others }
+        }
+    }
+
+    /// A monotonic clock, in seconds.
+    private static func now() -> Double { ProcessInfo.processInfo.systemUptime }
 
     /// Reads the log after the cursor until caught up. Returns true when it read to the newest
     /// tick, false when the consumer filled up first (the rest is read on the next round).

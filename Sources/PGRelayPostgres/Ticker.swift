@@ -19,3 +19,34 @@ public struct Ticker {
         return id
     }
 }
+
+/// The database side of ``AwakeLease``: the lease `auto` writers look at, and the writers a
+/// reader waits for before it sleeps.
+extension Ticker {
+    /// Extends the lease in `realtime.awake_until` to `seconds` from now (schema version 12).
+    public func stayAwake(seconds: Double) throws {
+        try connection.query("select realtime.stay_awake($1)", [String(seconds)])
+    }
+
+    /// The transactions that hold a write lock on `realtime.log` now, as a text array literal
+    /// (`{3/120,5/8}`, virtual transaction ids, which are never reused). Every writer that looked
+    /// at the lease is among them until it ends: it wrote its log row before it looked. Prepared
+    /// transactions are left out: they cannot have sent a NOTIFY.
+    public func writersOnLog() throws -> String {
+        try connection.query(
+            """
+            select coalesce(array_agg(distinct l.virtualtransaction), '{}') from pg_catalog.pg_locks l
+             where l.locktype = 'relation' and l.relation = 'realtime.log'::regclass and l.mode = 'RowExclusiveLock'
+               and l.pid is distinct from pg_backend_pid() and l.virtualtransaction not like '-1/%'
+            """
+        ).first?[0] ?? "{}"
+    }
+
+    /// Whether any of `writers` (from ``writersOnLog()``) is still running.
+    public func anyRunning(_ writers: String) throws -> Bool {
+        guard writers != "{}" else { return false }
+        return try connection.query(
+            "select exists (select from pg_catalog.pg_locks where locktype = 'virtualxid' and virtualxid = any($1::text[]))", [writers]
+        ).first?[0] == "t"
+    }
+}

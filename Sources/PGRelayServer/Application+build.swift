@@ -109,7 +109,7 @@ public func buildApplication(
             answerTimeout: configuration.listenerAnswerTimeout, poll: configuration.poll,
             onConnect: { connected in
                 tail.start(after: connected.afterID)
-                listenerState.connected()
+                listenerState.connected(backendPID: connected.backendPID)
             },
             onDisconnect: { error in
                 listenerState.disconnected("listener disconnected: \(error)")
@@ -119,7 +119,9 @@ public func buildApplication(
             onRead: { state in
                 reads.follow(state.source)
                 listenerState.read(state)
-            }
+            },
+            onRoundStart: { listenerState.roundStarted() },
+            onLease: { listenerState.lease($0) }
         ),
         logger: logger
     )

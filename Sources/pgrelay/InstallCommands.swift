@@ -20,6 +20,13 @@ struct InitCommand: AsyncParsableCommand {
             } else {
                 emit("pgrelay schema version \(result.version) is up to date in database \"\(db.databaseName)\"; trigger functions refreshed")
             }
+            if !result.movedToAuto.isEmpty {
+                emit(
+                    "moved \(result.movedToAuto.count) subscription(s) from notify wake to auto (the new default: a NOTIFY only while every relay sleeps): "
+                        + result.movedToAuto.map(\.description).joined(separator: ", ")
+                        + "; pgrelay subscribe TABLE --notify wake puts one back"
+                )
+            }
         }
     }
 }
@@ -41,7 +48,7 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Argument(help: "The table: orders, public.orders, or \"My Schema\".\"My Table\".") var table: String
     @Argument(help: "Comma-separated: INSERT,UPDATE,DELETE,TRUNCATE (default INSERT,UPDATE,DELETE).") var events: String?
     @Argument(help: "A boolean SQL expression over the table's columns; only matching rows are logged.") var condition: String?
-    @Option(help: "wake (one empty NOTIFY per transaction; the default), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode.")
+    @Option(help: "auto (one empty NOTIFY per transaction, only while every relay sleeps; the default), wake (one per transaction, always), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode.")
     var notify: String?
     @Flag(name: .customLong("no-condition"), help: "Remove the table's condition: every row is logged again.") var noCondition = false
 

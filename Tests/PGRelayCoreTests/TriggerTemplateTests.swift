@@ -23,6 +23,12 @@ import Testing
         #expect(sql.contains(#"full join old_rows o on n."id" operator("pg_catalog".=) o."id""#))
         #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "()"))
         #expect(sql.contains("enable always trigger realtime_capture_insert"))
+        // Each trigger twice: without a SET clause for the standard settings, with it otherwise.
+        #expect(sql.contains("for each statement when (\(TriggerTemplate.standardSettings)) execute function realtime.capture_rows('realtime:table:public.orders', 'off'"))
+        #expect(sql.contains(#"create trigger realtime_capture_insert_fixed after insert on "public"."orders""#))
+        #expect(sql.contains("for each statement when (not (\(TriggerTemplate.standardSettings))) execute function realtime.capture_rows_fixed('realtime:table:public.orders', 'off'"))
+        #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders", fixed: true) + "() returns trigger\nlanguage plpgsql security definer\nset search_path"))
+        #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "() returns trigger\nlanguage plpgsql security definer\nas $fn$"))
         #expect(!sql.contains("truncate on"))
         #expect(!sql.contains("for each row"))
     }
@@ -31,7 +37,10 @@ import Testing
         let sql = TriggerTemplate(Self.subscribe).renderSubscribe(
             table: orders, channel: "c", events: try EventSet(parsing: "UPDATE,TRUNCATE"), key: []
         )
-        #expect(sql.contains("for each row execute function realtime.capture_row('c', 'wake', 'public', 'orders');"))
+        #expect(sql.contains("for each row when (\(TriggerTemplate.standardSettings)) execute function realtime.capture_row('c', 'auto', 'public', 'orders');"))
+        #expect(sql.contains("for each row when (not (\(TriggerTemplate.standardSettings))) execute function realtime.capture_row_fixed('c', 'auto', 'public', 'orders');"))
+        // A TRUNCATE prints no value: one trigger, without a settings test.
+        #expect(sql.components(separatedBy: "after truncate on").count == 2)
         #expect(sql.contains(#"after truncate on "public"."orders""#))
         #expect(!sql.contains("create function"))
         #expect(!sql.contains("after insert"))
@@ -51,7 +60,7 @@ import Testing
         let channel = "realtime:table:it's"
         let sql = TriggerTemplate(Self.subscribe).renderSubscribe(table: evil, channel: channel, events: .default, key: ["k'\"x"])
         #expect(sql.contains(#""x""; drop table y; --"."o'k""#))
-        #expect(sql.contains("'realtime:table:it''s', 'wake', 'x\"; drop table y; --', 'o''k', 'k''\"x'"))
+        #expect(sql.contains("'realtime:table:it''s', 'auto', 'x\"; drop table y; --', 'o''k', 'k''\"x'"))
         #expect(sql.contains(#"n."k'""x" operator("pg_catalog".=) o."k'""x""#))
     }
 
@@ -65,7 +74,7 @@ import Testing
             )
             let quoted = evil.quoted
             #expect(sql.contains("after insert on \(quoted)\n"), "\(placeholder)")
-            #expect(sql.contains("execute function realtime.capture_rows('c\(placeholder)', 'wake', 's\(placeholder)', '\(placeholder)t', '\(placeholder)');"))
+            #expect(sql.contains("execute function realtime.capture_rows('c\(placeholder)', 'auto', 's\(placeholder)', '\(placeholder)t', '\(placeholder)');"))
             // Every placeholder of the template was filled: none is left but those the names brought.
             let leftover = sql.components(separatedBy: "{{").count - 1
             let brought = sql.components(separatedBy: placeholder == "}}" ? "{{NOPE" : placeholder).count - 1
@@ -94,11 +103,14 @@ extension TriggerTemplateTests {
         let keyed = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: ["id"], condition: condition)
         let function = TriggerTemplate.conditionFunction(channel: "c")
         #expect(keyed.contains("create function \(function)(pgrelay_row anyelement) returns boolean\nlanguage sql immutable\nas 'select coalesce(((pgrelay_row.note = ''it''''s'')), false)';"), "\(keyed)")
-        #expect(keyed.contains("for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'wake', 'public', 'orders', 'id');"))
+        #expect(keyed.contains("for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'auto', 'public', 'orders', 'id');"))
         #expect(keyed.contains(#"where (\#(function)(n::"public"."orders") or \#(function)(o::"public"."orders"))"#))
         #expect(!keyed.contains("realtime.capture_rows("))
+        // A condition's body needs a fixed search path: no settings test, no function without a SET clause.
+        #expect(!keyed.contains("_fixed after") && !keyed.contains("current_setting"))
+        #expect(keyed.contains("create function \(TriggerTemplate.updateFunction(channel: "c", fixed: true))() returns trigger\nlanguage plpgsql security definer\nset search_path"))
         let keyless = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: [], condition: condition)
-        #expect(keyless.contains("for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row("), "\(keyless)")
+        #expect(keyless.contains("for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row_fixed("), "\(keyless)")
         let unsubscribe = TriggerTemplate(Self.unsubscribe).renderUnsubscribe(table: orders, channel: "c", formerlyNamed: orders)
         #expect(unsubscribe.contains("drop function if exists \(function)(anyelement);"))
     }

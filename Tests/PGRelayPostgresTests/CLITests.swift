@@ -41,7 +41,7 @@ import Testing
         #expect(try pgrelay(["init"], database: db.conninfo).stdout.hasPrefix("installed pgrelay schema"))
         try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
         let subscribed = try pgrelay(["subscribe", "public.orders"], database: db.conninfo)
-        #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE, notify wake) on channel realtime:table:public.orders\n")
+        #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE, notify auto) on channel realtime:table:public.orders\n")
 
         // `listen --json --since 0` in the background: one change from before it started (replayed
         // from the log), one written while it listens (live).
@@ -77,7 +77,7 @@ import Testing
         #expect(status.status == 2 && json["healthy"] == .bool(false) && json["problems"] == .array([.string("no relay is live (run pgrelay serve)")]), "\(status)")
         #expect(json["newest_id"] == .number(String(update.id)) && json["subscriptions"]?.arrayValue?.count == 1 && json["log_changes"] == .number("2"))
         let subscriptions = try pgrelay(["subscriptions"], database: db.conninfo)
-        #expect(subscriptions.status == 0 && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  wake    -          realtime:table:public.orders  2 "), "\(subscriptions.stdout)")
+        #expect(subscriptions.status == 0 && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  auto    -          realtime:table:public.orders  2 "), "\(subscriptions.stdout)")
         #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
         let cleanup = try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout
         #expect(cleanup.hasPrefix("REMOVED            COUNT  WHICH\nchanges            0      committed more than 1h ago\n"), "\(cleanup)")

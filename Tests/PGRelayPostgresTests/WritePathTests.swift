@@ -154,7 +154,7 @@ import Testing
         #expect(try tick(of: after[0].id) > shortTicks.max()!)
     }
 
-    /// The same statements on a `wake`, a `payload` and an `off` table give the same events; only
+    /// The same statements on an `auto`, a `wake`, a `payload` and an `off` table give the same events; only
     /// the NOTIFYs differ, and a raw LISTENer sees the payloads it knows.
     @Test func everyNotifyModeDeliversTheSameEvents() async throws {
         let db = try TestDatabase()
@@ -180,12 +180,13 @@ import Testing
                 """
             )
         }
-        let events = try await collect(stream, count: 3 * 9)
+        let events = try await collect(stream, count: NotifyMode.allCases.count * 9)
         func shape(_ mode: NotifyMode) -> [String] {
             events.filter { $0.table.name == "t_\(mode)" }.map { "\($0.operation.rawValue) \($0.new?.jsonText ?? "-") \($0.old?.jsonText ?? "-")" }
         }
         #expect(shape(.wake).count == 9)
         #expect(shape(.wake) == shape(.payload))
+        #expect(shape(.wake) == shape(.auto))
         #expect(shape(.wake) == shape(.off))
         #expect(shape(.off).filter { $0.hasPrefix("DELETE {") }.isEmpty)
         #expect(shape(.off).contains(#"DELETE - {"id":3,"note":"c"}"#) && shape(.off).contains(#"INSERT {"id":30,"note":"c"} -"#), "\(shape(.off))")

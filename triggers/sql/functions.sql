@@ -40,9 +40,14 @@ $fn$;
 -- last one, and returns the newest id (the last tick's last_id).
 --
 -- Cheap when nothing committed: one look at the log's xid index, without the lock, and no row
--- written. Ticks are serialized with an advisory lock held through the caller's commit, so tick
--- k+1's snapshot is taken after tick k is committed and every reader sees ticks in order. Must run
--- in READ COMMITTED (each statement takes a fresh snapshot) and should be its own transaction.
+-- written. Ticks are serialized by a lock on realtime.ticks held through the caller's commit
+-- (SHARE ROW EXCLUSIVE: it conflicts with itself and with writes to ticks, not with reads), so tick
+-- k+1's snapshot is taken after tick k is committed and every reader sees ticks in order. Not an
+-- advisory lock: any login can take any advisory lock key, while locking this table needs rights
+-- on it that only pgrelay's owner has. Each new tick sends one NOTIFY on realtime:ticks, which
+-- wakes relays that sleep while another relay polls (writers in `auto` mode then send none).
+-- Must run in READ COMMITTED (each statement takes a fresh snapshot) and should be its own
+-- transaction.
 create or replace function realtime.tick() returns bigint
 language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
@@ -57,7 +62,7 @@ begin
     if not exists (select 1 from realtime.batch(newest.snapshot, pg_current_snapshot())) then
         return newest.last_id;
     end if;
-    perform pg_advisory_xact_lock(1885827685, 1953065323);
+    lock table realtime.ticks in share row exclusive mode;
     -- Another ticker may have ticked while we waited.
     select * into newest from realtime.ticks order by tick desc limit 1;
     -- One statement: the snapshot recorded is the one the batch is counted in.
@@ -69,6 +74,7 @@ begin
     end if;
     insert into realtime.ticks (tick, snapshot, first_id, last_id, taken_at)
         values (newest.tick + 1, snap, newest.last_id + 1, newest.last_id + added, clock_timestamp());
+    perform pg_notify('realtime:ticks', '');
     return newest.last_id + added;
 end
 $fn$;
@@ -116,78 +122,35 @@ $fn$;
 -- 1 MB, whichever comes first. Inlined where it is used.
 create or replace function realtime.chunk(ord bigint, bytes_so_far bigint) returns bigint
 language sql immutable parallel safe as $fn$
-    select (ord - 1) / 500 + bytes_so_far / 1048576
+    -- Inlined into the capture functions, which run with no fixed search_path: every operator named
+    -- with its schema.
+    -- OPERATOR(...) forms all bind alike, left to right: the parentheses give the precedence.
+    select ((ord OPERATOR(pg_catalog.-) 1) OPERATOR(pg_catalog./) 500)
+           OPERATOR(pg_catalog.+) (bytes_so_far OPERATOR(pg_catalog./) 1048576)
 $fn$;
 
--- Statement-level capture of INSERT and DELETE: the statement's rows are the transition table
--- `changed_rows` (the new rows of an INSERT, the old rows of a DELETE: subscribe.sql names both
--- so). One log row per chunk of up to 500 rows or about 1 MB of row data, so a huge statement
--- never builds one giant value. Rows keep the order the statement produced them in.
-create or replace function realtime.capture_rows() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
-set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
-as $fn$
-#variable_conflict use_variable
-declare
-    written integer;
-    inserted boolean := TG_OP = 'INSERT';
-begin
-    if not exists (select from changed_rows offset 1) then
-        -- One row (or none): no chunking to do. The common case, kept cheap.
-        insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], 1, json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                'new', case when inserted then json_build_array(r.*) end,
-                                                'old', case when not inserted then json_build_array(r.*) end)
-          from changed_rows r;
-    else
-        insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], count(*),
-               json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', case when inserted then json_agg(numbered.row_json order by numbered.ord) end,
-                                 'old', case when not inserted then json_agg(numbered.row_json order by numbered.ord) end)
-          from (select row_json, ord, realtime.chunk(ord, sum(octet_length(row_json::text)) over (order by ord)) as chunk
-                  from (select row_to_json(r.*) as row_json, row_number() over () as ord from changed_rows r) numbered) numbered
-         group by numbered.chunk order by numbered.chunk;
-    end if;
-    get diagnostics written = row_count;
-    if written > 0 and TG_ARGV[1] = 'wake' then
-        -- Identical notifications of one transaction fold into one.
-        perform pg_notify(TG_ARGV[0], '');
-    elsif written > 0 and TG_ARGV[1] = 'payload' then
-        perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3],
-                                       case when inserted then row_to_json(r.*) end,
-                                       case when not inserted then row_to_json(r.*) end,
-                                       TG_ARGV[4:TG_NARGS - 1])
-           from changed_rows r;
-    end if;
-    return null;
-end
+-- The capture functions themselves (realtime.capture_rows, realtime.capture_row and their
+-- _fixed twins) are rendered from capture.sql by `init`.
+
+-- realtime.relays_asleep(): true when no relay is polling actively, that is when the lease in
+-- realtime.awake_until (Unix ms, by this server's clock) has passed. What an `auto` capture asks
+-- before it sends a NOTIFY. Inlined into the capture functions, so every name has its schema; it
+-- reads the sequence with the capture function's owner's rights.
+create or replace function realtime.relays_asleep() returns boolean
+language sql volatile as $fn$
+    select coalesce(pg_catalog.pg_sequence_last_value('realtime.awake_until'::pg_catalog.regclass), 0)
+           OPERATOR(pg_catalog.<)
+           (pg_catalog.date_part('epoch', pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8
 $fn$;
 
--- Capture of one change: UPDATEs of tables with neither a primary key nor a replica identity
--- index, per row (statement-level UPDATE capture pairs old and new rows by key), and TRUNCATE, per
--- statement, with neither row (NEW and OLD are null in statement-level triggers).
-create or replace function realtime.capture_row() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
-set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
-as $fn$
-#variable_conflict use_variable
-declare
-    new_row json := case when TG_OP <> 'DELETE' then row_to_json(NEW) end;
-    old_row json := case when TG_OP <> 'INSERT' then row_to_json(OLD) end;
-begin
-    insert into realtime.log (channel, n, record)
-        values (TG_ARGV[0], 1, json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                 'new', new_row, 'old', old_row));
-    if TG_ARGV[1] = 'wake' then
-        perform pg_notify(TG_ARGV[0], '');
-    elsif TG_ARGV[1] = 'payload' then
-        perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3], new_row, old_row, TG_ARGV[4:TG_NARGS - 1]);
-    end if;
-    return null;
-end
+-- realtime.stay_awake(seconds): a relay that polls actively extends the lease to `seconds` from
+-- now (never shortens it: another relay may hold a longer one). Returns the lease's end, Unix ms.
+-- Not security definer: only a role that may update the sequence (pgrelay's owner) can call it.
+create or replace function realtime.stay_awake(seconds double precision) returns bigint
+language sql volatile set search_path = pg_catalog, pg_temp as $fn$
+    select setval('realtime.awake_until',
+                  greatest(coalesce(pg_sequence_last_value('realtime.awake_until'), 0),
+                           (extract(epoch from clock_timestamp()) * 1000 + seconds * 1000)::bigint))
 $fn$;
 
 -- realtime.check_names(channel_name, event, with_event): raises, naming the rule, unless the
@@ -280,7 +243,7 @@ as $fn$
 $fn$;
 
 -- Presence (schema version 9). A user's presence on a channel changes one change at a time,
--- whichever relay makes it (an advisory lock per channel and user), and each change that others
+-- whichever relay makes it (a row lock per channel and user, realtime.presence_locks), and each change that others
 -- can see is announced to every relay as an ephemeral event of kind 'presence':
 -- {"joins":{"alice":{"status","meta","online":true}},"leaves":{}} when alice came online or
 -- changed her status or metadata, {"joins":{},"leaves":{"alice":{...,"online":false}}} when her
@@ -361,7 +324,9 @@ begin
     if meta is null or jsonb_typeof(meta) <> 'object' then
         raise exception 'presence metadata must be a JSON object, such as {"device":"phone"}' using errcode = '22023';
     end if;
-    perform pg_advisory_xact_lock(hashtext('realtime.presence'), hashtext(channel_name || E'\n' || member));
+    -- One change at a time per user and channel: a row lock only pgrelay's owner can take.
+    insert into realtime.presence_locks (channel, user_id) values (channel_name, member) on conflict do nothing;
+    perform 1 from realtime.presence_locks l where l.channel = channel_name and l.user_id = member for update;
     select * into before from realtime.presence p where p.channel = channel_name and p.user_id = member;
     select c.meta into previous from realtime.presence_connections c
      where c.channel = channel_name and c.user_id = member and c.relay = relay_id and c.connection = connection_id;
@@ -389,7 +354,9 @@ declare
     before realtime.presence;
     left_metas jsonb;
 begin
-    perform pg_advisory_xact_lock(hashtext('realtime.presence'), hashtext(channel_name || E'\n' || member));
+    -- One change at a time per user and channel: a row lock only pgrelay's owner can take.
+    insert into realtime.presence_locks (channel, user_id) values (channel_name, member) on conflict do nothing;
+    perform 1 from realtime.presence_locks l where l.channel = channel_name and l.user_id = member for update;
     select * into before from realtime.presence p where p.channel = channel_name and p.user_id = member;
     with gone as (
         delete from realtime.presence_connections c

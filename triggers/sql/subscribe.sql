@@ -1,10 +1,17 @@
 -- Rendered by `pgrelay subscribe` for one table, inside one transaction, after unsubscribe.sql.
 -- {{table}} is the table as a quoted identifier; {{args}} the trigger arguments as quoted literals
--- (channel, notify mode, schema, table, key columns: see functions.sql); {{update_function}} the
--- table's own UPDATE function, quoted; {{key_join}} the key columns paired, n.k = o.k and ...
--- {{rows_function}} captures INSERTs and DELETEs: realtime.capture_rows, or with a condition the
--- subscription's own copy of it that keeps only matching rows; {{update_where}} and
--- {{update_when}} keep an UPDATE whose old or new row matches (`true` and nothing without one).
+-- (channel, notify mode, schema, table, key columns: see capture.sql); {{key_join}} the key
+-- columns paired, n.k = o.k and ..., each with its operator's schema.
+--
+-- Without a condition, the trigger sections are rendered twice: once with {{variant}} '' and
+-- {{when}} the writer's settings being the standard ones (functions without a SET clause), once
+-- with {{variant}} '_fixed' and {{when}} their negation (functions with the SET clause). Exactly
+-- one of each pair fires for a statement, and what it captures is the same (capture.sql).
+-- {{rows_function}}, {{row_function}} and {{update_function}} are the variant's functions.
+-- With a condition, the sections are rendered once, with the SET-clause functions and no settings
+-- test: the condition's body names pg_catalog's operators without their schema (as Postgres
+-- renders it), so it must run with a fixed search path. {{update_where}} and {{update_when}} keep
+-- an UPDATE whose old or new row matches (`true` and the settings test without one).
 -- Each section between [name] markers is kept only when the subscription needs it.
 -- [condition]
 -- The condition, as Postgres rendered it when `subscribe` checked it (with the search path
@@ -15,7 +22,7 @@ create function {{condition_function}}(pgrelay_row anyelement) returns boolean
 language sql immutable
 as {{condition_body}};
 revoke all on function {{condition_function}}(anyelement) from public;
--- realtime.capture_rows (functions.sql) for this subscription alone, with its condition: only
+-- realtime.capture_rows_fixed (capture.sql) for this subscription alone, with its condition: only
 -- matching rows are logged, and a statement none of whose rows match writes and notifies nothing.
 create function {{rows_function}}() returns trigger
 language plpgsql security definer
@@ -37,7 +44,7 @@ begin
                       from changed_rows r where {{condition_function}}(r::{{table}})) numbered) numbered
      group by numbered.chunk order by numbered.chunk;
     get diagnostics written = row_count;
-    if written > 0 and TG_ARGV[1] = 'wake' then
+    if written > 0 and (TG_ARGV[1] = 'wake' or (TG_ARGV[1] = 'auto' and realtime.relays_asleep())) then
         perform pg_notify(TG_ARGV[0], '');
     elsif written > 0 and TG_ARGV[1] = 'payload' then
         perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3],
@@ -54,73 +61,103 @@ revoke all on function {{rows_function}}() from public;
 -- replication apply worker, a tool that sets it to skip foreign keys) changes the table like
 -- anyone else, so its changes are captured too.
 -- [insert]
-create trigger realtime_capture_insert after insert on {{table}}
+create trigger realtime_capture_insert{{variant}} after insert on {{table}}
     referencing new table as changed_rows
-    for each statement execute function {{rows_function}}({{args}});
-alter table {{table}} enable always trigger realtime_capture_insert;
+    for each statement{{when}} execute function {{rows_function}}({{args}});
+alter table {{table}} enable always trigger realtime_capture_insert{{variant}};
 -- [delete]
-create trigger realtime_capture_delete after delete on {{table}}
+create trigger realtime_capture_delete{{variant}} after delete on {{table}}
     referencing old table as changed_rows
-    for each statement execute function {{rows_function}}({{args}});
-alter table {{table}} enable always trigger realtime_capture_delete;
--- [update_keyed]
+    for each statement{{when}} execute function {{rows_function}}({{args}});
+alter table {{table}} enable always trigger realtime_capture_delete{{variant}};
+-- [update_keyed_function]
 -- UPDATE, per statement, old and new rows paired by the table's key. A key present before and
 -- after is an UPDATE; a key only before is a DELETE, a key only after an INSERT: an UPDATE that
--- changes a key reads as the old key leaving and the new one arriving.
+-- changes a key reads as the old key leaving and the new one arriving. Named with schemas
+-- throughout, as capture.sql's functions are; "settings" is nothing or the SET clause.
 create function {{update_function}}() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
-set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
+language plpgsql security definer{{settings}}
 as $fn$
 #variable_conflict use_variable
 declare
-    written integer;
+    written   pg_catalog.int4 := 0;
+    counted   pg_catalog.int8;
+    new_json  pg_catalog.json;
+    old_json  pg_catalog.json;
 begin
     if not exists (select from new_rows offset 1) then
         -- One row: no join and no chunking. Its key kept, one UPDATE; its key changed, a DELETE of
         -- the old key and an INSERT of the new, as the join below would pair them.
         insert into realtime.log (channel, n, record)
         select TG_ARGV[0], case when pair.same then 1 else 2 end,
-               json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', case when pair.same then json_build_array(pair.nj) else json_build_array(null, pair.nj) end,
-                                 'old', case when pair.same then json_build_array(pair.oj) else json_build_array(pair.oj, null) end)
-          from (select row_to_json(n.*) as nj, row_to_json(o.*) as oj, coalesce({{key_join}}, false) as same
+               pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                            'new', case when pair.same then pg_catalog.json_build_array(pair.nj) else pg_catalog.json_build_array(null, pair.nj) end,
+                                            'old', case when pair.same then pg_catalog.json_build_array(pair.oj) else pg_catalog.json_build_array(pair.oj, null) end)
+          from (select pg_catalog.row_to_json(n.*) as nj, pg_catalog.row_to_json(o.*) as oj, coalesce({{key_join}}, false) as same
                   from new_rows n, old_rows o where {{update_where}}) pair;
-    else
+        get diagnostics written = row_count;
+    elsif not exists (select from new_rows offset 500) then
+        -- Up to 500 rows (and under 1 MB): one log row, in one pass over the pairs; both
+        -- aggregates see the pairs in the same order.
+        select pg_catalog.count(*), pg_catalog.json_agg(n.*), pg_catalog.json_agg(o.*) into counted, new_json, old_json
+          from new_rows n full join old_rows o on {{key_join}} where {{update_where}};
+        if counted OPERATOR(pg_catalog.=) 0 then
+            return null;
+        end if;
+        if pg_catalog.octet_length(new_json::pg_catalog.text) OPERATOR(pg_catalog.+) pg_catalog.octet_length(old_json::pg_catalog.text)
+           OPERATOR(pg_catalog.<) 1048576 then
+            insert into realtime.log (channel, n, record)
+            values (TG_ARGV[0], counted,
+                    pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                                 'new', new_json, 'old', old_json));
+            written := 1;
+        end if;
+    end if;
+    if written OPERATOR(pg_catalog.=) 0 and exists (select from new_rows offset 1) then
         insert into realtime.log (channel, n, record)
-        select TG_ARGV[0], count(*),
-               json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                 'new', json_agg(chunked.nj order by chunked.ord), 'old', json_agg(chunked.oj order by chunked.ord))
+        select TG_ARGV[0], pg_catalog.count(*),
+               pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                            'new', pg_catalog.json_agg(chunked.nj order by chunked.ord),
+                                            'old', pg_catalog.json_agg(chunked.oj order by chunked.ord))
           from (select paired.nj, paired.oj, paired.ord,
-                       realtime.chunk(paired.ord, sum(coalesce(octet_length(paired.nj::text), 0) + coalesce(octet_length(paired.oj::text), 0))
+                       realtime.chunk(paired.ord, pg_catalog.sum(coalesce(pg_catalog.octet_length(paired.nj::pg_catalog.text), 0)
+                                                                 OPERATOR(pg_catalog.+) coalesce(pg_catalog.octet_length(paired.oj::pg_catalog.text), 0))
                                                   over (order by paired.ord)) as chunk
-                  from (select row_to_json(n.*) as nj, row_to_json(o.*) as oj, row_number() over () as ord
+                  from (select pg_catalog.row_to_json(n.*) as nj, pg_catalog.row_to_json(o.*) as oj, pg_catalog.row_number() over () as ord
                           from new_rows n full join old_rows o on {{key_join}} where {{update_where}}) paired) chunked
          group by chunked.chunk order by chunked.chunk;
+        get diagnostics written = row_count;
     end if;
-    get diagnostics written = row_count;
-    if written > 0 and TG_ARGV[1] = 'wake' then
-        perform pg_notify(TG_ARGV[0], '');
-    elsif written > 0 and TG_ARGV[1] = 'payload' then
-        perform realtime.notify_change(TG_ARGV[0],
-                                       case when row_to_json(n.*) is null then 'DELETE' when row_to_json(o.*) is null then 'INSERT' else 'UPDATE' end,
-                                       TG_ARGV[2], TG_ARGV[3], row_to_json(n.*), row_to_json(o.*), TG_ARGV[4:TG_NARGS - 1])
-           from new_rows n full join old_rows o on {{key_join}} where {{update_where}};
+    if written OPERATOR(pg_catalog.>) 0 then
+        if TG_ARGV[1] OPERATOR(pg_catalog.=) 'auto' then
+            if realtime.relays_asleep() then perform pg_catalog.pg_notify(TG_ARGV[0], ''); end if;
+        elsif TG_ARGV[1] OPERATOR(pg_catalog.=) 'wake' then
+            perform pg_catalog.pg_notify(TG_ARGV[0], '');
+        elsif TG_ARGV[1] OPERATOR(pg_catalog.=) 'payload' then
+            perform realtime.notify_change(TG_ARGV[0],
+                                           case when pg_catalog.row_to_json(n.*) is null then 'DELETE'
+                                                when pg_catalog.row_to_json(o.*) is null then 'INSERT' else 'UPDATE' end,
+                                           TG_ARGV[2], TG_ARGV[3], pg_catalog.row_to_json(n.*), pg_catalog.row_to_json(o.*),
+                                           TG_ARGV[4:TG_NARGS OPERATOR(pg_catalog.-) 1])
+               from new_rows n full join old_rows o on {{key_join}} where {{update_where}};
+        end if;
     end if;
     return null;
 end
 $fn$;
 revoke all on function {{update_function}}() from public;
-create trigger realtime_capture_update after update on {{table}}
+-- [update_keyed]
+create trigger realtime_capture_update{{variant}} after update on {{table}}
     referencing new table as new_rows old table as old_rows
-    for each statement execute function {{update_function}}({{args}});
-alter table {{table}} enable always trigger realtime_capture_update;
+    for each statement{{when}} execute function {{update_function}}({{args}});
+alter table {{table}} enable always trigger realtime_capture_update{{variant}};
 -- [update_rows]
 -- UPDATE of a table with no key to pair old and new rows by: one log row per changed row.
-create trigger realtime_capture_update after update on {{table}}
-    for each row{{update_when}} execute function realtime.capture_row({{args}});
-alter table {{table}} enable always trigger realtime_capture_update;
+create trigger realtime_capture_update{{variant}} after update on {{table}}
+    for each row{{update_when}} execute function {{row_function}}({{args}});
+alter table {{table}} enable always trigger realtime_capture_update{{variant}};
 -- [truncate]
+-- A TRUNCATE carries no row: what it captures depends on no setting, so it has one trigger.
 create trigger realtime_capture_truncate after truncate on {{table}}
     for each statement execute function realtime.capture_row({{args}});
 alter table {{table}} enable always trigger realtime_capture_truncate;

@@ -45,7 +45,16 @@ struct HealthRoute {
                 reads.lagIDs, reads.lagSeconds, readMaxLagSeconds
             )
         }
-        let healthy = databaseError == nil && listening && readProblem == nil
+        // A round that ticks and reads takes milliseconds: one that has run for 10 s is waiting.
+        var waitProblem: String?
+        let roundSeconds = listenerState.roundSeconds
+        if listening, roundSeconds >= Self.stuckRoundSeconds {
+            waitProblem = String(format: "listener waiting %.0f s in its round", roundSeconds)
+            if let pid = listenerState.backendPID, let what = try? await pool.withConnection({ try Self.waitingFor(pid: pid, on: $0) }) {
+                waitProblem! += ": " + what
+            }
+        }
+        let healthy = databaseError == nil && listening && readProblem == nil && waitProblem == nil
         var members: [(key: String, value: JSONValue)] = [
             ("status", .string(healthy ? "ok" : "unhealthy")),
             ("version", .string(PGRelayVersion.current)),
@@ -57,12 +66,14 @@ struct HealthRoute {
             ("lag", newest.map { .number(String(max(0, $0 - delivered))) } ?? .null),
             ("subscribers", .number(String(tail.subscriberCount))),
             ("tail", .number(String(tail.count))),
+            ("polling", .string(listenerState.leasePhaseName)),
         ]
         if let reads { members.append(("reads", Self.readsJSON(reads))) }
         var problems: [String] = []
         if let problem = listenerState.problem { problems.append(problem) }
         if let databaseError { problems.append("database: " + databaseError) }
         if let readProblem { problems.append(readProblem) }
+        if let waitProblem { problems.append(waitProblem) }
         if !problems.isEmpty { members.append(("error", .string(problems.joined(separator: "; ")))) }
         if !detailed { members = [members[0]] }
         return Response(
@@ -70,6 +81,27 @@ struct HealthRoute {
             headers: [.contentType: "application/json", .cacheControl: "no-cache"],
             body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText))
         )
+    }
+
+    /// After this long in one round the listener is reported as waiting.
+    static let stuckRoundSeconds = 10.0
+
+    /// What the listener's backend waits for, from `pg_stat_activity`: its wait event and the
+    /// sessions that block it (pid, role, application), e.g. "Lock relation, blocked by pid 812
+    /// (role alice, application psql)". Nil when it is not waiting in the database.
+    static func waitingFor(pid: Int32, on connection: Connection) throws -> String? {
+        let row = try connection.query(
+            """
+            select s.wait_event_type, s.wait_event,
+                   (select string_agg(format('pid %s (role %s, application %s)', b.pid, coalesce(b.usename::text, '?'),
+                                             coalesce(nullif(b.application_name, ''), '?')), ', ')
+                      from pg_stat_activity b where b.pid = any(pg_blocking_pids(s.pid)))
+              from pg_stat_activity s where s.pid = $1
+            """,
+            [String(pid)]
+        ).first
+        guard let row, let type = row[0] else { return nil }
+        return "\(type) \(row[1] ?? "")" + (row[2].map { ", blocked by " + $0 } ?? "")
     }
 
     /// Where the listener reads ticks and the log, and how far behind the primary that server is.

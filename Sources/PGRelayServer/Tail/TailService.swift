@@ -7,18 +7,47 @@ import Synchronization
 
 /// Whether the Listener is connected, and why not, as `/health` reports it.
 public final class ListenerState: Sendable {
-    private let state = Mutex<(connected: Bool, problem: String?)>((false, "listener not connected yet"))
+    private let state = Mutex<(connected: Bool, problem: String?, backendPID: Int32?)>((false, "listener not connected yet", nil))
     public init() {}
     public var isConnected: Bool { state.withLock { $0.connected } }
     /// Why the listener is not connected, for /health; nil when it is.
     public var problem: String? { state.withLock { $0.problem } }
-    func connected() { state.withLock { $0 = (true, nil) } }
-    func disconnected(_ reason: String) { state.withLock { $0 = (false, reason) } }
+    /// The listener's backend pid while it is connected: what /health looks up when it waits.
+    public var backendPID: Int32? { state.withLock { $0.connected ? $0.backendPID : nil } }
+    func connected(backendPID: Int32? = nil) { state.withLock { $0 = (true, nil, backendPID) } }
+    func disconnected(_ reason: String) {
+        state.withLock { $0 = (false, reason, nil) }
+        round.withLock { $0 = nil }
+    }
 
     private let reads = Mutex<ReadState?>(nil)
     /// Where the listener read in its last round and how far behind that server was; nil before the first.
     public var readState: ReadState? { reads.withLock { $0 } }
-    func read(_ state: ReadState) { reads.withLock { $0 = state } }
+    func read(_ state: ReadState) {
+        reads.withLock { $0 = state }
+        round.withLock { $0 = nil }
+    }
+
+    private let round = Mutex<ContinuousClock.Instant?>(nil)
+    func roundStarted() { round.withLock { $0 = ContinuousClock.now } }
+    /// Seconds the listener's current round has run without reading: a round that ticks and reads
+    /// takes milliseconds, so a long one is waiting on something (a lock, a stalled server).
+    public var roundSeconds: Double {
+        guard let started = round.withLock({ $0 }) else { return 0 }
+        let elapsed = ContinuousClock.now - started
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    private let leasePhase = Mutex<AwakeLease.Phase>(.asleep)
+    /// `auto` notify mode's idle rule: whether this relay polls actively (and holds the lease).
+    public var leasePhaseName: String {
+        switch leasePhase.withLock({ $0 }) {
+        case .asleep: "asleep"
+        case .awake: "awake"
+        case .draining, .lastLook: "draining"
+        }
+    }
+    func lease(_ phase: AwakeLease.Phase) { leasePhase.withLock { $0 = phase } }
 }
 
 /// The long-running part of `serve`: appends the Listener's pages to the Tail, ticks
