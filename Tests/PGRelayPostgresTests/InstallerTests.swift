@@ -18,6 +18,42 @@ import Testing
         #expect(try db.ticked().read(after: 0).map { $0.new?["id"] } == [.number("1"), .number("2")])
     }
 
+    /// Before version 12, `wake` was the default and could not be told apart from a choice:
+    /// upgrading moves every `wake` subscription to `auto`, reinstalls its triggers (conditions
+    /// kept) and says which tables it moved; other modes stay.
+    @Test func upgradingTo12MovesWakeSubscriptionsToAuto() throws {
+        let db = try TestDatabase()
+        try db.connection.execute(
+            "create table orders (id int primary key, note text); create table quiet (id int primary key); create table comments (id int primary key, post_id text)"
+        )
+        try db.installer.subscribe(orders, notify: .wake)
+        try db.installer.subscribe(TableName(schema: "public", name: "quiet"), notify: .off)
+        try db.installer.subscribe(TableName(schema: "public", name: "comments"), notify: .wake, condition: .set(try SubscriptionCondition("post_id = '7'")))
+        // Back to version 11 as it was: no lease, no presence locks, three notify modes.
+        try db.connection.execute(
+            """
+            delete from realtime.schema_migrations where version = 12;
+            drop sequence realtime.awake_until; drop table realtime.presence_locks;
+            alter table realtime.subscriptions drop constraint subscriptions_notify_check;
+            alter table realtime.subscriptions add constraint subscriptions_notify_check check (notify in ('wake', 'payload', 'off'));
+            alter table realtime.subscriptions alter column notify set default 'wake';
+            """
+        )
+        let output = try CLITests().pgrelay(["init"], database: db.conninfo)
+        #expect(output.status == 0)
+        #expect(output.stdout.contains("upgraded pgrelay schema from version 11 to 12"), "\(output)")
+        #expect(output.stdout.contains("moved 2 subscription(s) from notify wake to auto"), "\(output)")
+        #expect(output.stdout.contains("public.comments, public.orders"), "\(output)")
+        let modes = try db.installer.subscriptions().map { "\($0.table.name) \($0.notify) \($0.condition ?? "-")" }
+        #expect(modes == ["comments auto (post_id = '7'::text)", "orders auto -", "quiet off -"])
+        let arguments = try db.connection.query(
+            "select tgname, encode(tgargs, 'escape') from pg_trigger where tgrelid = 'orders'::regclass and tgname like 'realtime%' order by 1"
+        )
+        #expect(arguments.count == 6 && arguments.allSatisfy { $0[1]?.contains("\\000auto\\000") == true }, "\(arguments)")
+        try db.connection.execute("insert into orders values (1, 'a'); insert into comments values (1, '7'), (2, '8')")
+        #expect(try db.ticked().read(after: 0).map { "\($0.table.name) \($0.new?["id"]?.jsonText ?? "")" } == ["orders 1", "comments 1"])
+    }
+
     @Test func commandsBeforeInitSayToRunInit() throws {
         let db = try TestDatabase(initialized: false)
         #expect { try db.installer.subscriptions() } throws: { "\($0)".contains("run pgrelay init") }
