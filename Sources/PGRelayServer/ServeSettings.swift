@@ -136,7 +136,7 @@ public struct ServeSettings: Sendable {
 
     /// `tables:` entries, "schema.table" or "schema.table: INSERT,UPDATE".
     /// The tables under `tables:`: `"schema.table"`, `"schema.table: INSERT,UPDATE"`, and either
-    /// with ` notify=off` (or `wake`, `payload`) at the end. No notify mode keeps the mode of a
+    /// with ` notify=off` (or `auto`, `wake`, `payload`) at the end. No notify mode keeps the mode of a
     /// table already subscribed, so that restarting serve never changes what writers pay.
     public func tables() throws -> [(table: TableName, events: EventSet, notify: NotifyMode?)] {
         try reader.stringArray(forKey: "tables", default: []).map { entry in

@@ -25,33 +25,38 @@
 -- on realtime.log, so a writer that saw a relay awake is read by that relay (ListenerLoop).
 
 -- Statement-level capture of INSERT and DELETE: the statement's rows are the transition table
--- `changed_rows` (the new rows of an INSERT, the old rows of a DELETE). Up to 500 rows whose JSON
--- is under 1 MB (nearly every statement) are one log row built in one pass over the rows; more
--- are cut into log rows of up to 500 rows or about 1 MB each, so a huge statement never builds
--- one giant value. Rows keep the order the statement produced them in.
+-- `changed_rows` (the new rows of an INSERT, the old rows of a DELETE). Up to 500 rows of under
+-- 256 KB as stored and 1 MB as JSON (nearly every statement) are one log row, built in one pass
+-- over the rows; more are cut into log rows of up to 500 rows or about 1 MB of JSON each, so a
+-- huge statement never builds one giant value: its size is measured before any JSON is built
+-- (pg_column_size of each row, over at most 501 rows). Rows keep the order the statement
+-- produced them in.
 create or replace function realtime.capture_rows{{suffix}}() returns trigger
 language plpgsql security definer{{settings}}
 as $fn$
 #variable_conflict use_variable
 declare
-    written   pg_catalog.int4 := 0;
-    rows_json pg_catalog.json;
-    counted   pg_catalog.int8;
-    inserted  pg_catalog.bool := TG_OP OPERATOR(pg_catalog.=) 'INSERT';
+    written  pg_catalog.int4 := 0;
+    counted  pg_catalog.int8;
+    stored   pg_catalog.int8;
+    inserted pg_catalog.bool := TG_OP OPERATOR(pg_catalog.=) 'INSERT';
 begin
-    if not exists (select from changed_rows offset 500) then
-        select pg_catalog.count(*), pg_catalog.json_agg(r.*) into counted, rows_json from changed_rows r;
-        if counted OPERATOR(pg_catalog.=) 0 then
-            return null;
-        end if;
-        if pg_catalog.octet_length(rows_json::pg_catalog.text) OPERATOR(pg_catalog.<) 1048576 then
-            insert into realtime.log (channel, n, record)
-            values (TG_ARGV[0], counted,
-                    pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                 'new', case when inserted then rows_json end,
-                                                 'old', case when not inserted then rows_json end));
-            written := 1;
-        end if;
+    select pg_catalog.count(*), pg_catalog.sum(pg_catalog.pg_column_size(r.*)) into counted, stored
+      from (select * from changed_rows limit 501) r;
+    if counted OPERATOR(pg_catalog.=) 0 then
+        return null;
+    end if;
+    if counted OPERATOR(pg_catalog.<=) 500 and stored OPERATOR(pg_catalog.<) 262144 then
+        -- Stored values may be compressed: the JSON is measured too, and one of 1 MB or more is
+        -- not written (it is chunked below). At most 500 rows of 256 KB: a bounded value.
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], counted,
+               pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                            'new', case when inserted then agg.rows end,
+                                            'old', case when not inserted then agg.rows end)
+          from (select pg_catalog.json_agg(r.*) as rows from changed_rows r) agg
+         where pg_catalog.octet_length(agg.rows::pg_catalog.text) OPERATOR(pg_catalog.<) 1048576;
+        get diagnostics written = row_count;
     end if;
     if written OPERATOR(pg_catalog.=) 0 then
         insert into realtime.log (channel, n, record)

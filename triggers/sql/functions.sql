@@ -2,18 +2,13 @@
 -- upgrade of pgrelay upgrades the functions of every install. The per-table UPDATE functions are
 -- rendered from subscribe.sql instead: they name the table's key columns.
 --
--- Capture triggers (installed by `pgrelay subscribe`) pass their subscription in TG_ARGV:
---   [0] the channel, [1] the notify mode ('wake', 'payload' or 'off'), [2] the schema and
---   [3] the table as the subscription names them (for a partitioned table, the parent), and
---   [4..] the key columns, for 'payload' references.
-
--- Every function a writer's trigger runs is SECURITY DEFINER with the settings below (the same
--- list is in subscribe.sql's per-table UPDATE functions): writers need no rights on the realtime
--- schema, and what is captured does not depend on the writer's session: the search_path cannot
--- redirect a name, and timestamptz, interval, float and bytea values print the same for everyone.
--- Inside them, rows are referred to as `alias.*` and plpgsql variables win over columns
--- (#variable_conflict use_variable): a table with columns named r, n, o, ord, tg_op or
--- inserted is captured like any other.
+-- The capture functions that writers' triggers run are in capture.sql (rendered twice: without a
+-- SET clause for writers with the standard output settings, and with one); the per-table UPDATE
+-- functions in subscribe.sql. Every function a writer's trigger runs is SECURITY DEFINER, so
+-- writers need no rights on the realtime schema, and either has a fixed search_path or names
+-- every function, operator and type with its schema, so that no writer's search_path can redirect
+-- a name in code that runs with the owner's rights. SQL functions that capture inlines
+-- (realtime.chunk, realtime.relays_asleep) name everything with its schema for the same reason.
 
 -- realtime.batch(prev, cur): the log rows of the transactions visible in snapshot `cur` and not in
 -- `prev`, that is, of those that committed between the two ticks.

@@ -80,12 +80,14 @@ language plpgsql security definer{{settings}}
 as $fn$
 #variable_conflict use_variable
 declare
-    written   pg_catalog.int4 := 0;
-    counted   pg_catalog.int8;
-    new_json  pg_catalog.json;
-    old_json  pg_catalog.json;
+    written pg_catalog.int4 := 0;
+    counted pg_catalog.int8;
+    stored  pg_catalog.int8;
 begin
-    if not exists (select from new_rows offset 1) then
+    -- How many rows and how large, over at most 501, before any JSON is built.
+    select pg_catalog.count(*), pg_catalog.sum(pg_catalog.pg_column_size(n.*)) into counted, stored
+      from (select * from new_rows limit 501) n;
+    if counted OPERATOR(pg_catalog.=) 1 then
         -- One row: no join and no chunking. Its key kept, one UPDATE; its key changed, a DELETE of
         -- the old key and an INSERT of the new, as the join below would pair them.
         insert into realtime.log (channel, n, record)
@@ -96,24 +98,23 @@ begin
           from (select pg_catalog.row_to_json(n.*) as nj, pg_catalog.row_to_json(o.*) as oj, coalesce({{key_join}}, false) as same
                   from new_rows n, old_rows o where {{update_where}}) pair;
         get diagnostics written = row_count;
-    elsif not exists (select from new_rows offset 500) then
-        -- Up to 500 rows (and under 1 MB): one log row, in one pass over the pairs; both
-        -- aggregates see the pairs in the same order.
-        select pg_catalog.count(*), pg_catalog.json_agg(n.*), pg_catalog.json_agg(o.*) into counted, new_json, old_json
-          from new_rows n full join old_rows o on {{key_join}} where {{update_where}};
-        if counted OPERATOR(pg_catalog.=) 0 then
-            return null;
-        end if;
-        if pg_catalog.octet_length(new_json::pg_catalog.text) OPERATOR(pg_catalog.+) pg_catalog.octet_length(old_json::pg_catalog.text)
-           OPERATOR(pg_catalog.<) 1048576 then
-            insert into realtime.log (channel, n, record)
-            values (TG_ARGV[0], counted,
-                    pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                 'new', new_json, 'old', old_json));
-            written := 1;
-        end if;
+    elsif counted OPERATOR(pg_catalog.<=) 500 and stored OPERATOR(pg_catalog.<) 131072 then
+        -- Up to 500 rows (old and new under 256 KB as stored): one log row, in one pass over the
+        -- pairs; both aggregates see the pairs in the same order. A key only before or only after
+        -- pairs with null.
+        -- Stored values may be compressed: JSON of 1 MB or more is not written (chunked below).
+        insert into realtime.log (channel, n, record)
+        select TG_ARGV[0], agg.pairs,
+               pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                                            'new', agg.new_json, 'old', agg.old_json)
+          from (select pg_catalog.count(*) as pairs, pg_catalog.json_agg(n.*) as new_json, pg_catalog.json_agg(o.*) as old_json
+                  from new_rows n full join old_rows o on {{key_join}} where {{update_where}}) agg
+         where agg.pairs OPERATOR(pg_catalog.>) 0
+           and pg_catalog.octet_length(agg.new_json::pg_catalog.text) OPERATOR(pg_catalog.+) pg_catalog.octet_length(agg.old_json::pg_catalog.text)
+               OPERATOR(pg_catalog.<) 1048576;
+        get diagnostics written = row_count;
     end if;
-    if written OPERATOR(pg_catalog.=) 0 and exists (select from new_rows offset 1) then
+    if written OPERATOR(pg_catalog.=) 0 and counted OPERATOR(pg_catalog.>) 1 then
         insert into realtime.log (channel, n, record)
         select TG_ARGV[0], pg_catalog.count(*),
                pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
