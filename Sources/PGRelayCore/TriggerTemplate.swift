@@ -30,89 +30,48 @@ public struct TriggerTemplate: Sendable {
     /// UPDATEs are captured per statement, paired by key, when there is one, and per row otherwise.
     /// With a `condition`, INSERTs and DELETEs are captured by the subscription's own function,
     /// which logs only matching rows, and an UPDATE only when its old or its new row matches (so
-    /// a row that leaves or enters the condition is logged, with both).
-    ///
-    /// Without a condition each trigger is installed twice, WHEN the writer's settings are the
-    /// standard ones (``standardSettings``: functions with no SET clause) and WHEN they are not
-    /// (the `_fixed` functions with ``fixedSettings``): exactly one fires, and both capture the
-    /// same JSON. With a condition, once, with the fixed functions: Postgres renders the
-    /// condition's pg_catalog operators without their schema, so it needs a fixed search path.
+    /// a row that leaves or enters the condition is logged, with both). The table's UPDATE
+    /// function has no SET clause unless there is a condition (``fixedSettings``): Postgres renders
+    /// a condition's pg_catalog operators without their schema, so it needs a fixed search path.
     public func renderSubscribe(
         table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn], condition: CompiledCondition? = nil
     ) -> String {
         var sections: Set<String> = []
+        if condition != nil { sections.insert("condition") }
         let operations = events.operations
         if operations.contains(.insert) { sections.insert("insert") }
         if operations.contains(.delete) { sections.insert("delete") }
         if operations.contains(.update) { sections.formUnion(key.isEmpty ? ["update_rows"] : ["update_keyed_function", "update_keyed"]) }
+        if operations.contains(.truncate) { sections.insert("truncate") }
         let arguments = [channel, notify.rawValue, table.schema, table.name] + key.map(\.name)
-        var values = [
-            "table": table.quoted,
-            "args": arguments.map(SQLQuoting.literal).joined(separator: ", "),
-            "key_join": key.map(\.joinCondition).joined(separator: " and "),
-            "condition_function": Self.conditionFunction(channel: channel),
-            "condition_body": condition.map { Self.conditionBody($0.row) } ?? "",
-            "update_where": "true",
-        ]
-        var first = sections
-        if operations.contains(.truncate) { first.insert("truncate") }
-        if let condition {
-            first.insert("condition")
-            values["variant"] = ""
-            values["when"] = ""
-            values["settings"] = Self.fixedSettings
-            values["rows_function"] = Self.rowsFunction(channel: channel)
-            values["row_function"] = "realtime.capture_row_fixed"
-            values["update_function"] = Self.updateFunction(channel: channel, fixed: true)
-            // Transition tables' rows are anonymous records: cast to the table's type.
-            let function = Self.conditionFunction(channel: channel)
-            values["update_where"] = "(\(function)(n::\(table.quoted)) or \(function)(o::\(table.quoted)))"
-            // A WHEN clause runs with the writer's rights, who may not use the realtime schema:
-            // the condition itself, rendered over NEW and OLD.
-            values["update_when"] = " when (coalesce(\(SQLQuoting.condition(condition.new)), false) or coalesce(\(SQLQuoting.condition(condition.old)), false))"
-            return render(values: values, sections: first)
-        }
-        func variant(fixed: Bool) -> [String: String] {
-            var variant = values
-            let when = fixed ? " when (not (\(Self.standardSettings)))" : " when (\(Self.standardSettings))"
-            variant["variant"] = fixed ? "_fixed" : ""
-            variant["when"] = when
-            variant["update_when"] = when
-            variant["settings"] = fixed ? Self.fixedSettings : ""
-            variant["rows_function"] = fixed ? "realtime.capture_rows_fixed" : "realtime.capture_rows"
-            variant["row_function"] = fixed ? "realtime.capture_row_fixed" : "realtime.capture_row"
-            variant["update_function"] = Self.updateFunction(channel: channel, fixed: fixed)
-            return variant
-        }
-        return render(values: variant(fixed: false), sections: first) + "\n" + render(values: variant(fixed: true), sections: sections)
+        let function = Self.conditionFunction(channel: channel)
+        return render(
+            values: [
+                "table": table.quoted,
+                "args": arguments.map(SQLQuoting.literal).joined(separator: ", "),
+                "update_function": Self.updateFunction(channel: channel),
+                "settings": condition == nil ? "" : Self.fixedSettings,
+                "key_join": key.map(\.joinCondition).joined(separator: " and "),
+                "rows_function": condition == nil ? "realtime.capture_rows" : Self.rowsFunction(channel: channel),
+                "condition_function": function,
+                "condition_body": condition.map { Self.conditionBody($0.row) } ?? "",
+                // Transition tables' rows are anonymous records: cast to the table's type.
+                "update_where": condition == nil ? "true" : "(\(function)(n::\(table.quoted)) or \(function)(o::\(table.quoted)))",
+                // A WHEN clause runs with the writer's rights, who may not use the realtime schema:
+                // the condition itself, rendered over NEW and OLD.
+                "update_when": condition.map { " when (coalesce(\(SQLQuoting.condition($0.new)), false) or coalesce(\(SQLQuoting.condition($0.old)), false))" } ?? "",
+            ],
+            sections: sections
+        )
     }
 
-    /// True when a writer's settings print every value as the capture functions' SET clause would
-    /// (``fixedSettings``): what picks the capture functions without a SET clause. A WHEN clause,
-    /// stored parsed, so no writer's search_path changes what it calls. DateStyle's second part
-    /// only orders input; extra_float_digits of 1 to 3 all print the shortest exact float.
-    public static let standardSettings = """
-        pg_catalog.current_setting('TimeZone') OPERATOR(pg_catalog.=) ANY ('{UTC,Etc/UTC}'::pg_catalog.text[]) \
-        and pg_catalog.left(pg_catalog.current_setting('DateStyle'), 4) OPERATOR(pg_catalog.=) 'ISO,' \
-        and pg_catalog.current_setting('IntervalStyle') OPERATOR(pg_catalog.=) 'postgres' \
-        and pg_catalog.current_setting('extra_float_digits') OPERATOR(pg_catalog.=) ANY ('{1,2,3}'::pg_catalog.text[]) \
-        and pg_catalog.current_setting('bytea_output') OPERATOR(pg_catalog.=) 'hex'
-        """
-
-    /// The SET clause of the `_fixed` capture functions: the search path, and every setting that
-    /// changes how a captured value prints.
+    /// The SET clause of the UPDATE function of a subscription with a condition: the search path,
+    /// and every setting that changes how a captured value prints.
     public static let fixedSettings = """
 
         set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
         set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
         """
-
-    /// capture.sql (the shared capture functions) rendered both ways: without a SET clause, then
-    /// the `_fixed` functions with ``fixedSettings``.
-    public func renderCapture() -> String {
-        render(values: ["suffix": "", "settings": ""], sections: []) + "\n"
-            + render(values: ["suffix": "_fixed", "settings": Self.fixedSettings], sections: [])
-    }
 
     /// The SQL that removes the capture triggers from `table` (when it still exists) and the
     /// subscription's UPDATE function, under its name and under the name schema version 4 gave it.
@@ -123,7 +82,6 @@ public struct TriggerTemplate: Sendable {
             values: [
                 "table": table?.quoted ?? "",
                 "update_function": Self.updateFunction(channel: channel),
-                "update_function_fixed": Self.updateFunction(channel: channel, fixed: true),
                 "legacy_update_function": Self.legacyUpdateFunction(of: formerlyNamed),
                 "rows_function": Self.rowsFunction(channel: channel),
                 "condition_function": Self.conditionFunction(channel: channel),
@@ -135,9 +93,8 @@ public struct TriggerTemplate: Sendable {
     /// The quoted name of a subscription's UPDATE capture function: `realtime."capture_update_<hash>"`,
     /// named by a hash of its channel, which is the subscription's for good: a renamed table's
     /// function keeps its name, and a new table that takes the old name gets a function of its own.
-    /// `fixed`: its twin with the SET clause, `realtime."capture_update_fixed_<hash>"`.
-    public static func updateFunction(channel: String, fixed: Bool = false) -> String {
-        hashedFunction(ChannelName.fnv1a64("channel:" + channel), prefix: fixed ? "capture_update_fixed_" : "capture_update_")
+    public static func updateFunction(channel: String) -> String {
+        hashedFunction(ChannelName.fnv1a64("channel:" + channel))
     }
 
     /// The quoted name of a subscription's condition: `realtime."capture_condition_<hash>"(anyelement)`.

@@ -23,7 +23,7 @@ public struct Installer {
     public func initialize() throws -> InitResult {
         let migrations = try TriggerSQL.migrations()
         let functions = try TriggerSQL.file("functions.sql")
-        let capture = TriggerTemplate(try TriggerSQL.file("capture.sql")).renderCapture()
+        let capture = try TriggerSQL.file("capture.sql")
         let bootstrap = try TriggerSQL.file("bootstrap.sql")
         do {
             return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)

@@ -23,12 +23,9 @@ import Testing
         #expect(sql.contains(#"full join old_rows o on n."id" operator("pg_catalog".=) o."id""#))
         #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "()"))
         #expect(sql.contains("enable always trigger realtime_capture_insert"))
-        // Each trigger twice: without a SET clause for the standard settings, with it otherwise.
-        #expect(sql.contains("for each statement when (\(TriggerTemplate.standardSettings)) execute function realtime.capture_rows('realtime:table:public.orders', 'off'"))
-        #expect(sql.contains(#"create trigger realtime_capture_insert_fixed after insert on "public"."orders""#))
-        #expect(sql.contains("for each statement when (not (\(TriggerTemplate.standardSettings))) execute function realtime.capture_rows_fixed('realtime:table:public.orders', 'off'"))
-        #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders", fixed: true) + "() returns trigger\nlanguage plpgsql security definer\nset search_path"))
+        // No SET clause without a condition: capture names everything with its schema instead.
         #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "() returns trigger\nlanguage plpgsql security definer\nas $fn$"))
+        #expect(!sql.contains("set search_path"))
         #expect(!sql.contains("truncate on"))
         #expect(!sql.contains("for each row"))
     }
@@ -37,10 +34,7 @@ import Testing
         let sql = TriggerTemplate(Self.subscribe).renderSubscribe(
             table: orders, channel: "c", events: try EventSet(parsing: "UPDATE,TRUNCATE"), key: []
         )
-        #expect(sql.contains("for each row when (\(TriggerTemplate.standardSettings)) execute function realtime.capture_row('c', 'auto', 'public', 'orders');"))
-        #expect(sql.contains("for each row when (not (\(TriggerTemplate.standardSettings))) execute function realtime.capture_row_fixed('c', 'auto', 'public', 'orders');"))
-        // A TRUNCATE prints no value: one trigger, without a settings test.
-        #expect(sql.components(separatedBy: "after truncate on").count == 2)
+        #expect(sql.contains("for each row execute function realtime.capture_row('c', 'auto', 'public', 'orders');"))
         #expect(sql.contains(#"after truncate on "public"."orders""#))
         #expect(!sql.contains("create function"))
         #expect(!sql.contains("after insert"))
@@ -106,11 +100,10 @@ extension TriggerTemplateTests {
         #expect(keyed.contains("for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'auto', 'public', 'orders', 'id');"))
         #expect(keyed.contains(#"where (\#(function)(n::"public"."orders") or \#(function)(o::"public"."orders"))"#))
         #expect(!keyed.contains("realtime.capture_rows("))
-        // A condition's body needs a fixed search path: no settings test, no function without a SET clause.
-        #expect(!keyed.contains("_fixed after") && !keyed.contains("current_setting"))
-        #expect(keyed.contains("create function \(TriggerTemplate.updateFunction(channel: "c", fixed: true))() returns trigger\nlanguage plpgsql security definer\nset search_path"))
+        // A condition's body needs a fixed search path: the UPDATE function has the SET clause.
+        #expect(keyed.contains("create function \(TriggerTemplate.updateFunction(channel: "c"))() returns trigger\nlanguage plpgsql security definer\nset search_path"))
         let keyless = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: [], condition: condition)
-        #expect(keyless.contains("for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row_fixed("), "\(keyless)")
+        #expect(keyless.contains("for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row("), "\(keyless)")
         let unsubscribe = TriggerTemplate(Self.unsubscribe).renderUnsubscribe(table: orders, channel: "c", formerlyNamed: orders)
         #expect(unsubscribe.contains("drop function if exists \(function)(anyelement);"))
     }
