@@ -17,6 +17,8 @@ struct ListenerLoop {
     private var lease = AwakeLease()
     /// The log's writers a draining reader waits for (``Ticker/writersOnLog()``).
     private var drainWriters = "{}"
+    /// Whether the database has the lease (schema version 12).
+    private var leased = false
 
     init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation, stop: StopFlag) {
         self.configuration = configuration
@@ -66,7 +68,7 @@ struct ListenerLoop {
         if configuration.channels != .only([]) { try connection.listen(ChannelName.messagesSent) }
         // Schema version 12: the lease `auto` writers look at, and the NOTIFY of every new tick,
         // which wakes this reader while another one polls and writers send none.
-        let leased = try installer.schemaVersion() >= Installer.writePathVersion
+        leased = try installer.schemaVersion() >= Installer.writePathVersion
         if leased {
             try connection.listen(ChannelName.ticksTaken)
             lease.reconnected(now: Self.now())
@@ -90,7 +92,7 @@ struct ListenerLoop {
                 found = true
                 // On a standby, no further than the tick it was just found to have while in recovery.
                 let upTo = state.source == .standby ? newest : nil
-                if try catchUp(ChangeLog(connection: reads.connection), routes: routes, upTo: upTo) { cursor!.delivered(newest) }
+                if try catchUp(ChangeLog(connection: reads.connection), routes: routes, upTo: upTo, ticker: ticker) { cursor!.delivered(newest) }
             }
             configuration.onRead?(state)
             // A standby a moment behind is looked at again soon, as while changes flow.
@@ -151,7 +153,7 @@ struct ListenerLoop {
     ///
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
-    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName], upTo: Int64?) throws -> Bool {
+    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName], upTo: Int64?, ticker: Ticker) throws -> Bool {
         let messageChannels: Set<String>?
         switch configuration.channels {
         case .all: messageChannels = nil
@@ -173,6 +175,9 @@ struct ListenerLoop {
             if !delivered.changes.isEmpty || !delivered.messages.isEmpty, !deliver(delivered) { return false }
             cursor!.delivered(page.through)
             if !page.full { return true }
+            // A backlog read page by page can outlast the lease: the reader is busy, so it keeps it
+            // (else writers would NOTIFY, and lose group commit, while it reads).
+            if leased { try followLease(foundChanges: true, ticker: ticker) }
         }
         return false
     }

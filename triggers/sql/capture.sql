@@ -163,6 +163,6 @@ begin
 end
 $fn$;
 
-revoke all on function realtime.capture_rows() from public;
-revoke all on function realtime.capture_row() from public;
-revoke all on function realtime.row_json_fixed(anyelement) from public;
+-- As functions.sql ends: only the owner uses the realtime schema's functions (writers' triggers
+-- run these as their owner).
+revoke all on all functions in schema realtime from public;
