@@ -54,7 +54,7 @@ public struct Installer {
             if previous > 0, previous < 12 {
                 for subscription in try subscriptions() {
                     var notify = subscription.notify
-                    if previous < 12, notify == .wake {
+                    if notify == .wake {
                         notify = .auto
                         try connection.query("update realtime.subscriptions set notify = 'auto' where channel = $1", [subscription.channel])
                         moved.append(subscription.table)
