@@ -34,8 +34,7 @@ public final class ListenerState: Sendable {
     /// takes milliseconds, so a long one is waiting on something (a lock, a stalled server).
     public var roundSeconds: Double {
         guard let started = round.withLock({ $0 }) else { return 0 }
-        let elapsed = ContinuousClock.now - started
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return (ContinuousClock.now - started).inSeconds
     }
 
     private let leasePhase = Mutex<AwakeLease.Phase>(.asleep)
@@ -80,9 +79,7 @@ struct TailService: Service {
                 let start = clock.now
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: .seconds(step))
-                    let elapsed = clock.now - start
-                    let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                    tail.keepAlive(now: seconds + 1, interval: keepAliveSeconds)
+                    tail.keepAlive(now: (clock.now - start).inSeconds + 1, interval: keepAliveSeconds)
                 }
             }
             group.addTask {
@@ -102,4 +99,9 @@ struct TailService: Service {
             group.cancelAll()
         }
     }
+}
+
+extension Duration {
+    /// The duration in seconds, fractions included.
+    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }
