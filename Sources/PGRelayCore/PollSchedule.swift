@@ -9,14 +9,18 @@ public struct PollSchedule: Equatable, Sendable {
     public var interval: Double
     public var idleInterval: Double
     public var idleGrace: Double
+    /// How long a lease this reader takes lasts, in seconds (``AwakeLease/seconds``). Writers
+    /// that look within it send no NOTIFY; the reader drains them after it passes.
+    public var leaseSeconds: Double
     /// Seconds since the last poll that found changes.
     private var idleFor: Double = 0
     private var current: Double
 
-    public init(interval: Double = 0.01, idleInterval: Double = 0.25, idleGrace: Double = 1) {
+    public init(interval: Double = 0.01, idleInterval: Double = 0.25, idleGrace: Double = 1, leaseSeconds: Double = 2) {
         self.interval = interval
         self.idleInterval = max(idleInterval, interval)
         self.idleGrace = idleGrace
+        self.leaseSeconds = leaseSeconds
         self.current = interval
     }
 

@@ -14,7 +14,7 @@ struct ListenerLoop {
     private var cursor: DeliveryCursor?
     private var backoff = Backoff()
     /// `auto` notify mode's idle rule: whether this reader holds the lease, drains or sleeps.
-    private var lease = AwakeLease()
+    private var lease: AwakeLease
     /// The log's writers a draining reader waits for (``Ticker/writersOnLog()``).
     private var drainWriters = "{}"
     /// Whether the database has the lease (schema version 12).
@@ -26,6 +26,7 @@ struct ListenerLoop {
         self.continuation = continuation
         self.stop = stop
         self.cursor = configuration.startAfter.map(DeliveryCursor.init(after:))
+        self.lease = AwakeLease(seconds: configuration.poll.leaseSeconds)
     }
 
     mutating func run() {

@@ -19,12 +19,13 @@ import Testing
         func since(_ index: Int) -> [AwakeLease.Phase] { seen.withLock { Array($0[min(index, $0.count)...]) } }
     }
 
-    /// A listener on every table that polls once a minute while asleep.
-    static func sleepyListener(_ db: TestDatabase, phases: Phases) async throws -> Listener.ChangeEvents {
+    /// A listener on every table that polls once a minute while asleep. `leaseSeconds` longer than
+    /// the default gives a test on a busy machine time to act while the reader holds the lease.
+    static func sleepyListener(_ db: TestDatabase, phases: Phases, leaseSeconds: Double = 2) async throws -> Listener.ChangeEvents {
         let pid = PIDBox()
         let listener = Listener(
             .init(
-                conninfo: db.conninfo, tables: .all, bufferLimit: 1000, poll: PollSchedule(interval: 0.01, idleInterval: 60),
+                conninfo: db.conninfo, tables: .all, bufferLimit: 1000, poll: PollSchedule(interval: 0.01, idleInterval: 60, leaseSeconds: leaseSeconds),
                 onConnect: { pid.set($0.backendPID) }, onLease: { phases.add($0) }
             )
         )
@@ -68,7 +69,9 @@ import Testing
             try db.installer.subscribe(TableName(schema: "public", name: "orders"))
         }
         let phases = Phases()
-        let stream = try await Self.sleepyListener(db, phases: phases)
+        // A 2 s lease passed before the test could write under it, five times running, on a CI
+        // machine running the whole suite: this reader holds it for 8 s.
+        let stream = try await Self.sleepyListener(db, phases: phases, leaseSeconds: 8)
         let long = try await Workers.value { try db.connect() }
         var id = 0
         var looked = false
