@@ -6,7 +6,8 @@ import Foundation
 ///
 /// The index only narrows: ``candidates(for:)`` returns every subscriber that could match (and
 /// perhaps a few that do not), and the caller evaluates the whole filter on those. A filter with
-/// no equality condition among its top-level `and` terms is a candidate for every change.
+/// no equality condition among its top-level `and` terms (or one column's equalities in each term
+/// of an `or`) is a candidate for every change.
 ///
 /// ```swift
 /// var index = FilterIndex<Int>()
@@ -85,6 +86,17 @@ public struct FilterIndex<Key: Hashable & Sendable>: Sendable {
         case .and(let terms):
             for term in terms { if let found = equality(in: term) { return found } }
             return nil
+        case .or(let terms):
+            // Every term requires the same column to equal one of its values: then the column
+            // must equal one of all of them (a Supabase channel's bindings, `id=eq.1` or `id=eq.2`).
+            var column: String?
+            var values: Set<FilterIndexValue> = []
+            for term in terms {
+                guard let (termColumn, termValues) = equality(in: term), column == nil || column == termColumn else { return nil }
+                column = termColumn
+                values.formUnion(termValues)
+            }
+            return column.map { ($0, Array(values)) }
         default:
             return nil
         }

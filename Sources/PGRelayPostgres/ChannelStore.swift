@@ -110,7 +110,7 @@ public struct ChannelStore {
                 on: draft.channel, event: draft.event, payload: draft.payload, sender: draft.sender,
                 isPrivate: found.channel.kind == .private || found.channel.kind == .direct
             )
-        } catch let error as PostgresError where error.sqlState == "22023" {
+        } catch let error as PostgresError where error.sqlState == SQLState.invalidParameterValue {
             throw ChannelError(description: Self.primary(error.message))
         }
     }
@@ -153,7 +153,7 @@ public struct ChannelStore {
         do {
             let answer = try connection.query("select realtime.join_channel($1, $2, $3)", [name, user, role.rawValue]).first?[0] ?? nil
             return JoinResult(rawValue: answer ?? "") ?? .joined
-        } catch let error as PostgresError where error.sqlState == "P0001" || error.sqlState == "P0002" {
+        } catch let error as PostgresError where error.sqlState == SQLState.raiseException || error.sqlState == SQLState.noDataFound {
             throw ChannelError(description: Self.primary(error.message))
         }
     }

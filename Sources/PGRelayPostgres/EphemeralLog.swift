@@ -15,7 +15,7 @@ public struct EphemeralLog {
     public func post(on name: String, event: String, payload: JSONValue, sender: String?, origin: String? = nil) throws {
         do {
             try connection.query("select realtime.post_ephemeral($1, $2, $3::jsonb, $4, $5)", [name, event, payload.jsonText, sender, origin])
-        } catch let error as PostgresError where error.sqlState == "22023" {
+        } catch let error as PostgresError where error.sqlState == SQLState.invalidParameterValue {
             throw ChannelError(description: ChannelStore.primary(error.message))
         }
     }

@@ -27,7 +27,7 @@ public struct Installer {
         let bootstrap = try TriggerSQL.file("bootstrap.sql")
         do {
             return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)
-        } catch let error as PostgresError where error.sqlState == "23505" || error.sqlState == "42P06" || error.sqlState == "42P07" {
+        } catch let error as PostgresError where [SQLState.uniqueViolation, SQLState.duplicateSchema, SQLState.duplicateTable].contains(error.sqlState) {
             // Another `init` created the schema at the same moment: it has committed; run again.
             return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)
         }
@@ -217,7 +217,7 @@ public struct Installer {
         if row[3] != "t" {
             throw PostgresError(
                 .query, "permission denied for table \(table.name): subscribing needs the TRIGGER privilege on \(table) (or its ownership)",
-                sqlState: "42501"
+                sqlState: SQLState.insufficientPrivilege
             )
         }
         return relid
@@ -397,6 +397,12 @@ public struct Installer {
     /// what the inspector page shows beside its filter field.
     /// The table's columns with their types' names as `pg_type` has them (`int4`, `text`, `_text`),
     /// in column order: what Supabase clients are told a change's columns are.
+    /// Whether the table's replica identity is FULL: its UPDATEs and DELETEs are described, by
+    /// Postgres and by Supabase, with the whole old row rather than its key.
+    public func replicaIdentityIsFull(tableID: UInt32) throws -> Bool {
+        try connection.query("select relreplident = 'f' from pg_catalog.pg_class where oid = $1::oid", [String(tableID)]).first?[0] == "t"
+    }
+
     public func columnTypeNames(of table: TableName) throws -> [(name: String, type: String)] {
         try connection.query(
             """

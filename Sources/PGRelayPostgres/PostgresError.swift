@@ -28,3 +28,21 @@ public struct PostgresError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { message }
 }
+
+/// The SQLSTATEs pgrelay tells apart, by their names in Postgres' errcodes table.
+public enum SQLState {
+    /// `22023`: pgrelay's SQL functions refuse a bad argument with it (a channel name, an event).
+    public static let invalidParameterValue = "22023"
+    /// `23505`: two `init`s at once created the same row.
+    public static let uniqueViolation = "23505"
+    /// `42P06`: two `init`s at once created the schema.
+    public static let duplicateSchema = "42P06"
+    /// `42P07`: two `init`s at once created the same table.
+    public static let duplicateTable = "42P07"
+    /// `42501`: the role lacks a privilege.
+    public static let insufficientPrivilege = "42501"
+    /// `P0001`: a plpgsql `raise exception`.
+    public static let raiseException = "P0001"
+    /// `P0002`: a plpgsql `no_data_found`.
+    public static let noDataFound = "P0002"
+}

@@ -150,7 +150,7 @@ public func buildApplication(
     let proxies = configuration.trustedProxies
     router.get("/metrics") { request, context in
         guard details == .everyone || proxies.client(peer: context.remoteAddress, headers: request.headers).isLoopback else {
-            throw HTTPError(.forbidden, message: "/metrics is served to loopback clients only (server.details: everyone opens it)")
+            throw Refusal(.forbidden, "/metrics is served to loopback clients only (server.details: everyone opens it)")
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
@@ -159,19 +159,16 @@ public func buildApplication(
         details: configuration.details
     ).register(on: router)
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
-    WebSocketRoute(
+    let sockets = SocketServices(
         tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
         gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
     )
-        .register(on: webSocketRouter)
-    SupabaseRoute(
-        tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
-        gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
-    ).register(on: webSocketRouter)
+    NativeSocketRoute(services: sockets).register(on: webSocketRouter)
+    SupabaseSocketRoute(services: sockets).register(on: webSocketRouter)
     let webSocketResponder = webSocketRouter.buildResponder()
     // Upgrades are decided before they happen, each by its route (nil: not its path, or allowed).
-    let nativeCheck = WebSocketRoute.upgradeCheck(authenticator)
-    let supabaseCheck = SupabaseRoute.upgradeCheck(authenticator)
+    let nativeCheck = NativeSocketRoute.upgradeCheck(authenticator)
+    let supabaseCheck = SupabaseSocketRoute.upgradeCheck(authenticator)
     let upgradeCheck: RequestHeadGuard.UpgradeCheck = { target, fields in
         if let refusal = await nativeCheck?(target, fields) { return refusal }
         return await supabaseCheck(target, fields)
@@ -189,9 +186,9 @@ public func buildApplication(
                         http1: .init(idleTimeout: .seconds(Int64(configuration.idleTimeoutSeconds))),
                         // Larger client frames close the socket with 1009 (message too big): the native
                         // protocol's limit, or the Supabase socket's, which drops frames between the two
-                        // with an answer (SupabaseRoute). Pings find dead peers.
+                        // with an answer (SupabaseSocketRoute). Pings find dead peers.
                         ws: .init(
-                            maxFrameSize: max(WebSocketRoute.maxMessageBytes(configuration.limits), SupabaseRoute.maximumFrameBytes),
+                            maxFrameSize: max(configuration.limits.socketMessageBytes, SupabaseSocketRoute.maximumFrameBytes),
                             autoPing: .enabled(timePeriod: .seconds(configuration.webSocketPingSeconds))
                         )
                     )

@@ -25,6 +25,18 @@ import Testing
         #expect(afterRemoval == [6000, 8000] && index.count == 1002)
     }
 
+    /// An `or` whose every term pins one column (a Supabase channel's bindings) is indexed by the
+    /// union of its values; one whose terms pin different columns, or none, is not.
+    @Test func anOrOfOneColumnsEqualitiesIsIndexed() throws {
+        var index = FilterIndex<Int>()
+        index.insert(1, filter: .or([try RowFilter(query: "id=eq.1"), try RowFilter(query: "id=in.(2,3)&status=eq.paid")]))
+        index.insert(2, filter: .or([try RowFilter(query: "id=eq.1"), try RowFilter(query: "status=eq.paid")]))
+        index.insert(3, filter: .or([try RowFilter(query: "id=eq.4"), .all]))
+        #expect(Set(index.candidates(for: row(.number("3")))) == [1, 2, 3])
+        #expect(Set(index.candidates(for: row(.number("1.0")))) == [1, 2, 3])
+        #expect(Set(index.candidates(for: row(.number("9")))) == [2, 3])
+    }
+
     /// Generated filters and rows: whatever the whole filter matches is among the candidates.
     @Test func candidatesIncludeEveryMatch() throws {
         var rng = SplitMix64(seed: 11)

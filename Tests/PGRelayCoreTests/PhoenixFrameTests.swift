@@ -1,7 +1,7 @@
 import PGRelayCore
 import Testing
 
-/// The Phoenix framings, against the transcripts of shared/protocols/supabase-realtime.md.
+/// The Phoenix framings, against the transcripts of docs/protocols/supabase-realtime.md.
 @Suite struct PhoenixFrameTests {
     @Test func theSpecsJoinAndHeartbeatDecode() throws {
         let join = try PhoenixFrame(

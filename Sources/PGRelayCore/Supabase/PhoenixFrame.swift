@@ -1,5 +1,5 @@
 /// One frame of the Phoenix channel protocol that Supabase's realtime clients speak (see
-/// `shared/protocols/supabase-realtime.md`, §2): a topic, an event, a payload and two refs.
+/// `docs/protocols/supabase-realtime.md`, §2): a topic, an event, a payload and two refs.
 ///
 /// Two text framings, chosen per socket by its `vsn` query parameter:
 /// - ``Serializer/v1`` (`vsn=1.0.0`, the Python client): a JSON object

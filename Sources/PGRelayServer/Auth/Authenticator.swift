@@ -86,13 +86,13 @@ public final class Authenticator: Sendable {
             let header = try? JSONValue(parsing: String(decoding: data, as: UTF8.self)),
             let alg = header["alg"]?.stringValue
         else {
-            throw HTTPError(.unauthorized, message: "invalid token: not a well-formed JWT (its header names no alg)")
+            throw Refusal(.unauthorized, "invalid token: not a well-formed JWT (its header names no alg)")
         }
         let kid = header["kid"]?.stringValue
         let allowed = algorithms[kid] ?? (kid == nil ? [] : algorithms[nil] ?? [])
         guard allowed.contains(alg) else {
             let expected = allowed.isEmpty ? "no key this server knows" : allowed.sorted().joined(separator: " or ")
-            throw HTTPError(.unauthorized, message: "invalid token: its header says alg \(alg), but its key takes \(expected)")
+            throw Refusal(.unauthorized, "invalid token: its header says alg \(alg), but its key takes \(expected)")
         }
     }
 
@@ -112,29 +112,29 @@ public final class Authenticator: Sendable {
             default: audiences = []
             }
             guard audiences.contains(audience) else {
-                throw HTTPError(.unauthorized, message: "invalid token: its audience (aud) is not \(audience)")
+                throw Refusal(.unauthorized, "invalid token: its audience (aud) is not \(audience)")
             }
         }
         if let issuer, claims["iss"]?.stringValue != issuer {
-            throw HTTPError(.unauthorized, message: "invalid token: its issuer (iss) is not \(issuer)")
+            throw Refusal(.unauthorized, "invalid token: its issuer (iss) is not \(issuer)")
         }
     }
 
     /// The verified claims of a token; 401 with the reason when it is missing, bad or expired.
     public func claims(token: String?) async throws -> JSONValue {
         guard let token, !token.isEmpty else {
-            throw HTTPError(.unauthorized, message: "a token is required: send Authorization: Bearer <jwt>, or ?access_token=<jwt>")
+            throw Refusal(.unauthorized, "a token is required: send Authorization: Bearer <jwt>, or ?access_token=<jwt>")
         }
         try checkHeader(token)
         let claims: JSONValue
         do {
             claims = try await keys.verify(token, as: TokenClaims.self).json
         } catch let error as TimeClaimError {
-            throw HTTPError(.unauthorized, message: "invalid token: \(error.description)")
+            throw Refusal(.unauthorized, "invalid token: \(error.description)")
         } catch let error as JWTError {
-            throw HTTPError(.unauthorized, message: "invalid token: \(Self.reason(error))")
+            throw Refusal(.unauthorized, "invalid token: \(Self.reason(error))")
         } catch {
-            throw HTTPError(.unauthorized, message: "invalid token: \(error)")
+            throw Refusal(.unauthorized, "invalid token: \(error)")
         }
         try checkAudienceAndIssuer(claims)
         return claims
@@ -151,7 +151,7 @@ public final class Authenticator: Sendable {
         do {
             return try policy.scope(for: table, claims: claims)
         } catch let denied as AccessDenied {
-            throw HTTPError(.forbidden, message: denied.description)
+            throw Refusal(.forbidden, denied.description)
         }
     }
 

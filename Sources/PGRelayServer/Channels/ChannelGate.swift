@@ -30,7 +30,7 @@ struct ChannelGate: Sendable {
         do {
             try Channel.validate(name: name)
         } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         }
         return name
     }
@@ -48,7 +48,7 @@ struct ChannelGate: Sendable {
         do {
             found = try await pool.withConnection { try ChannelStore(connection: $0).lookup(name, user: user) }
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
         guard let authenticator, let claims else { return Grant(channel: found.channel, user: nil, expiry: nil) }
         do {
@@ -56,7 +56,7 @@ struct ChannelGate: Sendable {
                 action, on: found.channel, named: name, user: user, membership: found.membership, role: authenticator.policy.role(in: claims)
             )
         } catch let denied as AccessDenied {
-            throw HTTPError(.forbidden, message: denied.description)
+            throw Refusal(.forbidden, denied.description)
         }
         return Grant(channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims), membership: found.membership)
     }

@@ -7,7 +7,7 @@ import PGRelayPostgres
 /// Sends a client's message to a channel, the same way for HTTP and WebSocket: the event name
 /// and the payload's size are checked, then the sender's rate, then its right to send; the
 /// message is written to the log (`realtime.post`) with the token's user as its sender, so that a
-/// client cannot name another sender. Every refusal is an ``HTTPError`` whose status says which
+/// client cannot name another sender. Every refusal is a ``Refusal`` whose kind says which
 /// (400, 401, 403, 413, 429); nothing is written then.
 struct ChannelSender: Sendable {
     let gate: ChannelGate
@@ -25,12 +25,12 @@ struct ChannelSender: Sendable {
         do {
             body = try await request.collectBody(upTo: limits.messageBytes + 4096)
         } catch is NIOTooManyBytesError {
-            throw HTTPError(.contentTooLarge, message: "the body is larger than a message may be (limits.message_bytes is \(limits.messageBytes))")
+            throw Refusal(.tooLarge, "the body is larger than a message may be (limits.message_bytes is \(limits.messageBytes))")
         }
         do {
             return try JSONValue(parsing: String(buffer: body))
         } catch {
-            throw HTTPError(.badRequest, message: "the body must be JSON\(hint): \(error)")
+            throw Refusal(.badRequest, "the body must be JSON\(hint): \(error)")
         }
     }
 
@@ -51,18 +51,18 @@ struct ChannelSender: Sendable {
         do {
             try MessageDraft.validate(event: event)
         } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         }
         let bytes = payload.jsonText.utf8.count
         let most = ephemeral ? limits.ephemeralBytes : limits.messageBytes
         guard bytes <= most else {
-            throw HTTPError(
-                .contentTooLarge,
-                message: "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
+            throw Refusal(
+                .tooLarge,
+                "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
             )
         }
         guard rate.admit(rateKey) else {
-            throw HTTPError(.tooManyRequests, message: "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer")
+            throw Refusal(.tooMany, "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer")
         }
         let grant = try await gate.authorize(.send, channel: name, claims: claims)
         let isPrivate = grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false
@@ -75,11 +75,11 @@ struct ChannelSender: Sendable {
                 }
             }
         } catch let error as PGRelayCore.ChannelError {
-            throw HTTPError(.badRequest, message: error.description)
-        } catch let error as PostgresError where error.sqlState == "22023" {
-            throw HTTPError(.badRequest, message: ChannelStore.primary(error.message))
+            throw Refusal(.badRequest, error.description)
+        } catch let error as PostgresError where error.sqlState == SQLState.invalidParameterValue {
+            throw Refusal(.badRequest, ChannelStore.primary(error.message))
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
     }
 }

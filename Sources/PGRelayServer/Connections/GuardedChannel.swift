@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import PGRelayCore
 
 /// The HTTP/1.1 + WebSocket child channel, with a ``RequestHeadGuard`` in front of it.
 struct GuardedChannel: ServerChildChannel {
@@ -13,9 +14,9 @@ struct GuardedChannel: ServerChildChannel {
     /// Decides WebSocket upgrades before they happen (their token), so a refusal is a real HTTP answer.
     var upgradeCheck: RequestHeadGuard.UpgradeCheck? = nil
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
+    func setup(channel: any NIOCore.Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
         // Counted from accept to close; over a limit, the first request is answered with why.
-        var refusal: Admission.Refusal?
+        var refusal: Refusal?
         switch admission.admitConnection(from: channel.remoteAddress) {
         case .success(let ticket):
             channel.closeFuture.whenComplete { _ in ticket.release() }

@@ -1,19 +1,12 @@
 import NIOCore
+import PGRelayCore
 import Synchronization
 
 /// Counts what is open against ``ConnectionLimits`` and admits or refuses: connections by total
 /// and by client address (when a connection is accepted), streams by user (when a token is
 /// known). Each admission is a ticket that gives its place back when it is released (or dropped).
-/// A refusal says which limit and what to do; it costs the others nothing.
+/// A ``Refusal`` (429 this client's share, 503 the relay's) says which limit and what to do; it costs the others nothing.
 final class Admission: Sendable {
-    struct Refusal: Error, Equatable {
-        /// `429 Too Many Requests` (this client's share) or `503 Service Unavailable` (the relay's).
-        var status: Int
-        var message: String
-
-        var statusLine: String { status == 429 ? "429 Too Many Requests" : "503 Service Unavailable" }
-    }
-
     private struct Counts {
         var connections = 0
         var byAddress: [String: Int] = [:]
@@ -37,12 +30,12 @@ final class Admission: Sendable {
         let perAddress = key != nil && (limits.limitLoopback || !LoopbackAddress.isLoopback(address)) && !proxies.trusts(key)
         let refusal: Refusal? = counts.withLock { counts in
             if counts.connections >= limits.connections {
-                return Refusal(status: 503, message: "the relay has \(limits.connections) connections open, the most limits.connections allows; try again later")
+                return Refusal(.unavailable, "the relay has \(limits.connections) connections open, the most limits.connections allows; try again later")
             }
             if perAddress, let key, counts.byAddress[key, default: 0] >= limits.connectionsPerAddress {
                 return Refusal(
-                    status: 429,
-                    message: "this address has \(limits.connectionsPerAddress) connections open, the most limits.connections_per_address allows; close one first"
+                    .tooMany,
+                    "this address has \(limits.connectionsPerAddress) connections open, the most limits.connections_per_address allows; close one first"
                 )
             }
             counts.connections += 1
@@ -102,7 +95,7 @@ final class Admission: Sendable {
             counts[keyPath: count][key, default: 0] += 1
             return true
         }
-        guard admitted else { throw Refusal(status: 429, message: refusal) }
+        guard admitted else { throw Refusal(.tooMany, refusal) }
         return Ticket { [weak self] in
             self?.counts.withLock { counts in
                 counts[keyPath: count][key, default: 1] -= 1

@@ -77,7 +77,7 @@ struct CatalogRoute {
         do {
             start = try ReplayStart(parsing: request.uri.queryParameters.get("at") ?? "", named: "at")
         } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         }
         let since: Int64
         switch start {
@@ -97,7 +97,7 @@ struct CatalogRoute {
         do {
             return try await pool.withConnection(body)
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
     }
 }

@@ -26,8 +26,8 @@ struct ChannelMembersRoute {
             try await pool.withConnection { connection in
                 let store = ChannelStore(connection: connection)
                 let (channel, targetMembership) = try store.lookup(name, user: target)
-                guard channel != nil else { throw HTTPError(.notFound, message: "channel \(name) does not exist") }
-                guard let targetMembership else { throw HTTPError(.notFound, message: "\(target) is not a member of channel \(name)") }
+                guard channel != nil else { throw Refusal(.notFound, "channel \(name) does not exist") }
+                guard let targetMembership else { throw Refusal(.notFound, "\(target) is not a member of channel \(name)") }
                 if claims != nil, actor != target {
                     let actorRole = try actor.flatMap { try store.lookup(name, user: $0).membership?.role }
                     try ChannelRole.requireRemoval(by: actorRole, of: targetMembership.role, channel: name)
@@ -35,11 +35,11 @@ struct ChannelMembersRoute {
                 try store.leave(name, user: target)
             }
         } catch let denied as AccessDenied {
-            throw HTTPError(.forbidden, message: denied.description)
+            throw Refusal(.forbidden, denied.description)
         } catch let error as ChannelError {
-            throw HTTPError(.badRequest, message: error.description)
+            throw Refusal(.badRequest, error.description)
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
         return Response(status: .noContent)
     }

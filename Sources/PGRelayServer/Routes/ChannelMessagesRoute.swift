@@ -32,7 +32,7 @@ struct ChannelMessagesRoute {
         var limit = 100
         if let text = query.values["limit"] {
             guard let n = Int(text), (1...Self.maximumLimit).contains(n) else {
-                throw HTTPError(.badRequest, message: "limit must be from 1 to \(Self.maximumLimit), not '\(text)'")
+                throw Refusal(.badRequest, "limit must be from 1 to \(Self.maximumLimit), not '\(text)'")
             }
             limit = n
         }
@@ -53,7 +53,7 @@ struct ChannelMessagesRoute {
         } catch let gone as LogGone {
             return RequestInput.goneResponse(gone)
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
         metrics.replayReads.increment()
         metrics.delivered(page.messages.count, via: .http)
@@ -69,17 +69,17 @@ struct ChannelMessagesRoute {
         let query = try ChannelQuery(request, allowed: ["access_token"])
         let claims = try await gate.authenticator?.claims(token: Authenticator.token(in: request, query: query.tokenCarrier))
         let json = try await sender.jsonBody(request, hint: " such as {\"event\":\"chat\",\"payload\":{\"text\":\"hi\"}}")
-        guard case .object(let members) = json else { throw HTTPError(.badRequest, message: "the body must be a JSON object with \"event\" and \"payload\"") }
+        guard case .object(let members) = json else { throw Refusal(.badRequest, "the body must be a JSON object with \"event\" and \"payload\"") }
         for (key, _) in members where !["event", "payload", "ephemeral"].contains(key) {
-            throw HTTPError(.badRequest, message: "unknown field '\(key)'; a message has \"event\", \"payload\" and, for an ephemeral event, \"ephemeral\": true")
+            throw Refusal(.badRequest, "unknown field '\(key)'; a message has \"event\", \"payload\" and, for an ephemeral event, \"ephemeral\": true")
         }
         let ephemeral: Bool
         switch json["ephemeral"] {
         case nil, .null?: ephemeral = false
         case .bool(let flag)?: ephemeral = flag
-        default: throw HTTPError(.badRequest, message: "\"ephemeral\" must be true or false")
+        default: throw Refusal(.badRequest, "\"ephemeral\" must be true or false")
         }
-        guard let event = json["event"]?.stringValue else { throw HTTPError(.badRequest, message: "\"event\" must be a string naming the message's event") }
+        guard let event = json["event"]?.stringValue else { throw Refusal(.badRequest, "\"event\" must be a string naming the message's event") }
         let rateKey = sender.rateKey(claims: claims, peer: context.remoteAddress, headers: request.headers)
         try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral, claims: claims, rateKey: rateKey)
         metrics.messagesSent.increment()

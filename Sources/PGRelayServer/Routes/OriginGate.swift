@@ -1,5 +1,6 @@
 import HTTPTypes
 import Hummingbird
+import PGRelayCore
 
 /// Browsers' cross-origin requests, by ``AllowedOrigins``: a request whose `Origin` is the relay's
 /// own or absent passes as it is; a configured origin gets CORS (preflight answers and
@@ -26,7 +27,7 @@ struct OriginGate<Context: RequestContext>: RouterMiddleware {
         case .allowed:
             return try await cors.handle(request, context: context, next: next)
         case .refused:
-            throw HTTPError(.forbidden, message: AllowedOrigins.refusal(origin))
+            throw Refusal(.forbidden, AllowedOrigins.refusal(origin))
         }
     }
 }

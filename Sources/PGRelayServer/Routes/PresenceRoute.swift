@@ -22,14 +22,14 @@ struct PresenceRoute {
         switch query.values["all"] {
         case nil, "false": all = false
         case "true": all = true
-        case let other?: throw HTTPError(.badRequest, message: "all must be true or false, not '\(other)'")
+        case let other?: throw Refusal(.badRequest, "all must be true or false, not '\(other)'")
         }
         _ = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
         let present: [Presence]
         do {
             present = try await pool.withConnection { try PresenceStore(connection: $0).presences(channel: name, onlineOnly: !all) }
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
         return try JSONValue.object([
             ("channel", .string(name)), ("presence", .object(present.map { ($0.user, $0.stateJSON) })),

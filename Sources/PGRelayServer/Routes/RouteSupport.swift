@@ -19,7 +19,7 @@ enum RequestInput {
         do {
             return try TableName(parsing: decoded)
         } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         }
     }
 
@@ -27,7 +27,7 @@ enum RequestInput {
         do {
             return try StreamRequest(query: request.uri.query)
         } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         }
     }
 
@@ -56,11 +56,7 @@ enum RequestInput {
 
     /// A stream of `subject`, or a 429 that says which limit.
     static func admit(subject: String?, client: ClientAddress, _ admission: Admission) throws -> Admission.Ticket {
-        do throws(Admission.Refusal) {
-            return try admission.admitStream(subject: subject, client: client)
-        } catch {
-            throw HTTPError(.tooManyRequests, message: error.message)
-        }
+        try admission.admitStream(subject: subject, client: client)
     }
 
     /// Parameters whose values are secrets, whatever their spelling in the query string.
@@ -98,7 +94,7 @@ enum RequestInput {
         } catch let gone as LogGone {
             return gone
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
     }
 
@@ -130,11 +126,11 @@ enum RequestInput {
                 return (channel, try installer.keyColumns(of: table).map(\.name), id, try installer.columnTypes(ofTableIDs: [id])[id] ?? [:])
             }
         } catch let error as PostgresError where error.code == .unknownTable {
-            throw HTTPError(.notFound, message: error.message)
+            throw Refusal(.notFound, error.message)
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
-        if let problem = request.filter.problem(types: found.types) { throw HTTPError(.badRequest, message: problem) }
+        if let problem = request.filter.problem(types: found.types) { throw Refusal(.badRequest, problem) }
         request.columnTypes = found.types
         return (found.channel, found.key, found.tableID)
     }

@@ -35,7 +35,7 @@ struct SupabaseBroadcastRoute {
         let topic = try Self.decoded(context, "topic")
         let event = try Self.decoded(context, "event")
         if request.headers[.contentType]?.lowercased().hasPrefix("application/octet-stream") == true {
-            throw HTTPError(.unsupportedMediaType, message: "binary payloads are not supported; send JSON")
+            throw Refusal(.unsupportedMediaType, "binary payloads are not supported; send JSON")
         }
         let (claims, body) = try await prepare(request)
         try await sender.send(to: try Self.channel(topic), event: event, payload: body, claims: claims, rateKey: rateKey(claims, request, context))
@@ -45,13 +45,13 @@ struct SupabaseBroadcastRoute {
     private func batch(_ request: Request, _ context: RelayRequestContext) async throws {
         let (claims, body) = try await prepare(request)
         guard let messages = body["messages"]?.arrayValue else {
-            throw HTTPError(.badRequest, message: "the body must be {\"messages\":[{\"topic\",\"event\",\"payload\"}]}")
+            throw Refusal(.badRequest, "the body must be {\"messages\":[{\"topic\",\"event\",\"payload\"}]}")
         }
-        guard messages.count <= Self.batchLimit else { throw HTTPError(.contentTooLarge, message: "at most \(Self.batchLimit) messages in one request") }
+        guard messages.count <= Self.batchLimit else { throw Refusal(.tooLarge, "at most \(Self.batchLimit) messages in one request") }
         // Checked whole first: a batch with a bad message sends nothing.
         let checked = try messages.map { message -> (String, String, JSONValue) in
             guard let topic = message["topic"]?.stringValue, let event = message["event"]?.stringValue else {
-                throw HTTPError(.badRequest, message: "each message has a string \"topic\" and \"event\"")
+                throw Refusal(.badRequest, "each message has a string \"topic\" and \"event\"")
             }
             try MessageDraft.validate(event: event)
             return (try Self.channel(topic), event, message["payload"] ?? .object([]))
@@ -84,7 +84,7 @@ struct SupabaseBroadcastRoute {
         do {
             try Channel.validate(name: name)
         } catch {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         }
         return name
     }
@@ -100,16 +100,9 @@ struct SupabaseBroadcastRoute {
             try await body()
             return Response(status: .accepted)
         } catch {
-            let (status, message): (HTTPResponse.Status, String)
-            if let http = error as? HTTPError {
-                (status, message) = (http.status, http.body ?? http.status.reasonPhrase)
-            } else if let channel = error as? PGRelayCore.ChannelError {
-                (status, message) = (.badRequest, channel.description)
-            } else {
-                (status, message) = (.internalServerError, "\(error)")
-            }
-            let text = JSONValue.object([("error", .string(message))]).jsonText
-            return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            let refusal = Refusal(error)
+            let text = JSONValue.object([("error", .string(refusal.message))]).jsonText
+            return Response(status: refusal.status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }
 }

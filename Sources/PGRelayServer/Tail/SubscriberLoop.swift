@@ -44,6 +44,11 @@ struct SubscriberLoop: Sendable {
     var onStall: @Sendable () -> Void = {}
     /// For a channel's subscriber: the hub that brings its channel's ephemeral events, and the channel.
     var ephemeral: (hub: EphemeralHub, channel: String)?
+    /// Whether a change is judged by its row alone (the new one; the old one of a DELETE), as
+    /// Supabase's postgres_changes are: an UPDATE passes as it is or not at all. Otherwise an
+    /// UPDATE is judged on both row versions and one that enters or leaves the filter is
+    /// re-encoded (``StreamRequest/view(of:key:)``), as pgrelay's own streams see it.
+    var judgesRowAlone = false
     /// The transport calls ``DeliveryProgress/advanced()`` on it after each write it finishes.
     let progress = DeliveryProgress()
     /// Most changes in one batch, from the Tail or from one page of the log.
@@ -159,7 +164,9 @@ struct SubscriberLoop: Sendable {
             }
             // `view` returns the event as it is, or one whose operation it changed (an UPDATE
             // that entered or left the filter): the operation tells which, without comparing rows.
-            if let seen = try request.view(of: event, key: key) {
+            if judgesRowAlone {
+                if try request.admits(event) { kept.append(entry) }
+            } else if let seen = try request.view(of: event, key: key) {
                 kept.append(seen.operation == event.operation ? entry : TailEntry(LoggedChange(channel: entry.channel, event: seen)))
             }
             await turns.step()

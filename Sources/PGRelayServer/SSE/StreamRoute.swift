@@ -41,7 +41,7 @@ struct StreamRoute {
         var streamRequest = try RequestInput.streamRequest(request)
         if let header = request.headers[.lastEventID] {
             guard let id = Int64(header.trimmingCharacters(in: .whitespaces)), id >= 0 else {
-                throw HTTPError(.badRequest, message: "Last-Event-ID must be a change id, not '\(header)'")
+                throw Refusal(.badRequest, "Last-Event-ID must be a change id, not '\(header)'")
             }
             streamRequest.since = id
         }
@@ -150,7 +150,7 @@ struct StreamRoute {
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
             } catch let error as PostgresError {
                 logger.warning("stream ended by a database error", metadata: ["\(label.key)": "\(label.value)", "error": "\(error.message)"])
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("database: \(error.message)"))]))))
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(Refusal(database: error).message))]))))
             }
             try await writer.finish(nil)
         })

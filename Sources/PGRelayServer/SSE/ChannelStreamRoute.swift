@@ -36,7 +36,7 @@ struct ChannelStreamRoute {
         var since = try query.sinceID()
         if let header = request.headers[.lastEventID] {
             guard let id = Int64(header.trimmingCharacters(in: .whitespaces)), id >= 0 else {
-                throw HTTPError(.badRequest, message: "Last-Event-ID must be a message id, not '\(header)'")
+                throw Refusal(.badRequest, "Last-Event-ID must be a message id, not '\(header)'")
             }
             since = id
         }
@@ -70,7 +70,7 @@ struct ChannelQuery {
         var values: [String: String] = [:]
         for (name, value) in StreamRequest.decodeQuery(request.uri.query ?? "") {
             guard allowed.contains(name) else {
-                throw HTTPError(.badRequest, message: "unknown parameter '\(name)'; this route takes \(allowed.sorted().joined(separator: ", "))")
+                throw Refusal(.badRequest, "unknown parameter '\(name)'; this route takes \(allowed.sorted().joined(separator: ", "))")
             }
             values[name] = value
         }
@@ -79,7 +79,7 @@ struct ChannelQuery {
 
     func sinceID() throws -> Int64? {
         guard let text = values["since"] else { return nil }
-        guard let id = Int64(text), id >= 0 else { throw HTTPError(.badRequest, message: "since must be a message id (a non-negative integer), not '\(text)'") }
+        guard let id = Int64(text), id >= 0 else { throw Refusal(.badRequest, "since must be a message id (a non-negative integer), not '\(text)'") }
         return id
     }
 
@@ -89,7 +89,7 @@ struct ChannelQuery {
         do {
             return try ReplayStart(parsing: text)
         } catch {
-            throw HTTPError(.badRequest, message: "since: \(error)")
+            throw Refusal(.badRequest, "since: \(error)")
         }
     }
 

@@ -1,4 +1,3 @@
-import Hummingbird
 import PGRelayCore
 
 /// Who may join a Supabase topic. The channel rules of every other surface decide (``ChannelGate``),
@@ -9,21 +8,21 @@ import PGRelayCore
 /// - a channel created private or direct is joined with `private: true` only (`PrivateOnly`), so
 ///   that a client never reads a members-only channel believing it public.
 /// Without auth everything is open, as on every surface (`serve` then binds to loopback only).
-extension SupabaseRoute {
+extension SupabaseSocket {
     /// Checks a join against the rules; a refusal is a ``SupabaseJoinError`` with the reference
     /// server's words first and pgrelay's reason after them. A database failure is thrown as it
     /// is (the join is answered, but a joined channel is not closed for it).
     func authorize(_ join: SupabaseJoin, claims: JSONValue?) async throws {
         let grant: ChannelGate.Grant
         do {
-            grant = try await gate.authorize(.read, channel: join.channel, claims: claims)
-        } catch let error as HTTPError where error.status == .forbidden || error.status == .unauthorized {
-            throw Self.unauthorized(join.channel, because: error.body)
+            grant = try await services.gate.authorize(.read, channel: join.channel, claims: claims)
+        } catch let refusal as Refusal where refusal.kind == .forbidden || refusal.kind == .unauthorized {
+            throw Self.unauthorized(join.channel, because: refusal.message)
         }
         if let channel = grant.channel, channel.kind == .private || channel.kind == .direct, !join.isPrivate {
             throw SupabaseJoinError(reason: "PrivateOnly: channel \(join.channel) is \(channel.kind.rawValue); join it with config.private true")
         }
-        guard join.isPrivate, authenticator != nil, claims != nil else { return }
+        guard join.isPrivate, services.authenticator != nil, claims != nil else { return }
         guard grant.channel != nil else {
             throw Self.unauthorized(join.channel, because: "a private join needs a created channel (pgrelay channel create \(join.channel)) with its members")
         }

@@ -78,9 +78,9 @@ struct ChangesRoute {
         } catch let gone as LogGone {
             return RequestInput.goneResponse(gone)
         } catch let error as FilterEvaluationError {
-            throw HTTPError(.badRequest, message: "\(error)")
+            throw Refusal(.badRequest, "\(error)")
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, message: "database: \(error.message)")
+            throw Refusal(database: error)
         }
         let (events, lastRead, exhausted) = result
         let body = JSONValue.object([

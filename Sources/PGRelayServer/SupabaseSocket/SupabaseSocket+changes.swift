@@ -1,14 +1,14 @@
 import Foundation
-import Hummingbird
 import PGRelayCore
 import PGRelayPostgres
 import Synchronization
 
 /// postgres_changes for Supabase clients (spec §7): a join's bindings are resolved to the
 /// subscribed tables they cover, each table read by a ``SubscriberLoop`` of its own (the same
-/// Tail and log as every stream), and each change sent once per channel with the ids of every
-/// binding it matches, in the shape the clients validate.
-extension SupabaseRoute {
+/// Tail and log as every stream) through the token's scope and the bindings' filters, so that
+/// the Tail's filter index passes each feed only the changes it may want; each change is sent
+/// once per channel with the ids of every binding it matches, in the shape the clients validate.
+extension SupabaseSocket {
     /// Most postgres_changes bindings one join may have.
     static let maximumBindings = 100
 
@@ -18,12 +18,29 @@ extension SupabaseRoute {
         var channel: String
         var key: [String]
         var tableID: UInt32
+        /// The column types when the join was made; the feed's loop keeps them current
+        /// (``TableSchemas``), and its changes are judged by the current ones.
         var types: [String: ColumnType]
         /// `[{"name","type"}]` with `pg_type` names, in column order.
         var columns: JSONValue
-        /// The token's row scope of the table (`.all` without one), ANDed with every binding's filter.
+        /// The token's row scope of the table (`.all` without one).
         var scope: RowFilter
         var bindings: [PostgresBinding]
+        /// The table's replica identity is FULL: `old_record` is the whole old row, as Supabase
+        /// sends it (when that row was within the scope), not the key.
+        var fullOldRow: Bool
+
+        /// What the feed's loop reads: changes of an operation some binding wants, whose row (the
+        /// new one; the old one of a DELETE) is within the scope and passes some binding's filter.
+        /// An UPDATE is judged by its new row alone, as Supabase does (``SubscriberLoop/judgesRowAlone``).
+        var request: StreamRequest {
+            let operations = Set(bindings.flatMap { binding in binding.operation.map { [$0] } ?? [.insert, .update, .delete] })
+            let filters = bindings.map(\.filter)
+            let wanted: RowFilter = filters.contains(.all) ? .all : filters.count == 1 ? filters[0] : .or(filters)
+            var request = StreamRequest(events: EventSet(operations: operations), filter: scope == .all ? wanted : .and([scope, wanted]))
+            request.columnTypes = types
+            return request
+        }
     }
 
     /// The tables the join's bindings cover (subscribed with `pgrelay subscribe`), or the reason
@@ -35,9 +52,10 @@ extension SupabaseRoute {
         guard join.bindings.count <= Self.maximumBindings else {
             throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: at most \(Self.maximumBindings) postgres_changes bindings per channel")
         }
-        let found: [(subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)])]
+        typealias Found = (subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)], full: Bool)
+        let found: [Found]
         do {
-            found = try await pool.withConnection { connection in
+            found = try await services.pool.withConnection { connection in
                 let installer = Installer(connection: connection)
                 return try installer.subscriptions().filter(\.trigger.tableExists).filter { subscription in
                     join.bindings.contains { $0.covers(subscription.table) }
@@ -45,12 +63,13 @@ extension SupabaseRoute {
                     let id = try installer.tableID(of: subscription.table)
                     return (
                         subscription, try installer.keyColumns(of: subscription.table).map(\.name), id,
-                        try installer.columnTypes(ofTableIDs: [id])[id] ?? [:], try installer.columnTypeNames(of: subscription.table)
+                        try installer.columnTypes(ofTableIDs: [id])[id] ?? [:], try installer.columnTypeNames(of: subscription.table),
+                        try installer.replicaIdentityIsFull(tableID: id)
                     )
                 }
             }
         } catch let error as PostgresError {
-            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: database: \(error.message)")
+            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: \(Refusal(database: error).message)")
         }
         for binding in join.bindings where !found.contains(where: { binding.covers($0.subscription.table) }) {
             let named = [binding.schema ?? "*", binding.table ?? "*"].joined(separator: ".")
@@ -58,11 +77,11 @@ extension SupabaseRoute {
         }
         return try found.map { item in
             var scope = RowFilter.all
-            if let authenticator, let claims {
+            if let authenticator = services.authenticator, let claims {
                 do {
                     scope = try authenticator.scope(for: item.subscription.table, claims: claims)
-                } catch let error as HTTPError {
-                    throw SupabaseJoinError(reason: "Unauthorized: \(error.body ?? "you may not read \(item.subscription.table)")")
+                } catch let refusal as Refusal {
+                    throw SupabaseJoinError(reason: "Unauthorized: \(refusal.message)")
                 }
             }
             let bindings = join.bindings.filter { $0.covers(item.subscription.table) }
@@ -77,7 +96,7 @@ extension SupabaseRoute {
             return ChangeFeed(
                 table: item.subscription.table, channel: item.subscription.channel, key: item.key, tableID: item.id, types: item.types,
                 columns: .array(item.columns.map { .object([("name", .string($0.name)), ("type", .string($0.type))]) }),
-                scope: scope, bindings: bindings
+                scope: scope, bindings: bindings, fullOldRow: item.full
             )
         }
     }
@@ -109,23 +128,27 @@ extension SupabaseRoute {
     }
 
     /// Reads one table's changes from now on and sends each that some binding matches; calls
-    /// `onLive` once it is live (every change committed after that is delivered).
+    /// `onLive` once it is live (every change committed after that is delivered). A feed that
+    /// fails (its filter no longer fits the table) ends its whole join, as every other transport
+    /// ends a stream whose filter fails: the client gets a `postgres_changes` system error and
+    /// `phx_close` (``close(_:_:because:extension:)``).
     func deliver(
-        _ feed: ChangeFeed, topic: String, handle: SubscriberHandle, onStall: @escaping @Sendable () -> Void,
-        write: SupabaseFrameWriter, onLive: @escaping @Sendable () async throws -> Void
+        _ feed: ChangeFeed, topic: String, handle: SubscriberHandle, channelHandle: SubscriberHandle,
+        onLive: @escaping @Sendable () async throws -> Void
     ) async {
-        var request = StreamRequest()
-        request.columnTypes = feed.types
-        let loop = SubscriberLoop(
-            tail: tail, pool: pool, reads: reads, channel: feed.channel, table: feed.table, request: request, key: feed.key, schemas: schemas, tableID: feed.tableID,
-            metrics: metrics, replays: replays, stallSeconds: admission.limits.replayStallSeconds, onStall: onStall
-        )
+        let loop = {
+            var loop = session.loop(channel: feed.channel, table: feed.table, request: feed.request, key: feed.key, tableID: feed.tableID)
+            loop.judgesRowAlone = true
+            return loop
+        }()
+        let (schemas, write) = (services.schemas, self.write)
         var live = false
         do {
             _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
                 case .changes(let entries):
-                    let frames = entries.lazy.compactMap { entry in entry.event.flatMap { Self.changeFrame($0, feed: feed, topic: topic) } }
+                    let types = schemas.types(of: feed.tableID) ?? feed.types
+                    let frames = try entries.compactMap { entry in try entry.event.flatMap { try Self.changeFrame($0, feed: feed, types: types, topic: topic) } }
                     try await write.all(frames) { loop.progress.advanced() }
                 case .live:
                     if !live {
@@ -138,23 +161,24 @@ extension SupabaseRoute {
             }
         } catch is CancellationError {
         } catch {
-            logger.warning("supabase postgres_changes ended", metadata: ["topic": "\(topic)", "table": "\(feed.table)", "error": "\(WebSocketRoute.message(of: error))"])
-            try? await write(.system(
-                topic: topic, channel: String(topic.dropFirst(SupabaseJoin.topicPrefix.count)), extension: "postgres_changes",
-                message: WebSocketRoute.message(of: error), ok: false
-            ))
+            let message = Refusal(error).message
+            logger.warning("supabase postgres_changes ended", metadata: ["topic": "\(topic)", "table": "\(feed.table)", "error": "\(message)"])
+            guard let entry = session.subscriptions.get(topic), session.subscriptions.remove(topic, ifSame: channelHandle) else { return }
+            try? await close(topic, entry, because: message, extension: "postgres_changes")
         }
     }
 
-    /// The `postgres_changes` frame of one change, with the ids of the bindings it matches, or nil
-    /// when none does. The row a binding is checked against is `new` (`old` for a DELETE), scope
-    /// included; `old_record` holds the key columns (as Postgres' default replica identity gives
-    /// them), so a row that left someone's scope shows nothing of its old values.
-    static func changeFrame(_ change: ChangeEvent, feed: ChangeFeed, topic: String) -> PhoenixFrame? {
+    /// The `postgres_changes` frame of one change, with the ids of the bindings it matches (by
+    /// the table's current column `types`), or nil when none does. The row a binding is checked
+    /// against is `new` (`old` for a DELETE); the feed's loop passed only rows within the scope.
+    /// `old_record` holds the key columns (Postgres' default replica identity), or, for a table
+    /// with REPLICA IDENTITY FULL, the whole old row when that row was within the scope too: a
+    /// row that left someone's scope shows nothing of its old values. Throws when a filter cannot
+    /// be evaluated against the row.
+    static func changeFrame(_ change: ChangeEvent, feed: ChangeFeed, types: [String: ColumnType], topic: String) throws -> PhoenixFrame? {
         let row = change.operation == .delete ? change.old : change.new
-        let matching = feed.bindings.filter { binding in
-            guard binding.wants(change.operation) else { return false }
-            return (try? feed.scope.matches(row, types: feed.types)) == true && (try? binding.filter.matches(row, types: feed.types)) == true
+        let matching = try feed.bindings.filter { binding in
+            try binding.wants(change.operation) && binding.filter.matches(row, types: types)
         }
         guard !matching.isEmpty else { return nil }
         // `select`: the columns every matching binding selected, and the key; all when one selected none.
@@ -170,7 +194,8 @@ extension SupabaseRoute {
         ]
         if change.operation != .delete { data.append(("record", kept(change.new?.objectMembers ?? []))) }
         if change.operation != .insert, case .object(let old)? = change.old {
-            data.append(("old_record", kept(feed.key.isEmpty ? old : old.filter { feed.key.contains($0.key) })))
+            let whole = feed.fullOldRow && (feed.scope == .all || (try? feed.scope.matches(change.old, types: types)) == true)
+            data.append(("old_record", kept(whole || feed.key.isEmpty ? old : old.filter { feed.key.contains($0.key) })))
         }
         data.append(("errors", .null))
         return PhoenixFrame(topic: topic, event: "postgres_changes", payload: .object([

@@ -4,8 +4,8 @@ import PGRelayCore
 /// Writes a Supabase socket's Phoenix frames in the socket's serializer, through its
 /// ``WebSocketBatchWriter`` (many frames to one flush when a channel delivers a batch).
 ///
-/// A frame over ``SupabaseRoute/maximumFrameBytes`` (the Python client's limit) goes out in its
-/// smaller form (``SupabaseRoute/withinFrameLimit(_:)``) or, when even that is too large, is
+/// A frame over ``SupabaseSocketRoute/maximumFrameBytes`` (the Python client's limit) goes out in its
+/// smaller form (``SupabaseSocket/withinFrameLimit(_:)``) or, when even that is too large, is
 /// not sent and is logged: a client would close its socket on it.
 struct SupabaseFrameWriter: Sendable {
     let writer: WebSocketBatchWriter
@@ -31,8 +31,8 @@ struct SupabaseFrameWriter: Sendable {
     /// The frame's text within the frame limit, or nil when it cannot be sent.
     func text(of frame: PhoenixFrame) -> String? {
         let text = frame.text(serializer)
-        guard text.utf8.count > SupabaseRoute.maximumFrameBytes else { return text }
-        guard let smaller = SupabaseRoute.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= SupabaseRoute.maximumFrameBytes else {
+        guard text.utf8.count > SupabaseSocketRoute.maximumFrameBytes else { return text }
+        guard let smaller = SupabaseSocket.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= SupabaseSocketRoute.maximumFrameBytes else {
             logger.warning("supabase socket: a frame over 1 MiB was not sent", metadata: ["topic": "\(frame.topic)", "event": "\(frame.event)", "bytes": "\(text.utf8.count)"])
             return nil
         }

@@ -6,7 +6,7 @@ import PGRelayPostgres
 /// reference server stops at 25), oldest first, each with `meta.replayed`, then live. The join's
 /// loop simply starts at the first of them, so the log's order runs on into live delivery with
 /// nothing missed or sent twice in between.
-extension SupabaseRoute {
+extension SupabaseSocket {
     struct Replay: Sendable {
         /// Where the join's loop starts (nil: live, from now).
         var since: Int64?
@@ -25,9 +25,9 @@ extension SupabaseRoute {
         guard let asked = join.replay else { return Replay() }
         let messages: [ChannelMessage]
         do {
-            messages = try await reads.withConnection { try ChangeLog(connection: $0).messages(on: join.channel, limit: asked.limit) }
+            messages = try await services.reads.withConnection { try ChangeLog(connection: $0).messages(on: join.channel, limit: asked.limit) }
         } catch {
-            throw SupabaseJoinError(reason: "UnableToReplayMessages: \(WebSocketRoute.message(of: error))")
+            throw SupabaseJoinError(reason: "UnableToReplayMessages: \(Refusal(error).message)")
         }
         let chosen = messages.filter { asked.includes(timestamp: $0.timestamp) }
         guard let oldest = chosen.map(\.id).min() else { return Replay() }

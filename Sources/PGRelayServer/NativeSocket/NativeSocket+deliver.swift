@@ -1,0 +1,35 @@
+import PGRelayCore
+
+extension NativeSocket {
+    /// Runs one subscription's loop, writing its changes as `change` messages, a channel's
+    /// messages as `message` messages, its ephemeral events as they come; when it ends for a
+    /// reason other than the client leaving, an `error` naming it.
+    func forward(id: String, loop: SubscriberLoop, handle: SubscriberHandle) async {
+        let (metrics, writer) = (services.metrics, self.writer)
+        let messageEnvelope = WebSocketServerMessage.envelope(type: "message", subscription: id, member: "message")
+        let changeEnvelope = WebSocketServerMessage.envelope(type: "change", subscription: id, member: "event")
+        do {
+            _ = try await loop.run(registered: handle.registered) { output in
+                switch output {
+                case .changes(let entries):
+                    let texts = entries.lazy.map { entry in
+                        let (head, tail) = entry.event == nil ? messageEnvelope : changeEnvelope
+                        return WebSocketBatchWriter.Text(head: head, entry.json, tail: tail)
+                    }
+                    try await writer.write(texts) { loop.progress.advanced() }
+                    metrics.delivered(entries.count, via: .websocket)
+                case .live(let after):
+                    try await writer.write(WebSocketServerMessage.live(id, after: after))
+                case .ephemeral(let events):
+                    try await writer.write(events.lazy.filter(\.changesUsers).map { .init(WebSocketServerMessage.ephemeral($0, subscription: id)) })
+                    metrics.delivered(events.count, via: .websocket)
+                case .keepAlive:
+                    break  // WebSocket keeps itself alive with ping frames.
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            try? await writer.write(Self.error(id: id, error))
+        }
+    }
+}
