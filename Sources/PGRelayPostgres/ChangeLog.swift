@@ -52,6 +52,25 @@ public struct LogGone: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// A cursor after the newest change the log has numbered: a `since` or `Last-Event-ID` this
+/// database never handed out (made up, or from another database, or from a history a restore or a
+/// failover lost). Served, it would wait for ids that belong to other changes, or none.
+public struct CursorAhead: Error, Equatable, CustomStringConvertible {
+    /// The id the reader wanted to read after.
+    public var requested: Int64
+    /// The newest id the log has numbered.
+    public var newest: Int64
+
+    public init(requested: Int64, newest: Int64) {
+        self.requested = requested
+        self.newest = newest
+    }
+
+    public var description: String {
+        "since=\(requested) is after the newest change this database's log has numbered (\(newest)); it was not handed out here: resume with since=\(newest) and reload what you show"
+    }
+}
+
 /// Reads and trims the durable log: `realtime.log` numbered by `realtime.ticks`, and the changes
 /// an install of schema version 2 numbered before its upgrade (`realtime.legacy_changes`).
 ///
@@ -275,6 +294,13 @@ public struct ChangeLog {
     public func requireKept(after id: Int64) throws {
         let kept = try retainedAfter()
         if id < kept { throw LogGone(requested: id, retainedAfter: kept) }
+    }
+
+    /// Throws ``CursorAhead`` when `id` is after the newest id the ticks have numbered. Read on the
+    /// primary: a standby that lags has not numbered what another relay already handed out.
+    public func requireIssued(through id: Int64) throws {
+        let newest = try newestID()
+        if id > newest { throw CursorAhead(requested: id, newest: newest) }
     }
 
     /// The change with this id, or nil when it is not in the log (cleaned up, or not numbered yet).

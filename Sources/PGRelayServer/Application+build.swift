@@ -129,7 +129,7 @@ public func buildApplication(
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
     StreamRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger)
         .register(on: router)
-    ChangesRoute(pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables).register(on: router)
+    ChangesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
@@ -141,7 +141,7 @@ public func buildApplication(
         tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
         schemas: schemas, hub: hub, connections: connectionBook, logger: logger
     ).register(on: router)
-    ChannelMessagesRoute(pool: pool, reads: reads, metrics: metrics, gate: gate, sender: sender).register(on: router)
+    ChannelMessagesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, gate: gate, sender: sender).register(on: router)
     PresenceRoute(pool: pool, gate: gate).register(on: router)
     ChannelMembersRoute(pool: pool, authenticator: authenticator).register(on: router)
     SupabaseBroadcastRoute(gate: gate, sender: sender, metrics: metrics).register(on: router)

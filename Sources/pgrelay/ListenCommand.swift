@@ -79,7 +79,10 @@ struct ListenCommand: AsyncParsableCommand {
         // Start from the newest change now, before saying so: whatever commits after the line
         // below is shown, even if the listener's own connection takes a moment.
         // Ticking first numbers what committed before now, with or without a relay running.
-        let startAfter = try since ?? Ticker(connection: db).tick()
+        let newest = try Ticker(connection: db).tick()
+        // A cursor this database never handed out would wait for other changes' ids, or none.
+        if let since, since > newest { throw CursorAhead(requested: since, newest: newest) }
+        let startAfter = since ?? newest
         let shown = subscriptions.map(\.table.description).joined(separator: ", ")
         let channelList = channels.isEmpty ? "" : "channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", "))"
         if onlyChannels {

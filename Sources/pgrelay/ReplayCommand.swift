@@ -73,6 +73,7 @@ struct ReplayCommand: AsyncParsableCommand {
             // Replay what was committed when we started (ticking numbers it, with or without a
             // relay running); `listen --since` continues from there.
             let newest = try Ticker(connection: db).tick()
+            if after > newest { throw CursorAhead(requested: after, newest: newest) }
             var printed = 0
             var reachedEnd = false
             while !reachedEnd {

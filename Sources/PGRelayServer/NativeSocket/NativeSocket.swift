@@ -120,7 +120,7 @@ final class NativeSocket: Sendable {
                 throw Refusal(.tooMany, "this socket has \(most) channel subscriptions, the most limits.channels_per_socket allows; unsubscribe one or open another socket")
             }
             _ = try await services.gate.authorize(.read, channel: name, claims: session.token.claims)
-            if let since, let gone = try await RequestInput.gone(since: since, reads: services.reads) { throw gone }
+            if let since, let refusal = try await cursorRefusal(since) { throw refusal }
         } catch {
             try await writer.write(Self.error(id: id, error))
             return
@@ -144,7 +144,7 @@ final class NativeSocket: Sendable {
                 if scope != .all { request.filter = .and([scope, request.filter]) }
             }
             found = try await RequestInput.subscription(of: table, pool: services.pool, request: &request)
-            if let since = request.since, let gone = try await RequestInput.gone(since: since, reads: services.reads) { throw gone }
+            if let since = request.since, let refusal = try await cursorRefusal(since) { throw refusal }
         } catch {
             try await writer.write(Self.error(id: id, error))
             return
@@ -152,6 +152,10 @@ final class NativeSocket: Sendable {
         services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(request.since.map(String.init) ?? "live")"])
         let loop = session.loop(channel: found.channel, table: table, request: request, key: found.key, tableID: found.tableID)
         try await start(id, loop: loop, entry: { .init(detail: (), handles: [$0], tables: [table.description]) }, group: &group)
+    }
+
+    private func cursorRefusal(_ since: Int64) async throws -> CursorRefusal? {
+        try await RequestInput.cursorRefusal(since: since, tail: services.tail, pool: services.pool, reads: services.reads)
     }
 
     private func refuseTaken(_ id: String) throws {
@@ -172,11 +176,12 @@ final class NativeSocket: Sendable {
         }
     }
 
-    /// The `error` message for what `error` refused; for ``LogGone`` it carries `oldest_id` and `since`.
+    /// The `error` message for what `error` refused; for a cursor that cannot be served it
+    /// carries the members of the HTTP answer (`oldest_id` or `newest_id`, and `since`).
     static func error(id: String?, _ error: any Error) -> String {
-        if let gone = error as? LogGone, let id {
-            var members: [(key: String, value: JSONValue)] = [("type", .string("error")), ("id", .string(id)), ("message", .string(gone.description))]
-            if case .object(let extra) = RequestInput.goneBody(gone) { members += extra.filter { $0.key != "error" } }
+        if let refusal = CursorRefusal(error), let id {
+            var members: [(key: String, value: JSONValue)] = [("type", .string("error")), ("id", .string(id)), ("message", .string(refusal.description))]
+            if case .object(let extra) = refusal.body { members += extra.filter { $0.key != "error" } }
             return JSONValue.object(members).jsonText
         }
         return WebSocketServerMessage.error(id: id, Refusal(error).message)

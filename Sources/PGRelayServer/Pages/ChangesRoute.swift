@@ -17,6 +17,7 @@ import PGRelayPostgres
 /// that ends before the newest change is immutable, the live edge's fresh for a second; `public`
 /// without auth or for a table in `cache.public_tables`, `private` otherwise.
 struct ChangesRoute {
+    let tail: Tail
     let pool: DatabasePool
     /// Where ticks and the log are read: a standby's pool with `--read-url`.
     let reads: LogReads
@@ -48,6 +49,9 @@ struct ChangesRoute {
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
         let scanLimit = max(limit, Self.pageSize) * 10
         let since = query.since ?? 0
+        if since > tail.through, let refusal = try await RequestInput.cursorRefusal(since: since, tail: tail, pool: pool, reads: reads) {
+            return refusal.response
+        }
         let result: (events: [ChangeEvent], lastRead: Int64, exhausted: Bool)
         do {
             result = try await reads.withConnection { connection in
@@ -76,7 +80,7 @@ struct ChangesRoute {
                 return (kept, cursor, false)
             }
         } catch let gone as LogGone {
-            return RequestInput.goneResponse(gone)
+            return CursorRefusal.gone(gone).response
         } catch let error as FilterEvaluationError {
             throw Refusal(.badRequest, "\(error)")
         } catch let error as PostgresError {

@@ -13,6 +13,7 @@ import PGRelayPostgres
 ///   (202), as the token's user (``ChannelSender``); with `"ephemeral": true`, not to the log but
 ///   to the channel's subscribers connected now.
 struct ChannelMessagesRoute {
+    let tail: Tail
     let pool: DatabasePool
     /// Where ticks and the log are read: a standby's pool with `--read-url`.
     let reads: LogReads
@@ -39,6 +40,9 @@ struct ChannelMessagesRoute {
         let start = try query.sinceStart() ?? .afterID(0)
         let pageLimit = limit
         _ = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
+        if case .afterID(let id) = start, id > tail.through, let refusal = try await RequestInput.cursorRefusal(since: id, tail: tail, pool: pool, reads: reads) {
+            return refusal.response
+        }
         let page: LogPage
         do {
             page = try await reads.withConnection { connection in
@@ -51,7 +55,7 @@ struct ChannelMessagesRoute {
                 return try log.pageKept(after: after, channels: [ChannelName.forMessages(name)], limit: pageLimit)
             }
         } catch let gone as LogGone {
-            return RequestInput.goneResponse(gone)
+            return CursorRefusal.gone(gone).response
         } catch let error as PostgresError {
             throw Refusal(database: error)
         }

@@ -86,29 +86,24 @@ enum RequestInput {
         }.joined(separator: "&")
     }
 
-    /// A `since` older than what cleanup kept, as ``LogGone``; nil when the log still holds everything after it.
-    static func gone(since: Int64, reads: LogReads) async throws -> LogGone? {
+    /// Why a client's cursor (`since`, `Last-Event-ID`) cannot be served, or nil when it can.
+    /// After the newest id the log has numbered (asked of the primary, and only when the cursor
+    /// is after what this relay has read, so that a relay on a lagging standby does not refuse a
+    /// cursor another relay handed out): 409; older than what cleanup kept: 410.
+    static func cursorRefusal(since: Int64, tail: Tail, pool: DatabasePool, reads: LogReads) async throws -> CursorRefusal? {
         do {
+            if since > tail.through {
+                try await pool.withConnection { try ChangeLog(connection: $0).requireIssued(through: since) }
+            }
             try await reads.withConnection { try ChangeLog(connection: $0).requireKept(after: since) }
             return nil
+        } catch let ahead as CursorAhead {
+            return .ahead(ahead)
         } catch let gone as LogGone {
-            return gone
+            return .gone(gone)
         } catch let error as PostgresError {
             throw Refusal(database: error)
         }
-    }
-
-    /// `{"error": "...", "oldest_id": N, "since": N-1}`: what 410 and the WS error say.
-    static func goneBody(_ gone: LogGone) -> JSONValue {
-        .object([
-            ("error", .string(gone.description)),
-            ("oldest_id", .number(String(gone.retainedAfter + 1))),
-            ("since", .number(String(gone.retainedAfter))),
-        ])
-    }
-
-    static func goneResponse(_ gone: LogGone) -> Response {
-        Response(status: .gone, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: goneBody(gone).jsonText)))
     }
 
     /// The subscribed table's channel and key columns; 404 when the table is not subscribed. The

@@ -41,8 +41,8 @@ struct ChannelStreamRoute {
             since = id
         }
         let grant = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
-        if let since, let gone = try await RequestInput.gone(since: since, reads: reads) {
-            return RequestInput.goneResponse(gone)
+        if let since, let refusal = try await RequestInput.cursorRefusal(since: since, tail: tail, pool: pool, reads: reads) {
+            return refusal.response
         }
         let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
         let ticket = try RequestInput.admit(subject: grant.user, client: client, admission)

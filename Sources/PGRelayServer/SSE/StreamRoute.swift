@@ -51,8 +51,8 @@ struct StreamRoute {
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
         let (channel, key, tableID) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
-        if let since = streamRequest.since, let gone = try await RequestInput.gone(since: since, reads: reads) {
-            return RequestInput.goneResponse(gone)
+        if let since = streamRequest.since, let refusal = try await RequestInput.cursorRefusal(since: since, tail: tail, pool: pool, reads: reads) {
+            return refusal.response
         }
         let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
         let ticket = try RequestInput.admit(subject: subject, client: client, admission)
@@ -145,7 +145,7 @@ struct StreamRoute {
                 }
             } catch is CancellationError {
             } catch let gone as LogGone {
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(RequestInput.goneBody(gone))))
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(CursorRefusal.gone(gone).body)))
             } catch let error as FilterEvaluationError {
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
             } catch let error as PostgresError {
