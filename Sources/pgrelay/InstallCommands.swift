@@ -51,12 +51,23 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Option(help: "auto (one empty NOTIFY per transaction, only while every relay sleeps; the default), wake (one per transaction, always), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode.")
     var notify: String?
     @Flag(name: .customLong("no-condition"), help: "Remove the table's condition: every row is logged again.") var noCondition = false
+    @Flag(
+        name: .customLong("any-login-reads-payloads"),
+        help: "With --notify payload: accept that any role that can log in can LISTEN on the table's channel and read every row, whatever its rights on the table."
+    )
+    var anyLoginReadsPayloads = false
 
     func run() async throws {
         try await reportingErrors {
             let name = try TableName(parsing: table)
             let eventSet = try events.map(EventSet.init(parsing:)) ?? .default
             let mode = try notify.map(NotifyMode.init(parsing:))
+            // LISTEN needs no privilege in Postgres: a payload NOTIFY hands each row to every login.
+            if mode == .payload, !anyLoginReadsPayloads {
+                throw ValidationError(
+                    "--notify payload puts every row of \(name) in a NOTIFY that any role able to log in can LISTEN to, whatever its rights on the table (LISTEN has no privileges); pass --any-login-reads-payloads too if that is acceptable, or keep --notify auto (relays read rows from the log, which needs rights)"
+                )
+            }
             if noCondition, condition != nil { throw ValidationError("give a CONDITION or --no-condition, not both") }
             let change: Installer.ConditionChange = try noCondition ? .remove : condition.map { .set(try SubscriptionCondition($0)) } ?? .keep
             let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet, notify: mode, condition: change)

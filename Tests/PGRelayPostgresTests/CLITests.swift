@@ -30,6 +30,13 @@ import Testing
             #expect(output.stderr.split(separator: "\n").count == 1, "\(arguments): \(output.stderr)")
         }
         #expect(try pgrelay(["init"], database: db.conninfo).status == 0)
+        // Payload NOTIFYs hand rows to any login (LISTEN has no privileges): only when the operator says so.
+        try db.connection.execute("create table secrets (id int primary key, code text)")
+        let payload = try pgrelay(["subscribe", "public.secrets", "--notify", "payload"], database: db.conninfo)
+        #expect(payload.status != 0 && payload.stderr.contains("any role able to log in can LISTEN") && payload.stderr.contains("--any-login-reads-payloads"), "\(payload.stderr)")
+        #expect(try Installer(connection: db.connection).subscriptions().isEmpty, "nothing was subscribed")
+        let accepted = try pgrelay(["subscribe", "public.secrets", "--notify", "payload", "--any-login-reads-payloads"], database: db.conninfo)
+        #expect(accepted.status == 0 && accepted.stdout.contains("notify payload"), "\(accepted.stderr)")
         let unknown = try pgrelay(["subscribe", "public.nope"], database: db.conninfo)
         #expect(unknown.status != 0 && unknown.stderr == "pgrelay: table public.nope does not exist in database \"\(db.connection.databaseName)\"\n")
         let unreachable = try pgrelay(["status", "--database-url", "host=/nonexistent port=1 dbname=app"], database: nil)
