@@ -42,7 +42,9 @@ public indirect enum RowFilter: Equatable, Sendable {
         mismatch(types: types).map { "filter on column '\($0.column)': \($0.reason)" }
     }
 
-    /// The first operand that is not a value of its column's type: the column and why.
+    /// The first column the table does not have (`types` holds every column: a filter on any other
+    /// could never match, as Postgres would refuse it), or operand that is not a value of its
+    /// column's type: the column and why.
     public func mismatch(types: [String: ColumnType]) -> (column: String, reason: String)? {
         switch self {
         case .and(let filters), .or(let filters):
@@ -51,7 +53,10 @@ public indirect enum RowFilter: Equatable, Sendable {
         case .not(let filter):
             return filter.mismatch(types: types)
         case .condition(let column, let op, let operand):
-            guard let type = types[column], op != .like, op != .ilike else { return nil }
+            guard let type = types[column] else {
+                return (column, "the table has no such column; its columns are \(types.keys.sorted().joined(separator: ", "))")
+            }
+            guard op != .like, op != .ilike else { return nil }
             let values: [String]
             switch operand {
             case .value(let text): values = [text]

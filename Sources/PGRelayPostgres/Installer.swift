@@ -393,16 +393,14 @@ public struct Installer {
         return tables
     }
 
-    /// The table's columns in order, each with its type as Postgres spells it (`numeric(10,2)`):
-    /// what the inspector page shows beside its filter field.
-    /// The table's columns with their types' names as `pg_type` has them (`int4`, `text`, `_text`),
-    /// in column order: what Supabase clients are told a change's columns are.
     /// Whether the table's replica identity is FULL: its UPDATEs and DELETEs are described, by
     /// Postgres and by Supabase, with the whole old row rather than its key.
     public func replicaIdentityIsFull(tableID: UInt32) throws -> Bool {
         try connection.query("select relreplident = 'f' from pg_catalog.pg_class where oid = $1::oid", [String(tableID)]).first?[0] == "t"
     }
 
+    /// The table's columns with their types' names as `pg_type` has them (`int4`, `text`, `_text`),
+    /// in column order: what Supabase clients are told a change's columns are.
     public func columnTypeNames(of table: TableName) throws -> [(name: String, type: String)] {
         try connection.query(
             """
@@ -413,6 +411,8 @@ public struct Installer {
         ).map { ($0[0] ?? "", $0[1] ?? "") }
     }
 
+    /// The table's columns in order, each with its type as Postgres spells it (`numeric(10,2)`):
+    /// what the inspector page shows beside its filter field.
     public func columnList(of table: TableName) throws -> [(name: String, type: String)] {
         try connection.query(
             """

@@ -4,7 +4,9 @@ import Synchronization
 
 /// The column types of the tables that open streams filter, kept current while they are open:
 /// an `ALTER TABLE` on a subscribed table (a column's type changed, a column added) reaches every
-/// open stream within ``refreshSeconds``, and from then on its filter compares by the new types.
+/// open stream within ``refreshSeconds``, and from then on its filter compares by the new types;
+/// a stream whose filter no longer fits (a column it names dropped or renamed, an operand not of
+/// the new type) ends then, with an error.
 /// Tables are known by OID, so a rename changes nothing here.
 ///
 /// Changes written just before an `ALTER TABLE` and delivered after the refresh are compared by
@@ -12,7 +14,7 @@ import Synchronization
 /// ``PGRelayCore/RowFilter/matches(_:types:)``).
 public final class TableSchemas: Sendable {
     /// How often the watched tables' types are read again, in one query.
-    public static let refreshSeconds = 2.0
+    public static let refreshSeconds = 1.0
 
     private struct Watched {
         var types: [String: ColumnType]
@@ -42,13 +44,20 @@ public final class TableSchemas: Sendable {
         tables.withLock { $0[table]?.types }
     }
 
-    /// Reads the watched tables' types again (one query for all); a dropped table keeps its last types.
-    func refresh(pool: DatabasePool) async throws {
+    /// Reads the watched tables' types again (one query for all); a dropped table keeps its last
+    /// types. True when some table's columns changed (a type, a name, a column added or dropped).
+    @discardableResult
+    func refresh(pool: DatabasePool) async throws -> Bool {
         let ids = tables.withLock { Array($0.keys) }
-        guard !ids.isEmpty else { return }
+        guard !ids.isEmpty else { return false }
         let fresh = try await pool.withConnection { try Installer(connection: $0).columnTypes(ofTableIDs: ids) }
-        tables.withLock { tables in
-            for (id, types) in fresh where tables[id] != nil { tables[id]!.types = types }
+        return tables.withLock { tables in
+            var changed = false
+            for (id, types) in fresh where tables[id] != nil && tables[id]!.types != types {
+                tables[id]!.types = types
+                changed = true
+            }
+            return changed
         }
     }
 }

@@ -279,6 +279,19 @@ public final class Tail: Sendable {
         waiter?.resume()
     }
 
+    /// Wakes every subscriber's loop: the tables' columns changed, and a loop whose filter no
+    /// longer fits ends at once (a loop with nothing new waits again).
+    public func wakeAll() {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            var woken: [CheckedContinuation<Void, Never>] = []
+            for key in state.subscribers.keys {
+                if let waiter = state.subscribers[key]!.signal() { woken.append(waiter) }
+            }
+            return woken
+        }
+        for waiter in woken { waiter.resume() }
+    }
+
     /// What the subscriber `id`, whose cursor is `cursor`, should deliver next: at most `limit` entries.
     public func take(_ id: SubscriberID, after cursor: Int64, limit: Int) -> Take {
         state.withLock { state in

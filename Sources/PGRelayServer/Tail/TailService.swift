@@ -86,7 +86,9 @@ struct TailService: Service {
                 while !Task.isCancelled && !Task.isShuttingDownGracefully {
                     try? await Task.sleep(for: .seconds(TableSchemas.refreshSeconds))
                     do {
-                        try await schemas.refresh(pool: pool)
+                        // A stream whose filter no longer fits (a column dropped, renamed, or of
+                        // another type) ends now, not at its table's next change.
+                        if try await schemas.refresh(pool: pool) { tail.wakeAll() }
                     } catch is CancellationError {
                         break
                     } catch {
