@@ -119,7 +119,7 @@ import Testing
         let good = try await server.post("/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a","payload":{"n":1}},{"topic":"realtime:room:2","event":"b","payload":{}}]}"#)
         #expect(good.status == 202 && good.body.isEmpty, "\(good)")
         let bad = try await server.post("/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a"},{"topic":"bad topic","event":"b"}]}"#)
-        #expect(bad.status == 400 && bad.body == #"{"error":"channel name 'bad topic' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"}"#, "\(bad)")
+        #expect(bad.status == 400 && bad.body == #"{"error":"message 2: channel name 'bad topic' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"}"#, "\(bad)")
         #expect(try db.ticked().page(after: 0).messages.map { "\($0.channel) \($0.event)" } == ["room:1 a", "room:2 b"])
     }
 }

@@ -41,6 +41,13 @@ struct ChannelSender: Sendable {
             ?? "address:" + (proxies.client(peer: peer, headers: headers).ip ?? "unknown")
     }
 
+    /// One message a client asks to send.
+    struct Draft: Sendable {
+        var channel: String
+        var event: String
+        var payload: JSONValue
+    }
+
     /// - Parameters:
     ///   - ephemeral: not to the log: to the subscribers connected now (``EphemeralLog``),
     ///     bounded by `limits.ephemeral_bytes`.
@@ -48,30 +55,61 @@ struct ChannelSender: Sendable {
     ///   - rateKey: who counts against the rate: a socket, a user, an address.
     ///   - origin: the sending socket, recorded with an ephemeral event (Supabase's `broadcast.self`).
     func send(to name: String, event: String, payload: JSONValue, ephemeral: Bool = false, claims: JSONValue?, rateKey: String, origin: String? = nil) async throws {
-        do {
-            try MessageDraft.validate(event: event)
-        } catch {
-            throw Refusal(.badRequest, "\(error)")
+        try await send([Draft(channel: name, event: event, payload: payload)], ephemeral: ephemeral, claims: claims, rateKey: rateKey, origin: origin)
+    }
+
+    /// Sends every draft or none: each is checked (its event name and size, then the sender's
+    /// right to send on its channel), the whole batch counted against the rate at once (each
+    /// message one send), and the messages written in one transaction. A refusal names the
+    /// message it is about (`message 3: ...`) when there are several; nothing is written then.
+    func send(_ drafts: [Draft], ephemeral: Bool = false, claims: JSONValue?, rateKey: String, origin: String? = nil) async throws {
+        func refusal(_ index: Int, _ refusal: Refusal) -> Refusal {
+            drafts.count == 1 ? refusal : Refusal(refusal.kind, "message \(index + 1): \(refusal.message)")
         }
-        let bytes = payload.jsonText.utf8.count
         let most = ephemeral ? limits.ephemeralBytes : limits.messageBytes
-        guard bytes <= most else {
+        for (index, draft) in drafts.enumerated() {
+            do {
+                try MessageDraft.validate(event: draft.event)
+            } catch {
+                throw refusal(index, Refusal(.badRequest, "\(error)"))
+            }
+            let bytes = draft.payload.jsonText.utf8.count
+            guard bytes <= most else {
+                throw refusal(index, Refusal(
+                    .tooLarge,
+                    "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
+                ))
+            }
+        }
+        var grants: [String: ChannelGate.Grant] = [:]
+        for (index, draft) in drafts.enumerated() where grants[draft.channel] == nil {
+            do {
+                grants[draft.channel] = try await gate.authorize(.send, channel: draft.channel, claims: claims)
+            } catch {
+                throw refusal(index, Refusal(error))
+            }
+        }
+        guard rate.admit(rateKey, count: drafts.count) else {
             throw Refusal(
-                .tooLarge,
-                "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
+                .tooMany,
+                drafts.count > limits.messagesPerSecond
+                    ? "a batch of \(drafts.count) messages is more than limits.messages_per_second (\(limits.messagesPerSecond)) allows in one second; send smaller batches"
+                    : "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer"
             )
         }
-        guard rate.admit(rateKey) else {
-            throw Refusal(.tooMany, "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer")
-        }
-        let grant = try await gate.authorize(.send, channel: name, claims: claims)
-        let isPrivate = grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false
+        let granted = grants
         do {
             try await pool.withConnection { connection in
-                if ephemeral {
-                    try EphemeralLog(connection: connection).post(on: name, event: event, payload: payload, sender: grant.user, origin: origin)
-                } else {
-                    try ChangeLog(connection: connection).send(on: name, event: event, payload: payload, sender: grant.user, isPrivate: isPrivate)
+                try connection.transaction {
+                    for draft in drafts {
+                        let grant = granted[draft.channel]!
+                        let isPrivate = grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false
+                        if ephemeral {
+                            try EphemeralLog(connection: connection).post(on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, origin: origin)
+                        } else {
+                            try ChangeLog(connection: connection).send(on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, isPrivate: isPrivate)
+                        }
+                    }
                 }
             }
         } catch let error as PGRelayCore.ChannelError {

@@ -10,14 +10,15 @@ final class SendRate: Sendable {
 
     init(perSecond: Int) { self.perSecond = perSecond }
 
-    /// Counts one send by `sender`; false when it is over its share for this second (not counted).
-    func admit(_ sender: String, now: Date = Date()) -> Bool {
+    /// Counts `count` sends by `sender` (a batch counts each of its messages), all or none: false
+    /// when they would take it over its share for this second (then none is counted).
+    func admit(_ sender: String, count: Int = 1, now: Date = Date()) -> Bool {
         let second = Int64(now.timeIntervalSince1970.rounded(.down))
         return window.withLock { window in
             if window.second != second { window = (second, [:]) }
             let sent = window.counts[sender, default: 0]
-            guard sent < perSecond else { return false }
-            window.counts[sender] = sent + 1
+            guard sent + count <= perSecond else { return false }
+            window.counts[sender] = sent + count
             return true
         }
     }

@@ -48,18 +48,21 @@ struct SupabaseBroadcastRoute {
             throw Refusal(.badRequest, "the body must be {\"messages\":[{\"topic\",\"event\",\"payload\"}]}")
         }
         guard messages.count <= Self.batchLimit else { throw Refusal(.tooLarge, "at most \(Self.batchLimit) messages in one request") }
-        // Checked whole first: a batch with a bad message sends nothing.
-        let checked = try messages.map { message -> (String, String, JSONValue) in
+        // All or nothing: every message checked, authorized and counted before any is written,
+        // then all written in one transaction; a refusal says which message and writes none.
+        let drafts = try messages.enumerated().map { index, message -> ChannelSender.Draft in
+            let which = messages.count > 1 ? "message \(index + 1): " : ""
             guard let topic = message["topic"]?.stringValue, let event = message["event"]?.stringValue else {
-                throw Refusal(.badRequest, "each message has a string \"topic\" and \"event\"")
+                throw Refusal(.badRequest, which + "each message has a string \"topic\" and \"event\"")
             }
-            try MessageDraft.validate(event: event)
-            return (try Self.channel(topic), event, message["payload"] ?? .object([]))
+            do {
+                return ChannelSender.Draft(channel: try Self.channel(topic), event: event, payload: message["payload"] ?? .object([]))
+            } catch {
+                throw Refusal(.badRequest, which + Refusal(error).message)
+            }
         }
-        for (channel, event, payload) in checked {
-            try await sender.send(to: channel, event: event, payload: payload, claims: claims, rateKey: rateKey(claims, request, context))
-            metrics.messagesSent.increment()
-        }
+        try await sender.send(drafts, claims: claims, rateKey: rateKey(claims, request, context))
+        metrics.messagesSent.increment(by: drafts.count)
     }
 
     /// The token's claims (401 without a valid one, with auth on) and the body as JSON.
