@@ -40,8 +40,14 @@ public struct ServeConfiguration: Sendable {
     public var trustedProxies: TrustedProxies = .none
     /// Allow binding beyond loopback without authentication.
     public var insecureNoAuth: Bool = false
-    /// Seconds a connection has to send its first request head. Default 10.
+    /// Seconds a request has to send its head (the first request: from the connection's accept).
+    /// Default 10.
     public var headerTimeoutSeconds: Int = 10
+    /// Seconds a request has to send its body once its head has arrived. Default 10.
+    public var bodyTimeoutSeconds: Int = 10
+    /// Host names served besides loopback ones (`server.allowed_hosts`). Empty: with auth, every
+    /// Host; without, loopback names only (against DNS rebinding; see ``AllowedHosts``).
+    public var allowedHosts: [String] = []
     /// Seconds an HTTP connection may sit idle between requests before it is closed. Default 60;
     /// must exceed the keep-alive interval so that open SSE streams are never idle.
     public var idleTimeoutSeconds: Int = 60
@@ -99,6 +105,7 @@ public func buildApplication(
     let reads = LogReads(primary: pool, standby: configuration.readConninfo.map { DatabasePool(conninfo: $0, configuration: configuration.pool) })
     let listenerState = ListenerState()
     let authenticator = try await Authenticator.make(configuration.auth)
+    let allowedHosts = try AllowedHosts(configured: configuration.allowedHosts, authOn: authenticator != nil)
     let admission = Admission(limits: configuration.limits, proxies: configuration.trustedProxies)
     let replays = ReplaySlots(count: configuration.limits.concurrentReplays)
     let schemas = TableSchemas()
@@ -193,8 +200,9 @@ public func buildApplication(
                         )
                     )
                 ),
-                limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds))),
+                limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds)), bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds))),
                 allowedOrigins: configuration.allowedOrigins,
+                allowedHosts: allowedHosts,
                 admission: admission,
                 upgradeCheck: upgradeCheck
             )

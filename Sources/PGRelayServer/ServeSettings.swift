@@ -45,6 +45,10 @@ public struct ServeSettings: Sendable {
         configuration.insecureNoAuth = reader.bool(forKey: "server.insecure_no_auth", default: false)
         configuration.headerTimeoutSeconds = reader.int(forKey: "server.header_timeout_seconds", default: configuration.headerTimeoutSeconds)
         configuration.idleTimeoutSeconds = reader.int(forKey: "server.idle_timeout_seconds", default: configuration.idleTimeoutSeconds)
+        configuration.bodyTimeoutSeconds = reader.int(forKey: "server.body_timeout_seconds", default: configuration.bodyTimeoutSeconds)
+        configuration.allowedHosts = reader.stringArray(forKey: "server.allowed_hosts", default: [])
+        _ = try AllowedHosts(configured: configuration.allowedHosts, authOn: true)
+        guard configuration.bodyTimeoutSeconds > 0 else { throw ServeConfigurationError(description: "server.body_timeout_seconds must be positive") }
         guard configuration.headerTimeoutSeconds > 0, Double(configuration.idleTimeoutSeconds) > configuration.keepAliveSeconds else {
             throw ServeConfigurationError(
                 description: "server.header_timeout_seconds must be positive, and server.idle_timeout_seconds longer than server.keepalive_seconds"

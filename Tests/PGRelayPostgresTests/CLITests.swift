@@ -208,7 +208,7 @@ extension CLITests {
             _ = serve.wait()
         }
         try await waitUntil("serve to listen on port \(port) (stderr: \(serve.stderrSoFar))") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
-        let stream = try openGET(port: port, "/v1/stream/public.orders?access_token=hunter2-secret&status=eq.open")
+        let stream = try openGET(port: port, "/v1/stream/public.orders?access_token=hunter2-secret&note=eq.open")
         close(stream.fd)
         try await waitUntil("the stream's log lines (stderr: \(serve.stderrSoFar))") { serve.stderrSoFar.contains("stream closed") }
         serve.signal(SIGTERM)
@@ -222,7 +222,7 @@ extension CLITests {
         }
         let opened = try #require(lines.first { $0.contains("stream opened") }.map { try JSONValue(parsing: $0) })
         #expect(opened["level"] == .string("info") && opened["table"] == .string("public.orders"), "\(opened)")
-        #expect(opened["query"] == .string("access_token=REDACTED&status=eq.open"), "\(opened)")
+        #expect(opened["query"] == .string("access_token=REDACTED&note=eq.open"), "\(opened)")
         #expect(!ended.stderr.contains("hunter2"), "\(ended.stderr)")
         let bad = try pgrelay(["serve", "--log-format", "xml"], database: db.conninfo)
         #expect(bad.status != 0 && bad.stderr.contains("--log-format is text or json, not 'xml'"), "\(bad.stderr)")

@@ -50,7 +50,8 @@ import Testing
         }
         let db = try await TestDatabase.make()
         for details in [ServeConfiguration.DetailsAudience.loopback, .everyone] {
-            let server = try await TestServer.start(db) { $0.host = "0.0.0.0"; $0.insecureNoAuth = true; $0.details = details }
+            // Without auth only loopback Host names are served unless server.allowed_hosts names others.
+            let server = try await TestServer.start(db) { $0.host = "0.0.0.0"; $0.insecureNoAuth = true; $0.details = details; $0.allowedHosts = [address] }
             defer { Task { await server.stop() } }
             let local = try await server.get("/health")
             #expect(local.body.contains("delivered_id"))

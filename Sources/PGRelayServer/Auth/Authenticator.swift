@@ -134,7 +134,8 @@ public final class Authenticator: Sendable {
         } catch let error as JWTError {
             throw Refusal(.unauthorized, "invalid token: \(Self.reason(error))")
         } catch {
-            throw Refusal(.unauthorized, "invalid token: \(error)")
+            // A decoder's own words carry type names and addresses: the client is told what is wrong, no more.
+            throw Refusal(.unauthorized, "invalid token: not a well-formed JWT (three base64url parts: a JSON header, JSON claims, a signature)")
         }
         try checkAudienceAndIssuer(claims)
         return claims
@@ -161,7 +162,7 @@ public final class Authenticator: Sendable {
         case .signatureVerificationFailed: return "signature does not verify"
         case .malformedToken: return "not a well-formed JWT"
         case .noKeyProvided, .unknownKID: return "signed with a key this server does not know"
-        default: return error.reason ?? "\(error.errorType)"
+        default: return "not a well-formed or verifiable JWT"
         }
     }
 

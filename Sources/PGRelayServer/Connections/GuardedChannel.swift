@@ -10,6 +10,7 @@ struct GuardedChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
     let limits: RequestHeadGuard.Limits
     let allowedOrigins: AllowedOrigins
+    let allowedHosts: AllowedHosts
     let admission: Admission
     /// Decides WebSocket upgrades before they happen (their token), so a refusal is a real HTTP answer.
     var upgradeCheck: RequestHeadGuard.UpgradeCheck? = nil
@@ -26,7 +27,7 @@ struct GuardedChannel: ServerChildChannel {
         do {
             try channel.pipeline.syncOperations.addHandler(
                 RequestHeadGuard(
-                    limits: limits, allowedOrigins: allowedOrigins, refusal: refusal.map { ($0.statusLine, $0.message) }, upgradeCheck: upgradeCheck
+                    limits: limits, allowedOrigins: allowedOrigins, allowedHosts: allowedHosts, refusal: refusal.map { ($0.statusLine, $0.message) }, upgradeCheck: upgradeCheck
                 )
             )
         } catch {

@@ -5,7 +5,8 @@ import PGRelayPostgres
 
 /// `DELETE /v1/channels/{name}/members/{user}`: a channel's moderator or admin removes a member
 /// (204; 404 when it is not one). With auth on, the token's user must be a moderator or an admin
-/// of the channel, and only an admin removes another moderator or admin (403 otherwise); a user
+/// of the channel, and only an admin removes another moderator or admin (403 otherwise, whether or
+/// not the target is a member); a user
 /// may always leave by itself. Without auth (loopback only) it is open, as `pgrelay channel leave` is.
 struct ChannelMembersRoute {
     let pool: DatabasePool
@@ -27,11 +28,13 @@ struct ChannelMembersRoute {
                 let store = ChannelStore(connection: connection)
                 let (channel, targetMembership) = try store.lookup(name, user: target)
                 guard channel != nil else { throw Refusal(.notFound, "channel \(name) does not exist") }
-                guard let targetMembership else { throw Refusal(.notFound, "\(target) is not a member of channel \(name)") }
+                // The actor's right first: one who may not remove members gets the same 403
+                // whether or not the target is one (the answer tells nothing of the member list).
                 if claims != nil, actor != target {
                     let actorRole = try actor.flatMap { try store.lookup(name, user: $0).membership?.role }
-                    try ChannelRole.requireRemoval(by: actorRole, of: targetMembership.role, channel: name)
+                    try ChannelRole.requireRemoval(by: actorRole, of: targetMembership?.role ?? .member, channel: name)
                 }
+                guard targetMembership != nil else { throw Refusal(.notFound, "\(target) is not a member of channel \(name)") }
                 try store.leave(name, user: target)
             }
         } catch let denied as AccessDenied {
