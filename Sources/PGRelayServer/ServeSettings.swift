@@ -125,7 +125,8 @@ public struct ServeSettings: Sendable {
         )
         policy.channels = try ChannelAccess(
             read: reader.stringArray(forKey: "auth.channels", default: []),
-            send: reader.stringArray(forKey: "auth.channel_senders", default: [])
+            send: reader.stringArray(forKey: "auth.channel_senders", default: []),
+            readPrivate: reader.stringArray(forKey: "auth.private_channels", default: [])
         )
         policy.userClaim = reader.string(forKey: "auth.user_claim", default: "sub")
         configuration.auth = Authenticator.Configuration(

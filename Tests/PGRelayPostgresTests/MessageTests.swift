@@ -250,8 +250,11 @@ import Testing
         #expect(line["payload"]?["text"] == .string("live") && line["sender"] == .string("alice") && line["event"] == .string("chat"))
 
         let raw = try Subprocess.start(CLITests.executable.path, ["listen", "--channel", "custom_raw", "--json"], environment: environment)
-        try await waitUntil("the raw listener to connect (stderr: \(raw.stderrSoFar))") {
-            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listen --channel' and datname = current_database()").first?[0] == "1"
+        try await waitUntil("the raw listener to listen (stderr: \(raw.stderrSoFar))") {
+            // Its LISTEN finished (idle after it): a NOTIFY sent before that would be missed.
+            try db.connection.query(
+                "select count(*) from pg_stat_activity where application_name = 'pgrelay listen --channel' and datname = current_database() and query ilike 'listen%' and state = 'idle'"
+            ).first?[0] == "1"
         }
         try db.connection.execute("notify custom_raw, 'hello'")
         try await waitUntil(timeout: 30, "the notification to be printed (stdout: \(raw.stdoutSoFar))") { raw.stdoutSoFar.contains("hello") }

@@ -164,7 +164,7 @@ import Testing
             }
             #expect(reply("3").contains(#"{"reason":"PrivateOnly: channel team is private; join it with config.private true"}"#)
                 || (!allowed && reply("3").contains("Unauthorized")), "\(user): \(seen)")
-            #expect(reply("4").contains("Unauthorized: You do not have permissions to read from this Channel topic: nobody (a private join needs a created channel"), "\(seen)")
+            #expect(reply("4").contains("Unauthorized: You do not have permissions to read from this Channel topic: nobody (a private join on a topic nobody created needs a role auth.private_channels grants it to"), "\(seen)")
             // postgres_changes of a table the role may not read: refused, saying why.
             #expect(seen.contains { $0.contains(#""ref":"2""#) && $0.contains("Unauthorized: role 'authenticated' may not read any table") }, "\(seen)")
         }

@@ -185,11 +185,14 @@ begin
     if sender is not null and (length(sender) not between 1 and 256 or sender ~ '[[:cntrl:]]') then
         raise exception 'a sender is a user id of 1 to 256 characters without control characters' using errcode = '22023';
     end if;
+    -- A message to a private or direct channel is private whatever the caller said.
+    private := coalesce(private, false) or exists (
+        select 1 from realtime.channels c where c.name operator(pg_catalog.=) channel_name and c.type in ('private', 'direct'));
     insert into realtime.log (channel, n, record)
     values ('realtime:channel:' || channel_name, 1,
             json_build_object('operation', 'MESSAGE', 'channel', channel_name, 'event', event,
                               'payload', coalesce(payload, 'null'::jsonb), 'sender', sender,
-                              'private', coalesce(private, false),
+                              'private', private,
                               'sent_at', to_char(clock_timestamp(), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')));
     perform pg_notify('realtime:messages', '');
 end

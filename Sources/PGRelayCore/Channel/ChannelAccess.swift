@@ -5,7 +5,15 @@
 ///   - "authenticated: room:*, general"
 /// channel_senders:              # "<role>: <pattern>, ...": may also send
 ///   - "authenticated: room:*"
+/// private_channels:             # "<role>: <pattern>, ...": may also read private messages
+///   - "staff: room:*"
 /// ```
+///
+/// A message is private when it was sent as private (`realtime.send`'s default, a broadcast's
+/// `"private": true`) or to a created private or direct channel. Who may read it: on a private or
+/// direct channel, its members; on any other channel, its members and the roles
+/// `private_channels` grants it to; on a topic nobody created, those roles only. A Supabase
+/// public join never receives one; without auth every other reader does.
 ///
 /// A pattern is a channel name in which `*` stands for any run of characters (`room:*`,
 /// `*:public`), or `*` alone for every channel. Role rules decide for public and presence
@@ -21,13 +29,23 @@ public struct ChannelAccess: Equatable, Sendable {
 
     var readers: [String: [ChannelPattern]] = [:]
     var senders: [String: [ChannelPattern]] = [:]
+    var privateReaders: [String: [ChannelPattern]] = [:]
 
     public init() {}
 
-    /// Parses both lists; errors name the entry and what is wrong.
-    public init(read: [String], send: [String]) throws {
+    /// Parses the lists; errors name the entry and what is wrong.
+    public init(read: [String], send: [String], readPrivate: [String] = []) throws {
         readers = try Self.parse(read, setting: "auth.channels")
         senders = try Self.parse(send, setting: "auth.channel_senders")
+        privateReaders = try Self.parse(readPrivate, setting: "auth.private_channels")
+    }
+
+    /// Whether a reader of the channel `name` may also read its private messages (see above).
+    public func seesPrivate(channel: Channel?, named name: String, membership: Membership?, role: String?) -> Bool {
+        if membership != nil { return true }
+        if let channel, channel.kind == .private || channel.kind == .direct { return false }
+        guard let role else { return false }
+        return privateReaders[role]?.contains { $0.matches(name) } ?? false
     }
 
     static func parse(_ entries: [String], setting: String) throws -> [String: [ChannelPattern]] {

@@ -21,6 +21,9 @@ struct ChannelGate: Sendable {
         var expiry: Date?
         /// The user's membership of the channel, when it is a member.
         var membership: ChannelAccess.Membership? = nil
+        /// Whether this reader may read the channel's private messages (``ChannelAccess``);
+        /// without auth, every reader may.
+        var seesPrivate = true
     }
 
     /// The channel name from the path, percent-decoded and checked (400 when it is no channel name).
@@ -58,6 +61,8 @@ struct ChannelGate: Sendable {
         } catch let denied as AccessDenied {
             throw Refusal(.forbidden, denied.description)
         }
-        return Grant(channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims), membership: found.membership)
+        let role = authenticator.policy.role(in: claims)
+        let seesPrivate = authenticator.policy.channels.seesPrivate(channel: found.channel, named: name, membership: found.membership, role: role)
+        return Grant(channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims), membership: found.membership, seesPrivate: seesPrivate)
     }
 }

@@ -46,6 +46,9 @@ struct ChannelSender: Sendable {
         var channel: String
         var event: String
         var payload: JSONValue
+        /// Sent as private (a broadcast's `"private": true`); a message to a private or direct
+        /// channel is private whatever this says.
+        var isPrivate = false
     }
 
     /// - Parameters:
@@ -103,7 +106,7 @@ struct ChannelSender: Sendable {
                 try connection.transaction {
                     for draft in drafts {
                         let grant = granted[draft.channel]!
-                        let isPrivate = grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false
+                        let isPrivate = draft.isPrivate || (grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false)
                         if ephemeral {
                             try EphemeralLog(connection: connection).post(on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, origin: origin)
                         } else {

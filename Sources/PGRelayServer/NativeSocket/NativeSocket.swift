@@ -114,19 +114,22 @@ final class NativeSocket: Sendable {
     /// A named channel's messages, after `since` or live, for a reader of the channel.
     private func subscribe(_ id: String, channel name: String, since: Int64?, group: inout Session.Group) async throws {
         let most = session.limits.channelsPerSocket
+        let grant: ChannelGate.Grant
         do {
             try refuseTaken(id)
             guard session.subscriptions.count(channels: true) < most else {
                 throw Refusal(.tooMany, "this socket has \(most) channel subscriptions, the most limits.channels_per_socket allows; unsubscribe one or open another socket")
             }
-            _ = try await services.gate.authorize(.read, channel: name, claims: session.token.claims)
+            grant = try await services.gate.authorize(.read, channel: name, claims: session.token.claims)
             if let since, let refusal = try await cursorRefusal(since) { throw refusal }
         } catch {
             try await writer.write(Self.error(id: id, error))
             return
         }
         services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
-        try await start(id, loop: session.channelLoop(name, since: since), entry: { .init(detail: (), handles: [$0], channels: [name]) }, group: &group)
+        var loop = session.channelLoop(name, since: since)
+        loop.hidesPrivateMessages = !grant.seesPrivate
+        try await start(id, loop: loop, entry: { .init(detail: (), handles: [$0], channels: [name]) }, group: &group)
     }
 
     /// A subscribed table's changes through the client's filter and the token's row scope.

@@ -39,7 +39,7 @@ struct ChannelMessagesRoute {
         }
         let start = try query.sinceStart() ?? .afterID(0)
         let pageLimit = limit
-        _ = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
+        let grant = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
         if case .afterID(let id) = start, id > tail.through, let refusal = try await RequestInput.cursorRefusal(since: id, tail: tail, pool: pool, reads: reads) {
             return refusal.response
         }
@@ -60,9 +60,11 @@ struct ChannelMessagesRoute {
             throw Refusal(database: error)
         }
         metrics.replayReads.increment()
-        metrics.delivered(page.messages.count, via: .http)
+        // A private message is for those who may read the channel's private messages only.
+        let shown = grant.seesPrivate ? page.messages : page.messages.filter { !$0.isPrivate }
+        metrics.delivered(shown.count, via: .http)
         return try JSONValue.object([
-            ("messages", .array(page.messages.map(\.canonicalJSON))),
+            ("messages", .array(shown.map(\.canonicalJSON))),
             ("next_since", .number(String(page.through))),
             ("has_more", .bool(page.full)),
         ]).response(from: request, context: context)

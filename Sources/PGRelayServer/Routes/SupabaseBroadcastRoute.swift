@@ -56,7 +56,13 @@ struct SupabaseBroadcastRoute {
                 throw Refusal(.badRequest, which + "each message has a string \"topic\" and \"event\"")
             }
             do {
-                return ChannelSender.Draft(channel: try Self.channel(topic), event: event, payload: message["payload"] ?? .object([]))
+                let isPrivate: Bool
+                switch message["private"] {
+                case nil, .null?: isPrivate = false
+                case .bool(let flag)?: isPrivate = flag
+                default: throw Refusal(.badRequest, "\"private\" must be true or false")
+                }
+                return ChannelSender.Draft(channel: try Self.channel(topic), event: event, payload: message["payload"] ?? .object([]), isPrivate: isPrivate)
             } catch {
                 throw Refusal(.badRequest, which + Refusal(error).message)
             }

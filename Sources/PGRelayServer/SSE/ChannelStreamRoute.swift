@@ -52,6 +52,7 @@ struct ChannelStreamRoute {
             stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         loop.ephemeral = (hub, name)
+        loop.hidesPrivateMessages = !grant.seesPrivate
         logger.info("stream opened", metadata: ["client": "\(client.text)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         let entry = connections.open(transport: .sse, user: grant.user, remote: client.text, userAgent: request.headers[.userAgent], channels: [name])
         return StreamRoute.eventStream(

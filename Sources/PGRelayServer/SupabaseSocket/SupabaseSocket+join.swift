@@ -11,6 +11,7 @@ extension SupabaseSocket {
         let feeds: [ChangeFeed]
         let replay: Replay
         let presenceKey: String
+        let grant: ChannelGate.Grant
         do {
             if let expiry = session.token.expiry, expiry <= Date() {
                 throw SupabaseJoinError(reason: "InvalidJWTToken: Token has expired \(Int(-expiry.timeIntervalSinceNow)) seconds ago")
@@ -19,7 +20,7 @@ extension SupabaseSocket {
             if session.subscriptions.get(topic) == nil, session.subscriptions.count >= most {
                 throw SupabaseJoinError(reason: "ChannelRateLimitReached: Too many channels (limits.channels_per_socket is \(most))")
             }
-            try await authorize(join, claims: session.token.claims)
+            grant = try await authorize(join, claims: session.token.claims)
             feeds = try await changeFeeds(join, claims: session.token.claims)
             replay = try await self.replay(join)
             presenceKey = try Self.presenceKey(join, claims: session.token.claims, authenticator: services.authenticator)
@@ -40,7 +41,9 @@ extension SupabaseSocket {
             _ = try? await session.untrack(channel: old.detail.join.channel, user: old.detail.presenceKey, part: topic)
         }
         try await write(frame.reply(ok: true, response: join.replyResponse))
-        let loop = session.channelLoop(join.channel, since: replay.since)
+        var loop = session.channelLoop(join.channel, since: replay.since)
+        // Private messages go to private joins of those who may read them, never to a public join.
+        loop.hidesPrivateMessages = !join.isPrivate || !grant.seesPrivate
         let (socket, subscriptions) = (self, session.subscriptions)
         group.addTask {
             await socket.forward(topic: topic, join: join, replay: replay, loop: loop, handle: handles[0])

@@ -49,6 +49,9 @@ struct SubscriberLoop: Sendable {
     /// UPDATE is judged on both row versions and one that enters or leaves the filter is
     /// re-encoded (``StreamRequest/view(of:key:)``), as pgrelay's own streams see it.
     var judgesRowAlone = false
+    /// For a channel's reader that may not read private messages (``ChannelGate/Grant/seesPrivate``,
+    /// a Supabase public join): they are left out, from the log and live alike.
+    var hidesPrivateMessages = false
     /// The transport calls ``DeliveryProgress/advanced()`` on it after each write it finishes.
     let progress = DeliveryProgress()
     /// Most changes in one batch, from the Tail or from one page of the log.
@@ -159,7 +162,9 @@ struct SubscriberLoop: Sendable {
         var turns = Turns(checkEvery: 32)  // a row's filter is quick: the clock every 32
         for entry in entries {
             guard let event = entry.event else {
-                kept.append(entry)  // a message: its channel's subscribers get it whole
+                // A message: its channel's subscribers get it whole, a private one only those who may read it.
+                if hidesPrivateMessages, case .message(let message) = entry.content, message.isPrivate { continue }
+                kept.append(entry)
                 continue
             }
             // `view` returns the event as it is, or one whose operation it changed (an UPDATE
