@@ -11,7 +11,7 @@
 public enum LogRecord {
     /// The entries of one log row: its changes, or the one message it holds.
     public static func entries(in record: JSONValue, count: Int, firstID: Int64, timestamp: String) throws -> [LogEntry] {
-        if record["operation"]?.stringValue == ChannelMessage.operation {
+        if let operation = record["operation"]?.stringValue, operation == ChannelMessage.operation || operation == ChannelMessage.accessOperation {
             guard count == 1 else { throw ChangeEventDecodingError(reason: "a message recorded with n = \(count)") }
             return [.message(try ChannelMessage(id: firstID, timestamp: timestamp, record: record))]
         }

@@ -18,7 +18,7 @@ extension ChangeLog {
             let lower = max(floor, upper - window)
             var page = LogPage(through: lower)
             _ = try numbered(after: lower, through: upper, channels: channels, routes: [:], into: &page, budget: Budget(changes: Int.max, bytes: Int.max))
-            found.append(contentsOf: page.messages.reversed())
+            found.append(contentsOf: page.messages.reversed().filter { $0.access == nil })
             upper = lower
             window = min(window * 4, Self.maximumWindow)
         }
@@ -41,7 +41,7 @@ extension ChangeLog {
             """
             select record->>'event', count(*), max(record->>'sent_at')
               from realtime.log
-             where channel = $1 and channel ^@ 'realtime:channel:'
+             where channel = $1 and channel ^@ 'realtime:channel:' and record->>'operation' = 'MESSAGE'
                and (record->>'sent_at')::timestamptz >= now() - make_interval(secs => $2)
              group by 1 order by 2 desc, 1
             """,
@@ -54,7 +54,7 @@ extension ChangeLog {
     /// Whether the log holds any message of channel `name`.
     public func hasMessages(on name: String) throws -> Bool {
         try connection.query(
-            "select exists (select 1 from realtime.log where channel = $1 and channel ^@ 'realtime:channel:')",
+            "select exists (select 1 from realtime.log where channel = $1 and channel ^@ 'realtime:channel:' and record->>'operation' = 'MESSAGE')",
             [ChannelName.forMessages(name)]
         ).first?[0] == "t"
     }

@@ -17,7 +17,7 @@ extension ChangeLog {
         return max(0, Double(row?[0] ?? "0") ?? 0)
     }
 
-    /// Changes and messages committed in the last `seconds`, by the log's channel
+    /// Changes and messages (not access changes) committed in the last `seconds`, by the log's channel
     /// (`realtime:table:...` or `realtime:channel:...`): every row committed after the newest tick
     /// taken before the window began (all rows when there is none). Reads the whole log: for the
     /// operator's commands, not for a hot path.
@@ -29,7 +29,8 @@ extension ChangeLog {
                 select snapshot from realtime.ticks where taken_at < clock_timestamp() - make_interval(secs => $1) order by tick desc limit 1
             )
             select l.channel, sum(l.n) from realtime.log l
-             where not exists (select 1 from horizon h
+             where coalesce(l.record->>'operation', '') <> 'ACCESS'
+               and not exists (select 1 from horizon h
                                 where l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot))
              group by l.channel
             """,

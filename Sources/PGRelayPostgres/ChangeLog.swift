@@ -356,7 +356,7 @@ public struct ChangeLog {
         let old = "l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot)"
         let tally = """
             select coalesce(sum(n) filter (where channel not like 'realtime:channel:%'), 0),
-                   coalesce(sum(n) filter (where channel like 'realtime:channel:%'), 0),
+                   coalesce(sum(n) filter (where channel like 'realtime:channel:%' and op = 'MESSAGE'), 0),
                    (select count(*) from ticks)
               from gone
             """
@@ -364,13 +364,13 @@ public struct ChangeLog {
         let sql = dryRun
             ? """
             with \(horizon),
-            gone as (select l.n, l.channel from realtime.log l, horizon h where \(old)),
+            gone as (select l.n, l.channel, l.record->>'operation' as op from realtime.log l, horizon h where \(old)),
             ticks as (select 1 from realtime.ticks t, horizon h where t.tick < h.tick)
             \(tally)
             """
             : """
             with \(horizon),
-            gone as (delete from realtime.log l using horizon h where \(old) returning l.n, l.channel),
+            gone as (delete from realtime.log l using horizon h where \(old) returning l.n, l.channel, l.record->>'operation' as op),
             ticks as (delete from realtime.ticks t using horizon h where t.tick < h.tick returning 1)
             \(tally)
             """

@@ -93,7 +93,7 @@ public final class RelayMetrics: Sendable {
             counter("pgrelay_table_changes_total", [("table", label)]).increment(by: count)
         }
         let kinds = channelKinds.withLock { $0 }
-        for message in page.messages {
+        for message in page.messages where message.access == nil {
             counter("pgrelay_channel_messages_total", [("type", kinds[message.channel]?.rawValue ?? "topic")]).increment()
             if channelLabels.contains(message.channel) {
                 counter("pgrelay_channel_messages_by_name_total", [("channel", message.channel)]).increment()

@@ -100,6 +100,8 @@ struct ListenCommand: AsyncParsableCommand {
             logger: logger
         )
         for try await entry in listener.entries() {
+            // An access change (a member removed) is the relays' to apply, not a message to print.
+            if case .message(let message) = entry, message.access != nil { continue }
             emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
         }
     }

@@ -84,7 +84,8 @@ struct ReplayCommand: AsyncParsableCommand {
                 if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
                 // Messages come only with --channel (a page read with no filter holds every channel's).
                 let wanted = Set(channels)
-                let all = page.entries.filter { if case .message(let m) = $0 { wanted.contains(m.channel) } else { true } }
+                // An access change (a member removed) is the relays' to apply, not a message to print.
+                let all = page.entries.filter { if case .message(let m) = $0 { m.access == nil && wanted.contains(m.channel) } else { true } }
                 let entries = all.filter { $0.id <= newest }
                 for entry in entries {
                     emit(json ? entry.canonicalJSONText : entry.readableText + "\n")

@@ -33,10 +33,22 @@ public struct ChannelMessage: Sendable, Equatable {
 
     /// The `operation` a log record of a message carries.
     public static let operation = "MESSAGE"
+    /// The `operation` of a channel's access change (``AccessChange``).
+    public static let accessOperation = "ACCESS"
+
+    /// Not a message but a change of who may read the channel, at its place among the channel's
+    /// messages: never delivered; a relay re-decides its readers' rights when it passes.
+    public var access: AccessChange?
 
     /// Decodes a log record, `{"operation":"MESSAGE","channel","event","payload","sender","private"}`,
     /// with the id and commit time the log assigned it.
     public init(id: Int64, timestamp: String, record: JSONValue) throws {
+        if record["operation"]?.stringValue == Self.accessOperation {
+            guard let channel = record["channel"]?.stringValue, !channel.isEmpty else { throw ChangeEventDecodingError(reason: "an access change without \"channel\"") }
+            self.init(id: id, timestamp: timestamp, channel: channel, event: "access", payload: .null)
+            access = AccessChange(user: record["user"]?.stringValue, change: record["change"]?.stringValue ?? "changed")
+            return
+        }
         guard record["operation"]?.stringValue == Self.operation else {
             throw ChangeEventDecodingError(reason: "a message record needs \"operation\":\"MESSAGE\"")
         }
@@ -82,4 +94,20 @@ public struct ChannelMessage: Sendable, Equatable {
     public var readableText: String {
         "\(timestamp)  #\(id)  MESSAGE  \(channel)  \(event)\(sender.map { "  from \($0)" } ?? "")\n  \(payload.jsonText)"
     }
+}
+
+/// A change of who may read a channel (`realtime.access_changed`): a member removed or its role
+/// changed (`user` names it), or the channel deleted or changed (`user` nil: everyone).
+public struct AccessChange: Equatable, Sendable {
+    public var user: String?
+    /// `removed`, `role`, `deleted` or `changed`.
+    public var change: String
+
+    public init(user: String?, change: String) {
+        self.user = user
+        self.change = change
+    }
+
+    /// Whether a reader who is `user` (nil: a token without one) may be affected.
+    public func concerns(_ user: String?) -> Bool { self.user == nil || self.user == user }
 }

@@ -7,7 +7,8 @@ import Synchronization
 /// ``SocketSession``: subscriptions to tables and channels as child loops, sends, presence, a
 /// refreshed token. Each answer is a message; a refusal is an `error` naming what it answers.
 final class NativeSocket: Sendable {
-    typealias Session = SocketSession<Void>
+    /// A subscription's detail: a channel's reader's right (nil for a table's).
+    typealias Session = SocketSession<ChannelRight?>
 
     let session: Session
     let writer: WebSocketBatchWriter
@@ -79,6 +80,18 @@ final class NativeSocket: Sendable {
             throw Refusal(.forbidden, "a refreshed token must name the same sub and \(role) as the socket's; open a new socket for another")
         }
         session.token.replace(fresh)
+        // Membership is decided again with the fresh token: a channel the holder may no longer
+        // read (removed meanwhile) ends with an error; the others go on.
+        for (id, entry) in session.subscriptions.all() {
+            guard let right = entry.detail else { continue }
+            do {
+                try await right.recheck()
+            } catch {
+                guard let first = entry.handles.first, session.subscriptions.remove(id, ifSame: first) else { continue }
+                entry.end()
+                try await writer.write(Self.error(id: id, error))
+            }
+        }
         return WebSocketServerMessage.tokenAccepted(expiresAt: Authenticator.expiry(of: fresh).map { Int64($0.timeIntervalSince1970) })
     }
 
@@ -128,8 +141,10 @@ final class NativeSocket: Sendable {
         }
         services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         var loop = session.channelLoop(name, since: since)
-        loop.hidesPrivateMessages = !grant.seesPrivate
-        try await start(id, loop: loop, entry: { .init(detail: (), handles: [$0], channels: [name]) }, group: &group)
+        let (gate, token) = (services.gate, session.token)
+        let right = ChannelRight(channel: name, grant: grant) { try await gate.authorize(.read, channel: name, claims: token.claims) }
+        loop.right = right
+        try await start(id, loop: loop, entry: { .init(detail: right, handles: [$0], channels: [name]) }, group: &group)
     }
 
     /// A subscribed table's changes through the client's filter and the token's row scope.
@@ -154,7 +169,7 @@ final class NativeSocket: Sendable {
         }
         services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(request.since.map(String.init) ?? "live")"])
         let loop = session.loop(channel: found.channel, table: table, request: request, key: found.key, tableID: found.tableID)
-        try await start(id, loop: loop, entry: { .init(detail: (), handles: [$0], tables: [table.description]) }, group: &group)
+        try await start(id, loop: loop, entry: { .init(detail: nil, handles: [$0], tables: [table.description]) }, group: &group)
     }
 
     private func cursorRefusal(_ since: Int64) async throws -> CursorRefusal? {
@@ -167,7 +182,7 @@ final class NativeSocket: Sendable {
 
     /// Registers the subscription, says `subscribed`, and runs its loop as a child of the socket.
     private func start(
-        _ id: String, loop: SubscriberLoop, entry: (SubscriberHandle) -> SocketSubscriptions<Void>.Entry, group: inout Session.Group
+        _ id: String, loop: SubscriberLoop, entry: (SubscriberHandle) -> SocketSubscriptions<ChannelRight?>.Entry, group: inout Session.Group
     ) async throws {
         let handle = SubscriberHandle(tail: services.tail)
         _ = session.subscriptions.insert(id, entry(handle))

@@ -61,7 +61,7 @@ struct ChannelMessagesRoute {
         }
         metrics.replayReads.increment()
         // A private message is for those who may read the channel's private messages only.
-        let shown = grant.seesPrivate ? page.messages : page.messages.filter { !$0.isPrivate }
+        let shown = page.messages.filter { $0.access == nil && (grant.seesPrivate || !$0.isPrivate) }
         metrics.delivered(shown.count, via: .http)
         return try JSONValue.object([
             ("messages", .array(shown.map(\.canonicalJSON))),

@@ -40,7 +40,8 @@ struct ChannelStreamRoute {
             }
             since = id
         }
-        let grant = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
+        let claims = try await gate.authenticator?.claims(token: Authenticator.token(in: request, query: query.tokenCarrier))
+        let grant = try await gate.authorize(.read, channel: name, claims: claims)
         if let since, let refusal = try await RequestInput.cursorRefusal(since: since, tail: tail, pool: pool, reads: reads) {
             return refusal.response
         }
@@ -52,7 +53,8 @@ struct ChannelStreamRoute {
             stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         loop.ephemeral = (hub, name)
-        loop.hidesPrivateMessages = !grant.seesPrivate
+        let gate = self.gate
+        loop.right = ChannelRight(channel: name, grant: grant) { try await gate.authorize(.read, channel: name, claims: claims) }
         logger.info("stream opened", metadata: ["client": "\(client.text)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         let entry = connections.open(transport: .sse, user: grant.user, remote: client.text, userAgent: request.headers[.userAgent], channels: [name])
         return StreamRoute.eventStream(

@@ -148,6 +148,9 @@ struct StreamRoute {
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(CursorRefusal.gone(gone).body)))
             } catch let error as FilterEvaluationError {
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
+            } catch let refusal as Refusal {
+                // A channel's reader that lost its right (removed, the channel deleted).
+                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(refusal.message))]))))
             } catch let error as PostgresError {
                 logger.warning("stream ended by a database error", metadata: ["\(label.key)": "\(label.value)", "error": "\(error.message)"])
                 try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(Refusal(database: error).message))]))))

@@ -51,6 +51,11 @@ extension SupabaseSocket {
                 }
             }
         } catch is CancellationError {
+        } catch let lost as SupabaseJoinError {
+            // The holder lost the channel (a member removed, the channel deleted): the join is closed.
+            logger.info("supabase socket: a joined channel may no longer be read", metadata: ["topic": "\(topic)", "reason": "\(lost.reason)"])
+            guard let entry = session.subscriptions.get(topic), session.subscriptions.remove(topic, ifSame: handle) else { return }
+            try? await close(topic, entry, because: "You no longer have permission to read from this Channel topic: \(join.channel)")
         } catch {
             logger.warning("supabase channel ended", metadata: ["topic": "\(topic)", "error": "\(Refusal(error).message)"])
         }

@@ -42,8 +42,12 @@ extension SupabaseSocket {
         }
         try await write(frame.reply(ok: true, response: join.replyResponse))
         var loop = session.channelLoop(join.channel, since: replay.since)
-        // Private messages go to private joins of those who may read them, never to a public join.
-        loop.hidesPrivateMessages = !join.isPrivate || !grant.seesPrivate
+        // Private messages go to private joins of those who may read them, never to a public join;
+        // a join whose holder loses the channel (removed meanwhile) is closed.
+        let token = session.token
+        loop.right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate) { [self] in
+            try await authorize(join, claims: token.claims)
+        }
         let (socket, subscriptions) = (self, session.subscriptions)
         group.addTask {
             await socket.forward(topic: topic, join: join, replay: replay, loop: loop, handle: handles[0])

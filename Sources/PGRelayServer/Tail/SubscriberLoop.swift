@@ -49,9 +49,11 @@ struct SubscriberLoop: Sendable {
     /// UPDATE is judged on both row versions and one that enters or leaves the filter is
     /// re-encoded (``StreamRequest/view(of:key:)``), as pgrelay's own streams see it.
     var judgesRowAlone = false
-    /// For a channel's reader that may not read private messages (``ChannelGate/Grant/seesPrivate``,
-    /// a Supabase public join): they are left out, from the log and live alike.
-    var hidesPrivateMessages = false
+    /// For a channel's reader: what it may read, kept current (``ChannelRight``). Private messages
+    /// reach it only while it may read them; an access change in the log, and each batch of
+    /// ephemeral events on a members-only channel, decide its right again, and a reader that lost
+    /// the channel ends with the refusal. Nil (without auth, pgrelay's own readers): everything.
+    var right: ChannelRight?
     /// The transport calls ``DeliveryProgress/advanced()`` on it after each write it finishes.
     let progress = DeliveryProgress()
     /// Most changes in one batch, from the Tail or from one page of the log.
@@ -85,7 +87,11 @@ struct SubscriberLoop: Sendable {
         }
         var live = false
         while !Task.isCancelled {
-            if membership != nil, case let events = inbox.drain(), !events.isEmpty { try await deliver(.ephemeral(events)) }
+            if membership != nil, case let events = inbox.drain(), !events.isEmpty {
+                // Membership read after these were sent: none goes out on the strength of an older one.
+                try await right?.confirmForEphemeral()
+                try await deliver(.ephemeral(events))
+            }
             switch tail.take(id, after: cursor, limit: Self.batchLimit) {
             case .ended:
                 return cursor
@@ -104,8 +110,9 @@ struct SubscriberLoop: Sendable {
                     // A page of one channel holds its changes, or its messages; encoded a few at a
                     // time (a page of large rows took seconds of a pool thread in a debug build).
                     let entries = await TailEntry.merged(Listener.Page(changes: page.changes, messages: page.messages))
-                    let matching = try await admitted(entries)
+                    let (matching, lost) = try await admitted(entries)
                     if !matching.isEmpty { try await deliverWatched(.changes(matching), deliver) }
+                    if let lost { throw lost }
                     return page
                 }
                 guard page.through > cursor else {
@@ -113,8 +120,9 @@ struct SubscriberLoop: Sendable {
                 }
                 cursor = page.through
             case .changes(let entries, let through, let caughtUp, let keepAlive):
-                let matching = try await admitted(entries)
+                let (matching, lost) = try await admitted(entries)
                 if !matching.isEmpty { try await deliver(.changes(matching)) }
+                if let lost { throw lost }
                 cursor = through
                 if caughtUp, !live {
                     live = true
@@ -155,15 +163,29 @@ struct SubscriberLoop: Sendable {
     /// not as they are; an UPDATE that enters or leaves its filter is re-encoded. A filter's work
     /// yields the thread every few milliseconds, so that one subscriber's expensive filter over
     /// large rows never holds up the others' delivery (the cooperative pool has one thread per core).
-    func admitted(_ entries: [TailEntry]) async throws -> [TailEntry] {
+    /// An access change among them decides the reader's right again at its place: when the reader
+    /// lost the channel, the entries before it are returned with the refusal (`lost`), to be
+    /// delivered before the loop ends with it; nothing after it is.
+    func admitted(_ entries: [TailEntry]) async throws -> (kept: [TailEntry], lost: (any Error)?) {
         let request = try current()
         var kept: [TailEntry] = []
         kept.reserveCapacity(entries.count)
         var turns = Turns(checkEvery: 32)  // a row's filter is quick: the clock every 32
         for entry in entries {
             guard let event = entry.event else {
-                // A message: its channel's subscribers get it whole, a private one only those who may read it.
-                if hidesPrivateMessages, case .message(let message) = entry.content, message.isPrivate { continue }
+                // A message: its channel's subscribers get it whole, a private one only those who may
+                // read it; an access change is applied, never delivered.
+                if case .message(let message) = entry.content {
+                    if let change = message.access {
+                        do {
+                            try await right?.apply(change)
+                        } catch {
+                            return (kept, error)
+                        }
+                        continue
+                    }
+                    if message.isPrivate, let right, !right.seesPrivate { continue }
+                }
                 kept.append(entry)
                 continue
             }
@@ -176,7 +198,7 @@ struct SubscriberLoop: Sendable {
             }
             await turns.step()
         }
-        return kept
+        return (kept, nil)
     }
 
     /// The request with the table's column types as they are now. Throws when the table changed
