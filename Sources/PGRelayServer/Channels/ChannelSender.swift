@@ -61,9 +61,10 @@ struct ChannelSender: Sendable {
         try await send([Draft(channel: name, event: event, payload: payload)], ephemeral: ephemeral, claims: claims, rateKey: rateKey, origin: origin)
     }
 
-    /// Sends every draft or none: each is checked (its event name and size, then the sender's
-    /// right to send on its channel), the whole batch counted against the rate at once (each
-    /// message one send), and the messages written in one transaction. A refusal names the
+    /// Sends every draft or none: each is checked (its event name and size), the whole batch
+    /// counted against the rate at once (each message one send: before any lookup, so that a
+    /// batch over the rate costs the database nothing), then the sender's right to send on each
+    /// channel, and the messages written in one transaction. A refusal names the
     /// message it is about (`message 3: ...`) when there are several; nothing is written then.
     func send(_ drafts: [Draft], ephemeral: Bool = false, claims: JSONValue?, rateKey: String, origin: String? = nil) async throws {
         func refusal(_ index: Int, _ refusal: Refusal) -> Refusal {
@@ -84,14 +85,6 @@ struct ChannelSender: Sendable {
                 ))
             }
         }
-        var grants: [String: ChannelGate.Grant] = [:]
-        for (index, draft) in drafts.enumerated() where grants[draft.channel] == nil {
-            do {
-                grants[draft.channel] = try await gate.authorize(.send, channel: draft.channel, claims: claims)
-            } catch {
-                throw refusal(index, Refusal(error))
-            }
-        }
         guard rate.admit(rateKey, count: drafts.count) else {
             throw Refusal(
                 .tooMany,
@@ -99,6 +92,14 @@ struct ChannelSender: Sendable {
                     ? "a batch of \(drafts.count) messages is more than limits.messages_per_second (\(limits.messagesPerSecond)) allows in one second; send smaller batches"
                     : "more than \(limits.messagesPerSecond) messages in one second (limits.messages_per_second); send fewer"
             )
+        }
+        var grants: [String: ChannelGate.Grant] = [:]
+        for (index, draft) in drafts.enumerated() where grants[draft.channel] == nil {
+            do {
+                grants[draft.channel] = try await gate.authorize(.send, channel: draft.channel, claims: claims)
+            } catch {
+                throw refusal(index, Refusal(error))
+            }
         }
         let granted = grants
         do {
