@@ -144,6 +144,21 @@ public struct ChannelStore {
         }
     }
 
+    /// The users who are members of channel `name`, and the database time they are read as of
+    /// (the statement's start, no later than its snapshot), in the form of the log's and the
+    /// ephemeral events' timestamps, so that the two compare as text.
+    public func memberUsers(of name: String) throws -> (users: Set<String>, asOf: String) {
+        let row = try connection.query(
+            """
+            select to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                   coalesce((select json_agg(user_id) from realtime.channel_members where channel = $1), '[]')::text
+            """,
+            [name]
+        ).first
+        let users = (try? JSONValue(parsing: row?[1] ?? "[]"))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return (Set(users), row?[0] ?? "")
+    }
+
     /// Adds `user` with `role`, or gives a member that role. Refused past `max_members`, and for
     /// a third member of a direct channel; the count is taken under a lock on the channel.
     @discardableResult

@@ -10,6 +10,14 @@ import PGRelayPostgres
 struct ChannelGate: Sendable {
     let authenticator: Authenticator?
     let pool: DatabasePool
+    /// Members of members-only channels as of a database time, for ephemeral deliveries.
+    let memberships: MembershipCache
+
+    init(authenticator: Authenticator?, pool: DatabasePool) {
+        self.authenticator = authenticator
+        self.pool = pool
+        self.memberships = MembershipCache(pool: pool)
+    }
 
     /// What a client may do, and as whom.
     struct Grant: Sendable {

@@ -15,14 +15,19 @@ final class ChannelRight: Sendable {
     /// Whether private messages may reach this reader at all (not a Supabase public join).
     let privateAllowed: Bool
     private let decide: @Sendable () async throws -> ChannelGate.Grant
+    private let memberships: MembershipCache
     private let state: Mutex<(seesPrivate: Bool, membersOnly: Bool)>
 
     /// - Parameter decide: authorizes the reader again, with its current token; throws when it
     ///   may no longer read the channel.
-    init(channel: String, grant: ChannelGate.Grant, privateAllowed: Bool = true, decide: @escaping @Sendable () async throws -> ChannelGate.Grant) {
+    init(
+        channel: String, grant: ChannelGate.Grant, privateAllowed: Bool = true, memberships: MembershipCache,
+        decide: @escaping @Sendable () async throws -> ChannelGate.Grant
+    ) {
         self.channel = channel
         self.user = grant.user
         self.privateAllowed = privateAllowed
+        self.memberships = memberships
         self.decide = decide
         state = Mutex((grant.seesPrivate && privateAllowed, Self.membersOnly(grant)))
     }
@@ -48,9 +53,13 @@ final class ChannelRight: Sendable {
     }
 
     /// Before ephemeral events and presence reach the reader: on a members-only channel, its
-    /// membership is read again now, after they were sent.
-    func confirmForEphemeral() async throws {
-        guard state.withLock({ $0.membersOnly }) else { return }
-        try await recheck()
+    /// membership as of their newest time or later (``MembershipCache``: one read per channel,
+    /// not per reader); throws when it is no longer a member.
+    func confirmForEphemeral(_ events: [EphemeralEvent]) async throws {
+        guard let user, state.withLock({ $0.membersOnly }), let newest = events.map(\.timestamp).max() else { return }
+        let members = try await memberships.members(of: channel, asOf: newest)
+        guard members.users.contains(user) else {
+            throw Refusal(.forbidden, "channel \(channel) is members only, and '\(user)' is not one any more")
+        }
     }
 }

@@ -142,7 +142,7 @@ final class NativeSocket: Sendable {
         services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         var loop = session.channelLoop(name, since: since)
         let (gate, token) = (services.gate, session.token)
-        let right = ChannelRight(channel: name, grant: grant) { try await gate.authorize(.read, channel: name, claims: token.claims) }
+        let right = ChannelRight(channel: name, grant: grant, memberships: gate.memberships) { try await gate.authorize(.read, channel: name, claims: token.claims) }
         loop.right = right
         try await start(id, loop: loop, entry: { .init(detail: right, handles: [$0], channels: [name]) }, group: &group)
     }

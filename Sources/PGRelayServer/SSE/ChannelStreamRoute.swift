@@ -54,7 +54,7 @@ struct ChannelStreamRoute {
         )
         loop.ephemeral = (hub, name)
         let gate = self.gate
-        loop.right = ChannelRight(channel: name, grant: grant) { try await gate.authorize(.read, channel: name, claims: claims) }
+        loop.right = ChannelRight(channel: name, grant: grant, memberships: gate.memberships) { try await gate.authorize(.read, channel: name, claims: claims) }
         logger.info("stream opened", metadata: ["client": "\(client.text)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         let entry = connections.open(transport: .sse, user: grant.user, remote: client.text, userAgent: request.headers[.userAgent], channels: [name])
         return StreamRoute.eventStream(

@@ -51,9 +51,9 @@ extension SupabaseSocket {
                 }
             }
         } catch is CancellationError {
-        } catch let lost as SupabaseJoinError {
+        } catch let lost where lost is SupabaseJoinError || (lost as? Refusal).map({ $0.kind == .forbidden || $0.kind == .unauthorized }) == true {
             // The holder lost the channel (a member removed, the channel deleted): the join is closed.
-            logger.info("supabase socket: a joined channel may no longer be read", metadata: ["topic": "\(topic)", "reason": "\(lost.reason)"])
+            logger.info("supabase socket: a joined channel may no longer be read", metadata: ["topic": "\(topic)", "reason": "\(lost)"])
             guard let entry = session.subscriptions.get(topic), session.subscriptions.remove(topic, ifSame: handle) else { return }
             try? await close(topic, entry, because: "You no longer have permission to read from this Channel topic: \(join.channel)")
         } catch {

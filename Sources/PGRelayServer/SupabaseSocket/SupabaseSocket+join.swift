@@ -45,7 +45,7 @@ extension SupabaseSocket {
         // Private messages go to private joins of those who may read them, never to a public join;
         // a join whose holder loses the channel (removed meanwhile) is closed.
         let token = session.token
-        loop.right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate) { [self] in
+        loop.right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate, memberships: services.gate.memberships) { [self] in
             try await authorize(join, claims: token.claims)
         }
         let (socket, subscriptions) = (self, session.subscriptions)

@@ -89,7 +89,7 @@ struct SubscriberLoop: Sendable {
         while !Task.isCancelled {
             if membership != nil, case let events = inbox.drain(), !events.isEmpty {
                 // Membership read after these were sent: none goes out on the strength of an older one.
-                try await right?.confirmForEphemeral()
+                try await right?.confirmForEphemeral(events)
                 try await deliver(.ephemeral(events))
             }
             switch tail.take(id, after: cursor, limit: Self.batchLimit) {
