@@ -76,6 +76,8 @@ import Testing
             ("2000 headers", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\(headers)\r\n", "431"),
             ("chunked", send + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "411"),
             ("trickled body", send + "Content-Length: 100\r\n\r\n{", "408"),
+            ("folded header", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n", "400"),
+            ("space before colon", "GET /health HTTP/1.1\r\nHost : evil.example\r\n\r\n", "400"),
         ]
         let results = try await Workers.value { try cases.map { try Self.exchange(port, $0.1) } }
         for ((name, _, status), result) in zip(cases, results) {

@@ -230,6 +230,15 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         let lines = String(decoding: head[..<end], as: UTF8.self).split(separator: "\r\n", omittingEmptySubsequences: false)
         let requestLine = lines.first.map(String.init) ?? ""
         if let problem = Self.requestLineProblem(requestLine) { return .refuse(status: problem.status, reason: problem.reason) }
+        // A field line is `name: value`, the name a token: a folded line (obs-fold, leading white
+        // space) or one without a colon is refused, as RFC 9112 asks (the decoder behind dropped
+        // such a request without an answer).
+        let token = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), colon > line.startIndex, line[..<colon].allSatisfy(token.contains) else {
+                return .refuse(status: "400 Bad Request", reason: "a header line is 'Name: value' (no folded lines, no space before the colon); not '\(line.prefix(60))'")
+            }
+        }
         let fields = lines.dropFirst().map { line in
             let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             return (name: parts[0].trimmingCharacters(in: .whitespaces).lowercased(), value: parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : "")
