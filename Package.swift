@@ -58,7 +58,9 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Configuration", package: "swift-configuration"),
-            ]
+            ],
+            // The inspector's page, style and script.
+            resources: [.copy("Inspector/Resources")]
         ),
         .executableTarget(
             name: "pgrelay",

@@ -3,8 +3,8 @@ import HTTPTypes
 import NIOCore
 
 /// The inspector page at `/`: a live table of changes for an operator, in one self-contained
-/// page (hand-written HTML, CSS and script, served from the binary: no build step, nothing
-/// fetched from elsewhere).
+/// page (``InspectorAssets``: hand-written HTML, CSS and script, served from the binary: no build
+/// step, nothing fetched from elsewhere).
 ///
 /// The page holds no data: what it shows it reads from the same endpoints as any client
 /// (`/v1/tables`, `/v1/stream/...`, `/v1/position`), with the token typed into it, so with auth
@@ -16,9 +16,9 @@ struct InspectorRoute {
         "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
     func register(on router: Router<RelayRequestContext>) {
-        router.get("/") { _, _ in Self.asset(InspectorPage.html, type: "text/html; charset=utf-8") }
-        router.get("/inspector.css") { _, _ in Self.asset(InspectorPage.css, type: "text/css; charset=utf-8") }
-        router.get("/inspector.js") { _, _ in Self.asset(InspectorScript.source, type: "text/javascript; charset=utf-8") }
+        router.get("/") { _, _ in Self.asset(InspectorAssets.html, type: "text/html; charset=utf-8") }
+        router.get("/inspector.css") { _, _ in Self.asset(InspectorAssets.css, type: "text/css; charset=utf-8") }
+        router.get("/inspector.js") { _, _ in Self.asset(InspectorAssets.script, type: "text/javascript; charset=utf-8") }
     }
 
     static func asset(_ text: String, type: String) -> Response {
