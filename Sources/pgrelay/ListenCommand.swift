@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import UnixSignals
 import Synchronization
 import Logging
 import PGRelayCore
@@ -46,7 +47,7 @@ struct ListenCommand: AsyncParsableCommand {
                 group.addTask {
                     if notifyChannels.isEmpty { try await watchLog() } else { try await watchRaw(notifyChannels) }
                 }
-                group.addTask { await Signals.first(of: [SIGINT, SIGTERM]) }
+                group.addTask { await Signals.first(of: [.sigint, .sigterm]) }
                 if let seconds { group.addTask { try await Task.sleep(for: .seconds(seconds)) } }
                 defer { group.cancelAll() }
                 try await group.next()
@@ -121,39 +122,11 @@ struct ListenCommand: AsyncParsableCommand {
     }
 }
 
-/// Runs `handler` when the process receives `signal`, instead of the default (exit without cleanup).
-/// Waiting for a process signal, for commands that stop on Ctrl-C or SIGTERM.
+/// The first of some signals, by swift-service-lifecycle's `UnixSignalsSequence` (which ignores
+/// their default action while it traps them).
 enum Signals {
-    /// Dispatch sources are safe to cancel from any thread (GCD's own guarantee), which is all
-    /// that is shared; hence unchecked.
-    private final class Sources: @unchecked Sendable {
-        let sources: [DispatchSourceSignal]
-        init(_ sources: [DispatchSourceSignal]) { self.sources = sources }
-        func cancel() { sources.forEach { $0.cancel() } }
-    }
-
     /// Returns when one of `signals` arrives, or when the task is cancelled.
-    static func first(of signals: [Int32]) async {
-        let made = Sources(signals.map { number in
-            Foundation.signal(number, SIG_IGN)
-            return DispatchSource.makeSignalSource(signal: number, queue: .global())
-        })
-        let resumed = Mutex(false)
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                let once: @Sendable () -> Void = {
-                    if resumed.withLock({ done in defer { done = true }; return !done }) { continuation.resume() }
-                }
-                for source in made.sources {
-                    source.setEventHandler(handler: once)
-                    source.setCancelHandler(handler: once)
-                    source.resume()
-                }
-                if Task.isCancelled { made.cancel() }
-            }
-        } onCancel: {
-            made.cancel()
-        }
-        made.cancel()
+    static func first(of signals: [UnixSignal]) async {
+        for await _ in await UnixSignalsSequence(trapping: signals) { return }
     }
 }
