@@ -74,7 +74,10 @@ let package = Package(
         ),
         // Throwaway Postgres clusters and subprocesses for the integration tests.
         .target(name: "PGRelayTestSupport", dependencies: ["PGRelayPostgres", "PGRelayCore"]),
+        // Tests that need no database (pure logic: Core, and the server's Tail, limits, settings):
+        // `swift test --filter 'PGRelayCoreTests|PGRelayUnitTests'` runs them in seconds without Postgres.
         .testTarget(name: "PGRelayCoreTests", dependencies: ["PGRelayCore"]),
+        .testTarget(name: "PGRelayUnitTests", dependencies: ["PGRelayServer", "PGRelayPostgres", "PGRelayCore"]),
         .testTarget(
             name: "PGRelayPostgresTests",
             dependencies: ["PGRelayPostgres", "PGRelayCore", "PGRelaySQL", "PGRelayTestSupport"],
