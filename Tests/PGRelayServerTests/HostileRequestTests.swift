@@ -74,6 +74,7 @@ import Testing
             ("two lengths", send + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "400"),
             ("two hosts", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1\r\n\r\n", "400"),
             ("2000 headers", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\(headers)\r\n", "431"),
+            ("100 header fields, the most", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + (0..<98).map { "X-\($0): y\r\n" }.joined() + "\r\n", "200"),
             ("chunked", send + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "411"),
             ("trickled body", send + "Content-Length: 100\r\n\r\n{", "408"),
             ("folded header", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n", "400"),

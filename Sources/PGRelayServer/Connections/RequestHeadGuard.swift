@@ -208,7 +208,8 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
             return problem
         }
         if head.count > limits.maximumHeadBytes { return ("431 Request Header Fields Too Large", "the request head is larger than \(limits.maximumHeadBytes) bytes") }
-        if head.count(where: { $0 == 10 }) > limits.maximumHeaderFields + 1 {
+        // Line ends: the request line's, one per field, and the empty line's that ends the head.
+        if head.count(where: { $0 == 10 }) > limits.maximumHeaderFields + 2 {
             return ("431 Request Header Fields Too Large", "the request head has more than \(limits.maximumHeaderFields) header fields")
         }
         return nil
