@@ -101,7 +101,7 @@ public struct AccessPolicy: Equatable, Sendable {
             throw AccessDenied(description: "role '\(role)' may not read \(table)")
         }
         guard let template = scopes[table] else { return .all }
-        let (filter, names) : (RowFilter, [String])
+        let (filter, names): (RowFilter, [String])
         do {
             (filter, names) = try Self.parseTemplate(template)
         } catch {

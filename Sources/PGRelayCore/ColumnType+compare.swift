@@ -6,7 +6,9 @@ extension ColumnType {
     public func problem(with operand: String) -> String? {
         switch self {
         case .integer(let bits):
-            guard let value = Int64(operand.trimmingCharacters(in: .whitespaces)) else { return "'\(operand)' is not a whole number (the column is int\(bits / 8))" }
+            guard let value = Int64(operand.trimmingCharacters(in: .whitespaces)) else {
+                return "'\(operand)' is not a whole number (the column is int\(bits / 8))"
+            }
             let limit = bits == 64 ? Int64.max : (Int64(1) << (bits - 1)) - 1
             return value > limit || value < -limit - 1 ? "'\(operand)' is out of range for int\(bits / 8)" : nil
         case .exact:
@@ -48,7 +50,9 @@ extension ColumnType {
             return FloatingText.order(left, right)
         case .timestamptz, .timestamp:
             let keepZone = self == .timestamptz
-            guard let left = TimeText.microseconds(text, keepZone: keepZone), let right = TimeText.microseconds(operand, keepZone: keepZone) else { return nil }
+            guard let left = TimeText.microseconds(text, keepZone: keepZone), let right = TimeText.microseconds(operand, keepZone: keepZone) else {
+                return nil
+            }
             return Self.order(left, right)
         case .date:
             guard let left = TimeText.days(text), let right = TimeText.days(operand) else { return nil }
@@ -115,9 +119,15 @@ struct ExactDecimal: Comparable {
     init?(_ raw: String) {
         let text = raw.trimmingCharacters(in: .whitespaces)
         switch text.lowercased() {
-        case "nan": kind = .nan; return
-        case "infinity", "+infinity", "inf", "+inf": kind = .positiveInfinity; return
-        case "-infinity", "-inf": kind = .negativeInfinity; return
+        case "nan":
+            kind = .nan
+            return
+        case "infinity", "+infinity", "inf", "+inf":
+            kind = .positiveInfinity
+            return
+        case "-infinity", "-inf":
+            kind = .negativeInfinity
+            return
         default: kind = .finite
         }
         var bytes = Substring(text).utf8[...]

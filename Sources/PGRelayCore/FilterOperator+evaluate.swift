@@ -65,7 +65,8 @@ extension FilterOperator {
             else { return nil }
             return left == right ? .orderedSame : (left < right ? .orderedAscending : .orderedDescending)
         case .string(let string):
-            return string == text ? .orderedSame : (string.unicodeScalars.lexicographicallyPrecedes(text.unicodeScalars) ? .orderedAscending : .orderedDescending)
+            return string == text
+                ? .orderedSame : (string.unicodeScalars.lexicographicallyPrecedes(text.unicodeScalars) ? .orderedAscending : .orderedDescending)
         case .bool(let bool):
             guard let other = Bool(text.lowercased()) else { return nil }
             return bool == other ? .orderedSame : (!bool ? .orderedAscending : .orderedDescending)

@@ -54,11 +54,13 @@ public enum FuzzChecks {
         for serializer in [PhoenixFrame.Serializer.v1, .v2] {
             guard let frame = try? PhoenixFrame(text: text, serializer: serializer) else { continue }
             let again = try? PhoenixFrame(text: frame.text(serializer), serializer: serializer)
-            precondition(again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a Phoenix frame changed in a round trip")
+            precondition(
+                again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a Phoenix frame changed in a round trip")
         }
         if let frame = try? PhoenixFrame(binary: bytes), let pushed = try? frame.broadcastPush() {
             let again = try? PhoenixFrame(binary: pushed)
-            precondition(again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a binary push changed in a round trip")
+            precondition(
+                again?.topic == frame.topic && again?.ref == frame.ref && again?.payload == frame.payload, "a binary push changed in a round trip")
         }
     }
 

@@ -25,7 +25,9 @@ public enum LogRecord {
         let header = try ChangeEvent.Header(record)
         let new = record["new"] ?? .null
         let old = record["old"] ?? .null
-        if case .array = new {} else if case .array = old {} else {
+        if case .array = new {
+        } else if case .array = old {
+        } else {
             guard count == 1 else { throw ChangeEventDecodingError(reason: "a single change recorded with n = \(count)") }
             return [try ChangeEvent(id: firstID, timestamp: timestamp, record: record)]
         }
@@ -42,7 +44,8 @@ public enum LogRecord {
             if operation == .update, after == nil { operation = .delete }
             if operation == .update, before == nil { operation = .insert }
             for (name, value) in [("new", after), ("old", before)] {
-                if let value, case .object = value {} else if value != nil {
+                if let value, case .object = value {
+                } else if value != nil {
                     throw ChangeEventDecodingError(reason: "\"\(name)\" rows must be objects")
                 }
             }

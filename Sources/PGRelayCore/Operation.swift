@@ -32,10 +32,13 @@ public struct EventSet: Hashable, Sendable, CustomStringConvertible {
                 ops.insert(op)
             } else {
                 if word.isEmpty {
-                    let why = text.trimmingCharacters(in: .whitespaces).isEmpty ? "is empty" : "has an empty name (two commas in a row, or one at an end)"
+                    let why =
+                        text.trimmingCharacters(in: .whitespaces).isEmpty ? "is empty" : "has an empty name (two commas in a row, or one at an end)"
                     throw EventSetError(description: "the event list '\(text)' \(why); use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
                 }
-                throw EventSetError(description: "unknown event '\(raw.trimmingCharacters(in: .whitespaces))'; use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
+                throw EventSetError(
+                    description:
+                        "unknown event '\(raw.trimmingCharacters(in: .whitespaces))'; use INSERT, UPDATE, DELETE or TRUNCATE, separated by commas")
             }
         }
         guard !ops.isEmpty else { throw EventSetError(description: "no events given; use INSERT, UPDATE, DELETE or TRUNCATE") }

@@ -58,7 +58,8 @@ public struct RegularExpression: Equatable, Sendable {
 
     public init(_ source: String, caseInsensitive: Bool = false) throws(RegularExpressionError) {
         guard source.count <= FilterOperator.maximumPatternLength else {
-            throw RegularExpressionError(message: "a regular expression may have at most \(FilterOperator.maximumPatternLength) characters (it has \(source.count))")
+            throw RegularExpressionError(
+                message: "a regular expression may have at most \(FilterOperator.maximumPatternLength) characters (it has \(source.count))")
         }
         self.source = source
         self.caseInsensitive = caseInsensitive
@@ -108,7 +109,10 @@ public struct RegularExpression: Equatable, Sendable {
         }
         for position in 0...input.count {
             // Unanchored: a match may start at every position.
-            if add(0, at: position, to: &current) { stack.removeAll(); return true }
+            if add(0, at: position, to: &current) {
+                stack.removeAll()
+                return true
+            }
             guard position < input.count else { break }
             let scalar = input[position]
             next.removeAll(keepingCapacity: true)
@@ -124,7 +128,10 @@ public struct RegularExpression: Equatable, Sendable {
                 default:
                     reads = false
                 }
-                if reads, add(pc + 1, at: position + 1, to: &next) { stack.removeAll(); return true }
+                if reads, add(pc + 1, at: position + 1, to: &next) {
+                    stack.removeAll()
+                    return true
+                }
             }
             swap(&current, &next)
         }
@@ -276,7 +283,8 @@ public struct RegularExpression: Equatable, Sendable {
                     guard let end = rest.range(of: ":]") else { throw RegularExpressionError(message: "a class such as [:alpha:] ends with ':]'") }
                     let name = String(rest[rest.index(after: rest.startIndex)..<end.lowerBound])
                     guard let ranges = Self.namedClass(name) else {
-                        throw RegularExpressionError(message: "unknown class [:\(name):]; use alpha, digit, alnum, upper, lower, space, punct or xdigit")
+                        throw RegularExpressionError(
+                            message: "unknown class [:\(name):]; use alpha, digit, alnum, upper, lower, space, punct or xdigit")
                     }
                     set.ranges += ranges
                     index += name.unicodeScalars.count + 3
@@ -328,7 +336,10 @@ public struct RegularExpression: Equatable, Sendable {
 
         mutating func append(_ instruction: Instruction) throws(RegularExpressionError) {
             guard program.count < RegularExpression.maximumProgramSize else {
-                throw RegularExpressionError(message: "the regular expression is too large once its repetitions are expanded (at most \(RegularExpression.maximumProgramSize) steps)")
+                throw RegularExpressionError(
+                    message:
+                        "the regular expression is too large once its repetitions are expanded (at most \(RegularExpression.maximumProgramSize) steps)"
+                )
             }
             program.append(instruction)
         }

@@ -12,7 +12,8 @@ public enum ReplayStart: Equatable, Sendable {
     case at(Date)
 
     /// The accepted forms, for messages.
-    public static let forms = "an id (42), an ISO-8601 time with a zone (2026-11-23T10:00:00Z, 2026-11-23T11:00:00.5+01:00), a date (2026-11-23, midnight UTC) or unix seconds (@1763892000)"
+    public static let forms =
+        "an id (42), an ISO-8601 time with a zone (2026-11-23T10:00:00Z, 2026-11-23T11:00:00.5+01:00), a date (2026-11-23, midnight UTC) or unix seconds (@1763892000)"
 
     /// - Parameter name: what messages call the value (`--since`, or an HTTP parameter's name).
     public init(parsing text: String, named name: String = "--since") throws {
@@ -71,7 +72,9 @@ public enum ReplayStart: Equatable, Sendable {
         var fraction = 0.0
         if i < c.count {
             guard expect(84) || expect(32) else { return .failure(TimeProblem(why: "has unexpected text after the date")) }
-            guard let hour = number(2), expect(58), let minute = number(2) else { return .failure(TimeProblem(why: "has no time in the form 10:00 after the date")) }
+            guard let hour = number(2), expect(58), let minute = number(2) else {
+                return .failure(TimeProblem(why: "has no time in the form 10:00 after the date"))
+            }
             guard hour <= 23, minute <= 59 else { return .failure(TimeProblem(why: "has no time \(hour):\(minute)")) }
             var second = 0
             if expect(58) {
@@ -101,7 +104,8 @@ public enum ReplayStart: Equatable, Sendable {
                 guard hours <= 15, minutes <= 59 else { return .failure(TimeProblem(why: "has a zone offset beyond ±15:59")) }
                 offsetSeconds = sign * (hours * 3600 + minutes * 60)
             } else {
-                return .failure(TimeProblem(why: i == c.count ? "has no zone: add Z for UTC or an offset such as +01:00" : "has unexpected text after the time"))
+                return .failure(
+                    TimeProblem(why: i == c.count ? "has no zone: add Z for UTC or an offset such as +01:00" : "has unexpected text after the time"))
             }
             guard i == c.count else { return .failure(TimeProblem(why: "has unexpected text after the zone")) }
         }

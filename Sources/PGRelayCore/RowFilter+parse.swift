@@ -51,7 +51,9 @@ struct FilterParser {
         }
         let filter: RowFilter
         if logical == "or" || logical == "and" {
-            guard index < text.count, text[index] == "(" else { throw error("\(logical)= takes a list in parentheses, e.g. \(logical)=(a.eq.1,b.gt.2)") }
+            guard index < text.count, text[index] == "(" else {
+                throw error("\(logical)= takes a list in parentheses, e.g. \(logical)=(a.eq.1,b.gt.2)")
+            }
             let items = try parseList(depth: 0)
             filter = logical == "or" ? .or(items) : .and(items)
         } else {
@@ -145,7 +147,9 @@ struct FilterParser {
             let valueStart = index
             let value = try readValue(until: terminators)
             if op == .like || op == .ilike, value.count > FilterOperator.maximumPatternLength {
-                throw error("a \(op.rawValue) pattern may have at most \(FilterOperator.maximumPatternLength) characters (it has \(value.count))", at: valueStart)
+                throw error(
+                    "a \(op.rawValue) pattern may have at most \(FilterOperator.maximumPatternLength) characters (it has \(value.count))",
+                    at: valueStart)
             }
             operand = .value(value)
         }

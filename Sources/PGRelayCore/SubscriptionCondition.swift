@@ -20,7 +20,9 @@ public struct SubscriptionCondition: Equatable, Sendable, CustomStringConvertibl
 
     public init(_ text: String) throws(SubscriptionConditionError) {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw SubscriptionConditionError("a condition is a boolean SQL expression over the table's columns, e.g. \"post_id = '123'\"") }
+        guard !trimmed.isEmpty else {
+            throw SubscriptionConditionError("a condition is a boolean SQL expression over the table's columns, e.g. \"post_id = '123'\"")
+        }
         guard trimmed.count <= Self.maximumLength else {
             throw SubscriptionConditionError("a condition may have at most \(Self.maximumLength) characters (it has \(trimmed.count))")
         }

@@ -59,7 +59,9 @@ public struct TriggerTemplate: Sendable {
                 "update_where": condition == nil ? "true" : "(\(function)(n::\(table.quoted)) or \(function)(o::\(table.quoted)))",
                 // A WHEN clause runs with the writer's rights, who may not use the realtime schema:
                 // the condition itself, rendered over NEW and OLD.
-                "update_when": condition.map { " when (coalesce(\(SQLQuoting.condition($0.new)), false) or coalesce(\(SQLQuoting.condition($0.old)), false))" } ?? "",
+                "update_when": condition.map {
+                    " when (coalesce(\(SQLQuoting.condition($0.new)), false) or coalesce(\(SQLQuoting.condition($0.old)), false))"
+                } ?? "",
             ],
             sections: sections
         )

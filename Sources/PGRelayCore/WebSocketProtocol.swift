@@ -118,7 +118,9 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             self = .track(ref: ref, channel: channel, status: status, meta: meta, user: user)
         case "subscribe":
             guard let id, !id.isEmpty else { throw fail("subscribe needs a string \"id\"") }
-            guard let tableText = json["table"]?.stringValue else { throw fail("subscribe needs a \"table\" (\"public.orders\") or a \"channel\" (\"room:42\")") }
+            guard let tableText = json["table"]?.stringValue else {
+                throw fail("subscribe needs a \"table\" (\"public.orders\") or a \"channel\" (\"room:42\")")
+            }
             let table: TableName
             do { table = try TableName(parsing: tableText) } catch { throw fail("\(error)") }
             var request = StreamRequest()
@@ -151,7 +153,9 @@ public enum WebSocketClientMessage: Equatable, Sendable {
             guard let token = json["token"]?.stringValue, !token.isEmpty else { throw fail("access_token needs the new JWT as a string \"token\"") }
             self = .accessToken(token)
         case let other:
-            throw fail("unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, send, track, untrack, access_token or ping")
+            throw fail(
+                "unknown message type \(other.map { "'\($0)'" } ?? "(missing \"type\")"); use subscribe, unsubscribe, send, track, untrack, access_token or ping"
+            )
         }
     }
 

@@ -37,7 +37,8 @@ extension ChangeLog {
               from gone
             """
         let legacyAge = "committed_at < now() - make_interval(secs => $1)"
-        let sql = dryRun
+        let sql =
+            dryRun
             ? """
             with \(horizon),
             gone as (select l.n, l.channel, l.record->>'operation' as op from realtime.log l, horizon h where \(old)),
@@ -52,12 +53,14 @@ extension ChangeLog {
             """
         return try connection.transaction {
             let age = [String(seconds)]
-            let legacy = Int64(
-                try connection.query(dryRun
-                    ? "select count(*) from realtime.legacy_changes where \(legacyAge)"
-                    : "with gone as (delete from realtime.legacy_changes where \(legacyAge) returning 1) select count(*) from gone", age
-                ).first?[0] ?? "0"
-            ) ?? 0
+            let legacy =
+                Int64(
+                    try connection.query(
+                        dryRun
+                            ? "select count(*) from realtime.legacy_changes where \(legacyAge)"
+                            : "with gone as (delete from realtime.legacy_changes where \(legacyAge) returning 1) select count(*) from gone", age
+                    ).first?[0] ?? "0"
+                ) ?? 0
             let row = try connection.query(sql, age).first
             func int(_ i: Int) -> Int64 { Int64(row?[i] ?? "0") ?? 0 }
             return Removal(changes: legacy + int(0), messages: int(1), ticks: int(2))
@@ -81,24 +84,25 @@ extension ChangeLog {
     }
 
     public func statistics() throws -> Statistics {
-        let row = try connection.query(
-            """
-            select (select coalesce(max(version), 0) from realtime.schema_migrations),
-                   (select count(*) from realtime.subscriptions),
-                   (select coalesce(sum(n), 0) from realtime.log) + (select count(*) from realtime.legacy_changes),
-                   pg_total_relation_size('realtime.log') + pg_total_relation_size('realtime.ticks')
-                       + pg_total_relation_size('realtime.legacy_changes'),
-                   realtime.newest_id(),
-                   (select to_char(least((select min(committed_at) from realtime.legacy_changes),
-                                         (select min(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
-                                   at time zone 'UTC', \(Self.timestampFormat))),
-                   (select to_char(greatest((select max(committed_at) from realtime.legacy_changes),
-                                            (select max(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
-                                   at time zone 'UTC', \(Self.timestampFormat))),
-                   pg_notification_queue_usage(),
-                   (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%' and datname = current_database())
-            """
-        ).first ?? []
+        let row =
+            try connection.query(
+                """
+                select (select coalesce(max(version), 0) from realtime.schema_migrations),
+                       (select count(*) from realtime.subscriptions),
+                       (select coalesce(sum(n), 0) from realtime.log) + (select count(*) from realtime.legacy_changes),
+                       pg_total_relation_size('realtime.log') + pg_total_relation_size('realtime.ticks')
+                           + pg_total_relation_size('realtime.legacy_changes'),
+                       realtime.newest_id(),
+                       (select to_char(least((select min(committed_at) from realtime.legacy_changes),
+                                             (select min(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
+                                       at time zone 'UTC', \(Self.timestampFormat))),
+                       (select to_char(greatest((select max(committed_at) from realtime.legacy_changes),
+                                                (select max(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
+                                       at time zone 'UTC', \(Self.timestampFormat))),
+                       pg_notification_queue_usage(),
+                       (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%' and datname = current_database())
+                """
+            ).first ?? []
         func int(_ i: Int) -> Int64 { row.indices.contains(i) ? Int64(row[i] ?? "0") ?? 0 : 0 }
         return Statistics(
             schemaVersion: Int(int(0)),

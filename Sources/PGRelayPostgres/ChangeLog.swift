@@ -143,7 +143,9 @@ public struct ChangeLog {
     /// another's row lock wrote its dependent change after the other committed, so its last row
     /// comes later, and per-row causality holds. A row's first id is the tick's first id plus the
     /// changes of the rows before it in that order.
-    func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, budget: Budget) throws -> Int {
+    func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, budget: Budget) throws
+        -> Int
+    {
         let rows = try connection.query(
             """
             with t as (
@@ -257,11 +259,14 @@ public struct ChangeLog {
         defer { if bytes >= budget.bytes { page.full = true } }
         for row in rows {
             bytes += row[3]?.utf8.count ?? 0
-            guard row.count == 4, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let channel = row[2], let record = row[3] else {
+            guard row.count == 4, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let channel = row[2], let record = row[3]
+            else {
                 throw PostgresError(.invalidData, "unexpected row from realtime.legacy_changes")
             }
             do {
-                page.append(LoggedChange(channel: channel, event: try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))), routes: routes)
+                page.append(
+                    LoggedChange(channel: channel, event: try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))),
+                    routes: routes)
             } catch {
                 page.undecodable.append((id, "change \(id) in realtime.legacy_changes cannot be decoded: \(error)"))
                 page.through = id
@@ -329,6 +334,8 @@ public struct ChangeLog {
 
     /// A Postgres text[] literal: `{"a","b"}`, each element quoted and escaped.
     static func textArray(_ values: [String]) -> String {
-        "{" + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+        "{"
+            + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(
+                separator: ",") + "}"
     }
 }

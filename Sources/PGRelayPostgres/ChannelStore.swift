@@ -35,7 +35,9 @@ public struct ChannelStore {
             "insert into realtime.channels (name, type, options) values ($1, $2, $3::jsonb) on conflict (name) do nothing returning 1",
             [channel.name, channel.kind.rawValue, channel.options.json.jsonText]
         )
-        guard !inserted.isEmpty else { throw ChannelError(description: "channel \(channel.name) exists; pgrelay channel get \(channel.name) shows it") }
+        guard !inserted.isEmpty else {
+            throw ChannelError(description: "channel \(channel.name) exists; pgrelay channel get \(channel.name) shows it")
+        }
     }
 
     /// Every channel, or those of one kind, by name.
@@ -80,7 +82,10 @@ public struct ChannelStore {
             var what: [String] = []
             if found.members > 0 { what.append("\(found.members) member\(found.members == 1 ? "" : "s")") }
             if hasMessages { what.append("messages in the log") }
-            throw ChannelError(description: "channel \(name) has \(what.joined(separator: " and ")); pgrelay channel delete \(name) --force deletes it anyway (its messages stay in the log until cleanup)")
+            throw ChannelError(
+                description:
+                    "channel \(name) has \(what.joined(separator: " and ")); pgrelay channel delete \(name) --force deletes it anyway (its messages stay in the log until cleanup)"
+            )
         }
         try connection.query("delete from realtime.channels where name = $1", [name])
     }
@@ -121,13 +126,14 @@ public struct ChannelStore {
     public func requireKnown(_ name: String, orPresent: Bool = false) throws {
         try Channel.validate(name: name)
         try Installer(connection: connection).requireSchema(atLeast: Installer.messagesVersion, for: "channel messages")
-        let known = try connection.query(
-            """
-            select exists (select 1 from realtime.channels where name = $1)
-                or ($2::boolean and exists (select 1 from realtime.presence where channel = $1))
-            """,
-            [name, orPresent ? "true" : "false"]
-        ).first?[0] == "t"
+        let known =
+            try connection.query(
+                """
+                select exists (select 1 from realtime.channels where name = $1)
+                    or ($2::boolean and exists (select 1 from realtime.presence where channel = $1))
+                """,
+                [name, orPresent ? "true" : "false"]
+            ).first?[0] == "t"
         if !known, try !ChangeLog(connection: connection).hasMessages(on: name) { throw unknown(name) }
     }
 
@@ -183,15 +189,16 @@ public struct ChannelStore {
     /// The channel called `name` (nil when nobody created it) and `user`'s membership of it, in one
     /// round trip: what the relay decides access by.
     public func lookup(_ name: String, user: String?) throws -> (channel: Channel?, membership: ChannelAccess.Membership?) {
-        let row = try connection.query(
-            """
-            select c.name, c.type, c.options::text, m.role, m.can_send
-              from (select $1::text as name) q
-              left join realtime.channels c on c.name = q.name
-              left join realtime.channel_members m on m.channel = q.name and m.user_id = $2
-            """,
-            [name, user]
-        ).first ?? []
+        let row =
+            try connection.query(
+                """
+                select c.name, c.type, c.options::text, m.role, m.can_send
+                  from (select $1::text as name) q
+                  left join realtime.channels c on c.name = q.name
+                  left join realtime.channel_members m on m.channel = q.name and m.user_id = $2
+                """,
+                [name, user]
+            ).first ?? []
         guard row.count == 5, row[0] != nil else { return (nil, nil) }
         let channel = try summary([row[0], row[1], row[2], "0", ""]).channel
         let membership = row[3].flatMap(ChannelRole.init(rawValue:)).map { ChannelAccess.Membership(role: $0, canSend: row[4] == "t") }

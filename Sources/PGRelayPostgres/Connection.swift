@@ -163,7 +163,10 @@ public final class Connection: @unchecked Sendable {
             guard let result = PQgetResult(pointer) else { return kept }
             if let previous = kept {
                 let failed = PQresultStatus(previous) == PGRES_FATAL_ERROR
-                if failed { PQclear(result); continue }
+                if failed {
+                    PQclear(result)
+                    continue
+                }
                 PQclear(previous)
             }
             kept = result

@@ -15,13 +15,15 @@ extension Installer {
                 "select channel, schema_name, table_name, relid from realtime.subscriptions where relid = to_regclass($1)::oid",
                 [table.quoted]
             ).first
-            let dropped = try live == nil ? connection.query(
-                """
-                select channel, schema_name, table_name, relid from realtime.subscriptions s
-                 where (schema_name, table_name) = ($1, $2) and not exists (select from pg_class c where c.oid = s.relid)
-                """,
-                [table.schema, table.name]
-            ).first : nil
+            let dropped =
+                try live == nil
+                ? connection.query(
+                    """
+                    select channel, schema_name, table_name, relid from realtime.subscriptions s
+                     where (schema_name, table_name) = ($1, $2) and not exists (select from pg_class c where c.oid = s.relid)
+                    """,
+                    [table.schema, table.name]
+                ).first : nil
             guard let row = live ?? dropped, let channel = row[0] else {
                 if let renamed = try connection.query(
                     """
@@ -48,7 +50,8 @@ extension Installer {
     /// function) and moves the subscription's channel to `retired_channels`, inside the caller's transaction.
     func retire(channel: String, relid: String?, currentName: TableName?, subscribedAs: TableName) throws {
         try connection.execute(
-            TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: currentName, channel: channel, formerlyNamed: subscribedAs)
+            TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(
+                table: currentName, channel: channel, formerlyNamed: subscribedAs)
         )
         try connection.query("delete from realtime.subscriptions where channel = $1", [channel])
         try connection.query(
@@ -110,7 +113,8 @@ extension Installer {
         return try tables.map { table in
             guard let found = all.first(where: { $0.table == table }) else {
                 let exists = try connection.query("select to_regclass($1) is not null", [table.quoted]).first?[0] == "t"
-                let reason = exists ? "is not subscribed; run pgrelay subscribe \(table)" : "does not exist in database \"\(connection.databaseName)\""
+                let reason =
+                    exists ? "is not subscribed; run pgrelay subscribe \(table)" : "does not exist in database \"\(connection.databaseName)\""
                 throw PostgresError(.unknownTable, "table \(table) \(reason)")
             }
             return found

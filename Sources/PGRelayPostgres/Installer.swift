@@ -27,7 +27,9 @@ public struct Installer {
         let bootstrap = try TriggerSQL.file("bootstrap.sql")
         do {
             return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)
-        } catch let error as PostgresError where [SQLState.uniqueViolation, SQLState.duplicateSchema, SQLState.duplicateTable].contains(error.sqlState) {
+        } catch let error as PostgresError
+            where [SQLState.uniqueViolation, SQLState.duplicateSchema, SQLState.duplicateTable].contains(error.sqlState)
+        {
             // Another `init` created the schema at the same moment: it has committed; run again.
             return try initialize(migrations: migrations, functions: functions + "\n" + capture, bootstrap: bootstrap)
         }
@@ -61,8 +63,12 @@ public struct Installer {
                     }
                     guard subscription.trigger.tableExists else { continue }
                     let condition = try subscription.condition.map {
-                        try checked(try SubscriptionCondition($0), on: subscription.table, relid: try connection.query(
-                            "select to_regclass($1)::oid", [subscription.table.quoted]).first?[0] ?? "0", requireOwner: false).compiled
+                        try checked(
+                            try SubscriptionCondition($0), on: subscription.table,
+                            relid: try connection.query(
+                                "select to_regclass($1)::oid", [subscription.table.quoted]
+                            ).first?[0] ?? "0", requireOwner: false
+                        ).compiled
                     }
                     if condition != nil { try connection.query("set local search_path = pg_catalog, pg_temp") }
                     try installTriggers(
@@ -252,17 +258,20 @@ public struct Installer {
     /// The channel of a table subscribed for the first time: its own retired channel when it was
     /// subscribed before, else the natural one unless another table's rows carry it.
     private func channelForNewSubscription(_ table: TableName, relid: String) throws -> String {
-        if let own = try connection.query("select channel from realtime.retired_channels where relid = $1 order by retired_at desc limit 1", [relid]).first?[0] ?? nil {
+        if let own = try connection.query("select channel from realtime.retired_channels where relid = $1 order by retired_at desc limit 1", [relid])
+            .first?[0] ?? nil
+        {
             return own
         }
         let natural = ChannelName.forTable(table)
-        let taken = try connection.query(
-            """
-            select exists (select from realtime.subscriptions where channel = $1)
-                or exists (select from realtime.retired_channels where channel = $1)
-            """,
-            [natural]
-        ).first?[0] == "t"
+        let taken =
+            try connection.query(
+                """
+                select exists (select from realtime.subscriptions where channel = $1)
+                    or exists (select from realtime.retired_channels where channel = $1)
+                """,
+                [natural]
+            ).first?[0] == "t"
         return taken ? ChannelName.forTable(table, salt: relid) : natural
     }
 
@@ -294,23 +303,27 @@ public struct Installer {
     /// from a view over the copy, which qualifies every column). Only the table's owner may set
     /// one: it runs in every writer's transaction. Inside the caller's transaction.
     /// - Parameter requireOwner: false when `init` reinstalls a condition its table's owner set.
-    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String, requireOwner: Bool = true) throws -> CheckedCondition {
+    private func checked(_ condition: SubscriptionCondition, on table: TableName, relid: String, requireOwner: Bool = true) throws -> CheckedCondition
+    {
         let owner = try connection.query(
             "select pg_has_role(current_user, c.relowner, 'MEMBER'), pg_get_userbyid(c.relowner) from pg_class c where c.oid = $1::oid", [relid]
         ).first
         guard owner?[0] == "t" || !requireOwner else {
             throw PostgresError(
-                .query, "only the owner of \(table) (role \(owner?[1] ?? "?")) may set its condition: a condition runs inside every writer's transaction"
+                .query,
+                "only the owner of \(table) (role \(owner?[1] ?? "?")) may set its condition: a condition runs inside every writer's transaction"
             )
         }
         try connection.execute("savepoint pgrelay_condition")
         do {
             try connection.query("set local search_path = pg_catalog, pg_temp")
             try connection.query("create temp table pgrelay_condition_probe (like \(table.quoted))")
-            try connection.query("create index pgrelay_condition_probe_index on pg_temp.pgrelay_condition_probe ((true)) where \(SQLQuoting.condition(condition))")
-            let shown = try connection.query(
-                "select pg_get_expr(i.indpred, i.indrelid) from pg_index i where i.indexrelid = 'pg_temp.pgrelay_condition_probe_index'::regclass"
-            ).first?[0] ?? nil
+            try connection.query(
+                "create index pgrelay_condition_probe_index on pg_temp.pgrelay_condition_probe ((true)) where \(SQLQuoting.condition(condition))")
+            let shown =
+                try connection.query(
+                    "select pg_get_expr(i.indpred, i.indrelid) from pg_index i where i.indexrelid = 'pg_temp.pgrelay_condition_probe_index'::regclass"
+                ).first?[0] ?? nil
             // Each column qualified by the row's name, as a view's definition renders it:
             // " SELECT <expression> AS pgrelay_keep\n   FROM pgrelay_condition_probe <alias>;"
             func rendered(over alias: String) throws -> SubscriptionCondition {
@@ -328,7 +341,8 @@ public struct Installer {
             }
             // Postgres will not render a row named new or old (it names them new_1): renamed here, outside literals.
             let row = try rendered(over: "pgrelay_row")
-            let compiled = CompiledCondition(row: row, new: try row.renamingRow("pgrelay_row", to: "new"), old: try row.renamingRow("pgrelay_row", to: "old"))
+            let compiled = CompiledCondition(
+                row: row, new: try row.renamingRow("pgrelay_row", to: "new"), old: try row.renamingRow("pgrelay_row", to: "old"))
             try connection.execute("rollback to savepoint pgrelay_condition")
             guard let shown else { throw PostgresError(.invalidData, "Postgres did not render the condition of \(table)") }
             return CheckedCondition(shown: try SubscriptionCondition(shown), compiled: compiled)

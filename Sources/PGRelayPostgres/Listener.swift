@@ -1,7 +1,7 @@
 import Foundation
-import Synchronization
 import Logging
 import PGRelayCore
+import Synchronization
 
 /// Turns the log of subscribed tables into an ordered, gap-free stream of change events.
 ///

@@ -20,7 +20,8 @@ struct ListenerLoop {
     /// Whether the database has the lease (schema version 12).
     private var leased = false
 
-    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation, stop: StopFlag) {
+    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation, stop: StopFlag)
+    {
         self.configuration = configuration
         self.logger = logger
         self.continuation = continuation
@@ -161,7 +162,8 @@ struct ListenerLoop {
         case .only(let names): messageChannels = Set(names)
         }
         // Every channel's messages need every log row; so does every table (see above).
-        let filter: [String]? = configuration.tables == .all || messageChannels == nil
+        let filter: [String]? =
+            configuration.tables == .all || messageChannels == nil
             ? nil : Array(routes.keys) + (messageChannels ?? []).map(ChannelName.forMessages)
         let limit = 1000
         while !stop.isSet {

@@ -24,7 +24,8 @@ public struct PresenceStore {
         try MessageDraft.validate(user: user)
         try Presence.validate(status: status)
         guard case .object = meta else { throw ChannelError(description: "presence metadata must be a JSON object, such as {\"device\":\"phone\"}") }
-        return try diff(connection.query("select realtime.presence_set($1, $2, $3, $4, $5, $6::jsonb)::text", [channel, user, relay, id, status, meta.jsonText]))
+        return try diff(
+            connection.query("select realtime.presence_set($1, $2, $3, $4, $5, $6::jsonb)::text", [channel, user, relay, id, status, meta.jsonText]))
     }
 
     /// Removes one connection of `user` on `channel`, or (without relay and connection) all of them.
@@ -36,7 +37,8 @@ public struct PresenceStore {
     /// Takes `user` offline on `channel`, or on every channel where it is online; returns the channels.
     public func offline(user: String, channel: String? = nil) throws -> [String] {
         let channels = try connection.query(
-            "select distinct channel from realtime.presence_connections where user_id = $1 and ($2::text is null or channel = $2) order by 1", [user, channel]
+            "select distinct channel from realtime.presence_connections where user_id = $1 and ($2::text is null or channel = $2) order by 1",
+            [user, channel]
         ).compactMap { $0[0] }
         for name in channels { try drop(channel: name, user: user) }
         return channels
@@ -84,14 +86,15 @@ public struct PresenceStore {
     }
 
     public func statistics() throws -> Statistics {
-        let row = try connection.query(
-            """
-            select (select count(*) from realtime.presence where online), (select count(*) from realtime.presence where not online),
-                   (select count(*) from realtime.presence_connections), (select count(distinct channel) from realtime.presence where online),
-                   (select count(*) from realtime.relays where heartbeat_at >= clock_timestamp() - make_interval(secs => $1))
-            """,
-            [String(Self.expirySeconds)]
-        ).first ?? []
+        let row =
+            try connection.query(
+                """
+                select (select count(*) from realtime.presence where online), (select count(*) from realtime.presence where not online),
+                       (select count(*) from realtime.presence_connections), (select count(distinct channel) from realtime.presence where online),
+                       (select count(*) from realtime.relays where heartbeat_at >= clock_timestamp() - make_interval(secs => $1))
+                """,
+                [String(Self.expirySeconds)]
+            ).first ?? []
         func int(_ i: Int) -> Int { row.indices.contains(i) ? Int(row[i] ?? "0") ?? 0 : 0 }
         return Statistics(online: int(0), offline: int(1), connections: int(2), channels: int(3), relays: int(4))
     }
@@ -102,15 +105,18 @@ public struct PresenceStore {
     public func cleanup(offlineForSeconds seconds: Int64) throws -> Int {
         _ = try reap()
         return try connection.query(
-            "delete from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1) returning 1", [String(seconds)]
+            "delete from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1) returning 1",
+            [String(seconds)]
         ).count
     }
 
     /// How many presences ``cleanup(offlineForSeconds:)`` would remove now.
     public func countOffline(forSeconds seconds: Int64) throws -> Int {
-        Int(try connection.query(
-            "select count(*) from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1)", [String(seconds)]
-        ).first?[0] ?? "0") ?? 0
+        Int(
+            try connection.query(
+                "select count(*) from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1)",
+                [String(seconds)]
+            ).first?[0] ?? "0") ?? 0
     }
 
     // MARK: Relays

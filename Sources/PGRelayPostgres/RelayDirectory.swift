@@ -76,7 +76,8 @@ public struct RelayDirectory {
             RelayInstance(
                 id: row[0] ?? "", host: row[1] ?? "", pid: row[2].flatMap { Int($0) }, port: row[3].flatMap { Int($0) }, version: row[4] ?? "",
                 startedAt: row[5] ?? "", heartbeatAt: row[6] ?? "", heartbeatAge: row[7].flatMap { Double($0) } ?? 0,
-                expirySeconds: row[8].flatMap { Double($0) } ?? 30, deliveredID: row[9].flatMap { Int64($0) }, connections: row[10].flatMap { Int($0) } ?? 0,
+                expirySeconds: row[8].flatMap { Double($0) } ?? 30, deliveredID: row[9].flatMap { Int64($0) },
+                connections: row[10].flatMap { Int($0) } ?? 0,
                 gone: row[11] == "t"
             )
         }
@@ -108,7 +109,8 @@ public struct RelayDirectory {
                 connection: RelayConnection(
                     id: row[2] ?? "", user: row[3], transport: RelayConnection.Transport(rawValue: row[4] ?? "") ?? .sse, remote: row[5] ?? "",
                     userAgent: row[6] ?? "", subscriptions: strings(row[7]), channels: strings(row[8]),
-                    connectedAt: Date(timeIntervalSince1970: row[9].flatMap { Double($0) } ?? 0), lastSeen: Date(timeIntervalSince1970: row[10].flatMap { Double($0) } ?? 0)
+                    connectedAt: Date(timeIntervalSince1970: row[9].flatMap { Double($0) } ?? 0),
+                    lastSeen: Date(timeIntervalSince1970: row[10].flatMap { Double($0) } ?? 0)
                 )
             )
         }

@@ -134,18 +134,25 @@ public func buildApplication(
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
-    StreamRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger)
+    StreamRoute(
+        tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator,
+        admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger
+    )
+    .register(on: router)
+    ChangesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables)
         .register(on: router)
-    ChangesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
-    let registry = RelayRegistry(pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, metrics: metrics, logger: logger)
+    let registry = RelayRegistry(
+        pool: pool, expirySeconds: configuration.presenceExpirySeconds, connections: connectionBook, tail: tail, metrics: metrics, logger: logger)
     let sender = ChannelSender(
-        gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond), proxies: configuration.trustedProxies
+        gate: gate, pool: pool, limits: configuration.limits, rate: SendRate(perSecond: configuration.limits.messagesPerSecond),
+        proxies: configuration.trustedProxies
     )
     ChannelStreamRoute(
-        tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission, replays: replays,
+        tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, gate: gate, admission: admission,
+        replays: replays,
         schemas: schemas, hub: hub, connections: connectionBook, logger: logger
     ).register(on: router)
     ChannelMessagesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, gate: gate, sender: sender).register(on: router)
@@ -162,12 +169,14 @@ public func buildApplication(
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
     HealthRoute(
-        tail: tail, pool: pool, listenerState: listenerState, proxies: configuration.trustedProxies, readMaxLagSeconds: configuration.readConninfo == nil ? nil : configuration.readMaxLagSeconds,
+        tail: tail, pool: pool, listenerState: listenerState, proxies: configuration.trustedProxies,
+        readMaxLagSeconds: configuration.readConninfo == nil ? nil : configuration.readMaxLagSeconds,
         details: configuration.details
     ).register(on: router)
     let webSocketRouter = Router(context: RelayWebSocketContext.self)
     let sockets = SocketServices(
-        tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays, schemas: schemas,
+        tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays,
+        schemas: schemas,
         gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
     )
     NativeSocketRoute(services: sockets).register(on: webSocketRouter)
@@ -200,7 +209,8 @@ public func buildApplication(
                         )
                     )
                 ),
-                limits: .init(timeout: .seconds(Int64(configuration.headerTimeoutSeconds)), bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds))),
+                limits: .init(
+                    timeout: .seconds(Int64(configuration.headerTimeoutSeconds)), bodyTimeout: .seconds(Int64(configuration.bodyTimeoutSeconds))),
                 allowedOrigins: configuration.allowedOrigins,
                 allowedHosts: allowedHosts,
                 admission: admission,
@@ -216,6 +226,9 @@ public func buildApplication(
     )
     app.addServices(registry)
     app.addServices(EphemeralService(hub: hub, listener: EphemeralListener(conninfo: configuration.conninfo, logger: logger)))
-    app.addServices(TailService(tail: tail, listener: listener, schemas: schemas, pool: pool, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics, logger: logger))
+    app.addServices(
+        TailService(
+            tail: tail, listener: listener, schemas: schemas, pool: pool, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics,
+            logger: logger))
     return app
 }

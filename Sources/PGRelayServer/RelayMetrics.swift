@@ -1,7 +1,7 @@
 import Foundation
+import Metrics
 import PGRelayCore
 import PGRelayPostgres
-import Metrics
 import Prometheus
 import Synchronization
 

@@ -12,7 +12,8 @@ public struct ServeSettings: Sendable {
             key.hasPrefix("PGRELAY_") ? (String(key.dropFirst("PGRELAY_".count)), value) : nil
         }
         var providers: [any ConfigProvider] = [
-            EnvironmentVariablesProvider(environmentVariables: Dictionary(prefixed, uniquingKeysWith: { $1 }), secretsSpecifier: .specific(["AUTH_JWT_SECRET"]))
+            EnvironmentVariablesProvider(
+                environmentVariables: Dictionary(prefixed, uniquingKeysWith: { $1 }), secretsSpecifier: .specific(["AUTH_JWT_SECRET"]))
         ]
         if let file {
             guard FileManager.default.fileExists(atPath: file) else {
@@ -31,7 +32,9 @@ public struct ServeSettings: Sendable {
         var configuration = ServeConfiguration(conninfo: reader.string(forKey: "database.url", default: ""))
         configuration.readConninfo = reader.string(forKey: "database.read_url", default: "").nilIfEmpty
         configuration.readMaxLagSeconds = reader.double(forKey: "database.read_max_lag_seconds", default: configuration.readMaxLagSeconds)
-        guard configuration.readMaxLagSeconds > 0 else { throw ServeConfigurationError(description: "database.read_max_lag_seconds must be positive") }
+        guard configuration.readMaxLagSeconds > 0 else {
+            throw ServeConfigurationError(description: "database.read_max_lag_seconds must be positive")
+        }
         configuration.host = reader.string(forKey: "server.host", default: configuration.host)
         configuration.port = reader.int(forKey: "server.port", default: configuration.port)
         configuration.keepAliveSeconds = reader.double(forKey: "server.keepalive_seconds", default: configuration.keepAliveSeconds)
@@ -39,8 +42,10 @@ public struct ServeSettings: Sendable {
         configuration.tail.changes = reader.int(forKey: "tail.max_changes", default: configuration.tail.changes)
         configuration.tail.bytes = reader.int(forKey: "tail.max_bytes", default: configuration.tail.bytes)
         configuration.pool.size = reader.int(forKey: "database.pool_size", default: configuration.pool.size)
-        configuration.pool.statementTimeoutMilliseconds = reader.int(forKey: "database.statement_timeout_ms", default: configuration.pool.statementTimeoutMilliseconds)
-        configuration.listenerAnswerTimeout = Double(reader.int(forKey: "database.answer_timeout_seconds", default: Int(configuration.listenerAnswerTimeout)))
+        configuration.pool.statementTimeoutMilliseconds = reader.int(
+            forKey: "database.statement_timeout_ms", default: configuration.pool.statementTimeoutMilliseconds)
+        configuration.listenerAnswerTimeout = Double(
+            reader.int(forKey: "database.answer_timeout_seconds", default: Int(configuration.listenerAnswerTimeout)))
         configuration.webSocketPingSeconds = reader.int(forKey: "server.ws_ping_seconds", default: configuration.webSocketPingSeconds)
         configuration.insecureNoAuth = reader.bool(forKey: "server.insecure_no_auth", default: false)
         configuration.headerTimeoutSeconds = reader.int(forKey: "server.header_timeout_seconds", default: configuration.headerTimeoutSeconds)
@@ -60,36 +65,47 @@ public struct ServeSettings: Sendable {
         }
         configuration.details = audience
         configuration.limits.connections = reader.int(forKey: "limits.connections", default: configuration.limits.connections)
-        configuration.limits.connectionsPerAddress = reader.int(forKey: "limits.connections_per_address", default: configuration.limits.connectionsPerAddress)
+        configuration.limits.connectionsPerAddress = reader.int(
+            forKey: "limits.connections_per_address", default: configuration.limits.connectionsPerAddress)
         configuration.limits.limitLoopback = reader.bool(forKey: "limits.limit_loopback", default: configuration.limits.limitLoopback)
         configuration.limits.streamsPerUser = reader.int(forKey: "limits.streams_per_user", default: configuration.limits.streamsPerUser)
-        configuration.limits.subscriptionsPerSocket = reader.int(forKey: "limits.subscriptions_per_socket", default: configuration.limits.subscriptionsPerSocket)
+        configuration.limits.subscriptionsPerSocket = reader.int(
+            forKey: "limits.subscriptions_per_socket", default: configuration.limits.subscriptionsPerSocket)
         configuration.limits.concurrentReplays = reader.int(forKey: "limits.concurrent_replays", default: configuration.limits.concurrentReplays)
-        configuration.limits.replayStallSeconds = reader.double(forKey: "limits.replay_stall_seconds", default: configuration.limits.replayStallSeconds)
+        configuration.limits.replayStallSeconds = reader.double(
+            forKey: "limits.replay_stall_seconds", default: configuration.limits.replayStallSeconds)
         configuration.limits.messageBytes = reader.int(forKey: "limits.message_bytes", default: configuration.limits.messageBytes)
         configuration.limits.ephemeralBytes = reader.int(forKey: "limits.ephemeral_bytes", default: configuration.limits.ephemeralBytes)
         configuration.limits.messagesPerSecond = reader.int(forKey: "limits.messages_per_second", default: configuration.limits.messagesPerSecond)
         configuration.limits.channelsPerSocket = reader.int(forKey: "limits.channels_per_socket", default: configuration.limits.channelsPerSocket)
         let limits = configuration.limits
         guard limits.replayStallSeconds > 0 else { throw ServeConfigurationError(description: "limits.replay_stall_seconds must be positive") }
-        guard [limits.connections, limits.connectionsPerAddress, limits.streamsPerUser, limits.subscriptionsPerSocket, limits.concurrentReplays,
-                limits.messageBytes, limits.ephemeralBytes, limits.messagesPerSecond, limits.channelsPerSocket].allSatisfy({ $0 > 0 }) else {
+        guard
+            [
+                limits.connections, limits.connectionsPerAddress, limits.streamsPerUser, limits.subscriptionsPerSocket, limits.concurrentReplays,
+                limits.messageBytes, limits.ephemeralBytes, limits.messagesPerSecond, limits.channelsPerSocket,
+            ].allSatisfy({ $0 > 0 })
+        else {
             throw ServeConfigurationError(
-                description: "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket, concurrent_replays, message_bytes, ephemeral_bytes, messages_per_second and channels_per_socket must be positive"
+                description:
+                    "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket, concurrent_replays, message_bytes, ephemeral_bytes, messages_per_second and channels_per_socket must be positive"
             )
         }
         configuration.presenceExpirySeconds = reader.double(forKey: "presence.expiry_seconds", default: configuration.presenceExpirySeconds)
-        guard configuration.presenceExpirySeconds >= 1 else { throw ServeConfigurationError(description: "presence.expiry_seconds must be at least 1") }
+        guard configuration.presenceExpirySeconds >= 1 else {
+            throw ServeConfigurationError(description: "presence.expiry_seconds must be at least 1")
+        }
         configuration.allowedOrigins = try AllowedOrigins(parsing: reader.stringArray(forKey: "server.allowed_origins", default: []))
         configuration.trustedProxies = try TrustedProxies(parsing: reader.stringArray(forKey: "server.trusted_proxies", default: []))
         configuration.metricsChannelLabels = Set(reader.stringArray(forKey: "metrics.channel_labels", default: []))
-        configuration.publicTables = Set(try reader.stringArray(forKey: "cache.public_tables", default: []).map { name in
-            do {
-                return try TableName(parsing: name)
-            } catch {
-                throw ServeConfigurationError(description: "cache.public_tables: '\(name)' is not a table name (\(error))")
-            }
-        })
+        configuration.publicTables = Set(
+            try reader.stringArray(forKey: "cache.public_tables", default: []).map { name in
+                do {
+                    return try TableName(parsing: name)
+                } catch {
+                    throw ServeConfigurationError(description: "cache.public_tables: '\(name)' is not a table name (\(error))")
+                }
+            })
         guard configuration.port >= 0, configuration.port < 65536, configuration.keepAliveSeconds > 0 else {
             throw ServeConfigurationError(description: "server.port must be 0-65535, and server.keepalive_seconds positive")
         }

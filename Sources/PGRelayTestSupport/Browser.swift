@@ -1,6 +1,6 @@
 import Foundation
-import PGRelayPostgres
 import PGRelayCore
+import PGRelayPostgres
 
 /// A real headless Chromium, driven by chromedriver over WebDriver (W3C), for tests of what a
 /// web page sees: CORS, EventSource, WebSocket, the inspector page. `.ci/run` installs
@@ -31,13 +31,30 @@ public final class Browser: Sendable {
                 (try? WebDriverHTTP.send(port: port, "GET", "/status").value["ready"]) == .bool(true)
             }
             let capabilities = JSONValue.object([
-                ("capabilities", .object([("alwaysMatch", .object([
-                    ("browserName", .string("chrome")),
-                    ("goog:chromeOptions", .object([
-                        ("binary", .string(chromium)),
-                        ("args", .array(["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"].map { .string($0) })),
-                    ])),
-                ]))])),
+                (
+                    "capabilities",
+                    .object([
+                        (
+                            "alwaysMatch",
+                            .object([
+                                ("browserName", .string("chrome")),
+                                (
+                                    "goog:chromeOptions",
+                                    .object([
+                                        ("binary", .string(chromium)),
+                                        (
+                                            "args",
+                                            .array(
+                                                ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"].map {
+                                                    .string($0)
+                                                })
+                                        ),
+                                    ])
+                                ),
+                            ])
+                        )
+                    ])
+                )
             ])
             let created = try await Workers.value { try WebDriverHTTP.send(port: port, "POST", "/session", capabilities) }
             guard created.status == 200, case .string(let session) = created.value["sessionId"] else {
@@ -133,7 +150,9 @@ enum WebDriverHTTP {
         // A whole deadline, not only one per read: a stream that trickles (keep-alives) never ends.
         let deadline = Date().addingTimeInterval(timeout)
         while true {
-            guard Date() < deadline else { throw TestClusterError("no whole HTTP answer within \(timeout) s: \(String(decoding: received.prefix(300), as: UTF8.self))") }
+            guard Date() < deadline else {
+                throw TestClusterError("no whole HTTP answer within \(timeout) s: \(String(decoding: received.prefix(300), as: UTF8.self))")
+            }
             let text = String(decoding: received, as: UTF8.self)
             if let split = text.range(of: "\r\n\r\n") {
                 let head = text[..<split.lowerBound].lowercased()
@@ -197,7 +216,8 @@ public final class PageServer: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         for (name, content) in files { try content.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
         let port = try freeLoopbackPort()
-        let process = try Subprocess.start("/usr/bin/env", ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory])
+        let process = try Subprocess.start(
+            "/usr/bin/env", ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory])
         try await waitUntil("the page server to listen on \(port)") {
             guard let fd = try? connectTCP(port: port) else { return false }
             close(fd)

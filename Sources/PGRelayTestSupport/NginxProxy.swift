@@ -43,7 +43,8 @@ public final class NginxProxy: Sendable {
         try replace("worker_processes auto;", "worker_processes 1;")
         try replace("http {", "http {\n    client_body_temp_path \(directory)/body;\n    proxy_temp_path \(directory)/proxy;")
         try text.write(toFile: directory + "/nginx.conf", atomically: true, encoding: .utf8)
-        let running = try Subprocess.start(binary, ["-p", directory, "-c", directory + "/nginx.conf", "-e", directory + "/error.log", "-g", "daemon off;"])
+        let running = try Subprocess.start(
+            binary, ["-p", directory, "-c", directory + "/nginx.conf", "-e", directory + "/error.log", "-g", "daemon off;"])
         let proxy = NginxProxy(port: port, directory: directory, running: running)
         do {
             try await waitUntilBlocking(timeout: 30, "nginx to listen on \(port): \(running.stderrSoFar)") {

@@ -32,7 +32,8 @@ public final class StandbyPair: Sendable {
             try pair.start("primary", port: primaryPort, settings: "-c wal_level=replica -c max_wal_senders=4")
             try Installer(connection: try Connection(conninfo: pair.primaryConninfo)).initialize()
             try ThrowawayCluster.run(
-                bin + "/pg_basebackup", ["-D", dir + "/standby", "-R", "-X", "stream", "--no-sync", "-h", dir, "-p", String(primaryPort), "-U", "postgres"],
+                bin + "/pg_basebackup",
+                ["-D", dir + "/standby", "-R", "-X", "stream", "--no-sync", "-h", dir, "-p", String(primaryPort), "-U", "postgres"],
                 asPostgres: asPostgres
             )
             try pair.startStandby()
@@ -90,7 +91,8 @@ public final class StandbyPair: Sendable {
     /// Stops both servers and deletes their directory.
     public func remove() {
         for server in ["standby", "primary"] {
-            try? ThrowawayCluster.run(binaries + "/pg_ctl", ["-D", directory + "/" + server, "-m", "immediate", "-w", "stop"], asPostgres: asPostgres)
+            try? ThrowawayCluster.run(
+                binaries + "/pg_ctl", ["-D", directory + "/" + server, "-m", "immediate", "-w", "stop"], asPostgres: asPostgres)
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

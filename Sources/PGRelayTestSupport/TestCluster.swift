@@ -1,6 +1,6 @@
 import Foundation
-import Synchronization
 import PGRelayPostgres
+import Synchronization
 
 /// The Postgres the integration tests use: the one `PGRELAY_TEST_DATABASE_URL` names, or a
 /// throwaway cluster made with initdb and pg_ctl in a temporary directory (as the `postgres`
@@ -68,7 +68,9 @@ enum ThrowawayCluster {
         if asPostgres { try run("/bin/chown", ["postgres", dir]) }
         let port = 20_000 + Int.random(in: 0..<20_000)
         // C locale: text compares by code point, as the relay's filters do (the comparison oracle relies on it).
-        try run(bin + "/initdb", ["-D", dir + "/data", "-A", "trust", "-U", "postgres", "--no-sync", "--locale=C", "--encoding=UTF8"], asPostgres: asPostgres)
+        try run(
+            bin + "/initdb", ["-D", dir + "/data", "-A", "trust", "-U", "postgres", "--no-sync", "--locale=C", "--encoding=UTF8"],
+            asPostgres: asPostgres)
         try run(
             bin + "/pg_ctl",
             [
@@ -97,7 +99,8 @@ enum ThrowawayCluster {
     }
 
     static func run(_ tool: String, _ arguments: [String], asPostgres: Bool = false) throws {
-        let output = asPostgres
+        let output =
+            asPostgres
             ? try Subprocess.run("/usr/sbin/runuser", ["-u", "postgres", "--", tool] + arguments)
             : try Subprocess.run(tool, arguments)
         guard output.status == 0 else { throw TestClusterError("\(tool) failed: \(output.stdout)\(output.stderr)") }

@@ -23,7 +23,9 @@ public struct TestDatabase: Sendable {
     /// of a second, seconds on a busy machine, and a test that blocks a thread of the cooperative
     /// pool (one per core, shared by every test and every in-process relay) holds up all of them:
     /// with 70 tests starting at once, relays started early did not get to listen for a minute.
-    public static func make(initialized: Bool = true, _ prepare: @escaping @Sendable (TestDatabase) throws -> Void = { _ in }) async throws -> TestDatabase {
+    public static func make(initialized: Bool = true, _ prepare: @escaping @Sendable (TestDatabase) throws -> Void = { _ in }) async throws
+        -> TestDatabase
+    {
         try await Workers.value {
             let db = try TestDatabase(initialized: initialized)
             try prepare(db)
@@ -59,11 +61,12 @@ public func waitUntil(timeout: Double = 60, _ what: @autoclosure () -> String, _
     throw TestClusterError("timed out waiting for \(what())")
 }
 
-
 /// ``waitUntil(timeout:_:_:)`` for a condition that blocks (socket reads, subprocess probes): it
 /// runs on a worker thread each time, so that it never holds a thread of the cooperative pool
 /// that an in-process server needs to make the condition true.
-public func waitUntilBlocking(timeout: Double = 60, _ what: @autoclosure () -> String, _ condition: @escaping @Sendable () throws -> Bool) async throws {
+public func waitUntilBlocking(timeout: Double = 60, _ what: @autoclosure () -> String, _ condition: @escaping @Sendable () throws -> Bool)
+    async throws
+{
     let deadline = Date().addingTimeInterval(timeout)
     while Date() < deadline {
         if try await Workers.value(condition) { return }

@@ -41,12 +41,16 @@ struct ChannelCommand: AsyncParsableCommand {
                 } else if channels.isEmpty {
                     emit("no \(kind.map { "\($0.rawValue) " } ?? "")channels; pgrelay channel create NAME makes one")
                 } else {
-                    emit(TextTable(
-                        header: ["CHANNEL", "TYPE", "MEMBERS", "ONLINE", "OPTIONS", "CREATED"],
-                        rows: channels.map {
-                            [$0.channel.name, $0.channel.kind.rawValue, String($0.members), String($0.online), $0.channel.options.json.jsonText, $0.createdAt]
-                        }
-                    ).rendered)
+                    emit(
+                        TextTable(
+                            header: ["CHANNEL", "TYPE", "MEMBERS", "ONLINE", "OPTIONS", "CREATED"],
+                            rows: channels.map {
+                                [
+                                    $0.channel.name, $0.channel.kind.rawValue, String($0.members), String($0.online),
+                                    $0.channel.options.json.jsonText, $0.createdAt,
+                                ]
+                            }
+                        ).rendered)
                 }
             }
         }
@@ -103,19 +107,23 @@ struct ChannelCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let members = try ChannelStore(connection: try connection.connect()).members(of: name)
                 if json {
-                    emit(JSONValue.array(members.map { member in
-                        .object([
-                            ("user", .string(member.user)), ("role", .string(member.role.rawValue)), ("can_send", .bool(member.canSend)),
-                            ("joined_at", .string(member.joinedAt)),
-                        ])
-                    }).jsonText)
+                    emit(
+                        JSONValue.array(
+                            members.map { member in
+                                .object([
+                                    ("user", .string(member.user)), ("role", .string(member.role.rawValue)), ("can_send", .bool(member.canSend)),
+                                    ("joined_at", .string(member.joinedAt)),
+                                ])
+                            }
+                        ).jsonText)
                 } else if members.isEmpty {
                     emit("channel \(name) has no members; pgrelay channel join \(name) USER adds one")
                 } else {
-                    emit(TextTable(
-                        header: ["USER", "ROLE", "CAN SEND", "JOINED"],
-                        rows: members.map { [$0.user, $0.role.rawValue, $0.canSend ? "yes" : "no", $0.joinedAt] }
-                    ).rendered)
+                    emit(
+                        TextTable(
+                            header: ["USER", "ROLE", "CAN SEND", "JOINED"],
+                            rows: members.map { [$0.user, $0.role.rawValue, $0.canSend ? "yes" : "no", $0.joinedAt] }
+                        ).rendered)
                 }
             }
         }

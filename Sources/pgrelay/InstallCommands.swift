@@ -48,12 +48,16 @@ struct SubscribeCommand: AsyncParsableCommand {
     @Argument(help: "The table: orders, public.orders, or \"My Schema\".\"My Table\".") var table: String
     @Argument(help: "Comma-separated: INSERT,UPDATE,DELETE,TRUNCATE (default INSERT,UPDATE,DELETE).") var events: String?
     @Argument(help: "A boolean SQL expression over the table's columns; only matching rows are logged.") var condition: String?
-    @Option(help: "auto (one empty NOTIFY per transaction, only while every relay sleeps; the default), wake (one per transaction, always), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode.")
+    @Option(
+        help:
+            "auto (one empty NOTIFY per transaction, only while every relay sleeps; the default), wake (one per transaction, always), payload (one NOTIFY per change, for raw LISTENers) or off (none; the relay polls). Without it a subscribed table keeps its mode."
+    )
     var notify: String?
     @Flag(name: .customLong("no-condition"), help: "Remove the table's condition: every row is logged again.") var noCondition = false
     @Flag(
         name: .customLong("any-login-reads-payloads"),
-        help: "With --notify payload: accept that any role that can log in can LISTEN on the table's channel and read every row, whatever its rights on the table."
+        help:
+            "With --notify payload: accept that any role that can log in can LISTEN on the table's channel and read every row, whatever its rights on the table."
     )
     var anyLoginReadsPayloads = false
 

@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
-import UnixSignals
-import Synchronization
 import Logging
 import PGRelayCore
 import PGRelayPostgres
+import Synchronization
+import UnixSignals
 
 struct ListenCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -35,7 +35,9 @@ struct ListenCommand: AsyncParsableCommand {
         if !notifyChannels.isEmpty, !tables.isEmpty || !channels.isEmpty {
             throw ValidationError("give either tables and --channel, or --notify-channel, not both")
         }
-        if !notifyChannels.isEmpty, since != nil { throw ValidationError("--since replays pgrelay's log; raw --notify-channel notifications have none") }
+        if !notifyChannels.isEmpty, since != nil {
+            throw ValidationError("--since replays pgrelay's log; raw --notify-channel notifications have none")
+        }
         if let seconds, seconds <= 0 { throw ValidationError("--seconds must be positive") }
     }
 
@@ -64,7 +66,9 @@ struct ListenCommand: AsyncParsableCommand {
         let unknown = channels.filter { (try? store.requireKnown($0)) == nil }
         if !unknown.isEmpty {
             if unknown.count == channels.count, tables.isEmpty, since == nil {
-                note("note: \(unknown.joined(separator: ", ")) \(unknown.count == 1 ? "is" : "are") no pgrelay channel; watching as raw NOTIFY channels (--channel names pgrelay channels now; --notify-channel is for raw ones)")
+                note(
+                    "note: \(unknown.joined(separator: ", ")) \(unknown.count == 1 ? "is" : "are") no pgrelay channel; watching as raw NOTIFY channels (--channel names pgrelay channels now; --notify-channel is for raw ones)"
+                )
                 return try await watchRaw(unknown)
             }
             try store.requireKnown(unknown[0])
@@ -89,7 +93,8 @@ struct ListenCommand: AsyncParsableCommand {
         if onlyChannels {
             note("listening on \(channelList); Ctrl-C to stop")
         } else {
-            let tablesShown = names.isEmpty && subscriptions.isEmpty
+            let tablesShown =
+                names.isEmpty && subscriptions.isEmpty
                 ? "tables subscribed from now on (none yet)" : names.isEmpty ? "every subscribed table (\(shown))" : shown
             note("listening on \(tablesShown)\(channelList.isEmpty ? "" : " and \(channelList)"); Ctrl-C to stop")
         }
@@ -97,7 +102,9 @@ struct ListenCommand: AsyncParsableCommand {
         var logger = Logger(label: "pgrelay.listener")
         logger.logLevel = .warning
         let listener = Listener(
-            .init(conninfo: connection.conninfo, tables: onlyChannels ? .only([]) : names.isEmpty ? .all : .only(names), channels: .only(channels), startAfter: startAfter),
+            .init(
+                conninfo: connection.conninfo, tables: onlyChannels ? .only([]) : names.isEmpty ? .all : .only(names), channels: .only(channels),
+                startAfter: startAfter),
             logger: logger
         )
         for try await entry in listener.entries() {
@@ -111,10 +118,11 @@ struct ListenCommand: AsyncParsableCommand {
         note("listening on channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", ")); Ctrl-C to stop")
         for try await notification in Listener.rawNotifications(conninfo: connection.conninfo, channels: channels) {
             if json {
-                emit(JSONValue.object([
-                    ("channel", .string(notification.channel)), ("pid", .number(String(notification.senderPID))),
-                    ("payload", .string(notification.payload)),
-                ]).jsonText)
+                emit(
+                    JSONValue.object([
+                        ("channel", .string(notification.channel)), ("pid", .number(String(notification.senderPID))),
+                        ("payload", .string(notification.payload)),
+                    ]).jsonText)
             } else {
                 emit("channel \(notification.channel)  pid \(notification.senderPID)\n\(notification.payload)\n")
             }

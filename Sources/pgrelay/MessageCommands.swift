@@ -96,9 +96,14 @@ struct EventsCommand: AsyncParsableCommand {
             let counts = try ChangeLog(connection: db).events(on: channel, hours: hours)
             let span = hours == hours.rounded() ? String(Int(hours)) : String(hours)
             if json {
-                emit(JSONValue.array(counts.map { count in
-                    .object([("event", .string(count.event)), ("count", .number(String(count.count))), ("last_sent", .string(count.lastSent))])
-                }).jsonText)
+                emit(
+                    JSONValue.array(
+                        counts.map { count in
+                            .object([
+                                ("event", .string(count.event)), ("count", .number(String(count.count))), ("last_sent", .string(count.lastSent)),
+                            ])
+                        }
+                    ).jsonText)
             } else if counts.isEmpty {
                 emit("no messages on channel \(channel) in the last \(span) hours")
             } else {

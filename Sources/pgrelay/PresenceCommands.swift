@@ -55,14 +55,21 @@ struct PresenceCommand: AsyncParsableCommand {
                 let found = try PresenceCommand.store(connection).presences(channel: channel, user: user)
                 if json { return emit(JSONValue.array(found.map(\.json)).jsonText) }
                 guard !found.isEmpty else {
-                    throw ChannelError(description: "\(user) has no presence\(channel.map { " on channel \($0)" } ?? ""); it was never tracked, or presence cleanup removed it")
+                    throw ChannelError(
+                        description:
+                            "\(user) has no presence\(channel.map { " on channel \($0)" } ?? ""); it was never tracked, or presence cleanup removed it"
+                    )
                 }
                 for presence in found {
                     let meta = presence.meta == .object([]) ? "" : "  \(presence.meta.jsonText)"
                     if presence.online {
-                        emit("\(presence.user) on \(presence.channel): \(presence.status) (\(presence.connections) connection\(presence.connections == 1 ? "" : "s"))\(meta)")
+                        emit(
+                            "\(presence.user) on \(presence.channel): \(presence.status) (\(presence.connections) connection\(presence.connections == 1 ? "" : "s"))\(meta)"
+                        )
                     } else {
-                        emit("\(presence.user) on \(presence.channel): offline, last seen \(presence.lastSeen) (last status \(presence.status))\(meta)")
+                        emit(
+                            "\(presence.user) on \(presence.channel): offline, last seen \(presence.lastSeen) (last status \(presence.status))\(meta)"
+                        )
                     }
                 }
             }
@@ -80,16 +87,18 @@ struct PresenceCommand: AsyncParsableCommand {
                 let online = try PresenceCommand.store(connection).presences(channel: channel, onlineOnly: true)
                 if json { return emit(JSONValue.array(online.map(\.json)).jsonText) }
                 guard !online.isEmpty else { return emit("nobody is online\(channel.map { " on channel \($0)" } ?? "")") }
-                emit(TextTable(
-                    header: ["CHANNEL", "USER", "STATUS", "CONNECTIONS", "META"],
-                    rows: online.map { [$0.channel, $0.user, $0.status, String($0.connections), $0.meta.jsonText] }
-                ).rendered)
+                emit(
+                    TextTable(
+                        header: ["CHANNEL", "USER", "STATUS", "CONNECTIONS", "META"],
+                        rows: online.map { [$0.channel, $0.user, $0.status, String($0.connections), $0.meta.jsonText] }
+                    ).rendered)
             }
         }
     }
 
     struct Count: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Count the users online, on one channel or on every channel (a user on two channels counts once).")
+        static let configuration = CommandConfiguration(
+            abstract: "Count the users online, on one channel or on every channel (a user on two channels counts once).")
         @OptionGroup var connection: ConnectionOptions
         @Argument var channel: String?
 
@@ -102,7 +111,8 @@ struct PresenceCommand: AsyncParsableCommand {
     }
 
     struct Offline: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take a user offline on one channel or on every channel: all its connections leave.")
+        static let configuration = CommandConfiguration(
+            abstract: "Take a user offline on one channel or on every channel: all its connections leave.")
         @OptionGroup var connection: ConnectionOptions
         @Argument var user: String
         @Argument var channel: String?
@@ -127,11 +137,12 @@ struct PresenceCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let stats = try PresenceCommand.store(connection).statistics()
                 if json {
-                    return emit(JSONValue.object([
-                        ("online", .number(String(stats.online))), ("offline", .number(String(stats.offline))),
-                        ("connections", .number(String(stats.connections))), ("channels", .number(String(stats.channels))),
-                        ("relays", .number(String(stats.relays))),
-                    ]).jsonText)
+                    return emit(
+                        JSONValue.object([
+                            ("online", .number(String(stats.online))), ("offline", .number(String(stats.offline))),
+                            ("connections", .number(String(stats.connections))), ("channels", .number(String(stats.channels))),
+                            ("relays", .number(String(stats.relays))),
+                        ]).jsonText)
                 }
                 emit(
                     """

@@ -32,7 +32,8 @@ struct RelayReplay {
         while true {
             let pageSize = min(1000, (limit ?? Int.max) - printed)
             if pageSize <= 0 { break }
-            let body = try await get("/v1/changes/\(Self.pathComponent(table.description))?since=\(since)&limit=\(pageSize)", accept: "application/json")
+            let body = try await get(
+                "/v1/changes/\(Self.pathComponent(table.description))?since=\(since)&limit=\(pageSize)", accept: "application/json")
             let page = try JSONValue(parsing: body)
             guard let changes = page["changes"]?.arrayValue, let next = page["next_since"]?.jsonText, let nextID = Int64(next) else {
                 throw Refused(description: "the relay's page is not a /v1/changes page: \(body.prefix(200))")

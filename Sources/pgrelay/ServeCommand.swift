@@ -18,7 +18,9 @@ struct ServeCommand: AsyncParsableCommand {
     )
     @OptionGroup var connection: ConnectionOptions
     @Option(help: "A YAML configuration file, e.g. config/pgrelay.yaml.") var config: String?
-    @Option(name: .customLong("read-url"), help: "A hot standby to read ticks and the log from; the primary (--database-url) still LISTENs, ticks and takes writes.")
+    @Option(
+        name: .customLong("read-url"),
+        help: "A hot standby to read ticks and the log from; the primary (--database-url) still LISTENs, ticks and takes writes.")
     var readURL: String?
     @Option(help: "Address to bind (default 127.0.0.1).") var host: String?
     @Option(help: "Port to listen on (default 3100).") var port: Int?
@@ -27,7 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("log-format"), help: "text (the default) or json: one JSON object per line, for log shippers.") var logFormat = "text"
 
     func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level is trace, debug, info, notice, warning or error, not '\(logLevel)'") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level is trace, debug, info, notice, warning or error, not '\(logLevel)'")
+        }
         guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format is text or json, not '\(logFormat)'") }
     }
 
@@ -65,7 +69,8 @@ struct ServeCommand: AsyncParsableCommand {
             for (table, events, notify) in try settings.tables() {
                 let subscription = try installer.subscribe(table, events: events, notify: notify)
                 logger.info(
-                    "subscribed", metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)", "notify": "\(subscription.notify)"]
+                    "subscribed",
+                    metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)", "notify": "\(subscription.notify)"]
                 )
             }
             if configuration.auth.isEnabled {

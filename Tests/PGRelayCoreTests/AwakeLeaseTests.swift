@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PGRelayCore
 
 /// `auto` notify mode's idle rule, step by step (the queries it asks for run in ListenerLoop).

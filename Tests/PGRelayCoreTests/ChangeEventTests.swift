@@ -1,9 +1,11 @@
 import Foundation
 import Testing
+
 @testable import PGRelayCore
 
 @Suite struct ChangeEventTests {
-    static let update = #"{"id":42,"timestamp":"2026-11-23T10:00:00.123456Z","operation" : "UPDATE", "schema" : "public", "table" : "orders", "new" : {"id":7,"status":"paid","total":12.5}, "old" : {"id":7,"status":"open","total":12.5}}"#
+    static let update =
+        #"{"id":42,"timestamp":"2026-11-23T10:00:00.123456Z","operation" : "UPDATE", "schema" : "public", "table" : "orders", "new" : {"id":7,"status":"paid","total":12.5}, "old" : {"id":7,"status":"open","total":12.5}}"#
 
     @Test func decodesTheCanonicalForm() throws {
         let event = try ChangeEvent(jsonText: Self.update)
@@ -54,7 +56,8 @@ import Testing
         #expect(event.readableText == "2026-11-23T10:00:00.123456Z  #42  UPDATE  public.orders\n  status: \"open\" → \"paid\"")
         let truncate = ChangeEvent(id: 1, timestamp: "T", operation: .truncate, table: TableName(schema: "a", name: "B"), new: nil, old: nil)
         #expect(truncate.readableText == "T  #1  TRUNCATE  a.\"B\"")
-        let insert = ChangeEvent(id: 2, timestamp: "T", operation: .insert, table: TableName(schema: "a", name: "b"), new: .object([("x", .number("1"))]), old: nil)
+        let insert = ChangeEvent(
+            id: 2, timestamp: "T", operation: .insert, table: TableName(schema: "a", name: "b"), new: .object([("x", .number("1"))]), old: nil)
         #expect(insert.readableText == "T  #2  INSERT  a.b\n  x: 1")
     }
 }

@@ -5,12 +5,21 @@ import Testing
     let stamp = "2026-12-05T10:00:00.000000Z"
 
     @Test func aMessageRecordDecodesIntoOneEntry() throws {
-        let record = try JSONValue(parsing: #"{"operation":"MESSAGE","channel":"room:42","event":"chat","payload":{"text":"hi"},"sender":"alice","private":true,"sent_at":"x"}"#)
+        let record = try JSONValue(
+            parsing:
+                #"{"operation":"MESSAGE","channel":"room:42","event":"chat","payload":{"text":"hi"},"sender":"alice","private":true,"sent_at":"x"}"#)
         let entries = try LogRecord.entries(in: record, count: 1, firstID: 57, timestamp: stamp)
-        #expect(entries == [.message(ChannelMessage(id: 57, timestamp: stamp, channel: "room:42", event: "chat",
-                                                     payload: .object([("text", .string("hi"))]), sender: "alice", isPrivate: true))])
-        #expect(entries[0].canonicalJSONText
-            == #"{"id":57,"timestamp":"2026-12-05T10:00:00.000000Z","type":"message","channel":"room:42","event":"chat","payload":{"text":"hi"},"sender":"alice","private":true}"#)
+        #expect(
+            entries == [
+                .message(
+                    ChannelMessage(
+                        id: 57, timestamp: stamp, channel: "room:42", event: "chat",
+                        payload: .object([("text", .string("hi"))]), sender: "alice", isPrivate: true))
+            ])
+        #expect(
+            entries[0].canonicalJSONText
+                == #"{"id":57,"timestamp":"2026-12-05T10:00:00.000000Z","type":"message","channel":"room:42","event":"chat","payload":{"text":"hi"},"sender":"alice","private":true}"#
+        )
     }
 
     @Test func malformedMessageRecordsAreRefused() throws {
@@ -21,7 +30,9 @@ import Testing
             #"{"operation":"MESSAGE","channel":"c","event":"e","private":"yes"}"#,
         ]
         for text in bad {
-            #expect(throws: ChangeEventDecodingError.self, "\(text)") { try LogRecord.entries(in: try JSONValue(parsing: text), count: 1, firstID: 1, timestamp: stamp) }
+            #expect(throws: ChangeEventDecodingError.self, "\(text)") {
+                try LogRecord.entries(in: try JSONValue(parsing: text), count: 1, firstID: 1, timestamp: stamp)
+            }
         }
         let good = try JSONValue(parsing: #"{"operation":"MESSAGE","channel":"c","event":"e"}"#)
         #expect(throws: ChangeEventDecodingError.self) { try LogRecord.entries(in: good, count: 2, firstID: 1, timestamp: stamp) }

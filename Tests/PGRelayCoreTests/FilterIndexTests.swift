@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import PGRelayCore
 
 @Suite struct FilterIndexTests {
@@ -41,7 +42,9 @@ import Testing
     @Test func candidatesIncludeEveryMatch() throws {
         var rng = SplitMix64(seed: 11)
         let operands = ["1", "1.0", "2", "a", "true", "false", "-0", "1e0"]
-        let values: [JSONValue] = [.number("1"), .number("1.00"), .number("2"), .string("a"), .string("1"), .bool(true), .bool(false), .null, .number("0"), .array([])]
+        let values: [JSONValue] = [
+            .number("1"), .number("1.00"), .number("2"), .string("a"), .string("1"), .bool(true), .bool(false), .null, .number("0"), .array([]),
+        ]
         var filters: [RowFilter] = []
         var index = FilterIndex<Int>()
         for n in 0..<300 {

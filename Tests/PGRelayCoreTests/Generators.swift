@@ -22,8 +22,11 @@ enum Generate {
     }
 
     static func number(_ rng: inout SplitMix64) -> String {
-        ["0", "-1", "12.5", "1e10", "-0.000123", "123456789012345678901234567890.123456789", "3E-7", String(Int.random(in: -1_000_000...1_000_000, using: &rng))]
-            .randomElement(using: &rng)!
+        [
+            "0", "-1", "12.5", "1e10", "-0.000123", "123456789012345678901234567890.123456789", "3E-7",
+            String(Int.random(in: -1_000_000...1_000_000, using: &rng)),
+        ]
+        .randomElement(using: &rng)!
     }
 
     static func json(_ rng: inout SplitMix64, depth: Int = 0) -> JSONValue {

@@ -1,9 +1,11 @@
 import Testing
+
 @testable import PGRelayCore
 
 @Suite struct JSONValueTests {
     @Test func parsesWhatPostgresEmits() throws {
-        let value = try JSONValue(parsing: #"{"id" : 7, "total":12.50, "ok":true, "tags":["a","b"], "meta":{"x": null}, "big": 123456789012345678901234567890.1}"#)
+        let value = try JSONValue(
+            parsing: #"{"id" : 7, "total":12.50, "ok":true, "tags":["a","b"], "meta":{"x": null}, "big": 123456789012345678901234567890.1}"#)
         #expect(value["id"] == .number("7"))
         #expect(value["total"] == .number("12.50"))
         #expect(value["ok"] == .bool(true))

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import PGRelayCore
 
 @Suite struct LogRecordTests {

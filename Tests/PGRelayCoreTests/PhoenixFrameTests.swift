@@ -5,12 +5,14 @@ import Testing
 @Suite struct PhoenixFrameTests {
     @Test func theSpecsJoinAndHeartbeatDecode() throws {
         let join = try PhoenixFrame(
-            text: #"{"event": "phx_join", "payload": {"config": {"broadcast": {"ack": true, "self": true}, "presence": {"key": "user-b", "enabled": true}, "private": false, "postgres_changes": []}, "access_token": "anon-key-B"}, "topic": "realtime:room1", "ref": "1", "join_ref": "1"}"#,
+            text:
+                #"{"event": "phx_join", "payload": {"config": {"broadcast": {"ack": true, "self": true}, "presence": {"key": "user-b", "enabled": true}, "private": false, "postgres_changes": []}, "access_token": "anon-key-B"}, "topic": "realtime:room1", "ref": "1", "join_ref": "1"}"#,
             serializer: .v1
         )
         #expect(join.topic == "realtime:room1" && join.event == "phx_join" && join.ref == "1" && join.joinRef == "1")
         #expect(join.payload["config"]?["presence"]?["key"] == .string("user-b"))
-        let heartbeat = try PhoenixFrame(text: #"{"event": "heartbeat", "payload": {}, "topic": "phoenix", "ref": null, "join_ref": null}"#, serializer: .v1)
+        let heartbeat = try PhoenixFrame(
+            text: #"{"event": "heartbeat", "payload": {}, "topic": "phoenix", "ref": null, "join_ref": null}"#, serializer: .v1)
         #expect(heartbeat.ref == nil && heartbeat.topic == "phoenix")
         // The spec's heartbeat reply, with ref null present (the Python client needs the key).
         #expect(heartbeat.reply(ok: true).text(.v1) == #"{"topic":"phoenix","event":"phx_reply","payload":{"status":"ok","response":{}},"ref":null}"#)
@@ -20,7 +22,8 @@ import Testing
 
     @Test func refsAreEchoedByteForByte() throws {
         for ref in ["1", "007", "ref with space", "é"] {
-            let frame = try PhoenixFrame(text: #"{"topic":"realtime:a","event":"broadcast","payload":{},"ref":"\#(ref)","join_ref":"1"}"#, serializer: .v1)
+            let frame = try PhoenixFrame(
+                text: #"{"topic":"realtime:a","event":"broadcast","payload":{},"ref":"\#(ref)","join_ref":"1"}"#, serializer: .v1)
             #expect(frame.reply(ok: true).ref == ref)
         }
     }
@@ -55,7 +58,9 @@ import Testing
                 ref: Bool.random(using: &generator) ? String(Int.random(in: 0...999, using: &generator)) : nil,
                 topic: words.randomElement(using: &generator)!,
                 event: words.dropLast().randomElement(using: &generator)!,
-                payload: .object([("n", .number(String(Int.random(in: -5...5, using: &generator)))), ("s", .string(words.randomElement(using: &generator)!))])
+                payload: .object([
+                    ("n", .number(String(Int.random(in: -5...5, using: &generator)))), ("s", .string(words.randomElement(using: &generator)!)),
+                ])
             )
             #expect(try PhoenixFrame(text: frame.text(.v2), serializer: .v2) == frame)
             var withoutJoinRef = frame
@@ -71,11 +76,19 @@ import Testing
         // kind 3; join_ref "1", ref "7", topic "realtime:room", event "msg", no metadata; JSON.
         let bytes: [UInt8] = [3, 1, 1, 13, 3, 0, 1] + Array("17realtime:roommsg".utf8) + Array(#"{"n":1}"#.utf8)
         let frame = try PhoenixFrame(binary: bytes)
-        #expect(frame == PhoenixFrame(joinRef: "1", ref: "7", topic: "realtime:room", event: "broadcast", payload: try JSONValue(parsing: #"{"type":"broadcast","event":"msg","payload":{"n":1}}"#)))
+        #expect(
+            frame
+                == PhoenixFrame(
+                    joinRef: "1", ref: "7", topic: "realtime:room", event: "broadcast",
+                    payload: try JSONValue(parsing: #"{"type":"broadcast","event":"msg","payload":{"n":1}}"#)))
         #expect(try frame.broadcastPush() == bytes)
         // Metadata is skipped; empty refs are none.
         let withMeta: [UInt8] = [3, 0, 0, 13, 3, 2, 1] + Array("realtime:roommsg{}".utf8) + Array("[1]".utf8)
-        #expect(try PhoenixFrame(binary: withMeta) == PhoenixFrame(topic: "realtime:room", event: "broadcast", payload: try JSONValue(parsing: #"{"type":"broadcast","event":"msg","payload":[1]}"#)))
+        #expect(
+            try PhoenixFrame(binary: withMeta)
+                == PhoenixFrame(
+                    topic: "realtime:room", event: "broadcast", payload: try JSONValue(parsing: #"{"type":"broadcast","event":"msg","payload":[1]}"#))
+        )
     }
 
     @Test func badBinaryFramesSayWhyAndABinaryPayloadIsAnswerable() {

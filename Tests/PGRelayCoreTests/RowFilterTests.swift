@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import PGRelayCore
 
 @Suite struct RowFilterTests {
@@ -9,7 +10,6 @@ import Testing
     ])
 
     func matches(_ query: String) throws -> Bool { try RowFilter(query: query).matches(Self.row) }
-
 
     @Test(arguments: [
         ("status=eq.paid", true), ("status=eq.open", false), ("status=neq.open", true),
@@ -142,11 +142,17 @@ import Testing
             func go(_ i: Int, _ j: Int) -> Bool {
                 if let known = memo[i * 1000 + j] { return known }
                 let result: Bool
-                if j == p.count { result = i == s.count }
-                else if p[j] == "\\", j + 1 < p.count { result = i < s.count && s[i] == p[j + 1] && go(i + 1, j + 2) }
-                else if p[j] == "%" || p[j] == "*" { result = go(i, j + 1) || (i < s.count && go(i + 1, j)) }
-                else if p[j] == "_" { result = i < s.count && go(i + 1, j + 1) }
-                else { result = i < s.count && s[i] == p[j] && go(i + 1, j + 1) }
+                if j == p.count {
+                    result = i == s.count
+                } else if p[j] == "\\", j + 1 < p.count {
+                    result = i < s.count && s[i] == p[j + 1] && go(i + 1, j + 2)
+                } else if p[j] == "%" || p[j] == "*" {
+                    result = go(i, j + 1) || (i < s.count && go(i + 1, j))
+                } else if p[j] == "_" {
+                    result = i < s.count && go(i + 1, j + 1)
+                } else {
+                    result = i < s.count && s[i] == p[j] && go(i + 1, j + 1)
+                }
                 memo[i * 1000 + j] = result
                 return result
             }

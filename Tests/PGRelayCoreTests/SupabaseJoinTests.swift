@@ -5,7 +5,8 @@ import Testing
 @Suite struct SupabaseJoinTests {
     @Test func theSpecsJoinIsReadAndItsBindingsEchoedWithIDs() throws {
         let frame = try PhoenixFrame(
-            text: #"{"event": "phx_join", "payload": {"config": {"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": true}, "private": false, "postgres_changes": [{"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.1"}, {"event": "*", "schema": "public"}]}, "access_token": "anon-key-A"}, "topic": "realtime:room1", "ref": "1", "join_ref": "1"}"#,
+            text:
+                #"{"event": "phx_join", "payload": {"config": {"broadcast": {"ack": false, "self": false}, "presence": {"key": "", "enabled": true}, "private": false, "postgres_changes": [{"event": "INSERT", "schema": "public", "table": "todos", "filter": "id=eq.1"}, {"event": "*", "schema": "public"}]}, "access_token": "anon-key-A"}, "topic": "realtime:room1", "ref": "1", "join_ref": "1"}"#,
             serializer: .v1
         )
         let join = try SupabaseJoin(topic: frame.topic, payload: frame.payload)
@@ -22,18 +23,26 @@ import Testing
         // The same binding content, the same id (the reference server's ids are content hashes too).
         let again = try SupabaseJoin(topic: frame.topic, payload: frame.payload)
         #expect(again.replyResponse == join.replyResponse)
-        #expect(frame.reply(ok: true, response: join.replyResponse).text(.v1).hasPrefix(#"{"topic":"realtime:room1","event":"phx_reply","payload":{"status":"ok","response":{"postgres_changes":[{"event":"INSERT""#))
+        #expect(
+            frame.reply(ok: true, response: join.replyResponse).text(.v1).hasPrefix(
+                #"{"topic":"realtime:room1","event":"phx_reply","payload":{"status":"ok","response":{"postgres_changes":[{"event":"INSERT""#))
     }
 
     @Test func configFlagsAsTheReferenceServerReadsThem() throws {
         let join = try SupabaseJoin(
             topic: "realtime:room:42",
-            payload: try JSONValue(parsing: #"{"config":{"broadcast":{"ack":"true","self":true},"presence":{"key":"user-b","enabled":"false"},"private":"true","extra":1}}"#)
+            payload: try JSONValue(
+                parsing:
+                    #"{"config":{"broadcast":{"ack":"true","self":true},"presence":{"key":"user-b","enabled":"false"},"private":"true","extra":1}}"#)
         )
-        #expect(join.channel == "room:42" && join.broadcastAck && join.broadcastSelf && !join.presenceEnabled && join.presenceKey == "user-b" && join.isPrivate)
+        #expect(
+            join.channel == "room:42" && join.broadcastAck && join.broadcastSelf && !join.presenceEnabled && join.presenceKey == "user-b"
+                && join.isPrivate)
         #expect(join.replyResponse == .object([("postgres_changes", .array([]))]))
         let defaults = try SupabaseJoin(topic: "realtime:room1", payload: .object([]))
-        #expect(!defaults.broadcastSelf && !defaults.broadcastAck && !defaults.presenceEnabled && defaults.postgresChanges.isEmpty && defaults.accessToken == nil)
+        #expect(
+            !defaults.broadcastSelf && !defaults.broadcastAck && !defaults.presenceEnabled && defaults.postgresChanges.isEmpty
+                && defaults.accessToken == nil)
     }
 
     @Test func badJoinsAreRefusedWithAReason() {
@@ -76,12 +85,15 @@ import Testing
     @Test func filtersSplitOnTopLevelCommasAndAllMustHold() throws {
         let filtered = try binding(#"{"event":"*","filter":"amount=gt.100,status=in.(open,\"on, hold\"),note=is.null"}"#)
         let types: [String: ColumnType] = ["amount": .exact, "status": .text, "note": .text]
-        func row(_ amount: Int, _ status: String) -> JSONValue { .object([("amount", .number(String(amount))), ("status", .string(status)), ("note", .null)]) }
+        func row(_ amount: Int, _ status: String) -> JSONValue {
+            .object([("amount", .number(String(amount))), ("status", .string(status)), ("note", .null)])
+        }
         #expect(try filtered.filter.matches(row(150, "open"), types: types))
         #expect(try filtered.filter.matches(row(150, "on, hold"), types: types))
         #expect(try !filtered.filter.matches(row(50, "open"), types: types))
         #expect(try !filtered.filter.matches(row(150, "closed"), types: types))
-        for bad in [#"{"filter":"amount"}"#, #"{"filter":"=eq.1"}"#, #"{"filter":"amount=eqq.1"}"#, #"{"event":"TRUNCATE"}"#, #"{"event":"upsert"}"#] {
+        for bad in [#"{"filter":"amount"}"#, #"{"filter":"=eq.1"}"#, #"{"filter":"amount=eqq.1"}"#, #"{"event":"TRUNCATE"}"#, #"{"event":"upsert"}"#]
+        {
             #expect(throws: SupabaseJoinError.self, "\(bad)") { try binding(bad) }
         }
     }
@@ -94,14 +106,19 @@ import Testing
     }
 
     @Test func replayIsReadOnPrivateJoinsWithItsLimit() throws {
-        #expect(try join(#"{"private":true,"broadcast":{"replay":{"since":1764000000000,"limit":500}}}"#).replay == .init(since: 1_764_000_000_000, limit: 500))
+        #expect(
+            try join(#"{"private":true,"broadcast":{"replay":{"since":1764000000000,"limit":500}}}"#).replay
+                == .init(since: 1_764_000_000_000, limit: 500))
         #expect(try join(#"{"private":true,"broadcast":{"replay":{}}}"#).replay == .init(since: 0, limit: 25))
         #expect(try join(#"{"private":true,"broadcast":{"self":true}}"#).replay == nil)
         let refused: [(String, String)] = [
             (#"{"broadcast":{"replay":{"since":1}}}"#, "UnableToReplayMessages: Replay is only allowed on private channels"),
             (#"{"private":true,"broadcast":{"replay":{"since":1,"limit":1001}}}"#, "UnableToReplayMessages: replay.limit is 1 to 1000, not 1001"),
             (#"{"private":true,"broadcast":{"replay":{"since":1,"limit":0}}}"#, "UnableToReplayMessages: replay.limit is 1 to 1000, not 0"),
-            (#"{"private":true,"broadcast":{"replay":{"since":"yesterday"}}}"#, "UnableToReplayMessages: replay.since must be a non-negative integer"),
+            (
+                #"{"private":true,"broadcast":{"replay":{"since":"yesterday"}}}"#,
+                "UnableToReplayMessages: replay.since must be a non-negative integer"
+            ),
             (#"{"private":true,"broadcast":{"replay":{"since":-5}}}"#, "UnableToReplayMessages: replay.since must be a non-negative integer"),
             (#"{"private":true,"broadcast":{"replay":[1]}}"#, "UnableToReplayMessages: config.broadcast.replay is {"),
         ]

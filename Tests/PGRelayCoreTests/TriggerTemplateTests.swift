@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import PGRelayCore
 
 @Suite struct TriggerTemplateTests {
@@ -24,7 +25,10 @@ import Testing
         #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "()"))
         #expect(sql.contains("enable always trigger realtime_capture_insert"))
         // No SET clause without a condition: capture names everything with its schema instead.
-        #expect(sql.contains(TriggerTemplate.updateFunction(channel: "realtime:table:public.orders") + "() returns trigger\nlanguage plpgsql security definer\nas $fn$"))
+        #expect(
+            sql.contains(
+                TriggerTemplate.updateFunction(channel: "realtime:table:public.orders")
+                    + "() returns trigger\nlanguage plpgsql security definer\nas $fn$"))
         #expect(!sql.contains("set search_path"))
         #expect(!sql.contains("truncate on"))
         #expect(!sql.contains("for each row"))
@@ -64,11 +68,14 @@ import Testing
         for placeholder in placeholders {
             let evil = TableName(schema: "s" + placeholder, name: placeholder + "t")
             let sql = TriggerTemplate(Self.subscribe).renderSubscribe(
-                table: evil, channel: "c" + placeholder, events: try! EventSet(parsing: "INSERT,UPDATE,DELETE,TRUNCATE"), key: [KeyColumn(name: placeholder)]
+                table: evil, channel: "c" + placeholder, events: try! EventSet(parsing: "INSERT,UPDATE,DELETE,TRUNCATE"),
+                key: [KeyColumn(name: placeholder)]
             )
             let quoted = evil.quoted
             #expect(sql.contains("after insert on \(quoted)\n"), "\(placeholder)")
-            #expect(sql.contains("execute function realtime.capture_rows('c\(placeholder)', 'auto', 's\(placeholder)', '\(placeholder)t', '\(placeholder)');"))
+            #expect(
+                sql.contains(
+                    "execute function realtime.capture_rows('c\(placeholder)', 'auto', 's\(placeholder)', '\(placeholder)t', '\(placeholder)');"))
             // Every placeholder of the template was filled: none is left but those the names brought.
             let leftover = sql.components(separatedBy: "{{").count - 1
             let brought = sql.components(separatedBy: placeholder == "}}" ? "{{NOPE" : placeholder).count - 1
@@ -92,18 +99,30 @@ extension TriggerTemplateTests {
     @Test func aConditionIsCompiledIntoTheCapture() throws {
         let orders = TableName(schema: "public", name: "orders")
         let condition = CompiledCondition(
-            row: try SubscriptionCondition("(pgrelay_row.note = 'it''s')"), new: try SubscriptionCondition("(new.note = 'x')"), old: try SubscriptionCondition("(old.note = 'x')")
+            row: try SubscriptionCondition("(pgrelay_row.note = 'it''s')"), new: try SubscriptionCondition("(new.note = 'x')"),
+            old: try SubscriptionCondition("(old.note = 'x')")
         )
         let keyed = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: ["id"], condition: condition)
         let function = TriggerTemplate.conditionFunction(channel: "c")
-        #expect(keyed.contains("create function \(function)(pgrelay_row anyelement) returns boolean\nlanguage sql immutable\nas 'select coalesce(((pgrelay_row.note = ''it''''s'')), false)';"), "\(keyed)")
-        #expect(keyed.contains("for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'auto', 'public', 'orders', 'id');"))
+        #expect(
+            keyed.contains(
+                "create function \(function)(pgrelay_row anyelement) returns boolean\nlanguage sql immutable\nas 'select coalesce(((pgrelay_row.note = ''it''''s'')), false)';"
+            ), "\(keyed)")
+        #expect(
+            keyed.contains(
+                "for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'auto', 'public', 'orders', 'id');"))
         #expect(keyed.contains(#"where (\#(function)(n::"public"."orders") or \#(function)(o::"public"."orders"))"#))
         #expect(!keyed.contains("realtime.capture_rows("))
         // A condition's body needs a fixed search path: the UPDATE function has the SET clause.
-        #expect(keyed.contains("create function \(TriggerTemplate.updateFunction(channel: "c"))() returns trigger\nlanguage plpgsql security definer\nset search_path"))
+        #expect(
+            keyed.contains(
+                "create function \(TriggerTemplate.updateFunction(channel: "c"))() returns trigger\nlanguage plpgsql security definer\nset search_path"
+            ))
         let keyless = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: [], condition: condition)
-        #expect(keyless.contains("for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row("), "\(keyless)")
+        #expect(
+            keyless.contains(
+                "for each row when (coalesce(((new.note = 'x')), false) or coalesce(((old.note = 'x')), false)) execute function realtime.capture_row("
+            ), "\(keyless)")
         let unsubscribe = TriggerTemplate(Self.unsubscribe).renderUnsubscribe(table: orders, channel: "c", formerlyNamed: orders)
         #expect(unsubscribe.contains("drop function if exists \(function)(anyelement);"))
     }
@@ -112,9 +131,13 @@ extension TriggerTemplateTests {
 /// Renaming the row of a rendered condition touches column references only, never literals or quoted names.
 @Suite struct SubscriptionConditionTests {
     @Test func renamingTheRowLeavesLiteralsAlone() throws {
-        let rendered = try SubscriptionCondition(#"((pgrelay_row.note = 'pgrelay_row.x'::text) AND (lower(pgrelay_row."Body") ~~ 'it''s pgrelay_row.'::text) AND (xpgrelay_row.y = "pgrelay_row.z"))"#)
-        #expect(try rendered.renamingRow("pgrelay_row", to: "new").text
-            == #"((new.note = 'pgrelay_row.x'::text) AND (lower(new."Body") ~~ 'it''s pgrelay_row.'::text) AND (xpgrelay_row.y = "pgrelay_row.z"))"#)
+        let rendered = try SubscriptionCondition(
+            #"((pgrelay_row.note = 'pgrelay_row.x'::text) AND (lower(pgrelay_row."Body") ~~ 'it''s pgrelay_row.'::text) AND (xpgrelay_row.y = "pgrelay_row.z"))"#
+        )
+        #expect(
+            try rendered.renamingRow("pgrelay_row", to: "new").text
+                == #"((new.note = 'pgrelay_row.x'::text) AND (lower(new."Body") ~~ 'it''s pgrelay_row.'::text) AND (xpgrelay_row.y = "pgrelay_row.z"))"#
+        )
     }
 
     @Test func conditionsAreOneExpression() {

@@ -25,7 +25,8 @@ import Testing
         let pid = PIDBox()
         let listener = Listener(
             .init(
-                conninfo: db.conninfo, tables: .all, bufferLimit: 1000, poll: PollSchedule(interval: 0.01, idleInterval: 60, leaseSeconds: leaseSeconds),
+                conninfo: db.conninfo, tables: .all, bufferLimit: 1000,
+                poll: PollSchedule(interval: 0.01, idleInterval: 60, leaseSeconds: leaseSeconds),
                 onConnect: { pid.set($0.backendPID) }, onLease: { phases.add($0) }
             )
         )

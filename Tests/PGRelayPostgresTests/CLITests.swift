@@ -17,7 +17,10 @@ import Testing
     @Test func badInputGetsOneClearLineAndAFailingStatus() throws {
         let db = try TestDatabase(initialized: false)
         let cases: [([String], String)] = [
-            (["subscribe", "public.orders"], "pgrelay: pgrelay is not installed in database \"\(db.connection.databaseName)\" (no realtime schema); run pgrelay init"),
+            (
+                ["subscribe", "public.orders"],
+                "pgrelay: pgrelay is not installed in database \"\(db.connection.databaseName)\" (no realtime schema); run pgrelay init"
+            ),
             (["subscribe", "bad name"], "pgrelay: table name 'bad name' does not parse"),
             (["subscribe", "orders", "INSERT,UPSERT"], "pgrelay: unknown event 'UPSERT'"),
             (["replay", "orders", "--since", "yesterday"], "pgrelay: --since 'yesterday' is not a date in the form 2026-11-23; use an id (42)"),
@@ -33,7 +36,9 @@ import Testing
         // Payload NOTIFYs hand rows to any login (LISTEN has no privileges): only when the operator says so.
         try db.connection.execute("create table secrets (id int primary key, code text)")
         let payload = try pgrelay(["subscribe", "public.secrets", "--notify", "payload"], database: db.conninfo)
-        #expect(payload.status != 0 && payload.stderr.contains("any role able to log in can LISTEN") && payload.stderr.contains("--any-login-reads-payloads"), "\(payload.stderr)")
+        #expect(
+            payload.status != 0 && payload.stderr.contains("any role able to log in can LISTEN")
+                && payload.stderr.contains("--any-login-reads-payloads"), "\(payload.stderr)")
         #expect(try Installer(connection: db.connection).subscriptions().isEmpty, "nothing was subscribed")
         let accepted = try pgrelay(["subscribe", "public.secrets", "--notify", "payload", "--any-login-reads-payloads"], database: db.conninfo)
         #expect(accepted.status == 0 && accepted.stdout.contains("notify payload"), "\(accepted.stderr)")
@@ -57,7 +62,9 @@ import Testing
         environment["DATABASE_URL"] = db.conninfo
         let listen = try Subprocess.start(Self.executable.path, ["listen", "public.orders", "--json", "--since", "0"], environment: environment)
         try await waitUntil("pgrelay listen to connect (stderr: \(listen.stderrSoFar))") {
-            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()").first?[0] == "1"
+            try db.connection.query(
+                "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()"
+            ).first?[0] == "1"
         }
         try db.connection.execute("update orders set status = 'paid'")
         try await waitUntil(timeout: 30, "both changes to be printed") { listen.stdoutSoFar.split(separator: "\n").count >= 2 }
@@ -81,10 +88,16 @@ import Testing
         // No relay runs: status reports it and exits 2, for cron and health checks.
         let status = try pgrelay(["status", "--json"], database: db.conninfo)
         let json = try JSONValue(parsing: status.stdout)
-        #expect(status.status == 2 && json["healthy"] == .bool(false) && json["problems"] == .array([.string("no relay is live (run pgrelay serve)")]), "\(status)")
-        #expect(json["newest_id"] == .number(String(update.id)) && json["subscriptions"]?.arrayValue?.count == 1 && json["log_changes"] == .number("2"))
+        #expect(
+            status.status == 2 && json["healthy"] == .bool(false) && json["problems"] == .array([.string("no relay is live (run pgrelay serve)")]),
+            "\(status)")
+        #expect(
+            json["newest_id"] == .number(String(update.id)) && json["subscriptions"]?.arrayValue?.count == 1 && json["log_changes"] == .number("2"))
         let subscriptions = try pgrelay(["subscriptions"], database: db.conninfo)
-        #expect(subscriptions.status == 0 && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  auto    -          realtime:table:public.orders  2 "), "\(subscriptions.stdout)")
+        #expect(
+            subscriptions.status == 0
+                && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  auto    -          realtime:table:public.orders  2 "),
+            "\(subscriptions.stdout)")
         #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
         let cleanup = try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout
         #expect(cleanup.hasPrefix("REMOVED            COUNT  WHICH\nchanges            0      committed more than 1h ago\n"), "\(cleanup)")
@@ -96,21 +109,31 @@ import Testing
         try db.connection.execute("create table things (id int primary key)")
         let port = 20_000 + Int.random(in: 0..<20_000)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-\(UUID().uuidString).yaml").path
-        try "server:\n  port: 1\ntail:\n  max_changes: 10\ntables:\n  - \"public.things: INSERT,TRUNCATE\"\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try "server:\n  port: 1\ntail:\n  max_changes: 10\ntables:\n  - \"public.things: INSERT,TRUNCATE\"\n".write(
+            toFile: file, atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
         let serve = try Subprocess.start(Self.executable.path, ["serve", "--config", file, "--port", String(port)], environment: environment)
         try await waitUntil("serve to subscribe the configured table (stderr: \(serve.stderrSoFar))") {
             try db.installer.subscriptions().map(\.events.description) == ["INSERT,TRUNCATE"]
         }
-        try await waitUntil("serve to listen on port \(port)") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
+        try await waitUntil("serve to listen on port \(port)") {
+            (try? connectTCP(port: port)).map {
+                close($0)
+                return true
+            } ?? false
+        }
         serve.signal(SIGTERM)
         #expect(serve.wait().status == 0)
         // A schema older than this pgrelay's: serve says to upgrade it instead of running without channels.
         let current = try Installer.currentVersion()
         try db.connection.execute("delete from realtime.schema_migrations where version = \(current)")
         let old = try pgrelay(["serve", "--port", "1"], database: db.conninfo)
-        #expect(old.status != 0 && old.stderr.hasPrefix("pgrelay: pgrelay serve needs pgrelay schema version \(current); database \"\(db.connection.databaseName)\" has version \(current - 1); run pgrelay init to upgrade it"), "\(old.stderr)")
+        #expect(
+            old.status != 0
+                && old.stderr.hasPrefix(
+                    "pgrelay: pgrelay serve needs pgrelay schema version \(current); database \"\(db.connection.databaseName)\" has version \(current - 1); run pgrelay init to upgrade it"
+                ), "\(old.stderr)")
         let missing = try pgrelay(["serve", "--config", "/nonexistent.yaml"], database: db.conninfo)
         #expect(missing.status != 0 && missing.stderr == "pgrelay: configuration file /nonexistent.yaml does not exist\n")
     }
@@ -136,7 +159,8 @@ import Testing
             try db.connection.execute("select pg_notify('app:events', 'hello from \(option)')")
             try await waitUntilBlocking("the notification (stdout: \(listen.stdoutSoFar))") { listen.stdoutSoFar.contains("hello from \(option)") }
             #expect(listen.stdoutSoFar.hasPrefix("channel app:events  pid "), "\(listen.stdoutSoFar)")
-            let renamed = listen.stderrSoFar.contains("note: app:events is no pgrelay channel; watching as raw NOTIFY channels (--channel names pgrelay channels now")
+            let renamed = listen.stderrSoFar.contains(
+                "note: app:events is no pgrelay channel; watching as raw NOTIFY channels (--channel names pgrelay channels now")
             #expect(renamed == (option == "--channel"), "\(option): \(listen.stderrSoFar)")
         }
         let both = try pgrelay(["listen", "public.orders", "--notify-channel", "x"], database: db.conninfo)
@@ -152,7 +176,9 @@ import Testing
         environment["DATABASE_URL"] = db.conninfo
         let serve = try Subprocess.start(Self.executable.path, ["serve", "--port", String(port)], environment: environment)
         try await waitUntil("serve to connect its listener") {
-            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()").first?[0] == "1"
+            try db.connection.query(
+                "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()"
+            ).first?[0] == "1"
         }
         // An open SSE stream, kept open by curl-like raw socket use: a plain TCP client.
         let client = try TCPClient(port: port)
@@ -207,7 +233,12 @@ extension CLITests {
             serve.signal(SIGKILL)
             _ = serve.wait()
         }
-        try await waitUntil("serve to listen on port \(port) (stderr: \(serve.stderrSoFar))") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
+        try await waitUntil("serve to listen on port \(port) (stderr: \(serve.stderrSoFar))") {
+            (try? connectTCP(port: port)).map {
+                close($0)
+                return true
+            } ?? false
+        }
         let stream = try openGET(port: port, "/v1/stream/public.orders?access_token=hunter2-secret&note=eq.open")
         close(stream.fd)
         try await waitUntil("the stream's log lines (stderr: \(serve.stderrSoFar))") { serve.stderrSoFar.contains("stream closed") }

@@ -138,7 +138,13 @@ import Testing
             ("intervals", ["intervalstyle = 'iso_8601'"]),
             ("floats", ["extra_float_digits = -15"]),
             ("bytes", ["bytea_output = 'escape'"]),
-            ("all", ["timezone = 'America/St_Johns'", "datestyle = 'German'", "intervalstyle = 'sql_standard'", "extra_float_digits = 0", "bytea_output = 'escape'"]),
+            (
+                "all",
+                [
+                    "timezone = 'America/St_Johns'", "datestyle = 'German'", "intervalstyle = 'sql_standard'", "extra_float_digits = 0",
+                    "bytea_output = 'escape'",
+                ]
+            ),
         ]
         let db = try await TestDatabase.make { db in
             try db.connection.execute("create type public.reading as (at timestamptz, span interval, ratio float8, raw bytea)")

@@ -20,8 +20,9 @@ import Testing
         }
         #expect(try ok(["channel", "list"]) == "no channels; pgrelay channel create NAME makes one\n")
         #expect(try ok(["channel", "create", "general"]) == "created public channel general\n")
-        #expect(try ok(["channel", "create", "room:42", "private", #"{"max_members": 2, "members_can_send": false}"#])
-            == "created private channel room:42 (at most 2 members, members do not send)\n")
+        #expect(
+            try ok(["channel", "create", "room:42", "private", #"{"max_members": 2, "members_can_send": false}"#])
+                == "created private channel room:42 (at most 2 members, members do not send)\n")
         #expect(try ok(["channel", "create", "dm:alice-bob", "direct"]) == "created direct channel dm:alice-bob\n")
         #expect(try ok(["channel", "join", "room:42", "alice"]) == "alice joined channel room:42 as member\n")
         #expect(try ok(["channel", "join", "room:42", "bob", "moderator"]) == "bob joined channel room:42 as moderator\n")
@@ -38,7 +39,10 @@ import Testing
         let listed = try ok(["channel", "list"])
         #expect(listed.hasPrefix("CHANNEL       TYPE     MEMBERS  ONLINE  OPTIONS"), "\(listed)")
         #expect(listed.contains("room:42       private  2        0       {\"max_members\":2,\"members_can_send\":false}"), "\(listed)")
-        #expect(try JSONValue(parsing: try ok(["channel", "list", "direct", "--json"])).arrayValue?.compactMap { $0["name"]?.stringValue } == ["dm:alice-bob"])
+        #expect(
+            try JSONValue(parsing: try ok(["channel", "list", "direct", "--json"])).arrayValue?.compactMap { $0["name"]?.stringValue } == [
+                "dm:alice-bob"
+            ])
         #expect(try ok(["channel", "get", "general"]).hasPrefix("channel  general\ntype     public\noptions  {}\nmembers  0\nonline   0\n"))
         #expect(try ok(["channel", "leave", "room:42", "bob"]) == "bob left channel room:42\n")
         #expect(try ok(["channel", "delete", "room:42", "--force"]) == "deleted channel room:42\n")
@@ -49,8 +53,10 @@ import Testing
 
     @Test func badInputGetsOneClearLine() throws {
         let db = try TestDatabase()
-        for setup in [["channel", "create", "full", "public", #"{"max_members": 1}"#], ["channel", "join", "full", "alice"],
-                      ["channel", "create", "dm", "direct"], ["channel", "join", "dm", "a"], ["channel", "join", "dm", "b"]] {
+        for setup in [
+            ["channel", "create", "full", "public", #"{"max_members": 1}"#], ["channel", "join", "full", "alice"],
+            ["channel", "create", "dm", "direct"], ["channel", "join", "dm", "a"], ["channel", "join", "dm", "b"],
+        ] {
             #expect(try pgrelay(setup, db).status == 0, "\(setup)")
         }
         let cases: [([String], String)] = [
@@ -58,8 +64,14 @@ import Testing
             (["channel", "create", "x'; drop table realtime.log; --"], "pgrelay: channel name 'x'; drop table realtime.log; --' is not allowed"),
             (["channel", "create", "room", "secret"], "pgrelay: unknown channel type 'secret'; use one of public, private, presence, direct"),
             (["channel", "create", "room", "public", "{max: 1}"], "pgrelay: options must be a JSON object"),
-            (["channel", "create", "room", "public", #"{"max_member": 1}"#], "pgrelay: unknown option 'max_member'; channels take max_members, members_can_send"),
-            (["channel", "create", "room", "public", #"{"max_members": 0}"#], "pgrelay: max_members must be a whole number from 1 to 1000000, not 0"),
+            (
+                ["channel", "create", "room", "public", #"{"max_member": 1}"#],
+                "pgrelay: unknown option 'max_member'; channels take max_members, members_can_send"
+            ),
+            (
+                ["channel", "create", "room", "public", #"{"max_members": 0}"#],
+                "pgrelay: max_members must be a whole number from 1 to 1000000, not 0"
+            ),
             (["channel", "create", "room", "direct", #"{"max_members": 5}"#], "pgrelay: a direct channel has exactly two members"),
             (["channel", "create", "full"], "pgrelay: channel full exists"),
             (["channel", "get", "nope"], "pgrelay: channel nope does not exist; pgrelay channel create nope makes it"),

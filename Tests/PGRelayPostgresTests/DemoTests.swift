@@ -78,10 +78,13 @@ import Testing
         demo.signal(SIGTERM)
         let output = try await Workers.value { demo.wait() }
         #expect(output.status == 0, "\(output.stderr)")
-        let schemas = try db.connection.query("select nspname from pg_namespace where nspname in ('public', 'realtime', 'pgrelay_demo') order by 1").map { $0[0] ?? "" }
+        let schemas = try db.connection.query("select nspname from pg_namespace where nspname in ('public', 'realtime', 'pgrelay_demo') order by 1")
+            .map { $0[0] ?? "" }
         #expect(schemas == ["pgrelay_demo", "public", "realtime"])
         #expect(try db.connection.query("select note from keep").map { $0[0] } == ["mine"])
-        let publicTables = try db.connection.query("select relname from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'").map { $0[0] ?? "" }
+        let publicTables = try db.connection.query("select relname from pg_class where relnamespace = 'public'::regnamespace and relkind = 'r'").map {
+            $0[0] ?? ""
+        }
         #expect(publicTables == ["keep"])
     }
 }

@@ -12,25 +12,37 @@ import Testing
 @Suite struct FilterOracleTests {
     /// Per column: its type and values worth comparing (edges, equal spellings, specials).
     static let columns: [(name: String, type: String, values: [String])] = [
-        ("n", "numeric", [
-            "0", "-0.0", "5.50", "5.5", "-5.5", "1e1000", "-1e1000",
-            "123456789012345678901234567890123456789012345678901234567890",
-            "123456789012345678901234567890123456789012345678901234567891",
-            "0.000000000000000000000000000000000000000000000000000000000001", "1e+308", "NaN", "Infinity", "-Infinity",
-        ]),
+        (
+            "n", "numeric",
+            [
+                "0", "-0.0", "5.50", "5.5", "-5.5", "1e1000", "-1e1000",
+                "123456789012345678901234567890123456789012345678901234567890",
+                "123456789012345678901234567890123456789012345678901234567891",
+                "0.000000000000000000000000000000000000000000000000000000000001", "1e+308", "NaN", "Infinity", "-Infinity",
+            ]
+        ),
         ("i", "int4", ["0", "-2147483648", "2147483647", "5", "-5"]),
         ("b", "int8", ["9223372036854775807", "-9223372036854775808", "1", "0"]),
         ("d", "float8", ["1e+308", "5e-324", "0", "-0", "1.7976931348623157e308", "0.1", "0.30000000000000004", "NaN", "Infinity", "-Infinity"]),
         ("r", "float4", ["3.14", "1e-45", "3.4028235e38", "0.1", "-0", "NaN", "-Infinity"]),
-        ("tz", "timestamptz", [
-            "2026-11-24 10:00:00+00", "2026-11-24T12:00:00+02:00", "2026-11-24 10:00:00.000001+00", "1999-12-31T23:59:59.999999Z",
-            "2026-02-28", "infinity", "-infinity",
-        ]),
+        (
+            "tz", "timestamptz",
+            [
+                "2026-11-24 10:00:00+00", "2026-11-24T12:00:00+02:00", "2026-11-24 10:00:00.000001+00", "1999-12-31T23:59:59.999999Z",
+                "2026-02-28", "infinity", "-infinity",
+            ]
+        ),
         ("ts", "timestamp", ["2026-11-24 10:00:00", "2026-11-24T10:00:00.5", "0001-01-01 00:00:00", "9999-12-31 23:59:59", "infinity"]),
         ("dt", "date", ["2026-11-24", "2026-02-28", "2024-02-29", "0001-01-01", "infinity", "-infinity"]),
         ("t", "text", ["a", "B", "é", "e\u{301}", "", "ab", "a b", "Z", "😀", "ß", "~"]),
         ("c", "char(5)", ["ab", "ab  ", "abc", "A", ""]),
-        ("u", "uuid", ["a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}", "00000000-0000-0000-0000-000000000000", "ffffffffffffffffffffffffffffffff"]),
+        (
+            "u", "uuid",
+            [
+                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}", "00000000-0000-0000-0000-000000000000",
+                "ffffffffffffffffffffffffffffffff",
+            ]
+        ),
         ("f", "boolean", ["true", "false", "t", "off"]),
     ]
 
@@ -43,7 +55,7 @@ import Testing
     struct Generator {
         var state: UInt64
         mutating func next(_ bound: Int) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Int((state >> 33) % UInt64(bound))
         }
     }
@@ -83,7 +95,9 @@ import Testing
                     var request = try StreamRequest(query: "\(column.name)=\(op.filter).\(encoded)")
                     let problem = request.filter.problem(types: types)
                     request.columnTypes = types
-                    let relay: Set<Int>? = problem != nil ? nil : try Set(events.filter { try request.admits($0) }.compactMap { $0.new?["id"].flatMap { Int($0.jsonText) } })
+                    let relay: Set<Int>? =
+                        problem != nil
+                        ? nil : try Set(events.filter { try request.admits($0) }.compactMap { $0.new?["id"].flatMap { Int($0.jsonText) } })
                     checked += 1
                     if relay != expected {
                         mismatches.append(

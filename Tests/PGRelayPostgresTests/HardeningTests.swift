@@ -39,11 +39,17 @@ import Testing
         let tempSchema = try other.query("select nspname from pg_namespace where oid = pg_my_temp_schema()").first![0]!
         #expect(failure { try db.installer.subscribe(TableName(schema: tempSchema, name: "scratch")) }.contains("temporary table"))
         try db.installer.subscribe(TableName(schema: "public", name: "parent"))
-        #expect(failure { try db.installer.subscribe(TableName(schema: "public", name: "parent_eu")) }.contains("is a partition of public.parent, which is subscribed"))
+        #expect(
+            failure { try db.installer.subscribe(TableName(schema: "public", name: "parent_eu")) }.contains(
+                "is a partition of public.parent, which is subscribed"))
         try db.installer.subscribe(TableName(schema: "public", name: "other_eu"))
-        #expect(failure { try db.installer.subscribe(TableName(schema: "public", name: "other")) }.contains("partition public.other_eu of public.other is subscribed on its own"))
+        #expect(
+            failure { try db.installer.subscribe(TableName(schema: "public", name: "other")) }.contains(
+                "partition public.other_eu of public.other is subscribed on its own"))
         // Nothing half-installed by the refusals.
-        let triggers = try db.connection.query("select count(*) from pg_trigger where tgname like 'realtime%' and tgrelid in ('other'::regclass, 'parent_eu'::regclass) and tgparentid = 0")
+        let triggers = try db.connection.query(
+            "select count(*) from pg_trigger where tgname like 'realtime%' and tgrelid in ('other'::regclass, 'parent_eu'::regclass) and tgparentid = 0"
+        )
         #expect(triggers.first?[0] == "0")
         // Writes still work: realtime.log is not captured into itself.
         try db.connection.execute("insert into parent values (1, 'eu'); insert into other_eu values (1, 'eu')")
@@ -55,7 +61,8 @@ import Testing
     /// exactly what subscribing it installed.
     @Test func subscriptionsFollowTheirTableThroughRenames() throws {
         let db = try TestDatabase()
-        let installed = "select (select count(*) from pg_trigger where tgname like 'realtime%'), (select count(*) from pg_proc where pronamespace = 'realtime'::regnamespace)"
+        let installed =
+            "select (select count(*) from pg_trigger where tgname like 'realtime%'), (select count(*) from pg_proc where pronamespace = 'realtime'::regnamespace)"
         let before = try db.connection.query(installed).first!
         let orders = TableName(schema: "public", name: "orders")
         try db.subscribedTable(orders)
@@ -100,7 +107,9 @@ import Testing
         try db.connection.execute("grant all on notes to \(role); alter table own owner to \(role)")
         let writer = try db.connect()
         try writer.execute("set role \(role)")
-        try writer.execute("insert into notes values (1, 'a'), (2, 'b'); update notes set body = 'c'; delete from notes where id = 1; insert into notes values (3, 'd')")
+        try writer.execute(
+            "insert into notes values (1, 'a'), (2, 'b'); update notes set body = 'c'; delete from notes where id = 1; insert into notes values (3, 'd')"
+        )
         #expect(try db.ticked().read(after: 0).map(\.operation) == [.insert, .insert, .update, .update, .delete, .insert])
         for attempt in [
             "select * from realtime.log", "insert into realtime.log (channel, n, record) values ('x', 1, '{}')", "delete from realtime.log",
@@ -145,7 +154,10 @@ import Testing
     /// Columns named like the capture functions' own aliases and variables are captured like any.
     @Test func columnsNamedLikeTheCaptureInternalsAreCaptured() throws {
         let db = try TestDatabase()
-        let columns = ["r", "n", "o", "ord", "chunk", "nj", "oj", "row_json", "written", "inserted", "tg_op", "tg_argv", "changed_rows", "new_rows", "pair", "same"]
+        let columns = [
+            "r", "n", "o", "ord", "chunk", "nj", "oj", "row_json", "written", "inserted", "tg_op", "tg_argv", "changed_rows", "new_rows", "pair",
+            "same",
+        ]
         let definition = columns.map { "\(SQLQuoting.identifier($0)) text" }.joined(separator: ", ")
         try db.connection.execute("create table keyed (id int primary key, \(definition)); create table unkeyed (id int, \(definition))")
         for table in ["keyed", "unkeyed"] {

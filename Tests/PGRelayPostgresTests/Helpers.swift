@@ -31,7 +31,8 @@ func startListener(_ db: TestDatabase, tables: Listener.Tables, startAfter: Int6
     async throws -> (stream: Listener.ChangeEvents, pid: PIDBox)
 {
     let pid = PIDBox()
-    let listener = Listener(.init(conninfo: db.conninfo, tables: tables, startAfter: startAfter, bufferLimit: bufferLimit, onConnect: { pid.set($0.backendPID) }))
+    let listener = Listener(
+        .init(conninfo: db.conninfo, tables: tables, startAfter: startAfter, bufferLimit: bufferLimit, onConnect: { pid.set($0.backendPID) }))
     let stream = listener.events()
     try await waitUntil("the listener to connect") { pid.value != nil }
     return (stream, pid)
@@ -42,7 +43,12 @@ final class PIDBox: @unchecked Sendable {
     private let lock = NSLock()
     private var pid: Int32?
     private(set) var connects = 0
-    func set(_ value: Int32) { lock.withLock { pid = value; connects += 1 } }
+    func set(_ value: Int32) {
+        lock.withLock {
+            pid = value
+            connects += 1
+        }
+    }
     var value: Int32? { lock.withLock { pid } }
     var connectCount: Int { lock.withLock { connects } }
 }

@@ -28,7 +28,8 @@ import Testing
         )
         try db.installer.subscribe(orders, notify: .wake)
         try db.installer.subscribe(TableName(schema: "public", name: "quiet"), notify: .off)
-        try db.installer.subscribe(TableName(schema: "public", name: "comments"), notify: .wake, condition: .set(try SubscriptionCondition("post_id = '7'")))
+        try db.installer.subscribe(
+            TableName(schema: "public", name: "comments"), notify: .wake, condition: .set(try SubscriptionCondition("post_id = '7'")))
         // Back to version 11 as it was: no lease, no presence locks, three notify modes.
         try db.connection.execute(
             """
@@ -62,7 +63,9 @@ import Testing
 
     @Test func subscribeRejectsWhatIsNotATable() throws {
         let db = try TestDatabase()
-        #expect { try db.installer.subscribe(orders) } throws: { "\($0)" == "table public.orders does not exist in database \"\(db.connection.databaseName)\"" }
+        #expect { try db.installer.subscribe(orders) } throws: {
+            "\($0)" == "table public.orders does not exist in database \"\(db.connection.databaseName)\""
+        }
         try db.connection.execute("create view v as select 1 as x")
         #expect { try db.installer.subscribe(TableName(schema: "public", name: "v")) } throws: { "\($0)".contains("is not a table") }
         #expect { try db.installer.unsubscribe(orders) } throws: { "\($0)".contains("is not subscribed") }

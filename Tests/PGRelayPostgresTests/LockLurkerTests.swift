@@ -19,7 +19,7 @@ import Testing
 
     /// Every advisory key pgrelay's SQL has named, in each form Postgres accepts: two int4 keys,
     /// and the same as one int8.
-    static let keyPairs: [(Int64, Int64)] = [(1885827685, 1953065323), (1885827685, 1), (1885827685, 2), (1885827685, 1919706233)]
+    static let keyPairs: [(Int64, Int64)] = [(1_885_827_685, 1_953_065_323), (1_885_827_685, 1), (1_885_827_685, 2), (1_885_827_685, 1_919_706_233)]
 
     /// Takes every advisory key, and every lock on every relation of the realtime schema that the
     /// role is allowed, in one transaction it leaves open. Returns the locks it got on relations.
@@ -36,7 +36,9 @@ import Testing
             "select format('%I.%I', n.nspname, c.relname) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'realtime' and c.relkind in ('r', 'S', 'p', 'v')"
         ).compactMap { $0[0] }
         #expect(relations.count > 10)
-        let modes = ["access share", "row share", "row exclusive", "share update exclusive", "share", "share row exclusive", "exclusive", "access exclusive"]
+        let modes = [
+            "access share", "row share", "row exclusive", "share update exclusive", "share", "share row exclusive", "exclusive", "access exclusive",
+        ]
         for relation in relations {
             for mode in modes {
                 try connection.execute("savepoint try_lock")

@@ -58,9 +58,10 @@ import Testing
             case .message(let message): return "\(message.channel) \(message.event)"
             }
         }
-        #expect(described == [
-            "room:1 chat", "orders:7 INSERT", "INSERT public.orders", "orders:7 UPDATE", "UPDATE public.orders", "room:1 chat",
-        ])
+        #expect(
+            described == [
+                "room:1 chat", "orders:7 INSERT", "INSERT public.orders", "orders:7 UPDATE", "UPDATE public.orders", "room:1 chat",
+            ])
         guard case .message(let first) = entries[0], case .message(let broadcast) = entries[3], case .message(let last) = entries[5] else {
             Issue.record("expected messages at 1, 4 and 6: \(entries)")
             return
@@ -113,7 +114,10 @@ import Testing
 
         let refused = try pgrelay(["channel", "delete", "room:42"], db)
         #expect(refused.status != 0)
-        #expect(refused.stderr == "pgrelay: channel room:42 has messages in the log; pgrelay channel delete room:42 --force deletes it anyway (its messages stay in the log until cleanup)\n")
+        #expect(
+            refused.stderr
+                == "pgrelay: channel room:42 has messages in the log; pgrelay channel delete room:42 --force deletes it anyway (its messages stay in the log until cleanup)\n"
+        )
         #expect(try ok(["channel", "delete", "room:42", "--force"], db) == "deleted channel room:42\n")
         // Messages stay readable (a topic with messages is known) until cleanup removes them.
         #expect(try jsonLines(try ok(["messages", "room:42", "--json"], db)).count == 7)
@@ -121,7 +125,8 @@ import Testing
         _ = try db.ticked()
         #expect(try db.log.deleteChanges(olderThanSeconds: 0) == 7)
         let gone = try pgrelay(["messages", "room:42"], db)
-        #expect(gone.status != 0 && gone.stderr == "pgrelay: channel room:42 does not exist; pgrelay channel create room:42 makes it\n", "\(gone.stderr)")
+        #expect(
+            gone.status != 0 && gone.stderr == "pgrelay: channel room:42 does not exist; pgrelay channel create room:42 makes it\n", "\(gone.stderr)")
     }
 
     /// Members only on private and direct channels; moderators and admins where members may not send.
@@ -136,7 +141,10 @@ import Testing
         _ = try ok(["send", "news", "post", "1", "editor"], db)
         _ = try ok(["send", "team", "chat", "2"], db)  // the operator, no sender
         let cases: [([String], String)] = [
-            (["send", "team", "chat", "1", "mallory"], "pgrelay: mallory is not a member of private channel team; pgrelay channel join team mallory adds it"),
+            (
+                ["send", "team", "chat", "1", "mallory"],
+                "pgrelay: mallory is not a member of private channel team; pgrelay channel join team mallory adds it"
+            ),
             (["send", "news", "post", "1", "reader"], "pgrelay: reader may not send on channel news: its role does not allow it"),
             (["send", "news", "post", "1", "stranger"], "pgrelay: only moderators and admins send on channel news (members_can_send is false)"),
         ]
@@ -145,10 +153,13 @@ import Testing
             #expect(output.status != 0 && output.stderr == message + "\n", "\(arguments): \(output.stderr)")
         }
         // Ephemeral: the same rules, and nothing in the log.
-        #expect(try ok(["send", "team", "typing", "true", "alice", "--ephemeral"], db) == "sent ephemeral typing to channel team (to the subscribers connected now)\n")
+        #expect(
+            try ok(["send", "team", "typing", "true", "alice", "--ephemeral"], db)
+                == "sent ephemeral typing to channel team (to the subscribers connected now)\n")
         let refusedEphemeral = try pgrelay(["send", "team", "typing", "true", "mallory", "--ephemeral"], db)
         #expect(refusedEphemeral.status != 0 && refusedEphemeral.stderr.contains("mallory is not a member"))
-        #expect(try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral") == [["team", "typing", "true", "alice"]])
+        #expect(
+            try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral") == [["team", "typing", "true", "alice"]])
         let team = try jsonLines(try ok(["messages", "team", "--json"], db))
         #expect(team.count == 2 && team.allSatisfy { $0["private"] == .bool(true) }, "messages of a private channel are marked private")
     }
@@ -198,7 +209,9 @@ import Testing
         )
         try app.execute("select realtime.send('{\"by\":\"app\"}', 'chat', 'room')")
         #expect(throws: PostgresError.self) { try app.execute("select realtime.post('room', 'chat', '{}', 'alice', false)") }
-        #expect(throws: PostgresError.self) { try app.execute("insert into realtime.log (channel, n, record) values ('realtime:channel:room', 1, '{}')") }
+        #expect(throws: PostgresError.self) {
+            try app.execute("insert into realtime.log (channel, n, record) values ('realtime:channel:room', 1, '{}')")
+        }
         let messages = try db.ticked().page(after: 0).messages
         #expect(messages.count == 1 && messages[0].sender == nil && messages[0].payload["by"] == .string("app"))
     }
@@ -210,7 +223,10 @@ import Testing
         let items = TableName(schema: "public", name: "items")
         try db.subscribedTable(items)
         let connected = PIDBox()
-        let listener = Listener(.init(conninfo: db.conninfo, tables: .only([items]), channels: .only(["room:7"]), poll: PollSchedule(interval: 600, idleInterval: 600, idleGrace: 1), onConnect: { connected.set($0.backendPID) }))
+        let listener = Listener(
+            .init(
+                conninfo: db.conninfo, tables: .only([items]), channels: .only(["room:7"]),
+                poll: PollSchedule(interval: 600, idleInterval: 600, idleGrace: 1), onConnect: { connected.set($0.backendPID) }))
         let entries = listener.entries()
         try await waitUntil("the listener to connect") { connected.value != nil }
         try db.connection.execute("select realtime.send('1', 'chat', 'room:7')")
@@ -221,7 +237,10 @@ import Testing
         let started = Date()
         let got = try await collectEntries(entries, count: 3, timeout: 120)
         #expect(Date().timeIntervalSince(started) < 120)
-        #expect(got.map(\.canonicalJSONText).map { $0.contains("\"payload\":1") || $0.contains("\"payload\":3") || $0.contains("INSERT") } == [true, true, true])
+        #expect(
+            got.map(\.canonicalJSONText).map { $0.contains("\"payload\":1") || $0.contains("\"payload\":3") || $0.contains("INSERT") } == [
+                true, true, true,
+            ])
         #expect(got.map(\.id) == got.map(\.id).sorted())
         guard case .message = got[0], case .change = got[1], case .message = got[2] else {
             Issue.record("expected message, change, message: \(got)")
@@ -238,7 +257,9 @@ import Testing
         environment["DATABASE_URL"] = db.conninfo
         let listen = try Subprocess.start(CLITests.executable.path, ["listen", "--channel", "room:9", "--json"], environment: environment)
         try await waitUntil("pgrelay listen to connect (stderr: \(listen.stderrSoFar))") {
-            try db.connection.query("select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()").first?[0] == "1"
+            try db.connection.query(
+                "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()"
+            ).first?[0] == "1"
         }
         _ = try ok(["send", "room:9", "chat", #"{"text":"live"}"#, "alice"], db)
         try await waitUntil(timeout: 30, "the message to be printed (stdout: \(listen.stdoutSoFar))") { listen.stdoutSoFar.contains("\n") }

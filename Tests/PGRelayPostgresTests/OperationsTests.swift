@@ -26,7 +26,9 @@ import Testing
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
         let ports = [20_000 + Int.random(in: 0..<10_000), 30_000 + Int.random(in: 0..<10_000)]
-        let relays = try ports.map { try Subprocess.start(CLITests.executable.path, ["serve", "--config", config, "--port", String($0)], environment: environment) }
+        let relays = try ports.map {
+            try Subprocess.start(CLITests.executable.path, ["serve", "--config", config, "--port", String($0)], environment: environment)
+        }
         defer {
             for relay in relays {
                 relay.signal(SIGKILL)
@@ -34,13 +36,19 @@ import Testing
             }
         }
         for port in ports {
-            try await waitUntil("serve to listen on port \(port)") { (try? connectTCP(port: port)).map { close($0); return true } ?? false }
+            try await waitUntil("serve to listen on port \(port)") {
+                (try? connectTCP(port: port)).map {
+                    close($0)
+                    return true
+                } ?? false
+            }
         }
         // Relay 0: an SSE stream of the table. Relay 1: a native WebSocket on channel room:1, and a Supabase socket on it too.
         let sse = try connectTCP(port: ports[0])
         defer { close(sse) }
         // Its user agent ends in U+009B, a terminal's control sequence introducer (valid UTF-8, allowed in HTTP).
-        try sendAll(sse, "GET /v1/stream/public.orders HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ops-test-sse\u{9b}31m\r\nAccept: text/event-stream\r\n\r\n")
+        try sendAll(
+            sse, "GET /v1/stream/public.orders HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: ops-test-sse\u{9b}31m\r\nAccept: text/event-stream\r\n\r\n")
         #expect(readUntil(sse, contains: "\r\n\r\n", timeout: 30).hasPrefix("HTTP/1.1 200"))
         let native = try WebSocketProbe(port: ports[1], path: "/v1/ws")
         native.send(text: #"{"type":"subscribe","id":"c1","channel":"room:1"}"#)
@@ -68,22 +76,30 @@ import Testing
             let port = relay["port"]?.jsonText
             #expect(relay["connections"] == .number(port == String(ports[0]) ? "1" : "2"), "\(relay)")
         }
-        let relayIDs = Dictionary(uniqueKeysWithValues: listed.compactMap { relay in relay["port"].map { ($0.jsonText, relay["id"]?.stringValue ?? "") } })
+        let relayIDs = Dictionary(
+            uniqueKeysWithValues: listed.compactMap { relay in relay["port"].map { ($0.jsonText, relay["id"]?.stringValue ?? "") } })
         let text = try pgrelay(["status"], db)
         #expect(text.status == 0 && text.stdout.contains("relays          2 live\nconnections     3\nstatus          ok\n"), "\(text.stdout)")
         let row = text.stdout.split(separator: "\n").first { $0.contains(":\(ports[1])") }?.split(separator: " ").map(String.init) ?? []
-        #expect(text.stdout.contains("RELAY     STATE  ADDRESS") && Array(row.dropFirst().prefix(7)) == ["live", row.count > 2 ? row[2] : "", PGRelayVersion.current, "5", "0", "0.0s", "2"], "\(text.stdout)")
+        #expect(
+            text.stdout.contains("RELAY     STATE  ADDRESS")
+                && Array(row.dropFirst().prefix(7)) == ["live", row.count > 2 ? row[2] : "", PGRelayVersion.current, "5", "0", "0.0s", "2"],
+            "\(text.stdout)")
 
         // Connections, field by field.
         let connections = try json(["connections"], db).arrayValue ?? []
         #expect(connections.count == 3, "\(connections)")
         let stream = connections.first { $0["transport"] == .string("sse") }
         #expect(stream?["relay"] == .string(relayIDs[String(ports[0])] ?? "?") && stream?["relay_state"] == .string("live"), "\(connections)")
-        #expect(stream?["user_agent"] == .string("ops-test-sse\u{9b}31m") && stream?["subscriptions"] == .array([.string("public.orders")]) && stream?["channels"] == .array([]), "\(connections)")
+        #expect(
+            stream?["user_agent"] == .string("ops-test-sse\u{9b}31m") && stream?["subscriptions"] == .array([.string("public.orders")])
+                && stream?["channels"] == .array([]), "\(connections)")
         #expect(stream?["user"] == .null && stream?["remote"]?.stringValue?.hasPrefix("127.0.0.1:") == true, "\(connections)")
         for transport in ["websocket", "supabase"] {
             let socket = connections.first { $0["transport"] == .string(transport) }
-            #expect(socket?["relay"] == .string(relayIDs[String(ports[1])] ?? "?") && socket?["channels"] == .array([.string("room:1")]), "\(transport): \(connections)")
+            #expect(
+                socket?["relay"] == .string(relayIDs[String(ports[1])] ?? "?") && socket?["channels"] == .array([.string("room:1")]),
+                "\(transport): \(connections)")
             #expect(socket?["connected_at"]?.stringValue?.hasSuffix("Z") == true && socket?["last_seen"]?.stringValue != nil, "\(connections)")
         }
         #expect(try json(["connections", "--channel", "room:1"], db).arrayValue?.count == 2)
@@ -95,14 +111,18 @@ import Testing
 
         // Stats and subscriptions.
         let stats = try json(["stats", "--hours", "1"], db)
-        #expect(stats["connections"] == .number("3") && stats["live_relays"] == .number("2") && stats["changes"] == .number("3") && stats["messages"] == .number("2"), "\(stats)")
+        #expect(
+            stats["connections"] == .number("3") && stats["live_relays"] == .number("2") && stats["changes"] == .number("3")
+                && stats["messages"] == .number("2"), "\(stats)")
         #expect(stats["tables"] == .array([.object([("table", .string("public.orders")), ("changes", .number("3"))])]), "\(stats)")
         #expect(stats["channel_messages"] == .array([.object([("channel", .string("room:1")), ("messages", .number("2"))])]), "\(stats)")
         #expect(stats["oldest_id_kept"] == .number("1") && stats["newest_id"] == .number("5") && stats["hours"] == .number("1"), "\(stats)")
         let statsText = try pgrelay(["stats", "--hours", "1"], db).stdout
         #expect(statsText.contains("connections   3\n") && statsText.contains("public.orders  3") && statsText.contains("room:1   2"), "\(statsText)")
         let subscriptions = try json(["subscriptions"], db).arrayValue ?? []
-        #expect(subscriptions.count == 1 && subscriptions.first?["changes_last_hour"] == .number("3") && subscriptions.first?["condition"] == .null, "\(subscriptions)")
+        #expect(
+            subscriptions.count == 1 && subscriptions.first?["changes_last_hour"] == .number("3") && subscriptions.first?["condition"] == .null,
+            "\(subscriptions)")
 
         // Relay 0 dies without a word: gone once its expiry (3 s) has passed since its last
         // heartbeat. The deadline is the test's, not a measure: a wall-clock bound failed on a
@@ -116,10 +136,15 @@ import Testing
         let afterKill = try json(["status"], db)
         #expect(afterKill["live_relays"] == .number("1") && afterKill["healthy"] == .bool(true), "\(afterKill)")
         let dry = try json(["cleanup", "--dry-run"], db)
-        #expect(dry["dry_run"] == .bool(true) && dry["relays"] == .number("1") && dry["connections"] == .number("1") && dry["changes"] == .number("0"), "\(dry)")
+        #expect(
+            dry["dry_run"] == .bool(true) && dry["relays"] == .number("1") && dry["connections"] == .number("1") && dry["changes"] == .number("0"),
+            "\(dry)")
         #expect(try json(["status"], db)["relays"]?.arrayValue?.count == 2, "a dry run removes nothing")
         let cleaned = try pgrelay(["cleanup"], db)
-        #expect(cleaned.stdout.contains("gone relays        1      no heartbeat within their expiry\ntheir connections  1      published by relays that are gone"), "\(cleaned.stdout)")
+        #expect(
+            cleaned.stdout.contains(
+                "gone relays        1      no heartbeat within their expiry\ntheir connections  1      published by relays that are gone"),
+            "\(cleaned.stdout)")
         #expect(try json(["status"], db)["relays"]?.arrayValue?.map { $0["id"] } == [.string(relayIDs[String(ports[1])] ?? "?")])
         #expect(try json(["connections"], db).arrayValue?.count == 2)
 

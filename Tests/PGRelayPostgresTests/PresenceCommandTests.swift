@@ -27,19 +27,22 @@ import Testing
         #expect(try ok(["presence", "count"], db) == "2\n")
         #expect(try ok(["presence", "count", "room:2"], db) == "1\n")
         let online = try ok(["presence", "online", "room:1"], db)
-        #expect(online == """
-            CHANNEL  USER   STATUS  CONNECTIONS  META
-            room:1   alice  online  1            {}
-            room:1   bob    away    1            {"device":"phone"}
+        #expect(
+            online == """
+                CHANNEL  USER   STATUS  CONNECTIONS  META
+                room:1   alice  online  1            {}
+                room:1   bob    away    1            {"device":"phone"}
 
-            """, "\(online)")
+                """, "\(online)")
         #expect(try ok(["channel", "list"], db).contains("room:1   presence  0        2       {}"))
         #expect(try ok(["presence", "offline", "alice"], db) == "alice is offline on channels room:1, room:2\n")
         let got = try ok(["presence", "get", "alice", "room:2"], db)
         #expect(got.hasPrefix("alice on room:2: offline, last seen 20") && got.hasSuffix("(last status busy)\n"), "\(got)")
         #expect(try ok(["presence", "get", "bob"], db) == "bob on room:1: away (1 connection)  {\"device\":\"phone\"}\n")
         let stats = try ok(["presence", "stats"], db)
-        #expect(stats.hasPrefix("online       1 (users on channels)\noffline      2 (last status kept until presence cleanup)\nconnections  1\n"), "\(stats)")
+        #expect(
+            stats.hasPrefix("online       1 (users on channels)\noffline      2 (last status kept until presence cleanup)\nconnections  1\n"),
+            "\(stats)")
         #expect(try ok(["presence", "cleanup", "--timeout", "24h"], db) == "removed 0 presences offline for more than 24h\n")
         try db.connection.execute("update realtime.presence set last_seen = now() - interval '2 days' where not online")
         #expect(try ok(["presence", "cleanup"], db) == "removed 2 presences offline for more than 24h\n")
@@ -56,7 +59,9 @@ import Testing
         ]
         for (arguments, message) in cases {
             let output = try pgrelay(arguments, db)
-            #expect(output.status != 0 && output.stderr.hasPrefix(message) && output.stderr.split(separator: "\n").count == 1, "\(arguments): \(output.stderr)")
+            #expect(
+                output.status != 0 && output.stderr.hasPrefix(message) && output.stderr.split(separator: "\n").count == 1,
+                "\(arguments): \(output.stderr)")
         }
     }
 
@@ -73,12 +78,24 @@ import Testing
         var relays: [(process: Subprocess.Running, port: Int)] = []
         for _ in 0..<2 {
             let port = 20_000 + Int.random(in: 0..<20_000)
-            relays.append((try Subprocess.start(CLITests.executable.path, ["serve", "--config", config, "--port", String(port)], environment: environment), port))
+            relays.append(
+                (
+                    try Subprocess.start(CLITests.executable.path, ["serve", "--config", config, "--port", String(port)], environment: environment),
+                    port
+                ))
         }
-        defer { for relay in relays { relay.process.signal(SIGKILL); _ = relay.process.wait() } }
+        defer {
+            for relay in relays {
+                relay.process.signal(SIGKILL)
+                _ = relay.process.wait()
+            }
+        }
         for relay in relays {
             try await waitUntil("serve to listen on \(relay.port) (stderr: \(relay.process.stderrSoFar))") {
-                (try? connectTCP(port: relay.port)).map { close($0); return true } ?? false
+                (try? connectTCP(port: relay.port)).map {
+                    close($0)
+                    return true
+                } ?? false
             }
         }
         let (watchPort, killedPort) = (relays[1].port, relays[0].port)

@@ -30,7 +30,10 @@ import Testing
             // and one row more.
             let sizes = page.changes.map { $0.event.new?["body"]?.stringValue?.utf8.count ?? 0 }
             let bytes = sizes.reduce(0, +) - (sizes.max() ?? 0)
-            #expect(bytes < ChangeLog.pageBytes + (1 << 20) + 524_288, "page of \(page.changes.count) changes, \(bytes) bytes before its last; ids \(page.changes.map(\.event.id)), through \(page.through), full \(page.full)")
+            #expect(
+                bytes < ChangeLog.pageBytes + (1 << 20) + 524_288,
+                "page of \(page.changes.count) changes, \(bytes) bytes before its last; ids \(page.changes.map(\.event.id)), through \(page.through), full \(page.full)"
+            )
             seen += page.changes.compactMap { $0.event.new?["id"].flatMap { Int($0.jsonText) } }
             #expect(page.through > cursor || page.changes.isEmpty)
             cursor = page.through

@@ -369,11 +369,13 @@ import Testing
         #expect(zip(all, all.dropFirst()).allSatisfy { $0.id < $1.id })
         let insertedIDs = all.filter { $0.operation == .insert }.compactMap { $0.new?["id"] }
         #expect(insertedIDs.count == Set(insertedIDs).count)
-        let expected = Set((1...20).map { JSONValue.number(String($0)) } + committed.all.map { .number(String($0)) }
-            + (501...505).map { .number(String($0)) })
+        let expected = Set(
+            (1...20).map { JSONValue.number(String($0)) } + committed.all.map { .number(String($0)) }
+                + (501...505).map { .number(String($0)) })
         #expect(Set(insertedIDs) == expected)
         #expect(try db.installer.subscriptions().map(\.health) == ["ok"])
-        #expect(try db.connection.query("select to_regclass('realtime.commits') is null and to_regclass('realtime.changes') is null").first![0] == "t")
+        #expect(
+            try db.connection.query("select to_regclass('realtime.commits') is null and to_regclass('realtime.changes') is null").first![0] == "t")
     }
 }
 
@@ -382,7 +384,12 @@ final class Committed: @unchecked Sendable {
     private let lock = NSLock()
     private var txns: Set<String> = []
     private var entries = 0
-    func add(_ txn: String, entries count: Int) { lock.withLock { txns.insert(txn); entries += count } }
+    func add(_ txn: String, entries count: Int) {
+        lock.withLock {
+            txns.insert(txn)
+            entries += count
+        }
+    }
     var transactions: Set<String> { lock.withLock { txns } }
     var entryCount: Int { lock.withLock { entries } }
 }

@@ -34,8 +34,12 @@ import Testing
         let alice = try await AuthTests.token(sub: "alice")
         let bob = try await AuthTests.token(sub: "bob")
         // Bob's SSE stream reads everything, live; alice's SSE stream too, until the removal.
-        let bobStream = Task { try await server.stream("/v1/channels/priv/stream?access_token=\(bob)", count: .max, timeout: 60) { $0.messages.count >= 3 } }
-        let aliceStream = Task { try await server.stream("/v1/channels/priv/stream?access_token=\(alice)", count: .max, timeout: 60) { $0.raw.contains("event: error") } }
+        let bobStream = Task {
+            try await server.stream("/v1/channels/priv/stream?access_token=\(bob)", count: .max, timeout: 60) { $0.messages.count >= 3 }
+        }
+        let aliceStream = Task {
+            try await server.stream("/v1/channels/priv/stream?access_token=\(alice)", count: .max, timeout: 60) { $0.raw.contains("event: error") }
+        }
         try await server.waitForHealth { $0["subscribers"] == .number("2") }
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
@@ -100,13 +104,17 @@ import Testing
             python.signal(SIGKILL)
             _ = python.wait()
         }
-        try await waitUntil(timeout: 60, "alice to join (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") { python.stdoutSoFar.contains("SUBSCRIBED") }
+        try await waitUntil(timeout: 60, "alice to join (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+            python.stdoutSoFar.contains("SUBSCRIBED")
+        }
         try db.connection.execute(#"select realtime.send('{"n":1}', 'before', 'priv')"#)
         try await waitUntil(timeout: 60, "the first message (stdout: \(python.stdoutSoFar))") { python.stdoutSoFar.contains(#""got": "before""#) }
         try await Self.remove("alice", server)
         try db.connection.execute(#"select realtime.send('{"n":2}', 'after', 'priv')"#)
         try await waitUntil(timeout: 60, "the join to close (stdout: \(python.stdoutSoFar))") { python.stdoutSoFar.contains("CLOSED") }
-        #expect(python.stdoutSoFar.contains("CHANNEL_ERROR") && python.stdoutSoFar.contains("You no longer have permission to read from this Channel topic: priv"), "\(python.stdoutSoFar)")
+        #expect(
+            python.stdoutSoFar.contains("CHANNEL_ERROR")
+                && python.stdoutSoFar.contains("You no longer have permission to read from this Channel topic: priv"), "\(python.stdoutSoFar)")
         #expect(!python.stdoutSoFar.contains(#""got": "after""#), "\(python.stdoutSoFar)")
     }
 }

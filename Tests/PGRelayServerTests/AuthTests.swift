@@ -19,7 +19,9 @@ struct TestClaims: JWTPayload {
 @Suite struct AuthTests {
     static let secret = "test-secret-that-is-long-enough-for-hs256"
 
-    static func token(sub: String = "alice", role: String? = "authenticated", expiresIn: TimeInterval = 3600, secret: String = secret) async throws -> String {
+    static func token(sub: String = "alice", role: String? = "authenticated", expiresIn: TimeInterval = 3600, secret: String = secret) async throws
+        -> String
+    {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
         return try await keys.sign(TestClaims(sub: sub, role: role, exp: .init(value: Date().addingTimeInterval(expiresIn))))
@@ -27,7 +29,8 @@ struct TestClaims: JWTPayload {
 
     func database() async throws -> TestDatabase {
         try await TestDatabase.make { db in
-            try db.connection.execute("create table orders (id int primary key, user_id text, total numeric); create table secrets (id int primary key)")
+            try db.connection.execute(
+                "create table orders (id int primary key, user_id text, total numeric); create table secrets (id int primary key)")
             try db.installer.subscribe(TableName(schema: "public", name: "orders"))
             try db.installer.subscribe(TableName(schema: "public", name: "secrets"))
             for (id, user) in [(1, "alice"), (2, "bob"), (3, "alice")] {
@@ -53,9 +56,12 @@ struct TestClaims: JWTPayload {
         }
         let none = try await server.get("/v1/changes/public.orders")
         #expect(none.status == 401 && none.body.contains("a token is required"))
-        let forged = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(secret: "wrong-secret-wrong-secret-wrong-secret"))")])
+        let forged = try await server.get(
+            "/v1/changes/public.orders",
+            headers: [("Authorization", "Bearer \(try await Self.token(secret: "wrong-secret-wrong-secret-wrong-secret"))")])
         #expect(forged.status == 401 && forged.body.contains("signature does not verify"), "\(forged.body)")
-        let expired = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(expiresIn: -60))")])
+        let expired = try await server.get(
+            "/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(expiresIn: -60))")])
         #expect(expired.status == 401 && expired.body.contains("expired"), "\(expired.body)")
         let garbage = try await server.get("/v1/changes/public.orders?access_token=not.a.jwt")
         #expect(garbage.status == 401, "\(garbage.body)")
@@ -94,7 +100,9 @@ struct TestClaims: JWTPayload {
         let port = server.port
         let refused = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/v1/ws") }
         #expect(refused.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && refused.contains("a token is required"), "\(refused)")
-        let forged = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/v1/ws", headers: [("Authorization", "Bearer not.a.jwt")]) }
+        let forged = try await Workers.value {
+            try WebSocketProbe.refusal(port: port, path: "/v1/ws", headers: [("Authorization", "Bearer not.a.jwt")])
+        }
         #expect(forged.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && forged.contains("invalid token"), "\(forged)")
         let alice = try await Self.token()
         let inbox = WebSocketRouteTests.Inbox()
@@ -145,7 +153,8 @@ struct TestClaims: JWTPayload {
             }
         }
         let replay = try await server.get("/v1/changes/public.orders?since=\(since)&access_token=\(alice)")
-        let replayed = try (JSONValue(parsing: replay.body)["changes"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []).map(ChangeEvent.init(json:))
+        let replayed = try (JSONValue(parsing: replay.body)["changes"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []).map(
+            ChangeEvent.init(json:))
         #expect(replayed.map(\.operation) == [.delete, .insert])
         #expect(!replay.body.contains("bob"))
     }
@@ -180,7 +189,8 @@ struct TestClaims: JWTPayload {
 
 @Suite struct AccessPolicyTests {
     @Test func parsesAndAppliesRules() throws {
-        let policy = try AccessPolicy(roleClaim: "role", access: ["reader: public.orders, items", "admin: *"], scopes: ["orders: user_id=eq.{sub}&tenant=eq.{org}"])
+        let policy = try AccessPolicy(
+            roleClaim: "role", access: ["reader: public.orders, items", "admin: *"], scopes: ["orders: user_id=eq.{sub}&tenant=eq.{org}"])
         let orders = TableName(schema: "public", name: "orders")
         let claims = JSONValue.object([("role", .string("reader")), ("sub", .string("a&b=c")), ("org", .number("7"))])
         let scope = try policy.scope(for: orders, claims: claims)
@@ -191,7 +201,10 @@ struct TestClaims: JWTPayload {
         #expect(throws: AccessDenied.self) { try policy.scope(for: TableName(schema: "x", name: "y"), claims: claims) }
         #expect(throws: AccessDenied.self) { try policy.scope(for: orders, claims: .object([("role", .string("reader"))])) }
         #expect(try policy.scope(for: TableName(schema: "x", name: "y"), claims: .object([("role", .string("admin"))])) == .all)
-        for bad in [(["noColon"], [String]()), ([], ["orders: {col}=eq.1"]), (["r: bad name"], []), ([], ["orders user_id=eq.1"]), ([], ["orders: user_id=eqq.{sub}"])] {
+        for bad in [
+            (["noColon"], [String]()), ([], ["orders: {col}=eq.1"]), (["r: bad name"], []), ([], ["orders user_id=eq.1"]),
+            ([], ["orders: user_id=eqq.{sub}"]),
+        ] {
             #expect(throws: AccessPolicyError.self) { try AccessPolicy(roleClaim: "role", access: bad.0, scopes: bad.1) }
         }
     }

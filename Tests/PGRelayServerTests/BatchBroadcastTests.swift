@@ -23,7 +23,8 @@ import Testing
                 JSONValue.object([("topic", .string(topic)), ("event", .string("note")), ("payload", .object([("n", .number(String(index)))]))])
             }
             return try await server.post(
-                "/realtime/v1/api/broadcast", body: JSONValue.object([("messages", .array(messages))]).jsonText, headers: [("Authorization", "Bearer \(token)")]
+                "/realtime/v1/api/broadcast", body: JSONValue.object([("messages", .array(messages))]).jsonText,
+                headers: [("Authorization", "Bearer \(token)")]
             )
         }
         func logged() throws -> Int {
@@ -35,7 +36,8 @@ import Testing
         #expect(try logged() == 0)
         // A bad event name in the last message: none written either.
         let badEvent = try await server.post(
-            "/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"ok","payload":{}},{"topic":"room:1","event":"","payload":{}}]}"#,
+            "/realtime/v1/api/broadcast",
+            body: #"{"messages":[{"topic":"room:1","event":"ok","payload":{}},{"topic":"room:1","event":"","payload":{}}]}"#,
             headers: [("Authorization", "Bearer \(token)")]
         )
         #expect(badEvent.status == 400 && badEvent.body.contains("message 2:"), "\(badEvent)")

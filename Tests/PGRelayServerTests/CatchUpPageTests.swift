@@ -1,9 +1,10 @@
 import Foundation
 import PGRelayCore
 import PGRelayPostgres
-@testable import PGRelayServer
 import PGRelayTestSupport
 import Testing
+
+@testable import PGRelayServer
 
 /// `/v1/changes` pages as HTTP caches see them: complete pages immutable, the live edge fresh for
 /// a second, public only when every reader gets the same page, validators that answer 304.
@@ -124,7 +125,8 @@ import Testing
         #expect(whole.stderr == "1500 changes; continue with --since \(logIDs.last!)\n", "\(whole.stderr)")
         #expect(try await server.get("/metrics").body.contains(#"pgrelay_catchup_pages_total{answer="page"} 2"#))
 
-        let following = try Subprocess.start(tool, ["replay", "public.orders", "--since", String(logIDs[1399]), "--url", server.base + "/", "--json", "--follow"])
+        let following = try Subprocess.start(
+            tool, ["replay", "public.orders", "--since", String(logIDs[1399]), "--url", server.base + "/", "--json", "--follow"])
         defer {
             following.signal(SIGKILL)
             _ = following.wait()

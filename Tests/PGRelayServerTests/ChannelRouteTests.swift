@@ -23,14 +23,18 @@ import Testing
         // A table change and another channel's message are not this channel's.
         try db.connection.execute("insert into orders values (1, 'open', 5)")
         try db.connection.execute("select realtime.send('{}', 'chat', 'room:2', false)")
-        try ChannelStore(connection: db.connection).send(try MessageDraft(channel: "room:1", event: "note", payload: .string("from the CLI's store"), sender: "ops"))
+        try ChannelStore(connection: db.connection).send(
+            try MessageDraft(channel: "room:1", event: "note", payload: .string("from the CLI's store"), sender: "ops"))
         try db.connection.execute("begin; insert into orders values (2, 'open', 6); select realtime.send('4', 'count', 'room:1', false); commit")
         let result = try await stream.value
         #expect(result.status == 200 && result.contentType.hasPrefix("text/event-stream"))
         #expect(result.others.prefix(2) == ["presence_state", "live"], "who is present, then live: \(result.raw)")
         let messages = result.messages.map(\.message)
         try #require(messages.count == 4, "\(result.raw)")
-        #expect(messages.map { $0["payload"]?["text"]?.stringValue ?? $0["payload"]?.jsonText ?? "" } == ["from http", "from sql", "\"from the CLI's store\"", "4"])
+        #expect(
+            messages.map { $0["payload"]?["text"]?.stringValue ?? $0["payload"]?.jsonText ?? "" } == [
+                "from http", "from sql", "\"from the CLI's store\"", "4",
+            ])
         #expect(messages.allSatisfy { $0["channel"] == .string("room:1") && $0["type"] == .string("message") })
         #expect(messages[0]["sender"] == .null, "without auth, a relay's message has no sender")
         #expect(messages[2]["sender"] == .string("ops"))
@@ -39,7 +43,9 @@ import Testing
         #expect(result.events.isEmpty, "no table change in a channel's stream")
 
         // Resuming after the second message (Last-Event-ID) replays the two after it, from the log.
-        let resumed = try await server.stream("/v1/channels/room:1/stream", lastEventID: ids[1], count: .max) { $0.messages.count >= 2 && $0.others.contains("live") }
+        let resumed = try await server.stream("/v1/channels/room:1/stream", lastEventID: ids[1], count: .max) {
+            $0.messages.count >= 2 && $0.others.contains("live")
+        }
         #expect(resumed.messages.map(\.id) == Array(ids[2...]))
         // The same as a JSON page, after an id or from a time.
         let page = try JSONValue(parsing: try await server.get("/v1/channels/room:1/messages?since=\(ids[0])&limit=2").body)
@@ -63,15 +69,24 @@ import Testing
             ("/v1/channels/room/messages", #"{"payload":1}"#, 400, "must be a string naming the message"),
             ("/v1/channels/room/messages", #"{"event":"","payload":1}"#, 400, "event name '' is not allowed"),
             ("/v1/channels/bad%20name/messages", #"{"event":"chat"}"#, 400, "channel name 'bad name' is not allowed"),
-            ("/v1/channels/room/messages", #"{"event":"chat","payload":"\#(String(repeating: "x", count: 200))"}"#, 413, "a message's payload may have at most 100"),
-            ("/v1/channels/room/messages", #"{"event":"chat","payload":"\#(String(repeating: "x", count: 5000))"}"#, 413, "the body is larger than a message may be"),
+            (
+                "/v1/channels/room/messages", #"{"event":"chat","payload":"\#(String(repeating: "x", count: 200))"}"#, 413,
+                "a message's payload may have at most 100"
+            ),
+            (
+                "/v1/channels/room/messages", #"{"event":"chat","payload":"\#(String(repeating: "x", count: 5000))"}"#, 413,
+                "the body is larger than a message may be"
+            ),
             ("/v1/channels/room/messages?filter=x", #"{"event":"chat"}"#, 400, "unknown parameter 'filter'"),
         ]
         for (path, body, status, message) in cases {
             let answer = try await server.post(path, body: body)
             #expect(answer.status == status && answer.body.contains(message), "\(path) \(body.prefix(60)): \(answer.status) \(answer.body)")
         }
-        for path in ["/v1/channels/room/messages?limit=0", "/v1/channels/room/messages?since=soon", "/v1/channels/room/stream?since=-1", "/v1/channels/room/stream?x=1"] {
+        for path in [
+            "/v1/channels/room/messages?limit=0", "/v1/channels/room/messages?since=soon", "/v1/channels/room/stream?since=-1",
+            "/v1/channels/room/stream?x=1",
+        ] {
             let answer = try await server.get(path)
             #expect(answer.status == 400, "\(path): \(answer.status) \(answer.body)")
         }
@@ -107,8 +122,10 @@ import Testing
         let outsider = try await AuthTests.token(sub: "mallory", role: "writer")
         let alice = writer
         func send(_ channel: String, _ token: String?) async throws -> Int {
-            try await server.post("/v1/channels/\(channel)/messages", body: #"{"event":"chat","payload":"hi"}"#,
-                                  headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []).status
+            try await server.post(
+                "/v1/channels/\(channel)/messages", body: #"{"event":"chat","payload":"hi"}"#,
+                headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []
+            ).status
         }
         func read(_ channel: String, _ token: String) async throws -> Int {
             try await server.get("/v1/channels/\(channel)/messages?access_token=\(token)").status

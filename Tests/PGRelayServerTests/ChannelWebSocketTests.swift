@@ -34,7 +34,9 @@ import Testing
                 try await outbound.write(.text(#"{"type":"subscribe","id":"bad","channel":"bad name"}"#))
                 try await outbound.write(.text(#"{"type":"subscribe","id":"both","channel":"room:1","table":"public.orders"}"#))
                 try await outbound.write(.text(#"{"type":"subscribe","id":"f","channel":"room:1","filter":"a=eq.1"}"#))
-                _ = try await inbox.wait { $0.filter { $0["type"] == .string("live") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 4 }
+                _ = try await inbox.wait {
+                    $0.filter { $0["type"] == .string("live") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 4
+                }
                 try await outbound.write(.text(#"{"type":"send","ref":"m1","channel":"room:1","event":"chat","payload":{"text":"hi"}}"#))
                 try await outbound.write(.text(#"{"type":"send","ref":"m2","channel":"room:2","event":"typing","payload":true}"#))
                 try await outbound.write(.text(#"{"type":"send","ref":"m3","channel":"room:1","event":"","payload":1}"#))
@@ -105,7 +107,9 @@ import Testing
         }
         #expect(messages(inbox.all, "s").map { $0["payload"]?.stringValue?.count ?? -1 } == sizes)
         let frameBytes = received.bytes.withLock { $0 }
-        #expect(frameBytes.contains(65_535) || (frameBytes.contains { $0 < 65_535 } && frameBytes.contains { $0 > 65_535 && $0 < 70_000 }), "the sizes did not cross the edge: \(frameBytes)")
+        #expect(
+            frameBytes.contains(65_535) || (frameBytes.contains { $0 < 65_535 } && frameBytes.contains { $0 > 65_535 && $0 < 70_000 }),
+            "the sizes did not cross the edge: \(frameBytes)")
     }
 
     /// With auth, a socket sends as its token's user and reads only what its role and memberships allow.
@@ -138,7 +142,9 @@ import Testing
             let all = inbox.all
             #expect(all.contains { $0["type"] == .string("subscribed") } == expectJoined, "\(user): \(all)")
             #expect(all.contains { $0["type"] == .string("sent") && $0["ref"] == .string("s") } == expectJoined, "\(user): \(all)")
-            #expect(all.contains { $0["id"] == .string("o") && $0["message"]?.stringValue?.contains("may not send on channel lobby") == true }, "\(user): \(all)")
+            #expect(
+                all.contains { $0["id"] == .string("o") && $0["message"]?.stringValue?.contains("may not send on channel lobby") == true },
+                "\(user): \(all)")
             if expectJoined { #expect(messages(all, "t").first?["sender"] == .string("alice")) }
         }
         #expect(try db.ticked().page(after: 0).messages.map(\.sender) == ["alice"])

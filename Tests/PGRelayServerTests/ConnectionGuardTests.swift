@@ -14,7 +14,12 @@ import Testing
         // refused by what they send, so that a busy machine's slow read never turns a 414 into a 408.
         let stalling = try await TestServer.start(db) { $0.headerTimeoutSeconds = 2 }
         let server = try await TestServer.start(db) { $0.headerTimeoutSeconds = 60 }
-        defer { Task { await stalling.stop(); await server.stop() } }
+        defer {
+            Task {
+                await stalling.stop()
+                await server.stop()
+            }
+        }
         let cases: [(name: String, bytes: [UInt8], status: String)] = [
             ("partial", Array("GET /health HTTP/1.1\r\nHost: x\r\n".utf8), "408"),
             ("nothing", [], "408"),
@@ -40,7 +45,10 @@ import Testing
             #expect(text.hasPrefix("HTTP/1.1 \(item.status) "), "\(name): \(text.prefix(120))")
             // When it fails, how long the read waited says whether the server kept the connection
             // (about 20 s) or the read ended some other way.
-            #expect(closed, "\(name) was left open (the read ended after \(String(format: "%.1f", seconds)) s; errno \(failure): \(String(cString: strerror(failure))))")
+            #expect(
+                closed,
+                "\(name) was left open (the read ended after \(String(format: "%.1f", seconds)) s; errno \(failure): \(String(cString: strerror(failure))))"
+            )
         }
         // Everyone else is served meanwhile and after.
         #expect(try await server.get("/health").status == 200)

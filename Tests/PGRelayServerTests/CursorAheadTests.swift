@@ -55,11 +55,15 @@ import Testing
 
         // The CLI.
         let listen = try await Workers.value {
-            try Subprocess.run(BuiltExecutable.pgrelay.path, ["listen", "public.orders", "--since", String(ahead), "--seconds", "20"], environment: ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.conninfo]) { $1 })
+            try Subprocess.run(
+                BuiltExecutable.pgrelay.path, ["listen", "public.orders", "--since", String(ahead), "--seconds", "20"],
+                environment: ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.conninfo]) { $1 })
         }
         #expect(listen.status != 0 && listen.stderr.contains("was not handed out here"), "\(listen.stderr)")
         let replay = try await Workers.value {
-            try Subprocess.run(BuiltExecutable.pgrelay.path, ["replay", "public.orders", "--since", String(ahead)], environment: ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.conninfo]) { $1 })
+            try Subprocess.run(
+                BuiltExecutable.pgrelay.path, ["replay", "public.orders", "--since", String(ahead)],
+                environment: ProcessInfo.processInfo.environment.merging(["DATABASE_URL": db.conninfo]) { $1 })
         }
         #expect(replay.status != 0 && replay.stderr.contains("was not handed out here"), "\(replay.stderr)")
     }

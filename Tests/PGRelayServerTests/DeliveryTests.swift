@@ -63,7 +63,8 @@ import Testing
         let live = try await Workers.value { reader.read(timeout: 20) { $0.liveAfter != nil } }
         let channel = try db.installer.subscriptions(for: [Self.relayed])[0].channel
         let forger = try db.connect()
-        let fake = #"{"id":999999999,"timestamp":"2026-01-01T00:00:00Z","operation":"INSERT","schema":"public","table":"relayed","new":{"id":666,"note":"forged"},"old":null}"#
+        let fake =
+            #"{"id":999999999,"timestamp":"2026-01-01T00:00:00Z","operation":"INSERT","schema":"public","table":"relayed","new":{"id":666,"note":"forged"},"old":null}"#
         try forger.query("select pg_notify($1, $2)", [channel, fake])
         try forger.query("select pg_notify($1, $2)", [channel, #"{"id":999999999}"#])
         try forger.query("select pg_notify($1, $2)", [channel, "not json at all"])
@@ -127,9 +128,11 @@ import Testing
         let locker = try db.connect()
         try locker.execute("begin; lock table realtime.ticks in access exclusive mode")
         try db.connection.execute("insert into relayed values (1, 'during the lock')")
-        let listenerWaits = "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database() and wait_event_type = 'Lock'"
+        let listenerWaits =
+            "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database() and wait_event_type = 'Lock'"
         try await waitUntil("the listener to wait on the lock") { try db.connection.query(listenerWaits).first?[0] == "1" }
-        try db.connection.query("select pg_cancel_backend(pid) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()")
+        try db.connection.query(
+            "select pg_cancel_backend(pid) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()")
         try locker.execute("commit")
         // A row someone wrote straight into the log, that no decoder understands: skipped, ids kept.
         let channel = try db.installer.subscriptions(for: [Self.relayed])[0].channel

@@ -34,7 +34,9 @@ import Testing
     /// libpq quotes a connection string it cannot parse back in its message: /health (and the
     /// logs) get it without the password.
     @Test func healthNeverShowsAPassword() async throws {
-        for conninfo in ["postgres:/app:hunter2secret@localhost/db", "postgresql://app:hunter2secret@/nowhere?host=/nonexistent&port=1&connect_timeout=2"] {
+        for conninfo in [
+            "postgres:/app:hunter2secret@localhost/db", "postgresql://app:hunter2secret@/nowhere?host=/nonexistent&port=1&connect_timeout=2",
+        ] {
             let (status, body) = try await unhealthyHealth(conninfo: conninfo)
             #expect(status == 503)
             #expect(body.contains("database") && !body.contains("hunter2secret"), "\(body)")
@@ -51,7 +53,12 @@ import Testing
         let db = try await TestDatabase.make()
         for details in [ServeConfiguration.DetailsAudience.loopback, .everyone] {
             // Without auth only loopback Host names are served unless server.allowed_hosts names others.
-            let server = try await TestServer.start(db) { $0.host = "0.0.0.0"; $0.insecureNoAuth = true; $0.details = details; $0.allowedHosts = [address] }
+            let server = try await TestServer.start(db) {
+                $0.host = "0.0.0.0"
+                $0.insecureNoAuth = true
+                $0.details = details
+                $0.allowedHosts = [address]
+            }
             defer { Task { await server.stop() } }
             let local = try await server.get("/health")
             #expect(local.body.contains("delivered_id"))
@@ -59,7 +66,8 @@ import Testing
             request.method = .GET
             let remote = try await TestServer.client.execute(request, timeout: .seconds(10))
             let remoteBody = String(buffer: try await remote.body.collect(upTo: 1 << 20))
-            let metrics = try await TestServer.client.execute(HTTPClientRequest(url: "http://\(address):\(server.port)/metrics"), timeout: .seconds(10))
+            let metrics = try await TestServer.client.execute(
+                HTTPClientRequest(url: "http://\(address):\(server.port)/metrics"), timeout: .seconds(10))
             if details == .loopback {
                 #expect(remoteBody == #"{"status":"ok"}"#)
                 #expect(metrics.status.code == 403)
@@ -71,11 +79,14 @@ import Testing
     }
 
     @Test func loopbackIsDecidedByWhatTheHostResolvesTo() async throws {
-        #expect(ServeConfiguration.loopbackCheck("127.0.0.1") && ServeConfiguration.loopbackCheck("localhost") && ServeConfiguration.loopbackCheck("::1"))
+        #expect(
+            ServeConfiguration.loopbackCheck("127.0.0.1") && ServeConfiguration.loopbackCheck("localhost") && ServeConfiguration.loopbackCheck("::1"))
         #expect(!ServeConfiguration.loopbackCheck("127.attacker.example"))
         #expect(!ServeConfiguration.loopbackCheck("0.0.0.0"))
         var configuration = ServeConfiguration(conninfo: "")
         configuration.host = "127.attacker.example"
-        await #expect { _ = try await buildApplication(configuration) } throws: { "\($0)".contains("refusing to serve on 127.attacker.example without authentication") }
+        await #expect { _ = try await buildApplication(configuration) } throws: {
+            "\($0)".contains("refusing to serve on 127.attacker.example without authentication")
+        }
     }
 }

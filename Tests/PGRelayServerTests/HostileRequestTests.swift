@@ -42,14 +42,18 @@ import Testing
             ].map { try Self.exchange(port, $0) }
         }
         for answer in answers {
-            #expect(answer.text.hasPrefix("HTTP/1.1 421 Misdirected Request") && answer.text.contains("server.allowed_hosts") && answer.closed, "\(answer.text.prefix(200))")
+            #expect(
+                answer.text.hasPrefix("HTTP/1.1 421 Misdirected Request") && answer.text.contains("server.allowed_hosts") && answer.closed,
+                "\(answer.text.prefix(200))")
         }
         #expect(try db.connection.query("select count(*) from realtime.log").first?[0] == "0", "nothing was sent")
         for host in ["127.0.0.1:\(port)", "localhost:\(port)", "app.localhost", "[::1]:\(port)", "relay.test:\(port)", "RELAY.TEST"] {
             let served = try await server.get("/health", headers: [("Host", host)])
             #expect(served.status == 200, "\(host): \(served)")
         }
-        let authed = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: AccessPolicy(roleClaim: "role", grants: ["authenticated": nil])) }
+        let authed = try await TestServer.start(db) {
+            $0.auth = .init(jwtSecret: AuthTests.secret, policy: AccessPolicy(roleClaim: "role", grants: ["authenticated": nil]))
+        }
         defer { Task { await authed.stop() } }
         let open = try await authed.get("/v1/changes/public.orders?since=0", headers: [("Host", "evil.example")])
         #expect(open.status == 401, "with auth on the token decides, not the Host: \(open)")
@@ -74,7 +78,10 @@ import Testing
             ("two lengths", send + "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "400"),
             ("two hosts", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: 127.0.0.1\r\n\r\n", "400"),
             ("2000 headers", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\(headers)\r\n", "431"),
-            ("100 header fields, the most", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + (0..<98).map { "X-\($0): y\r\n" }.joined() + "\r\n", "200"),
+            (
+                "100 header fields, the most",
+                "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + (0..<98).map { "X-\($0): y\r\n" }.joined() + "\r\n", "200"
+            ),
             ("chunked", send + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "411"),
             ("trickled body", send + "Content-Length: 100\r\n\r\n{", "408"),
             ("folded header", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n", "400"),
@@ -94,7 +101,9 @@ import Testing
             let (then, closed, _) = readUntilClosed(fd, timeout: 20)
             return (first, then, closed)
         }
-        #expect(second.0.hasPrefix("HTTP/1.1 200") && second.1.hasPrefix("HTTP/1.1 400") && second.1.contains("Content-Length must be a number") && second.2, "\(second)")
+        #expect(
+            second.0.hasPrefix("HTTP/1.1 200") && second.1.hasPrefix("HTTP/1.1 400") && second.1.contains("Content-Length must be a number")
+                && second.2, "\(second)")
 
         // Hung requests fill limits.connections (the third place is the test client's pooled
         // connection); their body deadline closes them, and others are served.
@@ -128,7 +137,9 @@ import Testing
         defer { Task { await server.stop() } }
         let port = server.port
         let token = try await AuthTests.token(sub: "alice")
-        let spellings = ["/v1/ws/", "//v1/ws", "/v1//ws", "http://127.0.0.1:\(port)/v1/ws", "/v1/%77s", "/realtime/v1/websocket/?vsn=1.0.0", "//socket/websocket"]
+        let spellings = [
+            "/v1/ws/", "//v1/ws", "/v1//ws", "http://127.0.0.1:\(port)/v1/ws", "/v1/%77s", "/realtime/v1/websocket/?vsn=1.0.0", "//socket/websocket",
+        ]
         let answers = try await Workers.value { try spellings.map { try Self.exchange(port, Self.upgrade($0, port: port)) } }
         for (path, answer) in zip(spellings, answers) {
             #expect(answer.text.hasPrefix("HTTP/1.1 401 Unauthorized") && answer.text.contains("token"), "\(path): \(answer.text.prefix(200))")
@@ -137,12 +148,16 @@ import Testing
             try Self.exchange(port, Self.upgrade("/v1/ws", port: port, extra: "Authorization: Bearer \(token)\r\nAuthorization: Bearer x\r\n"))
         }
         #expect(doubled.text.hasPrefix("HTTP/1.1 400") && doubled.text.contains("one Authorization header"), "\(doubled.text.prefix(200))")
-        let valid = try await Workers.value { try Self.exchange(port, Self.upgrade("/v1/ws/", port: port, extra: "Authorization: Bearer \(token)\r\n")) }
+        let valid = try await Workers.value {
+            try Self.exchange(port, Self.upgrade("/v1/ws/", port: port, extra: "Authorization: Bearer \(token)\r\n"))
+        }
         #expect(valid.text.hasPrefix("HTTP/1.1 101"), "a good token on another spelling still upgrades: \(valid.text.prefix(200))")
         for bad in ["eyJhbGciOiJIUzI1NiJ9.e30.%%%%", "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln", "eyJhbGciOiJIUzI1NiJ9.e30"] {
             let refused = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(bad)")])
             #expect(refused.status == 401 && refused.body.contains("invalid token"), "\(bad): \(refused)")
-            #expect(!refused.body.contains("$") && !refused.body.contains("Decoding") && !refused.body.contains("CodingKeys"), "no internals: \(refused.body)")
+            #expect(
+                !refused.body.contains("$") && !refused.body.contains("Decoding") && !refused.body.contains("CodingKeys"),
+                "no internals: \(refused.body)")
         }
     }
 
@@ -152,17 +167,24 @@ import Testing
         let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.allowedOrigins = try! AllowedOrigins(parsing: ["https://app.example"]) }
         defer { Task { await server.stop() } }
-        for (method, path) in [("POST", "/v1/channels/room:1/messages"), ("DELETE", "/v1/channels/room:1/members/alice"), ("POST", "/realtime/v1/api/broadcast")] {
-            let preflight = try await server.request("OPTIONS", path, headers: [
-                ("Origin", "https://app.example"), ("Access-Control-Request-Method", method), ("Access-Control-Request-Headers", "apikey, content-type, authorization"),
-            ])
+        for (method, path) in [
+            ("POST", "/v1/channels/room:1/messages"), ("DELETE", "/v1/channels/room:1/members/alice"), ("POST", "/realtime/v1/api/broadcast"),
+        ] {
+            let preflight = try await server.request(
+                "OPTIONS", path,
+                headers: [
+                    ("Origin", "https://app.example"), ("Access-Control-Request-Method", method),
+                    ("Access-Control-Request-Headers", "apikey, content-type, authorization"),
+                ])
             #expect((200..<300).contains(preflight.status), "\(method) \(path): \(preflight)")
             #expect(preflight.headers["access-control-allow-methods"]?.contains(method) == true, "\(preflight.headers)")
             #expect(preflight.headers["access-control-allow-headers"]?.lowercased().contains("apikey") == true, "\(preflight.headers)")
         }
         let null = try await server.get("/v1/changes/public.orders", headers: [("Origin", "null")])
         #expect(null.status == 403, "\(null)")
-        let nullSocket = try await Workers.value { try Self.exchange(server.port, Self.upgrade("/v1/ws", port: server.port, extra: "Origin: null\r\n")) }
+        let nullSocket = try await Workers.value {
+            try Self.exchange(server.port, Self.upgrade("/v1/ws", port: server.port, extra: "Origin: null\r\n"))
+        }
         #expect(nullSocket.text.hasPrefix("HTTP/1.1 403"), "\(nullSocket.text.prefix(200))")
     }
 
@@ -182,7 +204,8 @@ import Testing
             let token = try await AuthTests.token(sub: caller)
             var seen: [String] = []
             for target in ["bob", "nobody"] {
-                let answer = try await server.request("DELETE", "/v1/channels/team/members/\(target)", headers: [("Authorization", "Bearer \(token)")])
+                let answer = try await server.request(
+                    "DELETE", "/v1/channels/team/members/\(target)", headers: [("Authorization", "Bearer \(token)")])
                 seen.append("\(answer.status) \(answer.body)")
             }
             #expect(seen[0] == seen[1] && seen[0].hasPrefix("403"), "\(caller): \(seen)")

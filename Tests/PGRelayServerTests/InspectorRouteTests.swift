@@ -23,15 +23,18 @@ import Testing
         // A token learns only of the tables its role may read.
         #expect(try await tables(try await AuthTests.token()) == ["public.orders"])
         #expect(try await tables(try await AuthTests.token(role: "service_role")) == ["public.orders", "public.secrets"])
-        let described = try JSONValue(parsing: try await server.get("/v1/tables", headers: [("Authorization", "Bearer \(try await AuthTests.token())")]).body)
+        let described = try JSONValue(
+            parsing: try await server.get("/v1/tables", headers: [("Authorization", "Bearer \(try await AuthTests.token())")]).body)
         let orders = described["tables"]?.arrayValue?.first
         #expect(orders?["key"] == .array([.string("id")]))
         #expect(orders?["events"] == .array(["DELETE", "INSERT", "UPDATE"].map { .string($0) }))
-        #expect(orders?["columns"] == .array([
-            .object([("name", .string("id")), ("type", .string("integer"))]),
-            .object([("name", .string("user_id")), ("type", .string("text"))]),
-            .object([("name", .string("total")), ("type", .string("numeric"))]),
-        ]))
+        #expect(
+            orders?["columns"]
+                == .array([
+                    .object([("name", .string("id")), ("type", .string("integer"))]),
+                    .object([("name", .string("user_id")), ("type", .string("text"))]),
+                    .object([("name", .string("total")), ("type", .string("numeric"))]),
+                ]))
 
         let bearer = [("Authorization", "Bearer \(try await AuthTests.token())")]
         #expect(try await server.get("/v1/position?at=2020-01-01T00:00:00Z").status == 401)
@@ -73,18 +76,20 @@ import Testing
         let browser = try await Browser.start()
         do {
             try await browser.open("http://127.0.0.1:\(server.port)/")
-            let refused = try await browser.evaluate(InspectorScripts.waiting + """
-                run(async () => ({ error: await until("the 401", () => !$("error").hidden && $("error").textContent) }));
-                """)
+            let refused = try await browser.evaluate(
+                InspectorScripts.waiting + """
+                    run(async () => ({ error: await until("the 401", () => !$("error").hidden && $("error").textContent) }));
+                    """)
             #expect(refused["error"]?.stringValue?.contains("a token is required") == true, "\(refused.jsonText)")
-            let seen = try await browser.evaluate(InspectorScripts.waiting + """
-                run(async () => {
-                  $("token").value = \(JSONValue.string(alice).jsonText);
-                  apply({ since: "0" });
-                  await until("alice's rows", () => rows().length >= 2 && $("state").textContent === "live");
-                  return { rows: rows(), options: [...$("table").options].map((o) => o.value), href: location.href, error: $("error").textContent };
-                });
-                """)
+            let seen = try await browser.evaluate(
+                InspectorScripts.waiting + """
+                    run(async () => {
+                      $("token").value = \(JSONValue.string(alice).jsonText);
+                      apply({ since: "0" });
+                      await until("alice's rows", () => rows().length >= 2 && $("state").textContent === "live");
+                      return { rows: rows(), options: [...$("table").options].map((o) => o.value), href: location.href, error: $("error").textContent };
+                    });
+                    """)
             if let failed = seen["failed"]?.stringValue { throw TestClusterError(failed) }
             #expect(seen["options"] == .array([.string(""), .string("public.orders")]), "\(seen.jsonText)")
             let texts = (seen["rows"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }
@@ -110,13 +115,14 @@ import Testing
         let browser = try await Browser.start()
         do {
             try await browser.open("http://127.0.0.1:\(server.port)/")
-            let caughtUp = try await browser.evaluate(InspectorScripts.waiting + """
-                run(async () => {
-                  apply({ table: "public.orders", since: "0" });
-                  await until("2,500 changes and live", () => window.pgrelayInspector.total >= 2500 && $("state").textContent === "live");
-                  return { total: window.pgrelayInspector.total, pages: window.pgrelayInspector.pages };
-                });
-                """)
+            let caughtUp = try await browser.evaluate(
+                InspectorScripts.waiting + """
+                    run(async () => {
+                      apply({ table: "public.orders", since: "0" });
+                      await until("2,500 changes and live", () => window.pgrelayInspector.total >= 2500 && $("state").textContent === "live");
+                      return { total: window.pgrelayInspector.total, pages: window.pgrelayInspector.pages };
+                    });
+                    """)
             if let failed = caughtUp["failed"]?.stringValue { throw TestClusterError(failed) }
             // Pages of 500 (the rows the list holds): 2,500 changes fill 5, and a full page may have
             // more after it, so a sixth, empty one at the live edge ends the catch-up.
@@ -124,12 +130,13 @@ import Testing
             let metrics = try await server.get("/metrics").body
             #expect(metrics.contains(#"pgrelay_catchup_pages_total{answer="page"} 6"#), "\(metrics)")
             try db.connection.execute("insert into orders values (2501, 'new', 1)")
-            let live = try await browser.evaluate(InspectorScripts.waiting + """
-                run(async () => {
-                  await until("the change written after the catch-up", () => rows().some((row) => row.text.includes('"new"')));
-                  return { total: window.pgrelayInspector.total, ids: rows().map((row) => row.id) };
-                });
-                """)
+            let live = try await browser.evaluate(
+                InspectorScripts.waiting + """
+                    run(async () => {
+                      await until("the change written after the catch-up", () => rows().some((row) => row.text.includes('"new"')));
+                      return { total: window.pgrelayInspector.total, ids: rows().map((row) => row.id) };
+                    });
+                    """)
             if let failed = live["failed"]?.stringValue { throw TestClusterError(failed) }
             #expect(live["total"] == .number("2501"), "\(live.jsonText)")
             let ids = (live["ids"]?.arrayValue ?? []).compactMap { $0.jsonText }.compactMap { Int($0) }

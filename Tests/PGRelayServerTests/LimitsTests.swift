@@ -4,10 +4,11 @@ import Logging
 import NIOWebSocket
 import PGRelayCore
 import PGRelayPostgres
-@testable import PGRelayServer
 import PGRelayTestSupport
 import Synchronization
 import Testing
+
+@testable import PGRelayServer
 
 /// `limits.*`: a client over its share gets a clear error, and nobody else notices.
 @Suite struct LimitsTests {

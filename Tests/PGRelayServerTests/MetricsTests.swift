@@ -18,7 +18,8 @@ import Testing
         try db.connection.execute("insert into orders values (2, 'open', 2)")
         try db.connection.execute("insert into orders values (3, 'open', 3)")
         _ = try await stream.value
-        try db.connection.execute("select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()")
+        try db.connection.execute(
+            "select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()")
         try await server.waitForHealth { $0["listener"] == .bool(true) }
         var text = ""
         let deadline = Date().addingTimeInterval(10)

@@ -14,10 +14,11 @@ struct NginxTests {
     func relays(_ db: TestDatabase, configure: @escaping @Sendable (inout ServeConfiguration) -> Void = { _ in }) async throws -> [TestServer] {
         var relays: [TestServer] = []
         for _ in 0..<2 {
-            relays.append(try await TestServer.start(db) {
-                $0.trustedProxies = Self.proxies
-                configure(&$0)
-            })
+            relays.append(
+                try await TestServer.start(db) {
+                    $0.trustedProxies = Self.proxies
+                    configure(&$0)
+                })
         }
         return relays
     }
@@ -39,7 +40,9 @@ struct NginxTests {
         var total = 0
         for relay in relays {
             let text = try await relay.get("/metrics").body
-            if let sample = text.split(separator: "\n").first(where: { $0.hasPrefix(line + " ") }) { total += Int(sample.split(separator: " ").last!)! }
+            if let sample = text.split(separator: "\n").first(where: { $0.hasPrefix(line + " ") }) {
+                total += Int(sample.split(separator: " ").last!)!
+            }
         }
         return total
     }
@@ -100,7 +103,10 @@ struct NginxTests {
                 native.send(text: #"{"type":"subscribe","id":"s1","table":"public.orders"}"#)
                 native.read(timeout: 60) { $0.messages.contains { $0.contains(#""subscribed""#) } }
                 let supabase = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?vsn=1.0.0")
-                supabase.send(text: #"{"topic":"realtime:orders","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"*","schema":"public","table":"orders"}]}},"ref":"1","join_ref":"1"}"#)
+                supabase.send(
+                    text:
+                        #"{"topic":"realtime:orders","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"*","schema":"public","table":"orders"}]}},"ref":"1","join_ref":"1"}"#
+                )
                 supabase.read(timeout: 60) { $0.messages.contains { $0.contains("phx_reply") && $0.contains(#""ok""#) } }
                 return (native, supabase)
             }
@@ -112,7 +118,9 @@ struct NginxTests {
             #expect(seen.changeIDs.count == 1 && !seen.closed, "\(seen) \(nginx.errorLog)")
             let nativeSeen = try await Workers.value { native.read(timeout: 30) { $0.messages.contains { $0.contains(#""change""#) } } }
             #expect(nativeSeen.messages.contains { $0.contains(#""change""#) && $0.contains(#""status":"open""#) }, "\(nativeSeen.messages)")
-            let supabaseSeen = try await Workers.value { supabase.read(timeout: 30) { $0.messages.contains { $0.contains("postgres_changes") && $0.contains("INSERT") } } }
+            let supabaseSeen = try await Workers.value {
+                supabase.read(timeout: 30) { $0.messages.contains { $0.contains("postgres_changes") && $0.contains("INSERT") } }
+            }
             #expect(supabaseSeen.messages.contains { $0.contains("postgres_changes") && $0.contains("INSERT") }, "\(supabaseSeen.messages)")
             sse.close()
         }
@@ -162,7 +170,9 @@ struct NginxTests {
             // The relays saw exactly the requests nginx passed on (REVALIDATED ones were answered 304), no more.
             let pages = try await metric(#"pgrelay_catchup_pages_total{answer="page"}"#, relays)
             let notModified = try await metric(#"pgrelay_catchup_pages_total{answer="not_modified"}"#, relays)
-            #expect(pages + notModified == origin, "\(pages) + \(notModified): \(byPage.mapValues { Dictionary(grouping: $0, by: { $0 }).mapValues(\.count) })")
+            #expect(
+                pages + notModified == origin,
+                "\(pages) + \(notModified): \(byPage.mapValues { Dictionary(grouping: $0, by: { $0 }).mapValues(\.count) })")
         }
     }
 
@@ -210,7 +220,9 @@ struct NginxTests {
             let opened = try await Workers.value { first.read(timeout: 60) { $0.liveAfter != nil } }
             #expect(opened.status == 200, "\(opened) \(nginx.errorLog)")
             // The same client again: over its limit. What it claims in X-Forwarded-For does not help.
-            let again = try await Workers.value { try httpGET(port: nginx.port, path, headers: [("X-Forwarded-For", "198.51.100.9")], from: "127.0.0.5") }
+            let again = try await Workers.value {
+                try httpGET(port: nginx.port, path, headers: [("X-Forwarded-For", "198.51.100.9")], from: "127.0.0.5")
+            }
             #expect(again.status == 429 && again.body.contains("limits.connections_per_address"), "\(again)")
             // Another client through the same proxy connection pool: its own share.
             let other = try SSEReader(port: nginx.port, path: path, from: "127.0.0.6")

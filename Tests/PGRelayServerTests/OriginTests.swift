@@ -11,7 +11,10 @@ import Testing
     @Test func originsParseToTheirNormalFormAndBadOnesSayWhatToWrite() throws {
         let allowed = try AllowedOrigins(parsing: ["HTTPS://App.Example.com:443", "http://127.0.0.1:8080", " http://[::1]:3000 "])
         #expect(allowed.origins == ["https://app.example.com", "http://127.0.0.1:8080", "http://[::1]:3000"])
-        for bad in ["https://app.example.com/", "app.example.com", "ftp://x.example", "https://user@x.example", "http://x.example:0", "http://x.example:99999", "null"] {
+        for bad in [
+            "https://app.example.com/", "app.example.com", "ftp://x.example", "https://user@x.example", "http://x.example:0",
+            "http://x.example:99999", "null",
+        ] {
             #expect(throws: ServeConfigurationError.self, "\(bad)") { try AllowedOrigins(parsing: [bad]) }
         }
         do {
@@ -43,7 +46,10 @@ import Testing
         let db = try await ordersDatabase()
         let server = try await TestServer.start(db) { $0.allowedOrigins = try! AllowedOrigins(parsing: ["http://app.example"]) }
         defer { Task { await server.stop() } }
-        let preflight = [("Origin", "http://app.example"), ("Access-Control-Request-Method", "GET"), ("Access-Control-Request-Headers", "authorization, last-event-id")]
+        let preflight = [
+            ("Origin", "http://app.example"), ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization, last-event-id"),
+        ]
         let allowed = try await server.request("OPTIONS", "/v1/changes/public.orders", headers: preflight)
         #expect(allowed.status == 204)
         #expect(allowed.headers["access-control-allow-origin"] == "http://app.example")
@@ -52,7 +58,8 @@ import Testing
         #expect(allowed.headers["access-control-allow-headers"]?.lowercased().contains("last-event-id") == true)
         #expect(allowed.headers["vary"]?.contains("Origin") == true)
 
-        let refused = try await server.request("OPTIONS", "/v1/changes/public.orders", headers: [("Origin", "http://evil.example"), ("Access-Control-Request-Method", "GET")])
+        let refused = try await server.request(
+            "OPTIONS", "/v1/changes/public.orders", headers: [("Origin", "http://evil.example"), ("Access-Control-Request-Method", "GET")])
         #expect(refused.status == 403)
         #expect(refused.headers["access-control-allow-origin"] == nil)
         #expect(refused.body.contains("server.allowed_origins"))

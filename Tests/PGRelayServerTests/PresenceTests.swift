@@ -23,7 +23,11 @@ import Testing
         defer { Task { await first.stop() } }
         let second = try await TestServer.start(db)
         defer { Task { await second.stop() } }
-        let logger = { var logger = Logger(label: "ws.test"); logger.logLevel = .warning; return logger }()
+        let logger = {
+            var logger = Logger(label: "ws.test")
+            logger.logLevel = .warning
+            return logger
+        }()
         let watcher = Inbox()
         let url = "ws://127.0.0.1:\(second.port)/v1/ws"
         try await webSocketSession(url, logger: logger) { inbound, outbound, _ in
@@ -34,7 +38,8 @@ import Testing
                 let phone = Inbox()
                 try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound2, outbound2, _ in
                     try await readingTexts(inbound2, onText: { phone.add($0) }) {
-                        try await outbound2.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"online","meta":{"device":"phone"}}"#))
+                        try await outbound2.write(
+                            .text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"online","meta":{"device":"phone"}}"#))
                         _ = try await phone.wait { $0.contains { $0["type"] == .string("tracked") } }
                         _ = try await watcher.wait { events($0, "presence_diff").count == 1 }
                         let seen = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
@@ -44,18 +49,24 @@ import Testing
                         let laptop = Inbox()
                         try await webSocketSession("ws://127.0.0.1:\(first.port)/v1/ws", logger: logger) { inbound3, outbound3, _ in
                             try await readingTexts(inbound3, onText: { laptop.add($0) }) {
-                                try await outbound3.write(.text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"away","meta":{"device":"laptop"}}"#))
+                                try await outbound3.write(
+                                    .text(#"{"type":"track","ref":"t","channel":"room:1","user":"alice","status":"away","meta":{"device":"laptop"}}"#)
+                                )
                                 _ = try await laptop.wait { $0.contains { $0["type"] == .string("tracked") } }
                                 _ = try await watcher.wait { events($0, "presence_diff").count == 2 }
                                 let both = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                                #expect(both["presence"]?["alice"]?["connections"] == .number("2") && both["presence"]?["alice"]?["status"] == .string("away"), "\(both)")
+                                #expect(
+                                    both["presence"]?["alice"]?["connections"] == .number("2")
+                                        && both["presence"]?["alice"]?["status"] == .string("away"), "\(both)")
                                 try await outbound3.close(.normalClosure, reason: nil)
                             }
                         }
                         // The laptop left; alice is still online on her phone (its status shows again).
                         _ = try await watcher.wait { events($0, "presence_diff").count == 3 }
                         let one = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence").body)
-                        #expect(one["presence"]?["alice"]?["connections"] == .number("1") && one["presence"]?["alice"]?["status"] == .string("online"), "\(one)")
+                        #expect(
+                            one["presence"]?["alice"]?["connections"] == .number("1") && one["presence"]?["alice"]?["status"] == .string("online"),
+                            "\(one)")
                         try await outbound2.write(.text(#"{"type":"untrack","ref":"u","channel":"room:1"}"#))
                         _ = try await phone.wait { $0.contains { $0["type"] == .string("untracked") } }
                         try await outbound2.close(.normalClosure, reason: nil)
@@ -66,7 +77,10 @@ import Testing
             }
         }
         let diffs = events(watcher.all, "presence_diff")
-        #expect(diffs.map { $0["joins"]?["alice"]?["status"] ?? $0["leaves"]?["alice"]?["status"] } == [.string("online"), .string("away"), .string("online"), .string("online")], "\(diffs)")
+        #expect(
+            diffs.map { $0["joins"]?["alice"]?["status"] ?? $0["leaves"]?["alice"]?["status"] } == [
+                .string("online"), .string("away"), .string("online"), .string("online"),
+            ], "\(diffs)")
         #expect(diffs.map { $0["leaves"]?["alice"] != nil } == [false, false, false, true])
         #expect(events(watcher.all, "presence_state").first?["presence"] == .object([]))
         let gone = try JSONValue(parsing: try await second.get("/v1/channels/room:1/presence?all=true").body)
@@ -102,12 +116,16 @@ import Testing
                     #"{"type":"track","ref":"8","channel":"hall"}"#,
                     #"{"type":"track","ref":"9","channel":"attic"}"#,
                 ] { try await outbound.write(.text(text)) }
-                _ = try await inbox.wait { all in (1...9).allSatisfy { n in all.contains { $0["ref"] == .string("\(n)") || $0["id"] == .string("\(n)") } } }
+                _ = try await inbox.wait { all in
+                    (1...9).allSatisfy { n in all.contains { $0["ref"] == .string("\(n)") || $0["id"] == .string("\(n)") } }
+                }
                 try await outbound.close(.normalClosure, reason: nil)
             }
         }
         let all = inbox.all
-        func error(_ id: String, _ text: String) -> Bool { all.contains { $0["id"] == .string(id) && $0["message"]?.stringValue?.contains(text) == true } }
+        func error(_ id: String, _ text: String) -> Bool {
+            all.contains { $0["id"] == .string(id) && $0["message"]?.stringValue?.contains(text) == true }
+        }
         #expect(all.contains { $0["type"] == .string("tracked") && $0["ref"] == .string("1") })
         #expect(error("2", "takes its user from the token"), "\(all)")
         #expect(error("3", "members only"), "\(all)")

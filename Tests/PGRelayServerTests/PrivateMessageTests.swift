@@ -12,7 +12,8 @@ import Testing
 @Suite struct PrivateMessageTests {
     static func server(_ db: TestDatabase) async throws -> TestServer {
         var policy = AccessPolicy(roleClaim: "role")
-        policy.channels = try ChannelAccess(read: ["authenticated: *", "staff: *"], send: ["authenticated: *", "staff: *"], readPrivate: ["staff: room:*"])
+        policy.channels = try ChannelAccess(
+            read: ["authenticated: *", "staff: *"], send: ["authenticated: *", "staff: *"], readPrivate: ["staff: room:*"])
         return try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
     }
 
@@ -42,11 +43,15 @@ import Testing
                 try await readingTexts(inbound, onText: inbox.add) {
                     try await outbound.write(.text(#"{"type":"subscribe","id":"c","channel":"room:1","since":0}"#))
                     // The second public message is the last sent: once it is here, everything before it was judged.
-                    _ = try await inbox.wait { $0.filter { $0["type"] == .string("message") && $0["message"]?["event"] == .string("open") }.count == 2 }
+                    _ = try await inbox.wait {
+                        $0.filter { $0["type"] == .string("message") && $0["message"]?["event"] == .string("open") }.count == 2
+                    }
                     try await outbound.close(.normalClosure, reason: nil)
                 }
             }
-            return inbox.all.filter { $0["type"] == .string("message") }.map { "\($0["message"]?["event"]?.stringValue ?? "") \($0["message"]?["private"]?.jsonText ?? "")" }
+            return inbox.all.filter { $0["type"] == .string("message") }.map {
+                "\($0["message"]?["event"]?.stringValue ?? "") \($0["message"]?["private"]?.jsonText ?? "")"
+            }
         }
         try await Self.send(db, server, token: sam)
         // The HTTP message was sent last; resend a public one so that it closes each reader's wait.
@@ -57,7 +62,9 @@ import Testing
         #expect(samSees == ["secret true", "open false", "secret true", "open false"], "\(samSees)")
         // SSE, from the log.
         for (token, expected) in [(alice, ["open", "open"]), (sam, ["secret", "open", "secret", "open"])] {
-            let stream = try await server.stream("/v1/channels/room:1/stream?since=0&access_token=\(token)", count: .max, timeout: 30) { $0.messages.count >= expected.count }
+            let stream = try await server.stream("/v1/channels/room:1/stream?since=0&access_token=\(token)", count: .max, timeout: 30) {
+                $0.messages.count >= expected.count
+            }
             #expect(stream.messages.map { $0.message["event"]?.stringValue ?? "" } == expected, "\(stream.raw)")
         }
         // Pages.

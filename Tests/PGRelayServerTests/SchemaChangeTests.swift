@@ -58,20 +58,28 @@ import Testing
         try db.installer.subscribe(TableName(schema: "public", name: "events"))
         let server = try await TestServer.start(db)
         defer { Task { await server.stop() } }
-        for path in ["/v1/stream/public.events?nonexistent=eq.1", "/v1/changes/public.events?nonexistent=eq.1", "/v1/stream/public.events?%22a%2Cb%22=eq.1"] {
+        for path in [
+            "/v1/stream/public.events?nonexistent=eq.1", "/v1/changes/public.events?nonexistent=eq.1", "/v1/stream/public.events?%22a%2Cb%22=eq.1",
+        ] {
             let refused = try await server.get(path)
             #expect(refused.status == 400, "\(path): \(refused)")
             #expect(refused.body.contains("has no such column; its columns are code, id, note"), "\(path): \(refused.body)")
         }
-        let dropped = Task { try await server.stream("/v1/stream/public.events?note=eq.x", count: 1, timeout: 60) { $0.raw.contains("event: error") } }
-        let renamed = Task { try await server.stream("/v1/stream/public.events?code=eq.y", count: 1, timeout: 60) { $0.raw.contains("event: error") } }
+        let dropped = Task {
+            try await server.stream("/v1/stream/public.events?note=eq.x", count: 1, timeout: 60) { $0.raw.contains("event: error") }
+        }
+        let renamed = Task {
+            try await server.stream("/v1/stream/public.events?code=eq.y", count: 1, timeout: 60) { $0.raw.contains("event: error") }
+        }
         try await server.waitForHealth { $0["subscribers"] == .number("2") }
         try db.connection.execute("alter table events drop column note")
         try db.connection.execute("alter table events rename column code to kode")
         for (stream, column) in [(dropped, "note"), (renamed, "code")] {
             let ended = try await stream.value
             #expect(ended.events.isEmpty)
-            #expect(ended.raw.contains("event: error") && ended.raw.contains("the table changed since the stream started") && ended.raw.contains("'\(column)'"), "\(ended.raw)")
+            #expect(
+                ended.raw.contains("event: error") && ended.raw.contains("the table changed since the stream started")
+                    && ended.raw.contains("'\(column)'"), "\(ended.raw)")
         }
     }
 

@@ -46,7 +46,9 @@ import Testing
                     }
                 }
             }
-            try await waitUntil("the first writes to be delivered") { (try? db.connection.query("select count(*) from orders").first?[0]).flatMap { $0.flatMap(Int.init) } ?? 0 >= 50 }
+            try await waitUntil("the first writes to be delivered") {
+                (try? db.connection.query("select count(*) from orders").first?[0]).flatMap { $0.flatMap(Int.init) } ?? 0 >= 50
+            }
             try await Workers.value { try pair.stopStandby() }
             // While the standby is away the relay waits for it and says so; it reads nothing from the primary's log.
             try await server.waitForHealth { $0["status"] == .string("unhealthy") && ($0["error"]?.stringValue ?? "").contains("read server") }
@@ -82,7 +84,8 @@ import Testing
             try standby.execute("select pg_wal_replay_pause()")
             for i in 6...10 { try db.connection.execute("insert into orders values (\(i), 'open', \(i))") }
             try await server.waitForHealth {
-                $0["status"] == .string("unhealthy") && $0["reads"]?["lag_ids"] == .number("5") && ($0["error"]?.stringValue ?? "").contains("standby lacks 5 changes")
+                $0["status"] == .string("unhealthy") && $0["reads"]?["lag_ids"] == .number("5")
+                    && ($0["error"]?.stringValue ?? "").contains("standby lacks 5 changes")
             }
             let health = try await server.health()
             #expect(health["delivered_id"] == .number("5"))
@@ -103,7 +106,8 @@ import Testing
             #expect(seen.events.map { $0.change.new?["id"] } == (1...15).map { .number(String($0)) })
             #expect(seen.ids == (try await primaryIDs(db)))
             try await server.waitForHealth {
-                $0["reads"]?["from"] == .string("primary") && ($0["reads"]?["why"]?.stringValue ?? "").contains("promoted") && $0["status"] == .string("ok")
+                $0["reads"]?["from"] == .string("primary") && ($0["reads"]?["why"]?.stringValue ?? "").contains("promoted")
+                    && $0["status"] == .string("ok")
             }
             let after = try JSONValue(parsing: try await server.get("/v1/changes/public.orders?since=0").body)
             #expect(after["changes"]?.arrayValue?.compactMap { $0["new"]?["id"] } == (1...15).map { .number(String($0)) })

@@ -91,8 +91,10 @@ import Testing
         while rows.count < expected {
             connections += 1
             let separator = path.contains("?") ? "&" : "?"
-            let result = useHeader
-                ? try await server.stream(path + (lastID == 0 ? "\(separator)since=0" : ""), lastEventID: lastID == 0 ? nil : lastID, count: 7, timeout: 20)
+            let result =
+                useHeader
+                ? try await server.stream(
+                    path + (lastID == 0 ? "\(separator)since=0" : ""), lastEventID: lastID == 0 ? nil : lastID, count: 7, timeout: 20)
                 : try await server.stream(path + "\(separator)since=\(lastID)", count: 7, timeout: 20)
             for event in result.events {
                 if case .number(let n)? = event.change.new?["id"] { rows.append(Int64(n)!) }

@@ -69,7 +69,9 @@ import Testing
         }
         let report = try JSONValue(parsing: String(python.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"a": "#) } ?? ""))
         func seen(_ client: String) -> [String] {
-            (report[client]?.arrayValue ?? []).map { "\($0["event"]?.stringValue ?? "?") \($0["payload"]?["from"]?.stringValue ?? $0["payload"]?["text"]?.stringValue ?? "")" }
+            (report[client]?.arrayValue ?? []).map {
+                "\($0["event"]?.stringValue ?? "?") \($0["payload"]?["from"]?.stringValue ?? $0["payload"]?["text"]?.stringValue ?? "")"
+            }
         }
         // a (self off) gets b's broadcast and the SQL message, not its own; b (self on) gets both broadcasts.
         #expect(Set(seen("a")) == ["msg b", "sql from sql", "http http"], "\(report)")
@@ -96,11 +98,15 @@ import Testing
             probe.send(text: "not json")
             // realtime-js sends a broadcast as a binary kind 3 frame: read as the text one is; a
             // binary payload cannot be relayed and is answered so (ack is on).
-            let push = PhoenixFrame(joinRef: "2", ref: "6", topic: "realtime:room:1", event: "broadcast", payload: .object([("event", .string("bin")), ("payload", .object([("n", .number("2"))]))]))
+            let push = PhoenixFrame(
+                joinRef: "2", ref: "6", topic: "realtime:room:1", event: "broadcast",
+                payload: .object([("event", .string("bin")), ("payload", .object([("n", .number("2"))]))]))
             probe.send(binary: (try? push.broadcastPush()) ?? [])
             probe.send(binary: [3, 1, 1, 15, 3, 0, 0] + Array("27realtime:room:1raw".utf8) + [0xde, 0xad])
             // Its own broadcasts come back (self) by way of the database: wait for them, then leave.
-            probe.read(timeout: 30) { seen in ["msg", "bin"].allSatisfy { event in seen.messages.contains { $0.contains(#""broadcast",{"type":"broadcast","event":"\#(event)""#) } } }
+            probe.read(timeout: 30) { seen in
+                ["msg", "bin"].allSatisfy { event in seen.messages.contains { $0.contains(#""broadcast",{"type":"broadcast","event":"\#(event)""#) } }
+            }
             probe.send(text: #"["2","5","realtime:room:1","phx_leave",{}]"#)
             return probe.read(timeout: 30) { $0.messages.contains { $0.contains("phx_close") } }.messages
         }
@@ -108,18 +114,30 @@ import Testing
         #expect(seen.contains(#"["2","2","realtime:room:1","phx_reply",{"status":"ok","response":{"postgres_changes":[]}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","3","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "ack: \(seen)")
         #expect(seen.contains(#"[null,null,"realtime:room:1","broadcast",{"type":"broadcast","event":"msg","payload":{"n":1}}]"#), "self: \(seen)")
-        #expect(seen.contains(#"[null,null,"realtime:room:1","broadcast",{"type":"broadcast","event":"bin","payload":{"n":2}}]"#), "binary push: \(seen)")
+        #expect(
+            seen.contains(#"[null,null,"realtime:room:1","broadcast",{"type":"broadcast","event":"bin","payload":{"n":2}}]"#), "binary push: \(seen)")
         #expect(seen.contains(#"["2","6","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "binary push ack: \(seen)")
-        #expect(seen.contains { $0.hasPrefix(#"["2","7","realtime:room:1","phx_reply",{"status":"error","response":{"reason":"a binary broadcast payload cannot be relayed"#) }, "\(seen)")
+        #expect(
+            seen.contains {
+                $0.hasPrefix(
+                    #"["2","7","realtime:room:1","phx_reply",{"status":"error","response":{"reason":"a binary broadcast payload cannot be relayed"#)
+            }, "\(seen)")
         #expect(seen.contains(#"[null,"4","realtime:other","phx_reply",{"status":"error","response":{"reason":"unmatched topic"}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","5","realtime:room:1","phx_reply",{"status":"ok","response":{}}]"#), "\(seen)")
         #expect(seen.contains(#"["2","2","realtime:room:1","phx_close",{}]"#), "\(seen)")
 
         // The batch endpoint: all or nothing, 202 or {"error": ...}.
-        let good = try await server.post("/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a","payload":{"n":1}},{"topic":"realtime:room:2","event":"b","payload":{}}]}"#)
+        let good = try await server.post(
+            "/realtime/v1/api/broadcast",
+            body: #"{"messages":[{"topic":"room:1","event":"a","payload":{"n":1}},{"topic":"realtime:room:2","event":"b","payload":{}}]}"#)
         #expect(good.status == 202 && good.body.isEmpty, "\(good)")
-        let bad = try await server.post("/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a"},{"topic":"bad topic","event":"b"}]}"#)
-        #expect(bad.status == 400 && bad.body == #"{"error":"message 2: channel name 'bad topic' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"}"#, "\(bad)")
+        let bad = try await server.post(
+            "/realtime/v1/api/broadcast", body: #"{"messages":[{"topic":"room:1","event":"a"},{"topic":"bad topic","event":"b"}]}"#)
+        #expect(
+            bad.status == 400
+                && bad.body
+                    == #"{"error":"message 2: channel name 'bad topic' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"}"#,
+            "\(bad)")
         #expect(try db.ticked().page(after: 0).messages.map { "\($0.channel) \($0.event)" } == ["room:1 a", "room:2 b"])
     }
 }
@@ -138,8 +156,9 @@ import Testing
         defer { Task { await server.stop() } }
         let port = server.port
         let missing = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/realtime/v1/websocket?vsn=1.0.0") }
-        #expect(missing.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && missing.contains("Content-Type: application/json")
-            && missing.contains(#"{"error":"a token is required"#), "\(missing)")
+        #expect(
+            missing.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && missing.contains("Content-Type: application/json")
+                && missing.contains(#"{"error":"a token is required"#), "\(missing)")
         let mallory = try await AuthTests.token(sub: "mallory")
         let version = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/socket/websocket?vsn=3.0.0&apikey=\(mallory)") }
         #expect(version.hasPrefix("HTTP/1.1 400 Bad Request\r\n") && version.contains("unsupported vsn '3.0.0'"), "\(version)")
@@ -148,7 +167,10 @@ import Testing
             let seen = try await Workers.value { () -> [String] in
                 let probe = try WebSocketProbe(port: port, path: "/realtime/v1/websocket?apikey=\(token)&vsn=1.0.0")
                 probe.send(text: #"{"topic":"realtime:team","event":"phx_join","payload":{"config":{"private":true}},"ref":"1","join_ref":"1"}"#)
-                probe.send(text: #"{"topic":"realtime:lobby","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"*","schema":"public"}]}},"ref":"2","join_ref":"2"}"#)
+                probe.send(
+                    text:
+                        #"{"topic":"realtime:lobby","event":"phx_join","payload":{"config":{"postgres_changes":[{"event":"*","schema":"public"}]}},"ref":"2","join_ref":"2"}"#
+                )
                 // A members-only channel joined as public; a private join of a topic nobody created.
                 probe.send(text: #"{"topic":"realtime:team","event":"phx_join","payload":{"config":{}},"ref":"3","join_ref":"3"}"#)
                 probe.send(text: #"{"topic":"realtime:nobody","event":"phx_join","payload":{"config":{"private":"true"}},"ref":"4","join_ref":"4"}"#)
@@ -158,15 +180,22 @@ import Testing
             if allowed {
                 #expect(reply("1").contains(#""status":"ok""#), "\(user): \(seen)")
             } else {
-                #expect(reply("1").contains(#""status":"error""#) && reply("1").contains(
-                    "Unauthorized: You do not have permissions to read from this Channel topic: team (channel team is private: members only, and 'mallory' is not one)"
-                ), "\(user): \(seen)")
+                #expect(
+                    reply("1").contains(#""status":"error""#)
+                        && reply("1").contains(
+                            "Unauthorized: You do not have permissions to read from this Channel topic: team (channel team is private: members only, and 'mallory' is not one)"
+                        ), "\(user): \(seen)")
             }
-            #expect(reply("3").contains(#"{"reason":"PrivateOnly: channel team is private; join it with config.private true"}"#)
-                || (!allowed && reply("3").contains("Unauthorized")), "\(user): \(seen)")
-            #expect(reply("4").contains("Unauthorized: You do not have permissions to read from this Channel topic: nobody (a private join on a topic nobody created needs a role auth.private_channels grants it to"), "\(seen)")
+            #expect(
+                reply("3").contains(#"{"reason":"PrivateOnly: channel team is private; join it with config.private true"}"#)
+                    || (!allowed && reply("3").contains("Unauthorized")), "\(user): \(seen)")
+            #expect(
+                reply("4").contains(
+                    "Unauthorized: You do not have permissions to read from this Channel topic: nobody (a private join on a topic nobody created needs a role auth.private_channels grants it to"
+                ), "\(seen)")
             // postgres_changes of a table the role may not read: refused, saying why.
-            #expect(seen.contains { $0.contains(#""ref":"2""#) && $0.contains("Unauthorized: role 'authenticated' may not read any table") }, "\(seen)")
+            #expect(
+                seen.contains { $0.contains(#""ref":"2""#) && $0.contains("Unauthorized: role 'authenticated' may not read any table") }, "\(seen)")
         }
     }
 }
@@ -191,7 +220,8 @@ extension SupabaseAccessTests {
             return probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""ref":"2""#) } }.messages
         }
         #expect(seen.contains { $0.contains(#""ref":"1""#) && $0.contains(#""status":"ok""#) }, "\(seen)")
-        #expect(seen.contains { $0.contains(#""event":"system""#) && $0.contains("Token has expired") && $0.contains(#""status":"error""#) }, "\(seen)")
+        #expect(
+            seen.contains { $0.contains(#""event":"system""#) && $0.contains("Token has expired") && $0.contains(#""status":"error""#) }, "\(seen)")
         #expect(seen.contains(#"{"topic":"realtime:room","event":"phx_close","payload":{},"ref":"1"}"#), "\(seen)")
         #expect(seen.contains { $0.contains(#""ref":"2""#) && $0.contains("InvalidJWTToken: Token has expired") }, "\(seen)")
     }
@@ -220,7 +250,10 @@ extension SupabaseAccessTests {
             probe.send(text: #"{"topic":"realtime:lobby","event":"phx_leave","payload":{},"ref":"5","join_ref":"2"}"#)
             return probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""ref":"5""#) } }.messages
         }
-        #expect(seen.contains { $0.contains(#""event":"system""#) && $0.contains("You no longer have permission to read from this Channel topic: room:1") }, "\(seen)")
+        #expect(
+            seen.contains {
+                $0.contains(#""event":"system""#) && $0.contains("You no longer have permission to read from this Channel topic: room:1")
+            }, "\(seen)")
         #expect(seen.contains(#"{"topic":"realtime:room:1","event":"phx_close","payload":{},"ref":"1"}"#), "\(seen)")
         #expect(!seen.contains { $0.contains(#""event":"system""#) && $0.contains("lobby") }, "the visitor may still read lobby: \(seen)")
         #expect(seen.contains { $0.contains(#""ref":"5""#) && $0.contains(#""status":"ok""#) }, "lobby is still joined: \(seen)")
@@ -287,9 +320,14 @@ extension SupabaseAccessTests {
         #expect(lines.contains(#"{"watcher": "SUBSCRIBED"}"#) && lines.contains(#"{"tracker": "SUBSCRIBED"}"#), "\(lines)")
         let state = try JSONValue(parsing: lines.first { $0.hasPrefix(#"{"state": "#) } ?? "{}")
         let present = state["state"]?["alice-device"]?.arrayValue ?? []
-        #expect(present.count == 1 && present.first?["user"] == .string("alice") && present.first?["presence_ref"]?.stringValue?.isEmpty == false, "\(state)")
+        #expect(
+            present.count == 1 && present.first?["user"] == .string("alice") && present.first?["presence_ref"]?.stringValue?.isEmpty == false,
+            "\(state)")
         let events = try JSONValue(parsing: lines.first { $0.hasPrefix(#"{"events": "#) } ?? "{}")["events"]?.arrayValue ?? []
-        #expect(events.map { "\($0.arrayValue?[0].stringValue ?? "") \($0.arrayValue?[1].stringValue ?? "")" } == ["join alice-device", "leave alice-device"], "\(events)")
+        #expect(
+            events.map { "\($0.arrayValue?[0].stringValue ?? "") \($0.arrayValue?[1].stringValue ?? "")" } == [
+                "join alice-device", "leave alice-device",
+            ], "\(events)")
         #expect(events.last?.arrayValue?[2].arrayValue?.first?["user"] == .string("alice"), "the leave carries the meta that left: \(events)")
     }
 }
@@ -349,9 +387,14 @@ extension SupabaseAccessTests {
         #expect(python.stdoutSoFar.contains(#"{"state": "SUBSCRIBED", "error": null}"#), "\(python.stdoutSoFar)")
         let report = try JSONValue(parsing: String(python.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"all": "#) } ?? ""))
         let all = (report["all"]?.arrayValue ?? []).compactMap { $0["data"] }
-        #expect(all.map { $0["type"]?.stringValue ?? "" } == ["INSERT", "INSERT", "UPDATE", "DELETE"], "\(report); stdout: \(python.stdoutSoFar); stderr: \(python.stderrSoFar)")
+        #expect(
+            all.map { $0["type"]?.stringValue ?? "" } == ["INSERT", "INSERT", "UPDATE", "DELETE"],
+            "\(report); stdout: \(python.stdoutSoFar); stderr: \(python.stderrSoFar)")
         #expect(all.first?["record"]?["total"] == .number("150") && all.first?["record"]?["status"] == .string("paid"), "\(report)")
-        #expect(all.first?["columns"]?.arrayValue?.map { "\($0["name"]?.stringValue ?? "") \($0["type"]?.stringValue ?? "")" } == ["id int4", "status text", "total numeric"], "\(report)")
+        #expect(
+            all.first?["columns"]?.arrayValue?.map { "\($0["name"]?.stringValue ?? "") \($0["type"]?.stringValue ?? "")" } == [
+                "id int4", "status text", "total numeric",
+            ], "\(report)")
         #expect(all.allSatisfy { $0["schema"] == .string("public") && $0["table"] == .string("orders") && $0["errors"] == .null }, "\(report)")
         #expect(all.first?["commit_timestamp"]?.stringValue?.count == 24, "milliseconds: \(report)")
         // Checked above to be four; a failure there must not crash the suite here.

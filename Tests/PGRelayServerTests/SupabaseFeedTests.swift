@@ -44,7 +44,8 @@ import Testing
         let python = try await Workers.value {
             try PythonRealtime.start(Self.script, ["http://127.0.0.1:\(server.port)/realtime/v1", token, table] + channels)
         }
-        try await waitUntil(timeout: 60, "every channel's postgres_changes to be live (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+        try await waitUntil(timeout: 60, "every channel's postgres_changes to be live (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))")
+        {
             python.stdoutSoFar.components(separatedBy: "Subscribed to PostgreSQL").count == channels.count + 1
         }
         return python
@@ -78,15 +79,21 @@ import Testing
             return Self.lines(python).contains { $0["change"] == .string("later") }
         }
         func unfitError(_ lines: [JSONValue]) -> JSONValue? {
-            lines.first { $0["channel"] == .string("unfit") && $0["state"] == .string("CHANNEL_ERROR") }.flatMap { try? JSONValue(parsing: $0["error"]?.stringValue ?? "") }
+            lines.first { $0["channel"] == .string("unfit") && $0["state"] == .string("CHANNEL_ERROR") }.flatMap {
+                try? JSONValue(parsing: $0["error"]?.stringValue ?? "")
+            }
         }
         try await waitUntil(timeout: 60, "the unfit channel's system error (stdout: \(python.stdoutSoFar))") { unfitError(Self.lines(python)) != nil }
         let lines = Self.lines(python)
         // Without the new types no row would ever pass: as text, each compares lower.
-        #expect(lines.first { $0["change"] == .string("later") }?["data"]?["record"]?["at"]?.stringValue?.hasPrefix("2024-01-01T03:00:00") == true, "\(lines)")
+        #expect(
+            lines.first { $0["change"] == .string("later") }?["data"]?["record"]?["at"]?.stringValue?.hasPrefix("2024-01-01T03:00:00") == true,
+            "\(lines)")
         let failed = unfitError(lines)
         #expect(failed?["extension"] == .string("postgres_changes") && failed?["status"] == .string("error"), "\(lines)")
-        #expect(failed?["message"]?.stringValue?.contains("the table changed since the stream started") == true && failed?["message"]?.stringValue?.contains("code") == true, "\(lines)")
+        #expect(
+            failed?["message"]?.stringValue?.contains("the table changed since the stream started") == true
+                && failed?["message"]?.stringValue?.contains("code") == true, "\(lines)")
         #expect(!lines.contains { $0["change"] == .string("unfit") }, "\(lines)")
         // The join ended: its channel's state went to closed, and the relay is healthy.
         try await waitUntil(timeout: 30, "the unfit channel to close (stdout: \(python.stdoutSoFar))") {
@@ -111,7 +118,8 @@ import Testing
             try db.installer.subscribe(TableName(schema: "public", name: "accounts"))
             try db.installer.subscribe(TableName(schema: "public", name: "notes"))
         }
-        var policy = try AccessPolicy(roleClaim: "role", access: ["authenticated: *"], scopes: ["public.accounts: owner=eq.{sub}", "public.notes: owner=eq.{sub}"])
+        var policy = try AccessPolicy(
+            roleClaim: "role", access: ["authenticated: *"], scopes: ["public.accounts: owner=eq.{sub}", "public.notes: owner=eq.{sub}"])
         policy.channels = try ChannelAccess(read: ["authenticated: *"], send: [])
         let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
         defer { Task { await server.stop() } }
@@ -146,16 +154,18 @@ import Testing
         }
         // Bob's row 2 is not alice's until it becomes hers: its old values are not shown. Row 1
         // leaving her scope is not delivered (an UPDATE is judged by its new row, as on Supabase).
-        #expect(changes(accounts).map(shown) == [
-            #"INSERT {"id":1,"owner":"alice","balance":10} -"#,
-            #"UPDATE {"id":1,"owner":"alice","balance":11} {"id":1,"owner":"alice","balance":10}"#,
-            #"UPDATE {"id":2,"owner":"alice","balance":21} {"id":2}"#,
-            #"DELETE - {"id":2,"owner":"alice","balance":21}"#,
-        ], "\(accounts.stdoutSoFar)")
-        #expect(changes(notes).map(shown) == [
-            #"INSERT {"id":1,"owner":"alice","body":"x"} -"#,
-            #"UPDATE {"id":1,"owner":"alice","body":"y"} {"id":1}"#,
-            #"DELETE - {"id":1}"#,
-        ], "\(notes.stdoutSoFar)")
+        #expect(
+            changes(accounts).map(shown) == [
+                #"INSERT {"id":1,"owner":"alice","balance":10} -"#,
+                #"UPDATE {"id":1,"owner":"alice","balance":11} {"id":1,"owner":"alice","balance":10}"#,
+                #"UPDATE {"id":2,"owner":"alice","balance":21} {"id":2}"#,
+                #"DELETE - {"id":2,"owner":"alice","balance":21}"#,
+            ], "\(accounts.stdoutSoFar)")
+        #expect(
+            changes(notes).map(shown) == [
+                #"INSERT {"id":1,"owner":"alice","body":"x"} -"#,
+                #"UPDATE {"id":1,"owner":"alice","body":"y"} {"id":1}"#,
+                #"DELETE - {"id":1}"#,
+            ], "\(notes.stdoutSoFar)")
     }
 }

@@ -59,7 +59,8 @@ import Testing
         try await waitUntil(timeout: 60, "mallory's refusal (stdout: \(mallory.stdoutSoFar), stderr: \(mallory.stderrSoFar))") {
             mallory.stdoutSoFar.contains("CHANNEL_ERROR")
         }
-        #expect(mallory.stdoutSoFar.contains("Unauthorized: You do not have permissions to read from this Channel topic: team"), "\(mallory.stdoutSoFar)")
+        #expect(
+            mallory.stdoutSoFar.contains("Unauthorized: You do not have permissions to read from this Channel topic: team"), "\(mallory.stdoutSoFar)")
 
         let alice = try await Workers.value { try PythonRealtime.start(Self.script, [url, aliceToken, "2"]) }
         defer {
@@ -76,8 +77,9 @@ import Testing
         let report = try JSONValue(parsing: String(alice.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"got": "#) } ?? ""))
         let got = report["got"]?.arrayValue ?? []
         // The newest two logged messages, replayed in order, then the live one; ids in log order.
-        #expect(got.map { "\($0["event"]?.stringValue ?? "") \($0["payload"]?["n"]?.jsonText ?? "") \($0["meta"]?["replayed"]?.jsonText ?? "-")" }
-            == ["old 2 true", "old 3 true", "live 4 -"], "\(report)")
+        #expect(
+            got.map { "\($0["event"]?.stringValue ?? "") \($0["payload"]?["n"]?.jsonText ?? "") \($0["meta"]?["replayed"]?.jsonText ?? "-")" }
+                == ["old 2 true", "old 3 true", "live 4 -"], "\(report)")
         let ids = got.compactMap { $0["meta"]?["id"]?.stringValue.flatMap { Int64($0) } }
         #expect(ids.count == 3 && ids == ids.sorted(), "\(report)")
     }

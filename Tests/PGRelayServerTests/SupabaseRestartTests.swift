@@ -56,7 +56,9 @@ import Testing
         await first.stop()
         let second = try await TestServer.start(db) { $0.port = port }
         defer { Task { await second.stop() } }
-        try await waitUntil(timeout: 60, "the client to join the new relay (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") { systemMessages() == 2 }
+        try await waitUntil(timeout: 60, "the client to join the new relay (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+            systemMessages() == 2
+        }
         try db.connection.execute("insert into orders values (2, 'open', 20)")
         try db.connection.execute(#"select realtime.send('{"n":2}', 'note', 'db', false)"#)
         try await waitUntil(timeout: 60, "the report (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {

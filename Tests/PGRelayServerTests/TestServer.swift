@@ -46,7 +46,9 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Any method on a path; returns the status, headers and body.
-    func request(_ method: String, _ path: String, headers: [(String, String)] = []) async throws -> (status: Int, headers: [String: String], body: String) {
+    func request(_ method: String, _ path: String, headers: [(String, String)] = []) async throws -> (
+        status: Int, headers: [String: String], body: String
+    ) {
         var request = HTTPClientRequest(url: base + path)
         request.method = .init(rawValue: method)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -153,11 +155,17 @@ struct SSEResult {
         var name = ""
         var data = ""
         for line in block.split(separator: "\n") {
-            if line.hasPrefix(":") { comments.append(String(line.dropFirst()).trimmingCharacters(in: .whitespaces)) }
-            else if line.hasPrefix("id: ") { id = Int64(line.dropFirst(4)) }
-            else if line.hasPrefix("event: ") { name = String(line.dropFirst(7)) }
-            else if line.hasPrefix("data: ") { data += line.dropFirst(6) }
-            else if line.hasPrefix("retry: ") { retry = Int(line.dropFirst(7)) }
+            if line.hasPrefix(":") {
+                comments.append(String(line.dropFirst()).trimmingCharacters(in: .whitespaces))
+            } else if line.hasPrefix("id: ") {
+                id = Int64(line.dropFirst(4))
+            } else if line.hasPrefix("event: ") {
+                name = String(line.dropFirst(7))
+            } else if line.hasPrefix("data: ") {
+                data += line.dropFirst(6)
+            } else if line.hasPrefix("retry: ") {
+                retry = Int(line.dropFirst(7))
+            }
         }
         if let id, name == "message", let message = try? JSONValue(parsing: data) {
             messages.append((id, message))

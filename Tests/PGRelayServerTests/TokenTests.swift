@@ -14,7 +14,8 @@ import Testing
     /// A JWT signed with HMAC-SHA256 whatever its header says.
     static func craft(header: String = #"{"alg":"HS256","typ":"JWT"}"#, claims: String, secret: String = AuthTests.secret) -> String {
         func encode(_ data: Data) -> String {
-            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+                of: "=", with: "")
         }
         let signing = encode(Data(header.utf8)) + "." + encode(Data(claims.utf8))
         let mac = HMAC<SHA256>.authenticationCode(for: Data(signing.utf8), using: SymmetricKey(data: Data(secret.utf8)))
@@ -44,7 +45,10 @@ import Testing
             (Self.craft(header: #"{"alg":"none","typ":"JWT"}"#, claims: Self.claims(extra: good)), "alg none"),
             (Self.craft(header: #"{"typ":"JWT"}"#, claims: Self.claims(extra: good)), "names no alg"),
             (Self.craft(claims: #"{"sub":"alice","role":"authenticated","exp":"\#(now - 60)""# + good + "}"), "exp must be a number"),
-            (Self.craft(claims: #"{"sub":"alice","role":"authenticated","exp":\#(now + 600),"nbf":"\#(now + 600)""# + good + "}"), "nbf must be a number"),
+            (
+                Self.craft(claims: #"{"sub":"alice","role":"authenticated","exp":\#(now + 600),"nbf":"\#(now + 600)""# + good + "}"),
+                "nbf must be a number"
+            ),
             (Self.craft(claims: Self.claims(extra: #","iss":"https://issuer.example""#)), "audience"),
             (Self.craft(claims: Self.claims(extra: #","aud":"elsewhere","iss":"https://issuer.example""#)), "audience"),
             (Self.craft(claims: Self.claims(extra: #","aud":"pgrelay","iss":"https://evil.example""#)), "issuer"),
@@ -84,11 +88,13 @@ import Testing
         defer { Task { await server.stop() } }
         var logger = Logger(label: "ws.test")
         logger.logLevel = .critical
-        func session(token: String, _ body: @escaping @Sendable (WebSocketOutboundWriter, WebSocketRouteTests.Inbox) async throws -> Void) async throws
+        func session(token: String, _ body: @escaping @Sendable (WebSocketOutboundWriter, WebSocketRouteTests.Inbox) async throws -> Void)
+            async throws
             -> (messages: [JSONValue], close: WebSocketCloseFrame?)
         {
             let inbox = WebSocketRouteTests.Inbox()
-            let close = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) { inbound, outbound, _ in
+            let close = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(token)", logger: logger) {
+                inbound, outbound, _ in
                 try await readingTexts(inbound, onText: { inbox.add($0) }) {
                     try await body(outbound, inbox)
                 }

@@ -25,7 +25,11 @@ import Testing
 
         // An SSE reader on each relay, and a WebSocket on the first that sends.
         let streams = [first, second].map { server in
-            Task { try await server.stream("/v1/channels/room:1/stream", count: .max, timeout: 60) { $0.messages.count >= 4 && $0.raw.contains("event: broadcast") } }
+            Task {
+                try await server.stream("/v1/channels/room:1/stream", count: .max, timeout: 60) {
+                    $0.messages.count >= 4 && $0.raw.contains("event: broadcast")
+                }
+            }
         }
         try await first.waitForHealth { $0["subscribers"] == .number("1") }
         try await second.waitForHealth { $0["subscribers"] == .number("1") }
@@ -38,8 +42,11 @@ import Testing
                 _ = try await inbox.wait { $0.contains { $0["ref"] == .string("1") } }
                 #expect(try await first.post("/v1/channels/room:1/messages", body: #"{"event":"chat","payload":"over http"}"#).status == 202)
                 try db.connection.execute("select realtime.send('\"over sql\"', 'chat', 'room:1', false)")
-                try ChannelStore(connection: db.connection).send(try MessageDraft(channel: "room:1", event: "chat", payload: .string("over the cli"), sender: "ops"))
-                #expect(try await first.post("/v1/channels/room:1/messages", body: #"{"event":"typing","payload":{"on":true},"ephemeral":true}"#).status == 202)
+                try ChannelStore(connection: db.connection).send(
+                    try MessageDraft(channel: "room:1", event: "chat", payload: .string("over the cli"), sender: "ops"))
+                #expect(
+                    try await first.post("/v1/channels/room:1/messages", body: #"{"event":"typing","payload":{"on":true},"ephemeral":true}"#).status
+                        == 202)
                 _ = try await inbox.wait { all in
                     all.filter { $0["type"] == .string("message") }.count == 4 && all.contains { $0["type"] == .string("broadcast") }
                 }
@@ -49,7 +56,8 @@ import Testing
         var seen: [[Int64]] = []
         for stream in streams {
             let result = try await stream.value
-            #expect(result.messages.map { $0.message["payload"]?.stringValue } == ["over ws", "over http", "over sql", "over the cli"], "\(result.raw)")
+            #expect(
+                result.messages.map { $0.message["payload"]?.stringValue } == ["over ws", "over http", "over sql", "over the cli"], "\(result.raw)")
             #expect(result.raw.contains(#"event: broadcast"#) && result.raw.contains(#""event":"typing","payload":{"on":true}"#), "\(result.raw)")
             seen.append(result.messages.map(\.id))
         }

@@ -44,14 +44,19 @@ import Testing
         logger.logLevel = .warning
         try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", logger: logger) { inbound, outbound, _ in
             try await readingTexts(inbound, onText: { inbox.add($0) }) {
-                try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.orders","events":["INSERT","UPDATE"],"filter":"status=eq.paid&total=gt.100","since":0}"#))
+                try await outbound.write(
+                    .text(
+                        #"{"type":"subscribe","id":"s1","table":"public.orders","events":["INSERT","UPDATE"],"filter":"status=eq.paid&total=gt.100","since":0}"#
+                    ))
                 try await outbound.write(.text(#"{"type":"subscribe","id":"all","table":"orders"}"#))
                 try await outbound.write(.text(#"{"type":"subscribe","id":"bad","table":"public.orders","filter":"status=eqq.paid"}"#))
                 try await outbound.write(.text(#"{"type":"subscribe","id":"nope","table":"public.nope"}"#))
                 try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.orders"}"#))
                 try await outbound.write(.text("not json"))
                 try await outbound.write(.text(#"{"type":"dance"}"#))
-                _ = try await inbox.wait { $0.filter { $0["type"] == .string("subscribed") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 5 }
+                _ = try await inbox.wait {
+                    $0.filter { $0["type"] == .string("subscribed") }.count == 2 && $0.filter { $0["type"] == .string("error") }.count == 5
+                }
                 try db.connection.execute("insert into orders values (3, 'paid', 150)")
                 try db.connection.execute("insert into orders values (4, 'paid', 50)")
                 try db.connection.execute("update orders set total = 101 where id = 4")
@@ -106,7 +111,8 @@ import Testing
         logger.logLevel = .critical
         let conninfo = db.conninfo
         let received = Inbox()
-        _ = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", configuration: .init(maxFrameSize: 1 << 22), logger: logger) { inbound, outbound, _ in
+        _ = try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws", configuration: .init(maxFrameSize: 1 << 22), logger: logger) {
+            inbound, outbound, _ in
             try await outbound.write(.text(#"{"type":"subscribe","id":"s1","table":"public.blobs"}"#))
             try await server.waitForHealth { $0["subscribers"] == .number("1") }
             // Not reading while 100 large changes arrive.

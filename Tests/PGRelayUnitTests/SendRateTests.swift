@@ -1,6 +1,7 @@
 import Foundation
-@testable import PGRelayServer
 import Testing
+
+@testable import PGRelayServer
 
 @Suite struct SendRateTests {
     @Test func eachSenderGetsItsShareOfEachSecond() {

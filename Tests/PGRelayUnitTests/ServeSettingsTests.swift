@@ -18,7 +18,8 @@ import Testing
         let configuration = try settings.serveConfiguration()
         let defaults = ServeConfiguration(conninfo: "")
         #expect(configuration.host == defaults.host && configuration.port == defaults.port)
-        #expect(configuration.keepAliveSeconds == defaults.keepAliveSeconds && configuration.tail == defaults.tail && configuration.pool == defaults.pool)
+        #expect(
+            configuration.keepAliveSeconds == defaults.keepAliveSeconds && configuration.tail == defaults.tail && configuration.pool == defaults.pool)
         #expect(configuration.retryMilliseconds == defaults.retryMilliseconds && configuration.webSocketPingSeconds == defaults.webSocketPingSeconds)
         #expect(!configuration.auth.isEnabled && !configuration.insecureNoAuth)
         #expect(configuration.poll == defaults.poll)
@@ -34,7 +35,10 @@ import Testing
 
     @Test func publicTablesAreTableNames() async throws {
         let settings = try await ServeSettings.load(file: try write("cache:\n  public_tables: [public.orders, catalog]\n"), environment: [:])
-        #expect(try settings.serveConfiguration().publicTables == [TableName(schema: "public", name: "orders"), TableName(schema: "public", name: "catalog")])
+        #expect(
+            try settings.serveConfiguration().publicTables == [
+                TableName(schema: "public", name: "orders"), TableName(schema: "public", name: "catalog"),
+            ])
         let bad = try await ServeSettings.load(file: try write("cache:\n  public_tables: [\"a.b.c\"]\n"), environment: [:])
         #expect { try bad.serveConfiguration() } throws: { "\($0)".contains("cache.public_tables: 'a.b.c' is not a table name") }
     }
@@ -60,19 +64,27 @@ import Testing
                 - "public.orders: user_id=eq.{sub}"
             """
         )
-        let settings = try await ServeSettings.load(file: path, environment: ["PGRELAY_SERVER_PORT": "4100", "PGRELAY_SERVER_HOST": "127.0.0.2", "SERVER_PORT": "1"])
+        let settings = try await ServeSettings.load(
+            file: path, environment: ["PGRELAY_SERVER_PORT": "4100", "PGRELAY_SERVER_HOST": "127.0.0.2", "SERVER_PORT": "1"])
         let configuration = try settings.serveConfiguration()
-        #expect(configuration.port == 4100 && configuration.host == "127.0.0.2" && configuration.tail.changes == 50 && configuration.pool.statementTimeoutMilliseconds == 900)
+        #expect(
+            configuration.port == 4100 && configuration.host == "127.0.0.2" && configuration.tail.changes == 50
+                && configuration.pool.statementTimeoutMilliseconds == 900)
         #expect(configuration.auth.jwtSecret == "from-the-file-from-the-file-from-the-file")
         #expect(configuration.auth.policy.scopes[TableName(schema: "public", name: "orders")] == "user_id=eq.{sub}")
         let tables = try settings.tables()
-        #expect(tables.map(\.table) == [TableName(schema: "public", name: "orders"), TableName(schema: "app", name: "items"), TableName(schema: "app", name: "quiet")])
+        #expect(
+            tables.map(\.table) == [
+                TableName(schema: "public", name: "orders"), TableName(schema: "app", name: "items"), TableName(schema: "app", name: "quiet"),
+            ])
         #expect(tables.map(\.events.description) == ["INSERT,UPDATE,DELETE", "INSERT,TRUNCATE", "INSERT,UPDATE,DELETE"])
         #expect(tables.map(\.notify) == [nil, .off, .payload])
     }
 
     @Test func mistakesAreClearErrors() async throws {
-        await #expect { _ = try await ServeSettings.load(file: "/nonexistent/pgrelay.yaml", environment: [:]) } throws: { "\($0)".contains("does not exist") }
+        await #expect { _ = try await ServeSettings.load(file: "/nonexistent/pgrelay.yaml", environment: [:]) } throws: {
+            "\($0)".contains("does not exist")
+        }
         let broken = try write("server: [unclosed")
         await #expect { _ = try await ServeSettings.load(file: broken, environment: [:]) } throws: { "\($0)".contains("does not parse") }
         let badRule = try write("auth:\n  access:\n    - \"no colon here\"\n")

@@ -10,7 +10,8 @@ import Testing
     static func change(_ id: Int64, channel: String = "a", row: Int) -> LoggedChange {
         LoggedChange(
             channel: channel,
-            event: ChangeEvent(id: id, timestamp: "2026-12-02T00:00:00Z", operation: .insert, table: table, new: .object([("id", .number(String(row)))]), old: nil)
+            event: ChangeEvent(
+                id: id, timestamp: "2026-12-02T00:00:00Z", operation: .insert, table: table, new: .object([("id", .number(String(row)))]), old: nil)
         )
     }
 
@@ -54,9 +55,15 @@ import Testing
         tail.start(after: 100)
         let (id, live) = tail.register(channel: "a", request: StreamRequest())
         #expect(live == 100)
-        guard case .readLog = tail.take(id, after: 50, limit: 10) else { Issue.record("expected readLog"); return }
+        guard case .readLog = tail.take(id, after: 50, limit: 10) else {
+            Issue.record("expected readLog")
+            return
+        }
         tail.append((101...120).map { Self.change($0, row: Int($0)) })
-        guard case .readLog = tail.take(id, after: 110, limit: 10) else { Issue.record("expected readLog after eviction"); return }
+        guard case .readLog = tail.take(id, after: 110, limit: 10) else {
+            Issue.record("expected readLog after eviction")
+            return
+        }
         #expect(ids(tail.take(id, after: 115, limit: 10)) == [116, 117, 118, 119, 120])
     }
 
@@ -65,7 +72,10 @@ import Testing
         let (early, _) = tail.register(channel: "a", request: StreamRequest(filter: try RowFilter(query: "id=eq.7")))
         tail.start(after: 100)
         // Registered before the listener started: changes up to 100 were never hinted.
-        guard case .readLog = tail.take(early, after: 50, limit: 10) else { Issue.record("expected readLog before start"); return }
+        guard case .readLog = tail.take(early, after: 50, limit: 10) else {
+            Issue.record("expected readLog before start")
+            return
+        }
         let (seven, _) = tail.register(channel: "a", request: StreamRequest(filter: try RowFilter(query: "id=eq.7")))
         tail.append((101...120).map { Self.change($0, row: 1000 + Int($0)) })
         tail.append([Self.change(121, row: 7)])
@@ -75,7 +85,10 @@ import Testing
         // A hinted change that was evicted before it was taken sends it to the log.
         tail.append([Self.change(122, row: 7)])
         tail.append((123...130).map { Self.change($0, row: 1000 + Int($0)) })
-        guard case .readLog = tail.take(seven, after: 121, limit: 10) else { Issue.record("expected readLog for an evicted hint"); return }
+        guard case .readLog = tail.take(seven, after: 121, limit: 10) else {
+            Issue.record("expected readLog for an evicted hint")
+            return
+        }
     }
 
     @Test func appendWakesAWaitingSubscriberAndEndStopsIt() async throws {
@@ -89,7 +102,10 @@ import Testing
         #expect(ids(tail.take(id, after: 0, limit: 10)) == [1])
         tail.end(id)
         await tail.wait(id)
-        guard case .ended = tail.take(id, after: 1, limit: 10) else { Issue.record("expected ended"); return }
+        guard case .ended = tail.take(id, after: 1, limit: 10) else {
+            Issue.record("expected ended")
+            return
+        }
     }
 
     /// A stream that resumed before the listener connected waited for the next change, though the
@@ -100,11 +116,18 @@ import Testing
         #expect(live == nil)
         // Resuming after 3, before the listener started: nothing in memory yet, so it waits.
         guard case .changes(let none, _, true, _) = tail.take(id, after: 3, limit: 10), none.isEmpty else {
-            Issue.record("expected an empty, caught-up take before the start"); return
+            Issue.record("expected an empty, caught-up take before the start")
+            return
         }
         let woken = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { await tail.wait(id); return true }
-            group.addTask { try await Task.sleep(for: .seconds(10)); return false }
+            group.addTask {
+                await tail.wait(id)
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(10))
+                return false
+            }
             // The listener starts after 6: changes 4...6 are in the log only.
             tail.start(after: 6)
             let first = try await group.next()!
@@ -112,6 +135,9 @@ import Testing
             return first
         }
         #expect(woken, "start did not wake a subscriber whose cursor it left behind")
-        guard case .readLog = tail.take(id, after: 3, limit: 10) else { Issue.record("expected readLog after the start"); return }
+        guard case .readLog = tail.take(id, after: 3, limit: 10) else {
+            Issue.record("expected readLog after the start")
+            return
+        }
     }
 }

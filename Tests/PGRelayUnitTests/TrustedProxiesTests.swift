@@ -1,7 +1,8 @@
 import HTTPTypes
 import NIOCore
-@testable import PGRelayServer
 import Testing
+
+@testable import PGRelayServer
 
 /// Whose `X-Forwarded-For` counts, and which address it names.
 @Suite struct TrustedProxiesTests {

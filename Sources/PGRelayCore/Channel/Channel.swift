@@ -21,7 +21,8 @@ public struct Channel: Equatable, Sendable {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
         guard let first = name.first, first.isASCII, first.isLetter || first.isNumber, name.count <= 128, name.allSatisfy(allowed.contains) else {
             throw ChannelError(
-                description: "channel name '\(name)' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"
+                description:
+                    "channel name '\(name)' is not allowed: use 1 to 128 letters, digits and _ . : @ - (starting with a letter or digit), e.g. room:42"
             )
         }
     }

@@ -95,7 +95,9 @@ public struct ChannelAccess: Equatable, Sendable {
         let membersOnly = channel.map { $0.kind == .private || $0.kind == .direct } ?? false
         if membersOnly {
             guard membership != nil else {
-                throw AccessDenied(description: "channel \(name) is \(channel!.kind.rawValue): members only, and \(user.map { "'\($0)'" } ?? "this token") is not one")
+                throw AccessDenied(
+                    description:
+                        "channel \(name) is \(channel!.kind.rawValue): members only, and \(user.map { "'\($0)'" } ?? "this token") is not one")
             }
         } else if !allows(.read, role: role, channel: name) && !(action == .send && allows(.send, role: role, channel: name)) {
             throw AccessDenied(description: "role '\(role ?? "")' may not read channel \(name)")
@@ -123,7 +125,8 @@ struct ChannelPattern: Equatable, Sendable {
         if !literal.isEmpty {
             let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:@-")
             guard literal.allSatisfy(allowed.contains) else {
-                throw AccessPolicyError(description: "channel pattern '\(text)' has characters no channel name has; use letters, digits, _ . : @ - and *")
+                throw AccessPolicyError(
+                    description: "channel pattern '\(text)' has characters no channel name has; use letters, digits, _ . : @ - and *")
             }
         }
         parts = Substring(text).split(separator: "*", omittingEmptySubsequences: false)

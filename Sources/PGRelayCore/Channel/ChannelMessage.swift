@@ -44,7 +44,9 @@ public struct ChannelMessage: Sendable, Equatable {
     /// with the id and commit time the log assigned it.
     public init(id: Int64, timestamp: String, record: JSONValue) throws {
         if record["operation"]?.stringValue == Self.accessOperation {
-            guard let channel = record["channel"]?.stringValue, !channel.isEmpty else { throw ChangeEventDecodingError(reason: "an access change without \"channel\"") }
+            guard let channel = record["channel"]?.stringValue, !channel.isEmpty else {
+                throw ChangeEventDecodingError(reason: "an access change without \"channel\"")
+            }
             self.init(id: id, timestamp: timestamp, channel: channel, event: "access", payload: .null)
             access = AccessChange(user: record["user"]?.stringValue, change: record["change"]?.stringValue ?? "changed")
             return
@@ -52,7 +54,9 @@ public struct ChannelMessage: Sendable, Equatable {
         guard record["operation"]?.stringValue == Self.operation else {
             throw ChangeEventDecodingError(reason: "a message record needs \"operation\":\"MESSAGE\"")
         }
-        guard let channel = record["channel"]?.stringValue, !channel.isEmpty else { throw ChangeEventDecodingError(reason: "a message without \"channel\"") }
+        guard let channel = record["channel"]?.stringValue, !channel.isEmpty else {
+            throw ChangeEventDecodingError(reason: "a message without \"channel\"")
+        }
         guard let event = record["event"]?.stringValue, !event.isEmpty else { throw ChangeEventDecodingError(reason: "a message without \"event\"") }
         var sender: String?
         switch record["sender"] {
@@ -66,7 +70,8 @@ public struct ChannelMessage: Sendable, Equatable {
         case .bool(let flag)?: isPrivate = flag
         default: throw ChangeEventDecodingError(reason: "a message's \"private\" must be a boolean")
         }
-        self.init(id: id, timestamp: timestamp, channel: channel, event: event, payload: record["payload"] ?? .null, sender: sender, isPrivate: isPrivate)
+        self.init(
+            id: id, timestamp: timestamp, channel: channel, event: event, payload: record["payload"] ?? .null, sender: sender, isPrivate: isPrivate)
     }
 
     /// The canonical JSON form as a value.

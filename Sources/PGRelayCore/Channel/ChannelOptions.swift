@@ -32,7 +32,9 @@ public struct ChannelOptions: Equatable, Sendable {
                 }
                 maxMembers = n
             case "members_can_send":
-                guard case .bool(let flag) = value else { throw ChannelError(description: "members_can_send must be true or false, not \(value.jsonText)") }
+                guard case .bool(let flag) = value else {
+                    throw ChannelError(description: "members_can_send must be true or false, not \(value.jsonText)")
+                }
                 membersCanSend = flag
             default:
                 throw ChannelError(description: "unknown option '\(key)'; channels take \(Self.keys.joined(separator: ", "))")

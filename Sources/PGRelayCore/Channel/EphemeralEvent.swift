@@ -30,7 +30,9 @@ public struct EphemeralEvent: Sendable, Equatable {
     /// not part of the JSON clients see.
     public var origin: String?
 
-    public init(kind: Kind = .broadcast, timestamp: String, channel: String, event: String, payload: JSONValue, sender: String? = nil, origin: String? = nil) {
+    public init(
+        kind: Kind = .broadcast, timestamp: String, channel: String, event: String, payload: JSONValue, sender: String? = nil, origin: String? = nil
+    ) {
         self.origin = origin
         self.kind = kind
         self.timestamp = timestamp
@@ -51,7 +53,9 @@ public struct EphemeralEvent: Sendable, Equatable {
                 ("joins", payload["joins"] ?? .object([])), ("leaves", payload["leaves"] ?? .object([])),
             ])
         case .presenceState:
-            return .object([("type", .string(kind.rawValue)), ("timestamp", .string(timestamp)), ("channel", .string(channel)), ("presence", payload)])
+            return .object([
+                ("type", .string(kind.rawValue)), ("timestamp", .string(timestamp)), ("channel", .string(channel)), ("presence", payload),
+            ])
         case .broadcast:
             break
         }

@@ -30,7 +30,8 @@ public struct MessageDraft: Equatable, Sendable {
     /// 1 to 128 characters, no control characters: `realtime.post` checks the same.
     public static func validate(event: String) throws {
         guard (1...128).contains(event.count), !event.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw ChannelError(description: "event name '\(event)' is not allowed: use 1 to 128 characters, no control characters (e.g. chat, typing)")
+            throw ChannelError(
+                description: "event name '\(event)' is not allowed: use 1 to 128 characters, no control characters (e.g. chat, typing)")
         }
     }
 
@@ -53,7 +54,8 @@ extension Channel {
     public func requireSendable(by sender: String, role: ChannelRole?, canSend: Bool) throws {
         switch (kind, role) {
         case (.private, nil), (.direct, nil):
-            throw ChannelError(description: "\(sender) is not a member of \(kind.rawValue) channel \(name); pgrelay channel join \(name) \(sender) adds it")
+            throw ChannelError(
+                description: "\(sender) is not a member of \(kind.rawValue) channel \(name); pgrelay channel join \(name) \(sender) adds it")
         case (_, nil) where !options.membersCanSend:
             throw ChannelError(description: "only moderators and admins send on channel \(name) (members_can_send is false)")
         case (_, nil):

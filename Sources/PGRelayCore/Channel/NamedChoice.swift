@@ -8,7 +8,8 @@ public protocol NamedChoice: RawRepresentable<String>, CaseIterable {
 extension NamedChoice {
     public init(parsing text: String) throws {
         guard let choice = Self(rawValue: text.lowercased()) else {
-            throw ChannelError(description: "unknown \(Self.choiceName) '\(text)'; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ChannelError(
+                description: "unknown \(Self.choiceName) '\(text)'; use one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self = choice
     }

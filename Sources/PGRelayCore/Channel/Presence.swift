@@ -43,7 +43,8 @@ public struct Presence: Sendable, Equatable {
     /// Checks a status a client or the CLI gives: 1 to 64 characters, no control characters.
     public static func validate(status: String) throws {
         guard (1...64).contains(status.count), !status.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw ChannelError(description: "a presence status is 1 to 64 characters without control characters (online, away, busy, offline or your own)")
+            throw ChannelError(
+                description: "a presence status is 1 to 64 characters without control characters (online, away, busy, offline or your own)")
         }
     }
 }

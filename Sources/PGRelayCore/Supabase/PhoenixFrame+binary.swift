@@ -18,7 +18,9 @@ extension PhoenixFrame {
         guard kind == Self.broadcastPushKind else {
             throw PhoenixFrameError(message: "binary frames of kind \(kind) are not read; kind 3 (a broadcast push) is")
         }
-        guard bytes.count >= 7 else { throw PhoenixFrameError(message: "a kind 3 frame starts with a 7-byte header; this one has \(bytes.count) bytes") }
+        guard bytes.count >= 7 else {
+            throw PhoenixFrameError(message: "a kind 3 frame starts with a 7-byte header; this one has \(bytes.count) bytes")
+        }
         var offset = 7
         var fields: [String] = []
         for (index, name) in ["join_ref", "ref", "topic", "event", "metadata"].enumerated() {
@@ -43,7 +45,8 @@ extension PhoenixFrame {
             frame.payload = .object([("type", .string("broadcast")), ("event", .string(fields[3])), ("payload", payload)])
             self = frame
         case 0:
-            throw PhoenixFrameError(message: "a binary broadcast payload cannot be relayed: pgrelay's channels carry JSON; send an object", unserved: frame)
+            throw PhoenixFrameError(
+                message: "a binary broadcast payload cannot be relayed: pgrelay's channels carry JSON; send an object", unserved: frame)
         case let encoding:
             throw PhoenixFrameError(message: "a kind 3 frame's encoding is 0 (binary) or 1 (JSON), not \(encoding)")
         }
@@ -54,6 +57,7 @@ extension PhoenixFrame {
     public func broadcastPush() throws -> [UInt8] {
         let fields = [joinRef ?? "", ref ?? "", topic, payload["event"]?.stringValue ?? "", ""].map { Array($0.utf8) }
         guard fields.allSatisfy({ $0.count <= 255 }) else { throw PhoenixFrameError(message: "a kind 3 frame's fields are at most 255 bytes each") }
-        return [Self.broadcastPushKind] + fields.map { UInt8($0.count) } + [1] + fields.flatMap { $0 } + Array((payload["payload"] ?? .object([])).jsonText.utf8)
+        return [Self.broadcastPushKind] + fields.map { UInt8($0.count) } + [1] + fields.flatMap { $0 }
+            + Array((payload["payload"] ?? .object([])).jsonText.utf8)
     }
 }

@@ -66,7 +66,8 @@ public struct PhoenixFrame: Equatable, Sendable {
     private init(joinRef: JSONValue?, ref: JSONValue?, topic: JSONValue?, event: JSONValue?, payload: JSONValue?) throws {
         guard let topic = topic?.stringValue else { throw PhoenixFrameError(message: "a frame needs a string \"topic\"") }
         guard let event = event?.stringValue, !event.isEmpty else { throw PhoenixFrameError(message: "a frame needs a string \"event\"") }
-        self.init(joinRef: try Self.ref(joinRef, "join_ref"), ref: try Self.ref(ref, "ref"), topic: topic, event: event, payload: payload ?? .object([]))
+        self.init(
+            joinRef: try Self.ref(joinRef, "join_ref"), ref: try Self.ref(ref, "ref"), topic: topic, event: event, payload: payload ?? .object([]))
     }
 
     /// A ref is a string or null; a number (some clients send one) is kept as its digits.
@@ -93,9 +94,11 @@ public struct PhoenixFrame: Equatable, Sendable {
     /// A `system` message (spec §6): on a channel's topic, with no ref; `channel` is the topic
     /// without `realtime:`, `extension` `system` or `postgres_changes`.
     public static func system(topic: String, channel: String, extension name: String, message: String, ok: Bool) -> PhoenixFrame {
-        PhoenixFrame(topic: topic, event: "system", payload: .object([
-            ("channel", .string(channel)), ("extension", .string(name)), ("message", .string(message)), ("status", .string(ok ? "ok" : "error")),
-        ]))
+        PhoenixFrame(
+            topic: topic, event: "system",
+            payload: .object([
+                ("channel", .string(channel)), ("extension", .string(name)), ("message", .string(message)), ("status", .string(ok ? "ok" : "error")),
+            ]))
     }
 
     /// The `phx_reply` to this frame: its topic and refs, `{"status","response"}`.

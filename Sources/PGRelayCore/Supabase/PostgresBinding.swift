@@ -26,7 +26,8 @@ public struct PostgresBinding: Equatable, Sendable {
         case "*": operation = nil
         case let name:
             guard let known = Operation(rawValue: name), known != .truncate else {
-                throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: unknown event '\(event)'; use INSERT, UPDATE, DELETE or *")
+                throw SupabaseJoinError(
+                    reason: "Unable to subscribe to changes with given parameters: unknown event '\(event)'; use INSERT, UPDATE, DELETE or *")
             }
             operation = known
         }
@@ -48,14 +49,17 @@ public struct PostgresBinding: Equatable, Sendable {
         case .array(let names)?:
             let columns = names.compactMap(\.stringValue)
             guard columns.count == names.count, !columns.isEmpty, columns.allSatisfy({ !$0.isEmpty }) else {
-                throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: select is a list of column names, e.g. [\"id\",\"title\"]")
+                throw SupabaseJoinError(
+                    reason: "Unable to subscribe to changes with given parameters: select is a list of column names, e.g. [\"id\",\"title\"]")
             }
             guard schema != nil, table != nil else {
-                throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: select needs one schema and table, not a wildcard")
+                throw SupabaseJoinError(
+                    reason: "Unable to subscribe to changes with given parameters: select needs one schema and table, not a wildcard")
             }
             select = columns
         default:
-            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: select is a list of column names, e.g. [\"id\",\"title\"]")
+            throw SupabaseJoinError(
+                reason: "Unable to subscribe to changes with given parameters: select is a list of column names, e.g. [\"id\",\"title\"]")
         }
     }
 

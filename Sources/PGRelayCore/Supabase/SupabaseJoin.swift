@@ -55,7 +55,10 @@ public struct SupabaseJoin: Equatable, Sendable {
         case nil, .null?: postgresChanges = []
         case .array(let bindings)?:
             guard bindings.allSatisfy({ if case .object = $0 { true } else { false } }) else {
-                throw SupabaseJoinError(reason: "InvalidJoinPayload: each postgres_changes binding is an object such as {\"event\":\"INSERT\",\"schema\":\"public\",\"table\":\"todos\"}")
+                throw SupabaseJoinError(
+                    reason:
+                        "InvalidJoinPayload: each postgres_changes binding is an object such as {\"event\":\"INSERT\",\"schema\":\"public\",\"table\":\"todos\"}"
+                )
             }
             postgresChanges = bindings
             self.bindings = try bindings.map(PostgresBinding.init)
@@ -89,12 +92,14 @@ public struct SupabaseJoin: Equatable, Sendable {
 
         init(_ json: JSONValue) throws {
             guard case .object = json else {
-                throw SupabaseJoinError(reason: "UnableToReplayMessages: config.broadcast.replay is {\"since\": <ms since 1970>, \"limit\": <1 to \(Self.maximumLimit)>}")
+                throw SupabaseJoinError(
+                    reason: "UnableToReplayMessages: config.broadcast.replay is {\"since\": <ms since 1970>, \"limit\": <1 to \(Self.maximumLimit)>}")
             }
             func integer(_ name: String) throws -> Int64? {
                 guard let value = json[name], value != .null else { return nil }
                 guard case .number(let digits) = value, let number = Int64(digits), number >= 0 else {
-                    throw SupabaseJoinError(reason: "UnableToReplayMessages: replay.\(name) must be a non-negative integer, not \(value.jsonText.prefix(40))")
+                    throw SupabaseJoinError(
+                        reason: "UnableToReplayMessages: replay.\(name) must be a non-negative integer, not \(value.jsonText.prefix(40))")
                 }
                 return number
             }
@@ -130,10 +135,16 @@ public struct SupabaseJoin: Equatable, Sendable {
 
     /// The `response` of the join's `ok` reply: `{"postgres_changes": [binding + id, ...]}`.
     public var replyResponse: JSONValue {
-        .object([("postgres_changes", .array(postgresChanges.map { binding in
-            guard case .object(let members) = binding else { return binding }
-            return .object(members.filter { $0.key != "id" } + [("id", .number(String(Self.bindingID(binding))))])
-        }))])
+        .object([
+            (
+                "postgres_changes",
+                .array(
+                    postgresChanges.map { binding in
+                        guard case .object(let members) = binding else { return binding }
+                        return .object(members.filter { $0.key != "id" } + [("id", .number(String(Self.bindingID(binding))))])
+                    })
+            )
+        ])
     }
 }
 

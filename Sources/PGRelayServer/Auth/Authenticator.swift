@@ -26,7 +26,9 @@ public final class Authenticator: Sendable {
         /// When set, a token's `iss` must equal it.
         public var issuer: String?
 
-        public init(jwtSecret: String? = nil, jwks: String? = nil, policy: AccessPolicy = AccessPolicy(), audience: String? = nil, issuer: String? = nil) {
+        public init(
+            jwtSecret: String? = nil, jwks: String? = nil, policy: AccessPolicy = AccessPolicy(), audience: String? = nil, issuer: String? = nil
+        ) {
             self.jwtSecret = jwtSecret
             self.jwks = jwks
             self.policy = policy
@@ -66,7 +68,8 @@ public final class Authenticator: Sendable {
                 }
             }
         }
-        return Authenticator(keys: keys, policy: configuration.policy, algorithms: algorithms, audience: configuration.audience, issuer: configuration.issuer)
+        return Authenticator(
+            keys: keys, policy: configuration.policy, algorithms: algorithms, audience: configuration.audience, issuer: configuration.issuer)
     }
 
     init(keys: JWTKeyCollection, policy: AccessPolicy, algorithms: [String?: Set<String>], audience: String?, issuer: String?) {
@@ -193,8 +196,11 @@ struct TokenClaims: JWTPayload {
             guard case .number(let text) = value, let seconds = Double(text), seconds.isFinite else {
                 throw TimeClaimError(description: "\(name) must be a number of seconds since 1970 (a NumericDate), not a \(value.typeName)")
             }
-            if name == "exp" { try ExpirationClaim(value: Date(timeIntervalSince1970: seconds)).verifyNotExpired() }
-            else { try NotBeforeClaim(value: Date(timeIntervalSince1970: seconds)).verifyNotBefore() }
+            if name == "exp" {
+                try ExpirationClaim(value: Date(timeIntervalSince1970: seconds)).verifyNotExpired()
+            } else {
+                try NotBeforeClaim(value: Date(timeIntervalSince1970: seconds)).verifyNotBefore()
+            }
         }
     }
 }

@@ -71,6 +71,7 @@ struct ChannelGate: Sendable {
         }
         let role = authenticator.policy.role(in: claims)
         let seesPrivate = authenticator.policy.channels.seesPrivate(channel: found.channel, named: name, membership: found.membership, role: role)
-        return Grant(channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims), membership: found.membership, seesPrivate: seesPrivate)
+        return Grant(
+            channel: found.channel, user: user, expiry: Authenticator.expiry(of: claims), membership: found.membership, seesPrivate: seesPrivate)
     }
 }

@@ -57,7 +57,9 @@ struct ChannelSender: Sendable {
     ///   - claims: the verified token (nil without auth).
     ///   - rateKey: who counts against the rate: a socket, a user, an address.
     ///   - origin: the sending socket, recorded with an ephemeral event (Supabase's `broadcast.self`).
-    func send(to name: String, event: String, payload: JSONValue, ephemeral: Bool = false, claims: JSONValue?, rateKey: String, origin: String? = nil) async throws {
+    func send(to name: String, event: String, payload: JSONValue, ephemeral: Bool = false, claims: JSONValue?, rateKey: String, origin: String? = nil)
+        async throws
+    {
         try await send([Draft(channel: name, event: event, payload: payload)], ephemeral: ephemeral, claims: claims, rateKey: rateKey, origin: origin)
     }
 
@@ -79,10 +81,12 @@ struct ChannelSender: Sendable {
             }
             let bytes = draft.payload.jsonText.utf8.count
             guard bytes <= most else {
-                throw refusal(index, Refusal(
-                    .tooLarge,
-                    "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
-                ))
+                throw refusal(
+                    index,
+                    Refusal(
+                        .tooLarge,
+                        "the payload has \(bytes) bytes; \(ephemeral ? "an ephemeral event's payload may have at most \(most) (limits.ephemeral_bytes)" : "a message's payload may have at most \(most) (limits.message_bytes)")"
+                    ))
             }
         }
         guard rate.admit(rateKey, count: drafts.count) else {
@@ -109,9 +113,11 @@ struct ChannelSender: Sendable {
                         let grant = granted[draft.channel]!
                         let isPrivate = draft.isPrivate || (grant.channel.map { $0.kind == .private || $0.kind == .direct } ?? false)
                         if ephemeral {
-                            try EphemeralLog(connection: connection).post(on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, origin: origin)
+                            try EphemeralLog(connection: connection).post(
+                                on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, origin: origin)
                         } else {
-                            try ChangeLog(connection: connection).send(on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, isPrivate: isPrivate)
+                            try ChangeLog(connection: connection).send(
+                                on: draft.channel, event: draft.event, payload: draft.payload, sender: grant.user, isPrivate: isPrivate)
                         }
                     }
                 }

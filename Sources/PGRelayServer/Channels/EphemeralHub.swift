@@ -22,7 +22,12 @@ final class EphemeralHub: Sendable {
             }
         }
 
-        func drain() -> [EphemeralEvent] { events.withLock { events in defer { events = [] }; return events } }
+        func drain() -> [EphemeralEvent] {
+            events.withLock { events in
+                defer { events = [] }
+                return events
+            }
+        }
     }
 
     private struct Member {

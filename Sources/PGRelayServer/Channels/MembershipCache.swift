@@ -28,10 +28,12 @@ actor MembershipCache {
             if members.asOf >= time { return members }
         }
         let pool = self.pool
-        let task = Task { try await pool.withConnection { connection in
-            let (users, asOf) = try ChannelStore(connection: connection).memberUsers(of: channel)
-            return Members(users: users, asOf: asOf)
-        } }
+        let task = Task {
+            try await pool.withConnection { connection in
+                let (users, asOf) = try ChannelStore(connection: connection).memberUsers(of: channel)
+                return Members(users: users, asOf: asOf)
+            }
+        }
         reading[channel] = task
         defer { if reading[channel] == task { reading[channel] = nil } }
         let members = try await task.value

@@ -77,7 +77,9 @@ final class RelayRegistry: Service, Sendable {
             do {
                 _ = try await untrack(track)
             } catch {
-                logger.warning("could not end a presence; it expires with this relay if it stops", metadata: ["channel": "\(track.channel)", "error": "\(error)"])
+                logger.warning(
+                    "could not end a presence; it expires with this relay if it stops",
+                    metadata: ["channel": "\(track.channel)", "error": "\(error)"])
             }
         }
     }

@@ -25,7 +25,8 @@ public struct AllowedOrigins: Sendable, Equatable {
             }
             guard let origin = Origin(parsing: entry), origin.text == entry.lowercased() || origin.hasDefaultPortSpelledOut(entry) else {
                 throw ServeConfigurationError(
-                    description: "server.allowed_origins: '\(entry)' is not an origin; write scheme://host[:port] with no path, e.g. https://app.example.com, or * for any"
+                    description:
+                        "server.allowed_origins: '\(entry)' is not an origin; write scheme://host[:port] with no path, e.g. https://app.example.com, or * for any"
                 )
             }
             origins.insert(origin.text)
@@ -104,7 +105,9 @@ struct Origin: Equatable {
         }
         guard !host.isEmpty, !host.contains(":") || host.hasPrefix("[") else { return nil }
         if let portText {
-            guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit), let port = Int(portText), port > 0, port < 65536 else { return nil }
+            guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit), let port = Int(portText), port > 0, port < 65536 else {
+                return nil
+            }
             return (String(host), port)
         }
         guard let defaultPort else { return (String(host), -1) }
@@ -120,7 +123,8 @@ struct Origin: Equatable {
     /// Whether a `Host` header names this origin's host and port (a Host without a port is the
     /// scheme's default port: the relay may sit behind a TLS proxy on 443).
     func isSame(asHost header: String) -> Bool {
-        guard let (hostName, port) = Self.split(authority: Substring(header.lowercased().trimmingCharacters(in: .whitespaces)), defaultPort: nil) else {
+        guard let (hostName, port) = Self.split(authority: Substring(header.lowercased().trimmingCharacters(in: .whitespaces)), defaultPort: nil)
+        else {
             return false
         }
         return hostName == host && (port == -1 ? Self.defaultPorts[scheme] == self.port : port == self.port)

@@ -27,7 +27,8 @@ struct GuardedChannel: ServerChildChannel {
         do {
             try channel.pipeline.syncOperations.addHandler(
                 RequestHeadGuard(
-                    limits: limits, allowedOrigins: allowedOrigins, allowedHosts: allowedHosts, refusal: refusal.map { ($0.statusLine, $0.message) }, upgradeCheck: upgradeCheck
+                    limits: limits, allowedOrigins: allowedOrigins, allowedHosts: allowedHosts, refusal: refusal.map { ($0.statusLine, $0.message) },
+                    upgradeCheck: upgradeCheck
                 )
             )
         } catch {

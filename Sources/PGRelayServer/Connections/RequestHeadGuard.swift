@@ -171,7 +171,10 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Holds the upgrade's last bytes (and whatever follows) until `upgradeCheck` decides.
-    private func check(_ context: ChannelHandlerContext, _ data: NIOAny, target: String, fields: [(name: String, value: String)], _ upgradeCheck: @escaping UpgradeCheck) {
+    private func check(
+        _ context: ChannelHandlerContext, _ data: NIOAny, target: String, fields: [(name: String, value: String)],
+        _ upgradeCheck: @escaping UpgradeCheck
+    ) {
         checking = true
         held = [data]
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
@@ -203,11 +206,15 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         if head.first == 0x16 { return ("400 Bad Request", "this server speaks plain HTTP, not TLS") }
         if head.starts(with: Array("PRI * HTTP/2".utf8)) { return ("505 HTTP Version Not Supported", "this server speaks HTTP/1.1") }
         let lineEnd = head.firstIndex(of: 10)
-        if lineEnd == nil, head.count > limits.maximumHeadBytes { return ("414 URI Too Long", "the request line is longer than \(limits.maximumHeadBytes) bytes") }
+        if lineEnd == nil, head.count > limits.maximumHeadBytes {
+            return ("414 URI Too Long", "the request line is longer than \(limits.maximumHeadBytes) bytes")
+        }
         if let lineEnd, let problem = Self.requestLineProblem(String(decoding: head[..<lineEnd], as: UTF8.self).trimmingCharacters(in: ["\r"])) {
             return problem
         }
-        if head.count > limits.maximumHeadBytes { return ("431 Request Header Fields Too Large", "the request head is larger than \(limits.maximumHeadBytes) bytes") }
+        if head.count > limits.maximumHeadBytes {
+            return ("431 Request Header Fields Too Large", "the request head is larger than \(limits.maximumHeadBytes) bytes")
+        }
         // Line ends: the request line's, one per field, and the empty line's that ends the head.
         if head.count(where: { $0 == 10 }) > limits.maximumHeaderFields + 2 {
             return ("431 Request Header Fields Too Large", "the request head has more than \(limits.maximumHeaderFields) header fields")
@@ -237,12 +244,17 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         let token = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
         for line in lines.dropFirst() {
             guard let colon = line.firstIndex(of: ":"), colon > line.startIndex, line[..<colon].allSatisfy(token.contains) else {
-                return .refuse(status: "400 Bad Request", reason: "a header line is 'Name: value' (no folded lines, no space before the colon); not '\(line.prefix(60))'")
+                return .refuse(
+                    status: "400 Bad Request",
+                    reason: "a header line is 'Name: value' (no folded lines, no space before the colon); not '\(line.prefix(60))'")
             }
         }
         let fields = lines.dropFirst().map { line in
             let parts = line.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-            return (name: parts[0].trimmingCharacters(in: .whitespaces).lowercased(), value: parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : "")
+            return (
+                name: parts[0].trimmingCharacters(in: .whitespaces).lowercased(),
+                value: parts.count > 1 ? parts[1].trimmingCharacters(in: .whitespaces) : ""
+            )
         }
         func values(_ name: String) -> [String] { fields.filter { $0.name == name }.map(\.value) }
         guard values("authorization").count <= 1 else {
@@ -269,7 +281,9 @@ final class RequestHeadGuard: ChannelInboundHandler, RemovableChannelHandler {
         }
         // A browser names the page that opens a WebSocket; a page that may not use the relay is
         // refused here with a 403 that says why (the WebSocket stage can only answer an empty 400).
-        guard fields.contains(where: { $0.name == "upgrade" && $0.value.lowercased().contains("websocket") }) else { return .request(bodyBytes: bodyBytes) }
+        guard fields.contains(where: { $0.name == "upgrade" && $0.value.lowercased().contains("websocket") }) else {
+            return .request(bodyBytes: bodyBytes)
+        }
         if let origin = values("origin").first, allowedOrigins.verdict(origin: origin, host: hosts.first) == .refused {
             return .refuse(status: "403 Forbidden", reason: AllowedOrigins.refusal(origin))
         }

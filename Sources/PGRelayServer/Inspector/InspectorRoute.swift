@@ -1,5 +1,5 @@
-import Hummingbird
 import HTTPTypes
+import Hummingbird
 import NIOCore
 
 /// The inspector page at `/`: a live table of changes for an operator, in one self-contained

@@ -30,7 +30,8 @@ final class Admission: Sendable {
         let perAddress = key != nil && (limits.limitLoopback || !LoopbackAddress.isLoopback(address)) && !proxies.trusts(key)
         let refusal: Refusal? = counts.withLock { counts in
             if counts.connections >= limits.connections {
-                return Refusal(.unavailable, "the relay has \(limits.connections) connections open, the most limits.connections allows; try again later")
+                return Refusal(
+                    .unavailable, "the relay has \(limits.connections) connections open, the most limits.connections allows; try again later")
             }
             if perAddress, let key, counts.byAddress[key, default: 0] >= limits.connectionsPerAddress {
                 return Refusal(
@@ -43,15 +44,16 @@ final class Admission: Sendable {
             return nil
         }
         if let refusal { return .failure(refusal) }
-        return .success(Ticket { [weak self] in
-            self?.counts.withLock { counts in
-                counts.connections -= 1
-                if perAddress, let key {
-                    counts.byAddress[key, default: 1] -= 1
-                    if counts.byAddress[key] == 0 { counts.byAddress[key] = nil }
+        return .success(
+            Ticket { [weak self] in
+                self?.counts.withLock { counts in
+                    counts.connections -= 1
+                    if perAddress, let key {
+                        counts.byAddress[key, default: 1] -= 1
+                        if counts.byAddress[key] == 0 { counts.byAddress[key] = nil }
+                    }
                 }
-            }
-        })
+            })
     }
 
     /// A stream (SSE) or socket (WebSocket) of the user `subject`, from `client`: a client behind a
@@ -84,12 +86,15 @@ final class Admission: Sendable {
         guard let subject else { return Ticket {} }
         return try admitCounted(
             subject, in: \.byUser, limit: limits.streamsPerUser,
-            refusal: "this token's user has \(limits.streamsPerUser) streams and sockets open, the most limits.streams_per_user allows; close one first"
+            refusal:
+                "this token's user has \(limits.streamsPerUser) streams and sockets open, the most limits.streams_per_user allows; close one first"
         )
     }
 
     /// One more for `key` in one of the counts, below `limit`, or a 429 saying `refusal`.
-    private func admitCounted(_ key: String, in count: WritableKeyPath<Counts, [String: Int]> & Sendable, limit: Int, refusal: String) throws(Refusal) -> Ticket {
+    private func admitCounted(_ key: String, in count: WritableKeyPath<Counts, [String: Int]> & Sendable, limit: Int, refusal: String) throws(Refusal)
+        -> Ticket
+    {
         let admitted = counts.withLock { counts in
             guard counts[keyPath: count][key, default: 0] < limit else { return false }
             counts[keyPath: count][key, default: 0] += 1
@@ -113,7 +118,12 @@ final class Admission: Sendable {
 
         init(_ onRelease: @escaping @Sendable () -> Void) { self.onRelease = Mutex(onRelease) }
 
-        func release() { onRelease.withLock { body in defer { body = nil }; return body }?() }
+        func release() {
+            onRelease.withLock { body in
+                defer { body = nil }
+                return body
+            }?()
+        }
 
         deinit { release() }
     }

@@ -131,7 +131,10 @@ final class NativeSocket: Sendable {
         do {
             try refuseTaken(id)
             guard session.subscriptions.count(channels: true) < most else {
-                throw Refusal(.tooMany, "this socket has \(most) channel subscriptions, the most limits.channels_per_socket allows; unsubscribe one or open another socket")
+                throw Refusal(
+                    .tooMany,
+                    "this socket has \(most) channel subscriptions, the most limits.channels_per_socket allows; unsubscribe one or open another socket"
+                )
             }
             grant = try await services.gate.authorize(.read, channel: name, claims: session.token.claims)
             if let since, let refusal = try await cursorRefusal(since) { throw refusal }
@@ -142,7 +145,9 @@ final class NativeSocket: Sendable {
         services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         var loop = session.channelLoop(name, since: since)
         let (gate, token) = (services.gate, session.token)
-        let right = ChannelRight(channel: name, grant: grant, memberships: gate.memberships) { try await gate.authorize(.read, channel: name, claims: token.claims) }
+        let right = ChannelRight(channel: name, grant: grant, memberships: gate.memberships) {
+            try await gate.authorize(.read, channel: name, claims: token.claims)
+        }
         loop.right = right
         try await start(id, loop: loop, entry: { .init(detail: right, handles: [$0], channels: [name]) }, group: &group)
     }
@@ -155,7 +160,9 @@ final class NativeSocket: Sendable {
         do {
             try refuseTaken(id)
             guard session.subscriptions.count(channels: false) < most else {
-                throw Refusal(.tooMany, "this socket has \(most) subscriptions, the most limits.subscriptions_per_socket allows; unsubscribe one or open another socket")
+                throw Refusal(
+                    .tooMany,
+                    "this socket has \(most) subscriptions, the most limits.subscriptions_per_socket allows; unsubscribe one or open another socket")
             }
             if let authenticator = services.authenticator, let claims = session.token.claims {
                 let scope = try authenticator.scope(for: table, claims: claims)
@@ -167,7 +174,8 @@ final class NativeSocket: Sendable {
             try await writer.write(Self.error(id: id, error))
             return
         }
-        services.logger.info("websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(request.since.map(String.init) ?? "live")"])
+        services.logger.info(
+            "websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(request.since.map(String.init) ?? "live")"])
         let loop = session.loop(channel: found.channel, table: table, request: request, key: found.key, tableID: found.tableID)
         try await start(id, loop: loop, entry: { .init(detail: nil, handles: [$0], tables: [table.description]) }, group: &group)
     }
@@ -198,7 +206,9 @@ final class NativeSocket: Sendable {
     /// carries the members of the HTTP answer (`oldest_id` or `newest_id`, and `since`).
     static func error(id: String?, _ error: any Error) -> String {
         if let refusal = CursorRefusal(error), let id {
-            var members: [(key: String, value: JSONValue)] = [("type", .string("error")), ("id", .string(id)), ("message", .string(refusal.description))]
+            var members: [(key: String, value: JSONValue)] = [
+                ("type", .string("error")), ("id", .string(id)), ("message", .string(refusal.description)),
+            ]
             if case .object(let extra) = refusal.body { members += extra.filter { $0.key != "error" } }
             return JSONValue.object(members).jsonText
         }

@@ -33,22 +33,26 @@ struct NativeSocketRoute {
                 return
             }
             defer { admitted.release() }
-            let session = NativeSocket.Session(services: services, claims: admitted.claims, connection: admitted.connection, onStall: admitted.onStall)
+            let session = NativeSocket.Session(
+                services: services, claims: admitted.claims, connection: admitted.connection, onStall: admitted.onStall)
             try await serve(session, outbound: outbound, writer: WebSocketBatchWriter(channel: channel), inbound: inbound)
         }
     }
 
     /// The socket's messages until it closes, each decoded and answered.
-    func serve(_ session: NativeSocket.Session, outbound: WebSocketOutboundWriter, writer: WebSocketBatchWriter, inbound: WebSocketInboundStream) async throws {
+    func serve(_ session: NativeSocket.Session, outbound: WebSocketOutboundWriter, writer: WebSocketBatchWriter, inbound: WebSocketInboundStream)
+        async throws
+    {
         services.logger.info("websocket opened")
         defer { services.logger.info("websocket closed") }
         let socket = NativeSocket(session: session, writer: writer)
         let allowed = services.limits.socketMessageBytes
         // A socket does not outlive its token: at exp, unless a fresh one came, it is closed.
         let expired: @Sendable (Date) async throws -> Bool = { _ in
-            try? await writer.write(WebSocketServerMessage.error(
-                id: nil, "token expired; send {\"type\":\"access_token\",\"token\":...} before exp, or reconnect with a fresh token"
-            ))
+            try? await writer.write(
+                WebSocketServerMessage.error(
+                    id: nil, "token expired; send {\"type\":\"access_token\",\"token\":...} before exp, or reconnect with a fresh token"
+                ))
             try? await outbound.close(Refusal(.unauthorized, "token expired").closeCode, reason: "token expired")
             return false
         }

@@ -34,17 +34,24 @@ struct CatalogRoute {
         }
         let readable = listed.filter { summary in
             guard let authenticator, let claims else { return true }
-            return (try? authenticator.policy.channels.decide(
-                .read, on: summary.channel, named: summary.channel.name, user: user, membership: memberships[summary.channel.name],
-                role: authenticator.policy.role(in: claims)
-            )) != nil
+            return
+                (try? authenticator.policy.channels.decide(
+                    .read, on: summary.channel, named: summary.channel.name, user: user, membership: memberships[summary.channel.name],
+                    role: authenticator.policy.role(in: claims)
+                )) != nil
         }
-        return .object([("channels", .array(readable.map { summary in
-            .object([
-                ("name", .string(summary.channel.name)), ("type", .string(summary.channel.kind.rawValue)),
-                ("members", .number(String(summary.members))), ("online", .number(String(summary.online))),
-            ])
-        }))])
+        return .object([
+            (
+                "channels",
+                .array(
+                    readable.map { summary in
+                        .object([
+                            ("name", .string(summary.channel.name)), ("type", .string(summary.channel.kind.rawValue)),
+                            ("members", .number(String(summary.members))), ("online", .number(String(summary.online))),
+                        ])
+                    })
+            )
+        ])
     }
 
     func tables(_ request: Request) async throws -> JSONValue {

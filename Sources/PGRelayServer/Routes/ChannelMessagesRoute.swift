@@ -40,7 +40,9 @@ struct ChannelMessagesRoute {
         let start = try query.sinceStart() ?? .afterID(0)
         let pageLimit = limit
         let grant = try await gate.authorize(.read, channel: name, token: Authenticator.token(in: request, query: query.tokenCarrier))
-        if case .afterID(let id) = start, id > tail.through, let refusal = try await RequestInput.cursorRefusal(since: id, tail: tail, pool: pool, reads: reads) {
+        if case .afterID(let id) = start, id > tail.through,
+            let refusal = try await RequestInput.cursorRefusal(since: id, tail: tail, pool: pool, reads: reads)
+        {
             return refusal.response
         }
         let page: LogPage
@@ -77,7 +79,8 @@ struct ChannelMessagesRoute {
         let json = try await sender.jsonBody(request, hint: " such as {\"event\":\"chat\",\"payload\":{\"text\":\"hi\"}}")
         guard case .object(let members) = json else { throw Refusal(.badRequest, "the body must be a JSON object with \"event\" and \"payload\"") }
         for (key, _) in members where !["event", "payload", "ephemeral"].contains(key) {
-            throw Refusal(.badRequest, "unknown field '\(key)'; a message has \"event\", \"payload\" and, for an ephemeral event, \"ephemeral\": true")
+            throw Refusal(
+                .badRequest, "unknown field '\(key)'; a message has \"event\", \"payload\" and, for an ephemeral event, \"ephemeral\": true")
         }
         let ephemeral: Bool
         switch json["ephemeral"] {
@@ -89,6 +92,7 @@ struct ChannelMessagesRoute {
         let rateKey = sender.rateKey(claims: claims, peer: context.remoteAddress, headers: request.headers)
         try await sender.send(to: name, event: event, payload: json["payload"] ?? .null, ephemeral: ephemeral, claims: claims, rateKey: rateKey)
         metrics.messagesSent.increment()
-        return Response(status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sent"}"#)))
+        return Response(
+            status: .accepted, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: #"{"status":"sent"}"#)))
     }
 }

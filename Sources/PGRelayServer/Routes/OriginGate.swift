@@ -15,7 +15,10 @@ struct OriginGate<Context: RequestContext>: RouterMiddleware {
         // What the API's own clients send: tokens in Authorization or Supabase's apikey header,
         // JSON bodies, SSE's Last-Event-ID, supabase-js' X-Client-Info; POST sends and broadcasts,
         // DELETE removes members.
-        allowHeaders: [.accept, .authorization, .contentType, .lastEventID, HTTPField.Name("apikey")!, HTTPField.Name("x-api-key")!, HTTPField.Name("x-client-info")!],
+        allowHeaders: [
+            .accept, .authorization, .contentType, .lastEventID, HTTPField.Name("apikey")!, HTTPField.Name("x-api-key")!,
+            HTTPField.Name("x-client-info")!,
+        ],
         allowMethods: [.get, .head, .options, .post, .delete],
         maxAge: .seconds(600)
     )

@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
-import Logging
 import Hummingbird
+import Logging
 import NIOCore
 import PGRelayCore
 import PGRelayPostgres
@@ -111,7 +111,9 @@ enum RequestInput {
     /// TABLE compares by the new types), and a filter operand that is not a value of its column's
     /// type is a 400, as Postgres would refuse the query.
     /// Open streams keep the types current (``TableSchemas``), under the table's OID (`tableID`).
-    static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (channel: String, key: [String], tableID: UInt32) {
+    static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (
+        channel: String, key: [String], tableID: UInt32
+    ) {
         let found: (channel: String, key: [String], tableID: UInt32, types: [String: ColumnType])
         do {
             found = try await pool.withConnection { connection in

@@ -62,7 +62,8 @@ struct SupabaseBroadcastRoute {
                 case .bool(let flag)?: isPrivate = flag
                 default: throw Refusal(.badRequest, "\"private\" must be true or false")
                 }
-                return ChannelSender.Draft(channel: try Self.channel(topic), event: event, payload: message["payload"] ?? .object([]), isPrivate: isPrivate)
+                return ChannelSender.Draft(
+                    channel: try Self.channel(topic), event: event, payload: message["payload"] ?? .object([]), isPrivate: isPrivate)
             } catch {
                 throw Refusal(.badRequest, which + Refusal(error).message)
             }

@@ -50,15 +50,19 @@ struct ChannelStreamRoute {
         var loop = SubscriberLoop(
             tail: tail, pool: pool, reads: reads, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
             schemas: schemas, tableID: nil, metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
+            stallSeconds: admission.limits.replayStallSeconds,
+            onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         loop.ephemeral = (hub, name)
         let gate = self.gate
-        loop.right = ChannelRight(channel: name, grant: grant, memberships: gate.memberships) { try await gate.authorize(.read, channel: name, claims: claims) }
+        loop.right = ChannelRight(channel: name, grant: grant, memberships: gate.memberships) {
+            try await gate.authorize(.read, channel: name, claims: claims)
+        }
         logger.info("stream opened", metadata: ["client": "\(client.text)", "channel": "\(name)", "since": "\(since.map(String.init) ?? "live")"])
         let entry = connections.open(transport: .sse, user: grant.user, remote: client.text, userAgent: request.headers[.userAgent], channels: [name])
         return StreamRoute.eventStream(
-            loop: loop, expiry: grant.expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
+            loop: loop, expiry: grant.expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics,
+            logger: logger,
             client: client.text, label: ("channel", name)
         )
     }

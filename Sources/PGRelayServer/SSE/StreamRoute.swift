@@ -57,9 +57,11 @@ struct StreamRoute {
         let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
         let ticket = try RequestInput.admit(subject: subject, client: client, admission)
         let loop = SubscriberLoop(
-            tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas, tableID: tableID,
+            tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas,
+            tableID: tableID,
             metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds, onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
+            stallSeconds: admission.limits.replayStallSeconds,
+            onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
         )
         logger.info(
             "stream opened",
@@ -68,7 +70,8 @@ struct StreamRoute {
                 "since": "\(streamRequest.since.map(String.init) ?? "live")",
             ]
         )
-        let entry = connections.open(transport: .sse, user: subject, remote: client.text, userAgent: request.headers[.userAgent], subscriptions: [table.description])
+        let entry = connections.open(
+            transport: .sse, user: subject, remote: client.text, userAgent: request.headers[.userAgent], subscriptions: [table.description])
         return Self.eventStream(
             loop: loop, expiry: expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
             client: client.text, label: ("table", "\(table)")
@@ -79,7 +82,8 @@ struct StreamRoute {
     /// keep-alives; it ends at the token's expiry, on shutdown, or with `event: error` saying why.
     /// - Parameter label: what the logs name the stream by (`table`, or `channel`).
     static func eventStream(
-        loop: SubscriberLoop, expiry: Date?, ticket: Admission.Ticket, connection: ConnectionBook.Entry, retryMilliseconds: Int, metrics: RelayMetrics, logger: Logger,
+        loop: SubscriberLoop, expiry: Date?, ticket: Admission.Ticket, connection: ConnectionBook.Entry, retryMilliseconds: Int,
+        metrics: RelayMetrics, logger: Logger,
         client: String, label: (key: String, value: String)
     ) -> Response {
         let headers: HTTPFields = [
@@ -87,75 +91,78 @@ struct StreamRoute {
             .cacheControl: "no-cache, no-transform",
             .accelBuffering: "no",
         ]
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            defer {
-                ticket.release()
-                connection.close()
-                logger.info("stream closed", metadata: ["client": "\(client)", "\(label.key)": "\(label.value)"])
-            }
-            try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retryMilliseconds)))
-            do {
-                // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
-                let handle = SubscriberHandle(tail: loop.tail)
-                _ = try await withGracefulShutdownHandler {
-                    try await withThrowingTaskGroup(of: Void.self) { group in
-                    // A stream does not outlive its token: at exp it ends, saying why, and the
-                    // client reconnects (EventSource does so by itself) with a fresh token.
-                    if let expiry {
-                        group.addTask {
-                            try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
-                            handle.end(because: "token expired; reconnect with a fresh token")
-                        }
-                    }
-                    defer { group.cancelAll() }
-                    _ = try await loop.run(registered: handle.registered) { output in
-                        switch output {
-                        case .changes(let entries):
-                            // In writes of about 64 KiB: the connection takes a write whole even when
-                            // its client does not read, so one large write would sit in memory.
-                            var buffer = ByteBuffer()
-                            for entry in entries {
-                                buffer.writeString(entry.serverSentEvent)
-                                if buffer.readableBytes >= Self.writeBytes {
-                                    try await writer.write(buffer)
-                                    loop.progress.advanced()
-                                    buffer = ByteBuffer()
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                defer {
+                    ticket.release()
+                    connection.close()
+                    logger.info("stream closed", metadata: ["client": "\(client)", "\(label.key)": "\(label.value)"])
+                }
+                try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retryMilliseconds)))
+                do {
+                    // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
+                    let handle = SubscriberHandle(tail: loop.tail)
+                    _ = try await withGracefulShutdownHandler {
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            // A stream does not outlive its token: at exp it ends, saying why, and the
+                            // client reconnects (EventSource does so by itself) with a fresh token.
+                            if let expiry {
+                                group.addTask {
+                                    try await Task.sleep(for: .seconds(max(0, expiry.timeIntervalSinceNow)))
+                                    handle.end(because: "token expired; reconnect with a fresh token")
                                 }
                             }
-                            if buffer.readableBytes > 0 { try await writer.write(buffer) }
-                            loop.progress.advanced()
-                            metrics.delivered(entries.count, via: .sse)
-                            connection.touch()
-                        case .live(let after):
-                            try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))
-                        case .ephemeral(let events):
-                            let shown = events.filter(\.changesUsers)
-                            if !shown.isEmpty { try await writer.write(ByteBuffer(string: shown.map(\.serverSentEvent).joined())) }
-                            metrics.delivered(events.count, via: .sse)
-                        case .keepAlive:
-                            try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
+                            defer { group.cancelAll() }
+                            _ = try await loop.run(registered: handle.registered) { output in
+                                switch output {
+                                case .changes(let entries):
+                                    // In writes of about 64 KiB: the connection takes a write whole even when
+                                    // its client does not read, so one large write would sit in memory.
+                                    var buffer = ByteBuffer()
+                                    for entry in entries {
+                                        buffer.writeString(entry.serverSentEvent)
+                                        if buffer.readableBytes >= Self.writeBytes {
+                                            try await writer.write(buffer)
+                                            loop.progress.advanced()
+                                            buffer = ByteBuffer()
+                                        }
+                                    }
+                                    if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                                    loop.progress.advanced()
+                                    metrics.delivered(entries.count, via: .sse)
+                                    connection.touch()
+                                case .live(let after):
+                                    try await writer.write(ByteBuffer(string: ServerSentEventLine.live(after: after)))
+                                case .ephemeral(let events):
+                                    let shown = events.filter(\.changesUsers)
+                                    if !shown.isEmpty { try await writer.write(ByteBuffer(string: shown.map(\.serverSentEvent).joined())) }
+                                    metrics.delivered(events.count, via: .sse)
+                                case .keepAlive:
+                                    try await writer.write(ByteBuffer(string: ServerSentEventLine.comment("keep-alive")))
+                                }
+                            }
                         }
+                    } onGracefulShutdown: {
+                        handle.end()
                     }
+                    if let reason = handle.reason {
+                        try await writer.write(ByteBuffer(string: ServerSentEventLine.comment(reason)))
                     }
-                } onGracefulShutdown: {
-                    handle.end()
+                } catch is CancellationError {
+                } catch let gone as LogGone {
+                    try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(CursorRefusal.gone(gone).body)))
+                } catch let error as FilterEvaluationError {
+                    try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
+                } catch let refusal as Refusal {
+                    // A channel's reader that lost its right (removed, the channel deleted).
+                    try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(refusal.message))]))))
+                } catch let error as PostgresError {
+                    logger.warning("stream ended by a database error", metadata: ["\(label.key)": "\(label.value)", "error": "\(error.message)"])
+                    try? await writer.write(
+                        ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(Refusal(database: error).message))]))))
                 }
-                if let reason = handle.reason {
-                    try await writer.write(ByteBuffer(string: ServerSentEventLine.comment(reason)))
-                }
-            } catch is CancellationError {
-            } catch let gone as LogGone {
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(CursorRefusal.gone(gone).body)))
-            } catch let error as FilterEvaluationError {
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
-            } catch let refusal as Refusal {
-                // A channel's reader that lost its right (removed, the channel deleted).
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(refusal.message))]))))
-            } catch let error as PostgresError {
-                logger.warning("stream ended by a database error", metadata: ["\(label.key)": "\(label.value)", "error": "\(error.message)"])
-                try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string(Refusal(database: error).message))]))))
-            }
-            try await writer.finish(nil)
-        })
+                try await writer.finish(nil)
+            })
     }
 }

@@ -44,7 +44,9 @@ struct SocketServices: Sendable {
 
     /// Lets a socket in or says why not: its token must verify (checked before the upgrade too;
     /// one that expired in between is refused here) and its user and address be within the limits.
-    func admit(token: String?, request: Request, channel: any NIOCore.Channel, transport: RelayConnection.Transport) async -> Result<Admitted, Refusal> {
+    func admit(token: String?, request: Request, channel: any NIOCore.Channel, transport: RelayConnection.Transport) async -> Result<
+        Admitted, Refusal
+    > {
         let claims: JSONValue?
         do {
             claims = try await authenticator?.claims(token: token)
@@ -55,7 +57,8 @@ struct SocketServices: Sendable {
         let subject = RequestInput.subject(of: claims)
         do throws(Refusal) {
             let ticket = try admission.admitStream(subject: subject, client: client)
-            let connection = registry.connections.open(transport: transport, user: subject, remote: client.text, userAgent: request.headers[.userAgent])
+            let connection = registry.connections.open(
+                transport: transport, user: subject, remote: client.text, userAgent: request.headers[.userAgent])
             let onStall = RequestInput.stallCloser(channel, client: client.text, seconds: limits.replayStallSeconds, logger: logger)
             return .success(Admitted(claims: claims, ticket: ticket, connection: connection, onStall: onStall))
         } catch {

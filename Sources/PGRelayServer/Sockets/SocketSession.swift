@@ -113,7 +113,8 @@ final class SocketSession<Detail: Sendable>: Sendable {
     func track(channel: String, user: String, part: String? = nil, status: String, meta: JSONValue) async throws {
         let metaBytes = meta.jsonText.utf8.count
         guard metaBytes <= limits.ephemeralBytes else {
-            throw Refusal(.tooLarge, "presence metadata has \(metaBytes) bytes; it may have at most \(limits.ephemeralBytes) (limits.ephemeral_bytes)")
+            throw Refusal(
+                .tooLarge, "presence metadata has \(metaBytes) bytes; it may have at most \(limits.ephemeralBytes) (limits.ephemeral_bytes)")
         }
         guard services.sender.rate.admit(identity) else {
             throw Refusal(.tooMany, "more than \(limits.messagesPerSecond) sends and tracks in one second (limits.messages_per_second)")

@@ -32,8 +32,11 @@ struct SupabaseFrameWriter: Sendable {
     func text(of frame: PhoenixFrame) -> String? {
         let text = frame.text(serializer)
         guard text.utf8.count > SupabaseSocketRoute.maximumFrameBytes else { return text }
-        guard let smaller = SupabaseSocket.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= SupabaseSocketRoute.maximumFrameBytes else {
-            logger.warning("supabase socket: a frame over 1 MiB was not sent", metadata: ["topic": "\(frame.topic)", "event": "\(frame.event)", "bytes": "\(text.utf8.count)"])
+        guard let smaller = SupabaseSocket.withinFrameLimit(frame)?.text(serializer), smaller.utf8.count <= SupabaseSocketRoute.maximumFrameBytes
+        else {
+            logger.warning(
+                "supabase socket: a frame over 1 MiB was not sent",
+                metadata: ["topic": "\(frame.topic)", "event": "\(frame.event)", "bytes": "\(text.utf8.count)"])
             return nil
         }
         return smaller

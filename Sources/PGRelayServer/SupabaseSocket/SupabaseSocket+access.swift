@@ -38,6 +38,7 @@ extension SupabaseSocket {
     }
 
     static func unauthorized(_ channel: String, because reason: String?) -> SupabaseJoinError {
-        SupabaseJoinError(reason: "Unauthorized: You do not have permissions to read from this Channel topic: \(channel)" + (reason.map { " (\($0))" } ?? ""))
+        SupabaseJoinError(
+            reason: "Unauthorized: You do not have permissions to read from this Channel topic: \(channel)" + (reason.map { " (\($0))" } ?? ""))
     }
 }

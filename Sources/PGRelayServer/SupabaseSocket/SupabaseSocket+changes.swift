@@ -50,9 +50,12 @@ extension SupabaseSocket {
         guard !join.bindings.isEmpty else { return [] }
         // Every change is checked against each binding: their number is bounded.
         guard join.bindings.count <= Self.maximumBindings else {
-            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: at most \(Self.maximumBindings) postgres_changes bindings per channel")
+            throw SupabaseJoinError(
+                reason: "Unable to subscribe to changes with given parameters: at most \(Self.maximumBindings) postgres_changes bindings per channel")
         }
-        typealias Found = (subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)], full: Bool)
+        typealias Found = (
+            subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)], full: Bool
+        )
         let found: [Found]
         do {
             found = try await services.pool.withConnection { connection in
@@ -73,7 +76,8 @@ extension SupabaseSocket {
         }
         for binding in join.bindings where !found.contains(where: { binding.covers($0.subscription.table) }) {
             let named = [binding.schema ?? "*", binding.table ?? "*"].joined(separator: ".")
-            throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: no subscribed table matches \(named); run pgrelay subscribe on it")
+            throw SupabaseJoinError(
+                reason: "Unable to subscribe to changes with given parameters: no subscribed table matches \(named); run pgrelay subscribe on it")
         }
         return try found.map { item in
             var scope = RowFilter.all
@@ -90,7 +94,10 @@ extension SupabaseSocket {
                     throw SupabaseJoinError(reason: "Error parsing `filter` params: \(problem)")
                 }
                 if let unknown = binding.select?.first(where: { name in !item.columns.contains { $0.name == name } }) {
-                    throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: \(item.subscription.table) has no column '\(unknown.prefix(64))' to select")
+                    throw SupabaseJoinError(
+                        reason:
+                            "Unable to subscribe to changes with given parameters: \(item.subscription.table) has no column '\(unknown.prefix(64))' to select"
+                    )
                 }
             }
             return ChangeFeed(
@@ -124,7 +131,12 @@ extension SupabaseSocket {
         private let left: Mutex<Int>
         init(_ count: Int) { left = Mutex(count) }
         /// Counts one; true for the one that reaches zero.
-        func reachedZero() -> Bool { left.withLock { $0 -= 1; return $0 == 0 } }
+        func reachedZero() -> Bool {
+            left.withLock {
+                $0 -= 1
+                return $0 == 0
+            }
+        }
     }
 
     /// Reads one table's changes from now on and sends each that some binding matches; calls
@@ -148,7 +160,9 @@ extension SupabaseSocket {
                 switch output {
                 case .changes(let entries):
                     let types = schemas.types(of: feed.tableID) ?? feed.types
-                    let frames = try entries.compactMap { entry in try entry.event.flatMap { try Self.changeFrame($0, feed: feed, types: types, topic: topic) } }
+                    let frames = try entries.compactMap { entry in
+                        try entry.event.flatMap { try Self.changeFrame($0, feed: feed, types: types, topic: topic) }
+                    }
                     try await write.all(frames) { loop.progress.advanced() }
                 case .live:
                     if !live {
@@ -186,7 +200,9 @@ extension SupabaseSocket {
         func kept(_ members: [(key: String, value: JSONValue)]) -> JSONValue {
             .object(selected.map { names in members.filter { names.contains($0.key) } } ?? members)
         }
-        let columns = selected.map { names in JSONValue.array((feed.columns.arrayValue ?? []).filter { names.contains($0["name"]?.stringValue ?? "") }) } ?? feed.columns
+        let columns =
+            selected.map { names in JSONValue.array((feed.columns.arrayValue ?? []).filter { names.contains($0["name"]?.stringValue ?? "") }) }
+            ?? feed.columns
         var data: [(key: String, value: JSONValue)] = [
             ("schema", .string(feed.table.schema)), ("table", .string(feed.table.name)),
             ("commit_timestamp", .string(SupabaseTime.milliseconds(change.timestamp))), ("type", .string(change.operation.rawValue)),
@@ -198,8 +214,10 @@ extension SupabaseSocket {
             data.append(("old_record", kept(whole || feed.key.isEmpty ? old : old.filter { feed.key.contains($0.key) })))
         }
         data.append(("errors", .null))
-        return PhoenixFrame(topic: topic, event: "postgres_changes", payload: .object([
-            ("ids", .array(matching.map { .number(String($0.id)) })), ("data", .object(data)),
-        ]))
+        return PhoenixFrame(
+            topic: topic, event: "postgres_changes",
+            payload: .object([
+                ("ids", .array(matching.map { .number(String($0.id)) })), ("data", .object(data)),
+            ]))
     }
 }

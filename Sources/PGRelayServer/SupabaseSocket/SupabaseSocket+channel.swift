@@ -43,7 +43,8 @@ extension SupabaseSocket {
                             let joins = Self.presenceMap((event.payload["meta_joins"]?.arrayValue ?? []).map { (key, $0) })
                             let leaves = Self.presenceMap((event.payload["meta_leaves"]?.arrayValue ?? []).map { (key, $0) })
                             guard joins != .object([]) || leaves != .object([]) else { break }
-                            try await write(PhoenixFrame(topic: topic, event: "presence_diff", payload: .object([("joins", joins), ("leaves", leaves)])))
+                            try await write(
+                                PhoenixFrame(topic: topic, event: "presence_diff", payload: .object([("joins", joins), ("leaves", leaves)])))
                         }
                     }
                 case .live, .keepAlive:

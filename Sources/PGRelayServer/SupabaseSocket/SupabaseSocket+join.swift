@@ -45,7 +45,8 @@ extension SupabaseSocket {
         // Private messages go to private joins of those who may read them, never to a public join;
         // a join whose holder loses the channel (removed meanwhile) is closed.
         let token = session.token
-        loop.right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate, memberships: services.gate.memberships) { [self] in
+        loop.right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate, memberships: services.gate.memberships) {
+            [self] in
             try await authorize(join, claims: token.claims)
         }
         let (socket, subscriptions) = (self, session.subscriptions)
@@ -59,7 +60,8 @@ extension SupabaseSocket {
             group.addTask {
                 await socket.deliver(feed, topic: topic, handle: handle, channelHandle: handles[0]) {
                     guard waiting.reachedZero() else { return }
-                    try await socket.write(.system(topic: topic, channel: join.channel, extension: "postgres_changes", message: "Subscribed to PostgreSQL", ok: true))
+                    try await socket.write(
+                        .system(topic: topic, channel: join.channel, extension: "postgres_changes", message: "Subscribed to PostgreSQL", ok: true))
                 }
             }
         }

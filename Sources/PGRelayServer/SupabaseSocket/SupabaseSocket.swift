@@ -48,7 +48,9 @@ final class SupabaseSocket: Sendable {
                 _ = try? await session.untrack(channel: entry.detail.join.channel, user: entry.detail.presenceKey, part: frame.topic)
             }
             try await write(frame.reply(ok: true))
-            if let entry { try await write(PhoenixFrame(joinRef: entry.detail.joinRef, ref: entry.detail.joinRef, topic: frame.topic, event: "phx_close")) }
+            if let entry {
+                try await write(PhoenixFrame(joinRef: entry.detail.joinRef, ref: entry.detail.joinRef, topic: frame.topic, event: "phx_close"))
+            }
         case .presence(let push):
             guard let entry = session.subscriptions.get(frame.topic) else { return try await unmatched(frame) }
             do {

@@ -41,7 +41,8 @@ struct SupabaseSocketRoute {
                     return
                 }
                 defer { admitted.release() }
-                let session = SupabaseSocket.Session(services: services, claims: admitted.claims, connection: admitted.connection, onStall: admitted.onStall)
+                let session = SupabaseSocket.Session(
+                    services: services, claims: admitted.claims, connection: admitted.connection, onStall: admitted.onStall)
                 let write = SupabaseFrameWriter(writer: WebSocketBatchWriter(channel: channel), serializer: serializer, logger: services.logger)
                 try await serve(SupabaseSocket(session: session, write: write), inbound: inbound)
             }
@@ -52,7 +53,8 @@ struct SupabaseSocketRoute {
     func serve(_ socket: SupabaseSocket, inbound: WebSocketInboundStream) async throws {
         let allowed = services.limits.socketMessageBytes
         let (logger, serializer) = (services.logger, socket.write.serializer)
-        try await socket.session.run(inbound, maxSize: Self.maximumFrameBytes, onExpired: { try await socket.tokenExpired($0) }) { message, size, group in
+        try await socket.session.run(inbound, maxSize: Self.maximumFrameBytes, onExpired: { try await socket.tokenExpired($0) }) {
+            message, size, group in
             let frame: PhoenixFrame
             do {
                 switch message {

@@ -116,7 +116,8 @@ struct SubscriberLoop: Sendable {
                     return page
                 }
                 guard page.through > cursor else {
-                    throw PostgresError(.invalidData, "the log holds nothing after \(cursor), though newer changes were read; resume with since=\(cursor)")
+                    throw PostgresError(
+                        .invalidData, "the log holds nothing after \(cursor), though newer changes were read; resume with since=\(cursor)")
                 }
                 cursor = page.through
             case .changes(let entries, let through, let caughtUp, let keepAlive):
@@ -207,7 +208,8 @@ struct SubscriberLoop: Sendable {
     private func current() throws -> StreamRequest {
         guard let tableID, let types = schemas.types(of: tableID), types != request.columnTypes else { return request }
         if let (column, reason) = request.filter.mismatch(types: types) {
-            throw FilterEvaluationError(column: column, reason: "the table changed since the stream started: \(reason); open the stream again with a filter that fits")
+            throw FilterEvaluationError(
+                column: column, reason: "the table changed since the stream started: \(reason); open the stream again with a filter that fits")
         }
         var current = request
         current.columnTypes = types

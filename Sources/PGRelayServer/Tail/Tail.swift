@@ -302,7 +302,8 @@ public final class Tail: Sendable {
             // change is kept. Without this, each idle filtered stream read the log when its
             // change finally came, and the relay's CPU per change grew with the time streams
             // had been idle.
-            let hinted = !subscriber.overflowed && cursor >= subscriber.hintsSince && subscriber.hints.count <= limit
+            let hinted =
+                !subscriber.overflowed && cursor >= subscriber.hintsSince && subscriber.hints.count <= limit
                 && (subscriber.hints.first { $0 > cursor } ?? Int64.max) > state.evictedThrough
             guard hinted || cursor >= state.evictedThrough else { return .readLog }
             let keepAlive = subscriber.keepAliveDue

@@ -48,7 +48,9 @@ struct DemoCommand: AsyncParsableCommand {
             configuration.port = port
             let writer = noWrites ? nil : DemoWriter(conninfo: conninfo, rate: rate)
             let (rate, listenDatabase) = (self.rate, cluster.map { "--database-url '\($0.conninfo)' " } ?? "")
-            let where_ = cluster.map { "a private Postgres in \($0.directory) (removed when the demo stops)" } ?? "the database you gave (schema \(DemoSchema.name))"
+            let where_ =
+                cluster.map { "a private Postgres in \($0.directory) (removed when the demo stops)" }
+                ?? "the database you gave (schema \(DemoSchema.name))"
             let app = try await buildApplication(configuration, logger: logger) { bound in
                 emit(
                     """

@@ -101,7 +101,10 @@ final class DemoWriter: Sendable {
             let name = names.randomElement(using: &generator)!
             try connection.query(
                 "insert into pgrelay_demo.customers (name, email, country) values ($1, $2, $3)",
-                [name, name.lowercased().replacingOccurrences(of: " ", with: ".") + "@example.com", ["DE", "FR", "JP", "BR", "IN"].randomElement(using: &generator)!]
+                [
+                    name, name.lowercased().replacingOccurrences(of: " ", with: ".") + "@example.com",
+                    ["DE", "FR", "JP", "BR", "IN"].randomElement(using: &generator)!,
+                ]
             )
         default:
             try connection.query(

@@ -64,7 +64,9 @@ struct PrivateCluster {
         if let newest = versions.filter({ FileManager.default.isExecutableFile(atPath: "\(root)/\($0)/bin/initdb") }).max() {
             return "\(root)/\(newest)/bin"
         }
-        throw Failure(description: "no PostgreSQL server found (initdb is not on PATH nor in \(root)/*/bin): install the postgresql package, or give --database-url")
+        throw Failure(
+            description:
+                "no PostgreSQL server found (initdb is not on PATH nor in \(root)/*/bin): install the postgresql package, or give --database-url")
     }
 
     /// Stops and removes the clusters of demos that are no longer running.
@@ -72,7 +74,9 @@ struct PrivateCluster {
         let temporary = FileManager.default.temporaryDirectory.path
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? [] where name.hasPrefix(prefix) {
             let directory = temporary + "/" + name
-            let owner = (try? String(contentsOfFile: directory + "/demo.pid", encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            let owner = (try? String(contentsOfFile: directory + "/demo.pid", encoding: .utf8)).flatMap {
+                Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             if let owner, kill(owner, 0) == 0 || errno == EPERM { continue }
             PrivateCluster(directory: directory, binaries: binaries, port: 5432, asPostgres: asPostgres).stop()
         }

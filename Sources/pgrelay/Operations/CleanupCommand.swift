@@ -37,7 +37,8 @@ struct CleanupCommand: AsyncParsableCommand {
             ]
             if try installer.schemaVersion() >= Installer.presenceVersion {
                 let presence = PresenceStore(connection: db)
-                let stale = try dryRun ? presence.countOffline(forSeconds: presenceAge.seconds) : presence.cleanup(offlineForSeconds: presenceAge.seconds)
+                let stale =
+                    try dryRun ? presence.countOffline(forSeconds: presenceAge.seconds) : presence.cleanup(offlineForSeconds: presenceAge.seconds)
                 rows.append(("stale presence", "presence", Int64(stale), "users offline for more than \(presenceAge)"))
             }
             if try installer.schemaVersion() >= Installer.operationsVersion {
@@ -49,7 +50,9 @@ struct CleanupCommand: AsyncParsableCommand {
                 emit(JSONValue.object([("dry_run", .bool(dryRun))] + rows.map { ($0.key, JSONValue.number(String($0.count))) }).jsonText)
                 return
             }
-            emit(TextTable(header: [dryRun ? "WOULD REMOVE" : "REMOVED", "COUNT", "WHICH"], rows: rows.map { [$0.what, String($0.count), $0.rule] }).rendered)
+            emit(
+                TextTable(header: [dryRun ? "WOULD REMOVE" : "REMOVED", "COUNT", "WHICH"], rows: rows.map { [$0.what, String($0.count), $0.rule] })
+                    .rendered)
         }
     }
 }
