@@ -54,10 +54,6 @@ enum RequestInput {
         }
     }
 
-    /// A stream of `subject`, or a 429 that says which limit.
-    static func admit(subject: String?, client: ClientAddress, _ admission: Admission) throws -> Admission.Ticket {
-        try admission.admitStream(subject: subject, client: client)
-    }
 
     /// Parameters whose values are secrets, whatever their spelling in the query string.
     static let secretParameters: Set<String> = ["access_token", "apikey", "token"]

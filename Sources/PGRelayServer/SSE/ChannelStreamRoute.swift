@@ -46,7 +46,7 @@ struct ChannelStreamRoute {
             return refusal.response
         }
         let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
-        let ticket = try RequestInput.admit(subject: grant.user, client: client, admission)
+        let ticket = try admission.admitStream(subject: grant.user, client: client)
         var loop = SubscriberLoop(
             tail: tail, pool: pool, reads: reads, channel: ChannelName.forMessages(name), table: nil, request: StreamRequest(since: since), key: [],
             schemas: schemas, tableID: nil, metrics: metrics, replays: replays,

@@ -55,7 +55,7 @@ struct StreamRoute {
             return refusal.response
         }
         let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
-        let ticket = try RequestInput.admit(subject: subject, client: client, admission)
+        let ticket = try admission.admitStream(subject: subject, client: client)
         let loop = SubscriberLoop(
             tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas,
             tableID: tableID,

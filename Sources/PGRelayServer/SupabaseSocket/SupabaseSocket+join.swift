@@ -30,10 +30,17 @@ extension SupabaseSocket {
             try await write(frame.reply(ok: false, response: refusal.response))
             return
         }
+        // Private messages go to private joins of those who may read them, never to a public join;
+        // a join whose holder loses the channel (removed meanwhile) is closed.
+        let token = session.token
+        let right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate, memberships: services.gate.memberships) {
+            [self] in
+            try await authorize(join, claims: token.claims)
+        }
         let tail = services.tail
         let handles = [SubscriberHandle(tail: tail)] + feeds.map { _ in SubscriberHandle(tail: tail) }
         let entry = Entry(
-            detail: Joined(join: join, joinRef: frame.joinRef ?? frame.ref, presenceKey: presenceKey), handles: handles,
+            detail: Joined(join: join, joinRef: frame.joinRef ?? frame.ref, presenceKey: presenceKey, right: right), handles: handles,
             tables: feeds.map(\.table.description), channels: [join.channel]
         )
         if let old = session.subscriptions.replace(topic, with: entry) {
@@ -42,13 +49,7 @@ extension SupabaseSocket {
         }
         try await write(frame.reply(ok: true, response: join.replyResponse))
         var loop = session.channelLoop(join.channel, since: replay.since)
-        // Private messages go to private joins of those who may read them, never to a public join;
-        // a join whose holder loses the channel (removed meanwhile) is closed.
-        let token = session.token
-        loop.right = ChannelRight(channel: join.channel, grant: grant, privateAllowed: join.isPrivate, memberships: services.gate.memberships) {
-            [self] in
-            try await authorize(join, claims: token.claims)
-        }
+        loop.right = right
         let (socket, subscriptions) = (self, session.subscriptions)
         group.addTask {
             await socket.forward(topic: topic, join: join, replay: replay, loop: loop, handle: handles[0])

@@ -17,6 +17,8 @@ final class SupabaseSocket: Sendable {
         var joinRef: String?
         /// The key this channel's presence is tracked under.
         var presenceKey: String
+        /// What the join's holder may read, kept current (its channel loop reads by it).
+        var right: ChannelRight
     }
 
     typealias Session = SocketSession<Joined>
@@ -115,7 +117,8 @@ final class SupabaseSocket: Sendable {
         session.token.replace(claims)
         for (topic, entry) in session.subscriptions.all() {
             do {
-                try await authorize(entry.detail.join, claims: claims)
+                // Decided again with the fresh token: which private messages it may read, too.
+                try await entry.detail.right.recheck()
             } catch let refusal as SupabaseJoinError {
                 logger.info("supabase socket: a refreshed token may not read a joined channel", metadata: ["reason": "\(refusal.reason)"])
                 guard let first = entry.handles.first, session.subscriptions.remove(topic, ifSame: first) else { continue }
