@@ -54,7 +54,6 @@ enum RequestInput {
         }
     }
 
-
     /// Parameters whose values are secrets, whatever their spelling in the query string.
     static let secretParameters: Set<String> = ["access_token", "apikey", "token"]
 
