@@ -33,8 +33,10 @@ public struct TriggerTemplate: Sendable {
     /// a row that leaves or enters the condition is logged, with both). The table's UPDATE
     /// function has no SET clause unless there is a condition (``fixedSettings``): Postgres renders
     /// a condition's pg_catalog operators without their schema, so it needs a fixed search path.
+    /// `captureRows` is the capture_rows.sql template, rendered for a subscription with a condition.
     public func renderSubscribe(
-        table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn], condition: CompiledCondition? = nil
+        table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, key: [KeyColumn], condition: CompiledCondition? = nil,
+        captureRows: TriggerTemplate? = nil
     ) -> String {
         var sections: Set<String> = []
         if condition != nil { sections.insert("condition") }
@@ -45,6 +47,9 @@ public struct TriggerTemplate: Sendable {
         if operations.contains(.truncate) { sections.insert("truncate") }
         let arguments = [channel, notify.rawValue, table.schema, table.name] + key.map(\.name)
         let function = Self.conditionFunction(channel: channel)
+        let ownCapture = condition.flatMap { _ in
+            captureRows?.renderCaptureRows(function: Self.rowsFunction(channel: channel), settings: Self.searchPathOnly, matches: "\(function)(r::\(table.quoted))")
+        }
         return render(
             values: [
                 "table": table.quoted,
@@ -54,6 +59,7 @@ public struct TriggerTemplate: Sendable {
                 "key_join": key.map(\.joinCondition).joined(separator: " and "),
                 "rows_function": condition == nil ? "realtime.capture_rows" : Self.rowsFunction(channel: channel),
                 "condition_function": function,
+                "capture_rows": ownCapture ?? "",
                 "condition_body": condition.map { Self.conditionBody($0.row) } ?? "",
                 // Transition tables' rows are anonymous records: cast to the table's type.
                 "update_where": condition == nil ? "true" : "(\(function)(n::\(table.quoted)) or \(function)(o::\(table.quoted)))",
@@ -66,6 +72,16 @@ public struct TriggerTemplate: Sendable {
             sections: sections
         )
     }
+
+    /// Renders capture_rows.sql as `function`, with the SET clause `settings` (empty or starting
+    /// with a newline), logging the rows for which `matches` (SQL over the row `r`) holds.
+    public func renderCaptureRows(function: String = "realtime.capture_rows", settings: String = "", matches: String = "true") -> String {
+        render(values: ["rows_function": function, "settings": settings, "matches": matches], sections: [])
+    }
+
+    /// The SET clause of a subscription's own capture_rows: the search path alone (capture_rows
+    /// prints values alike whatever the writer's settings).
+    public static let searchPathOnly = "\nset search_path = pg_catalog, pg_temp"
 
     /// The SET clause of the UPDATE function of a subscription with a condition: the search path,
     /// and every setting that changes how a captured value prints.
@@ -128,7 +144,8 @@ public struct TriggerTemplate: Sendable {
     /// Substitutes `{{key}}` with already-quoted values and keeps the named sections, in one
     /// pass over the template: text that a value brings in (a table named `{{args}}`) is never
     /// read again as a placeholder. Lines before the first section marker are always kept; an
-    /// unknown placeholder is left as it is.
+    /// unknown placeholder is left as it is. Comment lines are dropped first: a value inside
+    /// one (a quoted table name may hold a newline) would end the comment and run as SQL.
     public func render(values: [String: String], sections: Set<String>) -> String {
         var kept: [Substring] = []
         var keeping = true
@@ -138,7 +155,7 @@ public struct TriggerTemplate: Sendable {
                 keeping = sections.contains(String(trimmed.dropFirst(4).dropLast()))
                 continue
             }
-            if keeping { kept.append(line) }
+            if keeping, !trimmed.hasPrefix("--") { kept.append(line) }
         }
         let template = kept.joined(separator: "\n")
         var sql = ""

@@ -31,9 +31,9 @@ extension ChangeLog {
             """
         let old = "l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot)"
         let tally = """
-            select coalesce(sum(n) filter (where channel not like 'realtime:channel:%'), 0),
-                   coalesce(sum(n) filter (where channel like 'realtime:channel:%' and op = 'MESSAGE'), 0),
-                   (select count(*) from ticks)
+            select coalesce(sum(n) filter (where not channel ^@ $2), 0) as changes,
+                   coalesce(sum(n) filter (where channel ^@ $2 and op = 'MESSAGE'), 0) as messages,
+                   (select count(*) from ticks) as ticks
               from gone
             """
         let legacyAge = "committed_at < now() - make_interval(secs => $1)"
@@ -52,18 +52,13 @@ extension ChangeLog {
             \(tally)
             """
         return try connection.transaction {
-            let age = [String(seconds)]
-            let legacy =
-                Int64(
-                    try connection.query(
-                        dryRun
-                            ? "select count(*) from realtime.legacy_changes where \(legacyAge)"
-                            : "with gone as (delete from realtime.legacy_changes where \(legacyAge) returning 1) select count(*) from gone", age
-                    ).first?[0] ?? "0"
-                ) ?? 0
-            let row = try connection.query(sql, age).first
-            func int(_ i: Int) -> Int64 { Int64(row?[i] ?? "0") ?? 0 }
-            return Removal(changes: legacy + int(0), messages: int(1), ticks: int(2))
+            let legacySQL =
+                dryRun
+                ? "select count(*) from realtime.legacy_changes where \(legacyAge)"
+                : "with gone as (delete from realtime.legacy_changes where \(legacyAge) returning 1) select count(*) from gone"
+            let legacy: Int64 = try connection.query(SQL(numbered: legacySQL, [seconds]))[0].decode("count")
+            let row = try connection.query(SQL(numbered: sql, [seconds, ChannelName.messagePrefix]))[0]
+            return Removal(changes: legacy + (try row.decode("changes")), messages: try row.decode("messages"), ticks: try row.decode("ticks"))
         }
     }
 
@@ -87,33 +82,32 @@ extension ChangeLog {
         let row =
             try connection.query(
                 """
-                select (select coalesce(max(version), 0) from realtime.schema_migrations),
-                       (select count(*) from realtime.subscriptions),
-                       (select coalesce(sum(n), 0) from realtime.log) + (select count(*) from realtime.legacy_changes),
+                select (select coalesce(max(version), 0) from realtime.schema_migrations) as version,
+                       (select count(*) from realtime.subscriptions) as subscriptions,
+                       (select coalesce(sum(n), 0) from realtime.log) + (select count(*) from realtime.legacy_changes) as changes,
                        pg_total_relation_size('realtime.log') + pg_total_relation_size('realtime.ticks')
-                           + pg_total_relation_size('realtime.legacy_changes'),
-                       realtime.newest_id(),
+                           + pg_total_relation_size('realtime.legacy_changes') as bytes,
+                       realtime.newest_id() as newest,
                        (select to_char(least((select min(committed_at) from realtime.legacy_changes),
                                              (select min(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
-                                       at time zone 'UTC', \(Self.timestampFormat))),
+                                       at time zone 'UTC', \(unescaped: Self.timestampFormat))) as oldest_commit,
                        (select to_char(greatest((select max(committed_at) from realtime.legacy_changes),
                                                 (select max(taken_at) from realtime.ticks where tick > 0 and last_id >= first_id))
-                                       at time zone 'UTC', \(Self.timestampFormat))),
-                       pg_notification_queue_usage(),
-                       (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%' and datname = current_database())
+                                       at time zone 'UTC', \(unescaped: Self.timestampFormat))) as newest_commit,
+                       pg_notification_queue_usage() as queue_usage,
+                       (select count(*) from pg_stat_activity where application_name like 'pgrelay listen%' and datname = current_database()) as listeners
                 """
-            ).first ?? []
-        func int(_ i: Int) -> Int64 { row.indices.contains(i) ? Int64(row[i] ?? "0") ?? 0 : 0 }
+            )[0]
         return Statistics(
-            schemaVersion: Int(int(0)),
-            subscriptions: Int(int(1)),
-            changes: int(2),
-            bytes: int(3),
-            newestID: int(4),
-            oldestCommit: row.indices.contains(5) ? row[5] : nil,
-            newestCommit: row.indices.contains(6) ? row[6] : nil,
-            notificationQueueUsage: row.indices.contains(7) ? Double(row[7] ?? "0") ?? 0 : 0,
-            listeners: Int(int(8))
+            schemaVersion: try row.decode("version"),
+            subscriptions: try row.decode("subscriptions"),
+            changes: try row.decode("changes"),
+            bytes: try row.decode("bytes"),
+            newestID: try row.decode("newest"),
+            oldestCommit: try row.decode("oldest_commit"),
+            newestCommit: try row.decode("newest_commit"),
+            notificationQueueUsage: try row.decode("queue_usage"),
+            listeners: try row.decode("listeners")
         )
     }
 }

@@ -9,7 +9,7 @@ extension ChangeLog {
     /// forward read numbers it), widening while the channel is quiet, down to what cleanup kept.
     public func messages(on name: String, before: Int64? = nil, limit: Int) throws -> [ChannelMessage] {
         guard limit > 0 else { return [] }
-        let channels = Self.textArray([ChannelName.forMessages(name)])
+        let channels = [ChannelName.forMessages(name)]
         let floor = max(try retainedAfter(), try legacyEnd())
         var upper = min(try newestID(), (before ?? Int64.max) - 1)
         var window = Int64(limit) * 4
@@ -40,36 +40,33 @@ extension ChangeLog {
     public func events(on name: String, hours: Double) throws -> [EventCount] {
         try connection.query(
             """
-            select record->>'event', count(*), max(record->>'sent_at')
+            select record->>'event' as event, count(*), max(record->>'sent_at') as last_sent
               from realtime.log
-             where channel = $1 and channel ^@ 'realtime:channel:' and record->>'operation' = 'MESSAGE'
-               and (record->>'sent_at')::timestamptz >= now() - make_interval(secs => $2)
+             where channel = \(ChannelName.forMessages(name)) and record->>'operation' = 'MESSAGE'
+               and (record->>'sent_at')::timestamptz >= now() - make_interval(secs => \(hours * 3600))
              group by 1 order by 2 desc, 1
-            """,
-            [ChannelName.forMessages(name), String(hours * 3600)]
+            """
         ).map { row in
-            EventCount(event: row[0] ?? "", count: Int(row[1] ?? "0") ?? 0, lastSent: row[2] ?? "")
+            EventCount(event: try row.decode("event"), count: try row.decode("count"), lastSent: try row.decode("last_sent"))
         }
     }
 
     /// Whether the log holds any message of channel `name`.
     public func hasMessages(on name: String) throws -> Bool {
         try connection.query(
-            "select exists (select 1 from realtime.log where channel = $1 and channel ^@ 'realtime:channel:' and record->>'operation' = 'MESSAGE')",
-            [ChannelName.forMessages(name)]
-        ).first?[0] == "t"
+            """
+            select exists (select 1 from realtime.log where channel = \(ChannelName.forMessages(name)) and record->>'operation' = 'MESSAGE') as found
+            """
+        )[0].decode("found")
     }
 
     /// Writes one message to the log in its own transaction (``realtime.post``); a relay delivers it
     /// once a tick numbers it, which the NOTIFY it sends asks for at once.
     public func send(on name: String, event: String, payload: JSONValue, sender: String?, isPrivate: Bool) throws {
-        try connection.query(
-            "select realtime.post($1, $2, $3::jsonb, $4, $5)",
-            [name, event, payload.jsonText, sender, isPrivate ? "true" : "false"]
-        )
+        try connection.query("select realtime.post(\(name), \(event), \(payload)::jsonb, \(sender), \(isPrivate))")
     }
 
     private func legacyEnd() throws -> Int64 {
-        Int64(try connection.query("select coalesce(max(id), 0) from realtime.legacy_changes").first?[0] ?? "0") ?? 0
+        try connection.query("select coalesce(max(id), 0) as legacy_end from realtime.legacy_changes")[0].decode("legacy_end")
     }
 }

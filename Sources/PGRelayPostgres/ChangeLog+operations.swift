@@ -9,12 +9,11 @@ extension ChangeLog {
     public func lagSeconds(after id: Int64) throws -> Double {
         let row = try connection.query(
             """
-            select coalesce(extract(epoch from clock_timestamp() - min(taken_at)), 0)
-              from realtime.ticks where tick > 0 and last_id > $1 and last_id >= first_id
-            """,
-            [String(id)]
-        ).first
-        return max(0, Double(row?[0] ?? "0") ?? 0)
+            select coalesce(extract(epoch from clock_timestamp() - min(taken_at)), 0)::float8 as lag
+              from realtime.ticks where tick > 0 and last_id > \(id) and last_id >= first_id
+            """
+        )[0]
+        return max(0, try row.decode("lag", as: Double.self))
     }
 
     /// Changes and messages (not access changes) committed in the last `seconds`, by the log's channel
@@ -26,17 +25,16 @@ extension ChangeLog {
         for row in try connection.query(
             """
             with horizon as (
-                select snapshot from realtime.ticks where taken_at < clock_timestamp() - make_interval(secs => $1) order by tick desc limit 1
+                select snapshot from realtime.ticks where taken_at < clock_timestamp() - make_interval(secs => \(seconds)) order by tick desc limit 1
             )
-            select l.channel, sum(l.n) from realtime.log l
+            select l.channel, sum(l.n) as changes from realtime.log l
              where coalesce(l.record->>'operation', '') <> 'ACCESS'
                and not exists (select 1 from horizon h
                                 where l.xid < pg_snapshot_xmax(h.snapshot) and pg_visible_in_snapshot(l.xid, h.snapshot))
              group by l.channel
-            """,
-            [String(seconds)]
+            """
         ) {
-            counts[row[0] ?? ""] = Int64(row[1] ?? "0") ?? 0
+            counts[try row.decode("channel")] = try row.decode("changes")
         }
         return counts
     }

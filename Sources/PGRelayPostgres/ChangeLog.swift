@@ -109,15 +109,14 @@ public struct ChangeLog {
         var page = LogPage(through: id)
         let budget = Budget(changes: limit, bytes: bytes)
         guard limit > 0 else { return page }
-        let channelArray = channels.map(Self.textArray)
         // One round trip for both bounds; the legacy table is read only by those resuming inside it.
-        let bounds = try connection.query("select realtime.newest_id(), (select coalesce(max(id), 0) from realtime.legacy_changes)")
-        guard let ticked = bounds.first?[0].flatMap({ Int64($0 ?? "") }), let legacyEnd = bounds.first?[1].flatMap({ Int64($0 ?? "") }) else {
-            throw PostgresError(.invalidData, "realtime.newest_id() returned no id")
-        }
+        let bounds = try connection.query(
+            "select realtime.newest_id() as ticked, (select coalesce(max(id), 0) from realtime.legacy_changes) as legacy_end")[0]
+        let ticked: Int64 = try bounds.decode("ticked")
+        let legacyEnd: Int64 = try bounds.decode("legacy_end")
         let newest = min(ticked, upTo ?? ticked)
         if id < legacyEnd {
-            try legacy(after: id, channels: channelArray, budget: budget, routes: routes, into: &page)
+            try legacy(after: id, channels: channels, budget: budget, routes: routes, into: &page)
             if page.full { return page }
             // Fewer than asked: everything up to the legacy table's end has been read.
         }
@@ -126,7 +125,7 @@ public struct ChangeLog {
         var window = Int64(limit)
         while cursor < newest {
             let windowEnd = min(newest, cursor + window)
-            let found = try numbered(after: cursor, through: windowEnd, channels: channelArray, routes: routes, into: &page, budget: budget)
+            let found = try numbered(after: cursor, through: windowEnd, channels: channels, routes: routes, into: &page, budget: budget)
             if page.full { return page }
             if found * 2 < Int(windowEnd - cursor) { window = min(window * 4, Self.maximumWindow) }
             cursor = windowEnd
@@ -136,70 +135,29 @@ public struct ChangeLog {
     }
 
     /// The changes with ids in `(after, through]`, in id order, appended to `page` until it holds
-    /// `limit`; returns how many log rows' changes were found.
-    ///
-    /// Tick k's batch is ordered by transaction, transactions by the sequence number of their
-    /// *last* log row, and rows inside a transaction by their own: a transaction that waited on
-    /// another's row lock wrote its dependent change after the other committed, so its last row
-    /// comes later, and per-row causality holds. A row's first id is the tick's first id plus the
-    /// changes of the rows before it in that order.
-    func numbered(after: Int64, through: Int64, channels: String?, routes: [String: TableName], into page: inout LogPage, budget: Budget) throws
-        -> Int
-    {
+    /// `limit`; returns how many log rows' changes were found. The order that fixes every id is
+    /// realtime.numbered's (triggers/sql/functions/realtime.numbered.sql).
+    func numbered(
+        after: Int64, through: Int64, channels: [String]?, routes: [String: TableName], into page: inout LogPage, budget: Budget
+    ) throws -> Int {
         let rows = try connection.query(
             """
-            with t as (
-                select t.tick, t.first_id, t.taken_at, t.snapshot as cur, p.snapshot as prev
-                  from realtime.ticks t
-                  join realtime.ticks p on p.tick = t.tick - 1
-                 where t.tick >= (select tick from realtime.ticks where last_id > $1 order by last_id limit 1)
-                   and t.tick <= coalesce((select tick from realtime.ticks where last_id >= $2 order by last_id limit 1),
-                                          (select max(tick) from realtime.ticks))
-            ),
-            b as (
-                select t.tick, t.first_id, t.taken_at, l.xid, l.seq, l.n, l.channel, l.record,
-                       max(l.seq) over (partition by t.tick, l.xid) as txn_last
-                  from t cross join lateral realtime.batch(t.prev, t.cur) l
-            ),
-            numbered as (
-                select b.*, b.first_id + sum(b.n) over (partition by b.tick order by b.txn_last, b.seq) - b.n as row_first
-                  from b
-            ),
-            wanted as (
-                select row_first, n, xid, taken_at, channel, record::text as text
-                  from numbered
-                 where row_first + n - 1 > $1 and row_first <= $2
-                   and ($3::text[] is null or channel = any($3::text[]))
-            ),
-            -- Bounded in bytes as well as in count: rows up to the one that reaches the budget
-            -- (at least one row, however large: any row Postgres stores is delivered).
-            sized as (
-                select w.*, sum(octet_length(w.text)) over (order by row_first) - octet_length(w.text) as before,
-                       row_number() over (order by row_first) = count(*) over () as last
-                  from wanted w
-            )
-            select row_first, n,
-                   to_char(coalesce(case when current_setting('track_commit_timestamp') = 'on'
-                                         then pg_xact_commit_timestamp(xid::text::xid) end,
-                                    taken_at) at time zone 'UTC', \(Self.timestampFormat)),
-                   channel, text, last
-              from sized
-             where before < $4
-             order by row_first
-            """,
-            [String(after), String(through), channels, String(budget.bytes)]
+            select first_id, n, committed_at, channel, record, last
+              from realtime.numbered(\(after), \(through), \(array: channels), \(budget.bytes))
+            """
         )
         var found = 0
         var bytes = 0
         for row in rows {
-            guard row.count == 6, let first = row[0].flatMap({ Int64($0) }), let count = row[1].flatMap({ Int($0) }),
-                let timestamp = row[2], let channel = row[3], let record = row[4]
-            else { throw PostgresError(.invalidData, "unexpected row from realtime.log") }
+            let first: Int64 = try row.decode("first_id")
+            let count: Int = try row.decode("n")
+            let record: String = try row.decode("record")
+            let channel: String = try row.decode("channel")
             bytes += record.utf8.count
             found += count
             let expanded: [LogEntry]
             do {
-                expanded = try LogRecord.entries(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: timestamp)
+                expanded = try LogRecord.entries(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: try row.decode("committed_at"))
             } catch {
                 // Its ids stay reserved (the tick numbered them by n), so nothing after it moves.
                 page.undecodable.append((first, "change \(first) in realtime.log cannot be decoded: \(error)"))
@@ -215,7 +173,7 @@ public struct ChangeLog {
                     return found
                 }
             }
-            if bytes >= budget.bytes, row[5] != "t" {
+            if bytes >= budget.bytes, try !row.decode("last", as: Bool.self) {
                 // Rows after this one were left for the next page: through is this row's last change.
                 page.through = max(page.through, first + Int64(count) - 1)
                 page.full = true
@@ -239,34 +197,30 @@ public struct ChangeLog {
     }
 
     /// Changes numbered by schema version 2 before the upgrade, after `id`.
-    private func legacy(after id: Int64, channels: String?, budget: Budget, routes: [String: TableName], into page: inout LogPage) throws {
+    private func legacy(after id: Int64, channels: [String]?, budget: Budget, routes: [String: TableName], into page: inout LogPage) throws {
         let rows = try connection.query(
             """
             select id, stamp, channel, text from (
-                select id, to_char(committed_at at time zone 'UTC', \(Self.timestampFormat)) as stamp, channel, record::text as text,
+                select id, to_char(committed_at at time zone 'UTC', \(unescaped: Self.timestampFormat)) as stamp, channel, record::text as text,
                        sum(octet_length(record::text)) over (order by id) - octet_length(record::text) as before
                   from (select * from realtime.legacy_changes
-                         where id > $1 and ($2::text[] is null or channel = any($2::text[]))
-                         order by id limit $3) l
+                         where id > \(id) and (\(array: channels)::text[] is null or channel = any(\(array: channels)::text[]))
+                         order by id limit \(budget.changes)) l
             ) s
-             where before < $4
+             where before < \(budget.bytes)
              order by id
-            """,
-            [String(id), channels, String(budget.changes), String(budget.bytes)]
+            """
         )
         if rows.count == budget.changes { page.full = true }
         var bytes = 0
         defer { if bytes >= budget.bytes { page.full = true } }
         for row in rows {
-            bytes += row[3]?.utf8.count ?? 0
-            guard row.count == 4, let idText = row[0], let id = Int64(idText), let timestamp = row[1], let channel = row[2], let record = row[3]
-            else {
-                throw PostgresError(.invalidData, "unexpected row from realtime.legacy_changes")
-            }
+            let id: Int64 = try row.decode("id")
+            let record: String = try row.decode("text")
+            bytes += record.utf8.count
             do {
-                page.append(
-                    LoggedChange(channel: channel, event: try ChangeEvent(id: id, timestamp: timestamp, record: JSONValue(parsing: record))),
-                    routes: routes)
+                let event = try ChangeEvent(id: id, timestamp: try row.decode("stamp"), record: JSONValue(parsing: record))
+                page.append(LoggedChange(channel: try row.decode("channel"), event: event), routes: routes)
             } catch {
                 page.undecodable.append((id, "change \(id) in realtime.legacy_changes cannot be decoded: \(error)"))
                 page.through = id
@@ -277,13 +231,12 @@ public struct ChangeLog {
     /// Every id up to this one may have been deleted by cleanup; everything after it is kept.
     /// A reader whose cursor is below it has lost changes (``LogGone``).
     public func retainedAfter() throws -> Int64 {
-        let rows = try connection.query(
+        try connection.query(
             """
             select coalesce((select min(id) - 1 from realtime.legacy_changes),
-                            (select last_id from realtime.ticks order by tick limit 1), 0)
+                            (select last_id from realtime.ticks order by tick limit 1), 0) as retained_after
             """
-        )
-        return Int64(rows.first?[0] ?? "0") ?? 0
+        )[0].decode("retained_after")
     }
 
     /// Reads a page as ``page(after:channels:limit:routes:)`` does, and throws ``LogGone`` when
@@ -315,27 +268,19 @@ public struct ChangeLog {
 
     /// The newest id the ticks have numbered, 0 for an empty log.
     public func newestID() throws -> Int64 {
-        Int64(try connection.query("select realtime.newest_id()").first?[0] ?? "0") ?? 0
+        try connection.query("select realtime.newest_id() as newest")[0].decode("newest")
     }
 
     /// The id to replay after so that the first change returned is the first committed at or after
     /// `date` (to within one tick: a tick's time is when its snapshot was taken, just after its commits).
     public func lastID(before date: Date) throws -> Int64 {
-        let rows = try connection.query(
+        let seconds = date.timeIntervalSince1970
+        let found = try connection.query(
             """
-            select coalesce((select min(id) - 1 from realtime.legacy_changes where committed_at >= to_timestamp($1)),
-                            (select min(first_id) - 1 from realtime.ticks where tick > 0 and taken_at >= to_timestamp($1)))
-            """,
-            [String(date.timeIntervalSince1970)]
-        )
-        if let value = rows.first?[0] ?? nil, let id = Int64(value) { return id }
-        return try newestID()
-    }
-
-    /// A Postgres text[] literal: `{"a","b"}`, each element quoted and escaped.
-    static func textArray(_ values: [String]) -> String {
-        "{"
-            + values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(
-                separator: ",") + "}"
+            select coalesce((select min(id) - 1 from realtime.legacy_changes where committed_at >= to_timestamp(\(seconds))),
+                            (select min(first_id) - 1 from realtime.ticks where tick > 0 and taken_at >= to_timestamp(\(seconds)))) as id
+            """
+        )[0].decode("id", as: Int64?.self)
+        return try found ?? newestID()
     }
 }

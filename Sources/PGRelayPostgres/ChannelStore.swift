@@ -30,10 +30,12 @@ public struct ChannelStore {
     }
 
     public func create(_ channel: Channel) throws {
-        try Installer(connection: connection).requireInitialized()
+        try SchemaMigration(connection: connection).requireInitialized()
         let inserted = try connection.query(
-            "insert into realtime.channels (name, type, options) values ($1, $2, $3::jsonb) on conflict (name) do nothing returning 1",
-            [channel.name, channel.kind.rawValue, channel.options.json.jsonText]
+            """
+            insert into realtime.channels (name, type, options) values (\(channel.name), \(channel.kind.rawValue), \(channel.options.json)::jsonb)
+            on conflict (name) do nothing returning 1
+            """
         )
         guard !inserted.isEmpty else {
             throw ChannelError(description: "channel \(channel.name) exists; pgrelay channel get \(channel.name) shows it")
@@ -45,24 +47,23 @@ public struct ChannelStore {
     public func kinds() throws -> [String: ChannelKind] {
         var kinds: [String: ChannelKind] = [:]
         for row in try connection.query("select name, type from realtime.channels") {
-            if let name = row[0], let kind = row[1].flatMap(ChannelKind.init(rawValue:)) { kinds[name] = kind }
+            kinds[try row.decode("name")] = try row.decode("type", as: ChannelKind.self)
         }
         return kinds
     }
 
     public func list(kind: ChannelKind? = nil) throws -> [Summary] {
-        try Installer(connection: connection).requireSchema(atLeast: Installer.presenceVersion, for: "listing channels")
+        try SchemaMigration(connection: connection).requireSchema(atLeast: SchemaMigration.presenceVersion, for: "listing channels")
         return try connection.query(
             """
-            select c.name, c.type, c.options::text, (select count(*) from realtime.channel_members m where m.channel = c.name),
-                   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   (select count(*) from realtime.presence p where p.channel = c.name and p.online)
-              from realtime.channels c where $1::text is null or c.type = $1 order by c.name
-            """,
-            [kind?.rawValue]
+            select c.name, c.type, c.options::text, (select count(*) from realtime.channel_members m where m.channel = c.name) as members,
+                   to_char(c.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as created_at,
+                   (select count(*) from realtime.presence p where p.channel = c.name and p.online) as online
+              from realtime.channels c where \(kind?.rawValue)::text is null or c.type = \(kind?.rawValue) order by c.name
+            """
         ).map { row in
-            var found = try summary(row)
-            found.online = Int(row[5] ?? "0") ?? 0
+            var found = Summary(channel: try channel(row), members: try row.decode("members"), createdAt: try row.decode("created_at"))
+            found.online = try row.decode("online")
             return found
         }
     }
@@ -87,7 +88,7 @@ public struct ChannelStore {
                     "channel \(name) has \(what.joined(separator: " and ")); pgrelay channel delete \(name) --force deletes it anyway (its messages stay in the log until cleanup)"
             )
         }
-        try connection.query("delete from realtime.channels where name = $1", [name])
+        try connection.query("delete from realtime.channels where name = \(name)")
     }
 
     /// Sends a message to a created channel, in its own transaction. With a sender, the channel's
@@ -95,16 +96,16 @@ public struct ChannelStore {
     /// Messages to a private or direct channel are marked private. An `ephemeral` one is not
     /// written to the log: the relays deliver it to the channel's subscribers connected now.
     public func send(_ draft: MessageDraft, ephemeral: Bool = false) throws {
-        try Installer(connection: connection).requireSchema(
-            atLeast: ephemeral ? Installer.ephemeralVersion : Installer.messagesVersion, for: ephemeral ? "ephemeral events" : "sending messages"
+        try SchemaMigration(connection: connection).requireSchema(
+            atLeast: ephemeral ? SchemaMigration.ephemeralVersion : SchemaMigration.messagesVersion, for: ephemeral ? "ephemeral events" : "sending messages"
         )
         let found = try get(draft.channel)
         if let sender = draft.sender {
             let membership = try connection.query(
-                "select role, can_send from realtime.channel_members where channel = $1 and user_id = $2", [draft.channel, sender]
+                "select role, can_send from realtime.channel_members where channel = \(draft.channel) and user_id = \(sender)"
             ).first
             try found.channel.requireSendable(
-                by: sender, role: membership.flatMap { ChannelRole(rawValue: $0[0] ?? "") }, canSend: membership?[1] == "t"
+                by: sender, role: try membership?.decode("role", as: ChannelRole.self), canSend: try membership?.decode("can_send", as: Bool.self) ?? false
             )
         }
         if ephemeral {
@@ -125,15 +126,14 @@ public struct ChannelStore {
     /// `orPresent`, someone's presence was tracked on it.
     public func requireKnown(_ name: String, orPresent: Bool = false) throws {
         try Channel.validate(name: name)
-        try Installer(connection: connection).requireSchema(atLeast: Installer.messagesVersion, for: "channel messages")
+        try SchemaMigration(connection: connection).requireSchema(atLeast: SchemaMigration.messagesVersion, for: "channel messages")
         let known =
             try connection.query(
                 """
-                select exists (select 1 from realtime.channels where name = $1)
-                    or ($2::boolean and exists (select 1 from realtime.presence where channel = $1))
-                """,
-                [name, orPresent ? "true" : "false"]
-            ).first?[0] == "t"
+                select exists (select 1 from realtime.channels where name = \(name))
+                    or (\(orPresent)::boolean and exists (select 1 from realtime.presence where channel = \(name))) as known
+                """
+            )[0].decode("known", as: Bool.self)
         if !known, try !ChangeLog(connection: connection).hasMessages(on: name) { throw unknown(name) }
     }
 
@@ -141,12 +141,11 @@ public struct ChannelStore {
         _ = try get(name)
         return try connection.query(
             """
-            select user_id, role, can_send, to_char(joined_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-              from realtime.channel_members where channel = $1 order by joined_at, user_id
-            """,
-            [name]
+            select user_id, role, can_send, to_char(joined_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as joined_at
+              from realtime.channel_members where channel = \(name) order by joined_at, user_id
+            """
         ).map { row in
-            Member(user: row[0] ?? "", role: ChannelRole(rawValue: row[1] ?? "") ?? .member, canSend: row[2] == "t", joinedAt: row[3] ?? "")
+            Member(user: try row.decode("user_id"), role: try row.decode("role"), canSend: try row.decode("can_send"), joinedAt: try row.decode("joined_at"))
         }
     }
 
@@ -156,13 +155,12 @@ public struct ChannelStore {
     public func memberUsers(of name: String) throws -> (users: Set<String>, asOf: String) {
         let row = try connection.query(
             """
-            select to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                   coalesce((select json_agg(user_id) from realtime.channel_members where channel = $1), '[]')::text
-            """,
-            [name]
-        ).first
-        let users = (try? JSONValue(parsing: row?[1] ?? "[]"))?.arrayValue?.compactMap(\.stringValue) ?? []
-        return (Set(users), row?[0] ?? "")
+            select to_char(statement_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as as_of,
+                   coalesce((select json_agg(user_id) from realtime.channel_members where channel = \(name)), '[]')::text as users
+            """
+        )[0]
+        let users = try JSONValue(parsing: try row.decode("users", as: String.self)).arrayValue?.compactMap(\.stringValue) ?? []
+        return (Set(users), try row.decode("as_of"))
     }
 
     /// Adds `user` with `role`, or gives a member that role. Refused past `max_members`, and for
@@ -172,8 +170,7 @@ public struct ChannelStore {
         _ = try get(name)
         try MessageDraft.validate(user: user)
         do {
-            let answer = try connection.query("select realtime.join_channel($1, $2, $3)", [name, user, role.rawValue]).first?[0] ?? nil
-            return JoinResult(rawValue: answer ?? "") ?? .joined
+            return try connection.query("select realtime.join_channel(\(name), \(user), \(role.rawValue)) as result")[0].decode("result")
         } catch let error as PostgresError where error.sqlState == SQLState.raiseException || error.sqlState == SQLState.noDataFound {
             throw ChannelError(description: Self.primary(error.message))
         }
@@ -182,42 +179,40 @@ public struct ChannelStore {
     /// Removes `user`; an error when it is not a member.
     public func leave(_ name: String, user: String) throws {
         _ = try get(name)
-        let removed = try connection.query("delete from realtime.channel_members where channel = $1 and user_id = $2 returning 1", [name, user])
+        let removed = try connection.query("delete from realtime.channel_members where channel = \(name) and user_id = \(user) returning 1")
         guard !removed.isEmpty else { throw ChannelError(description: "\(user) is not a member of channel \(name)") }
     }
 
     /// The channel called `name` (nil when nobody created it) and `user`'s membership of it, in one
     /// round trip: what the relay decides access by.
     public func lookup(_ name: String, user: String?) throws -> (channel: Channel?, membership: ChannelAccess.Membership?) {
-        let row =
-            try connection.query(
-                """
-                select c.name, c.type, c.options::text, m.role, m.can_send
-                  from (select $1::text as name) q
-                  left join realtime.channels c on c.name = q.name
-                  left join realtime.channel_members m on m.channel = q.name and m.user_id = $2
-                """,
-                [name, user]
-            ).first ?? []
-        guard row.count == 5, row[0] != nil else { return (nil, nil) }
-        let channel = try summary([row[0], row[1], row[2], "0", ""]).channel
-        let membership = row[3].flatMap(ChannelRole.init(rawValue:)).map { ChannelAccess.Membership(role: $0, canSend: row[4] == "t") }
-        return (channel, membership)
+        let row = try connection.query(
+            """
+            select c.name, c.type, c.options::text, m.role, m.can_send
+              from (select \(name)::text as name) q
+              left join realtime.channels c on c.name = q.name
+              left join realtime.channel_members m on m.channel = q.name and m.user_id = \(user)
+            """
+        )[0]
+        guard try row.decode("name", as: String?.self) != nil else { return (nil, nil) }
+        let membership = try row.decodeIfPresent("role", as: ChannelRole.self).map {
+            ChannelAccess.Membership(role: $0, canSend: try row.decode("can_send"))
+        }
+        return (try channel(row), membership)
     }
 
     /// Every channel `user` is a member of, with its membership.
     public func memberships(of user: String) throws -> [String: ChannelAccess.Membership] {
         var found: [String: ChannelAccess.Membership] = [:]
-        for row in try connection.query("select channel, role, can_send from realtime.channel_members where user_id = $1", [user]) {
-            if let name = row[0], let role = row[1].flatMap(ChannelRole.init(rawValue:)) { found[name] = .init(role: role, canSend: row[2] == "t") }
+        for row in try connection.query("select channel, role, can_send from realtime.channel_members where user_id = \(user)") {
+            found[try row.decode("channel")] = .init(role: try row.decode("role"), canSend: try row.decode("can_send"))
         }
         return found
     }
 
-    private func summary(_ row: [String?]) throws -> Summary {
-        let options = try ChannelOptions(parsing: row[2] ?? "{}")
-        let channel = try Channel(name: row[0] ?? "", kind: ChannelKind(parsing: row[1] ?? ""), options: options)
-        return Summary(channel: channel, members: Int(row[3] ?? "") ?? 0, createdAt: row[4] ?? "")
+    /// The channel of a row with its `name`, `type` and `options`.
+    private func channel(_ row: Row) throws -> Channel {
+        try Channel(name: row.decode("name"), kind: ChannelKind(parsing: row.decode("type")), options: ChannelOptions(parsing: row.decode("options")))
     }
 
     private func unknown(_ name: String) -> ChannelError {

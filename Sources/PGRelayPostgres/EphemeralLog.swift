@@ -14,23 +14,25 @@ public struct EphemeralLog {
     /// Writes one event in its own transaction. Names are checked by the database too.
     public func post(on name: String, event: String, payload: JSONValue, sender: String?, origin: String? = nil) throws {
         do {
-            try connection.query("select realtime.post_ephemeral($1, $2, $3::jsonb, $4, $5)", [name, event, payload.jsonText, sender, origin])
+            try connection.query("select realtime.post_ephemeral(\(name), \(event), \(payload)::jsonb, \(sender), \(origin))")
         } catch let error as PostgresError where error.sqlState == SQLState.invalidParameterValue {
             throw ChannelError(description: ChannelStore.primary(error.message))
         }
     }
 
     /// The events committed after snapshot `after` (nil: none, a start from now) and the snapshot to
-    /// read after next time. Rows that cannot be decoded are skipped: they are ephemeral.
+    /// read after next time. A payload that is not JSON is skipped: the event is ephemeral.
     public func read(after snapshot: String?) throws -> (snapshot: String, events: [EphemeralEvent]) {
-        let rows = try connection.query("select * from realtime.ephemeral_batch($1)", [snapshot])
-        guard let next = rows.first?[0] ?? nil else { throw PostgresError(.invalidData, "realtime.ephemeral_batch returned no snapshot") }
-        let events = rows.compactMap { row -> EphemeralEvent? in
-            guard row.count == 9, row[1] != nil, let channel = row[2], let event = row[3], let payload = row[4], let sentAt = row[6],
-                let value = try? JSONValue(parsing: payload)
-            else { return nil }
-            let kind: EphemeralEvent.Kind = row[7] == "presence" ? .presenceDiff : .broadcast
-            return EphemeralEvent(kind: kind, timestamp: sentAt, channel: channel, event: event, payload: value, sender: row[5], origin: row[8])
+        let rows = try connection.query("select * from realtime.ephemeral_batch(\(snapshot))")
+        guard let first = rows.first else { throw PostgresError(.invalidData, "realtime.ephemeral_batch returned no snapshot") }
+        let next: String = try first.decode("snapshot")
+        // The row that only carries the snapshot has no seq.
+        let events = try rows.filter { try $0.decode("seq", as: Int64?.self) != nil }.compactMap { row -> EphemeralEvent? in
+            guard let value = try? JSONValue(parsing: try row.decode("payload", as: String.self)) else { return nil }
+            let kind: EphemeralEvent.Kind = try row.decode("kind", as: String?.self) == "presence" ? .presenceDiff : .broadcast
+            return EphemeralEvent(
+                kind: kind, timestamp: try row.decode("sent_at"), channel: try row.decode("channel"), event: try row.decode("event"), payload: value,
+                sender: try row.decode("sender"), origin: try row.decode("origin"))
         }
         return (next, events)
     }
@@ -39,7 +41,7 @@ public struct EphemeralLog {
     @discardableResult
     public func deleteOlder(thanSeconds seconds: Double) throws -> Int {
         try connection.query(
-            "delete from realtime.ephemeral where sent_at < clock_timestamp() - make_interval(secs => $1) returning 1", [String(seconds)]
+            "delete from realtime.ephemeral where sent_at < clock_timestamp() - make_interval(secs => \(seconds)) returning 1"
         ).count
     }
 }

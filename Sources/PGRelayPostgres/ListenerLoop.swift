@@ -62,7 +62,7 @@ struct ListenerLoop {
             conninfo: configuration.readConninfo, primary: connection, applicationName: configuration.applicationName,
             answerTimeout: configuration.answerTimeout, logger: logger
         )
-        try installer.requireInitialized()
+        try installer.schema.requireInitialized()
         var routes = try resolveRoutes(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
         for channel in routes.keys { try connection.listen(channel) }
@@ -70,7 +70,7 @@ struct ListenerLoop {
         if configuration.channels != .only([]) { try connection.listen(ChannelName.messagesSent) }
         // Schema version 12: the lease `auto` writers look at, and the NOTIFY of every new tick,
         // which wakes this reader while another one polls and writers send none.
-        leased = try installer.schemaVersion() >= Installer.writePathVersion
+        leased = try installer.schema.schemaVersion() >= SchemaMigration.writePathVersion
         if leased {
             try connection.listen(ChannelName.ticksTaken)
             lease.reconnected(now: Self.now())

@@ -25,21 +25,20 @@ public struct PresenceStore {
         try Presence.validate(status: status)
         guard case .object = meta else { throw ChannelError(description: "presence metadata must be a JSON object, such as {\"device\":\"phone\"}") }
         return try diff(
-            connection.query("select realtime.presence_set($1, $2, $3, $4, $5, $6::jsonb)::text", [channel, user, relay, id, status, meta.jsonText]))
+            connection.query("select realtime.presence_set(\(channel), \(user), \(relay), \(id), \(status), \(meta)::jsonb)::text as diff"))
     }
 
     /// Removes one connection of `user` on `channel`, or (without relay and connection) all of them.
     @discardableResult
     public func drop(channel: String, user: String, relay: String? = nil, connection id: String? = nil) throws -> JSONValue? {
-        try diff(connection.query("select realtime.presence_drop($1, $2, $3, $4)::text", [channel, user, relay, id]))
+        try diff(connection.query("select realtime.presence_drop(\(channel), \(user), \(relay), \(id))::text as diff"))
     }
 
     /// Takes `user` offline on `channel`, or on every channel where it is online; returns the channels.
     public func offline(user: String, channel: String? = nil) throws -> [String] {
         let channels = try connection.query(
-            "select distinct channel from realtime.presence_connections where user_id = $1 and ($2::text is null or channel = $2) order by 1",
-            [user, channel]
-        ).compactMap { $0[0] }
+            "select distinct channel from realtime.presence_connections where user_id = \(user) and (\(channel)::text is null or channel = \(channel)) order by 1"
+        ).map { try $0.decode("channel", as: String.self) }
         for name in channels { try drop(channel: name, user: user) }
         return channels
     }
@@ -48,18 +47,19 @@ public struct PresenceStore {
     public func presences(channel: String? = nil, user: String? = nil, onlineOnly: Bool = false) throws -> [Presence] {
         try connection.query(
             """
-            select p.channel, p.user_id, p.status, p.meta::text, p.online,
-                   (select count(*) from realtime.presence_connections c where c.channel = p.channel and c.user_id = p.user_id),
-                   to_char(case when p.online then clock_timestamp() else p.last_seen end at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+            select p.channel, p.user_id, p.status, p.meta::text as meta, p.online,
+                   (select count(*) from realtime.presence_connections c where c.channel = p.channel and c.user_id = p.user_id) as connections,
+                   to_char(case when p.online then clock_timestamp() else p.last_seen end at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as last_seen
               from realtime.presence p
-             where ($1::text is null or p.channel = $1) and ($2::text is null or p.user_id = $2) and (not $3::boolean or p.online)
+             where (\(channel)::text is null or p.channel = \(channel)) and (\(user)::text is null or p.user_id = \(user))
+               and (not \(onlineOnly)::boolean or p.online)
              order by p.channel, p.online desc, p.user_id
-            """,
-            [channel, user, onlineOnly ? "true" : "false"]
+            """
         ).map { row in
             Presence(
-                channel: row[0] ?? "", user: row[1] ?? "", status: row[2] ?? "", meta: (try? JSONValue(parsing: row[3] ?? "{}")) ?? .object([]),
-                online: row[4] == "t", connections: Int(row[5] ?? "0") ?? 0, lastSeen: row[6] ?? ""
+                channel: try row.decode("channel"), user: try row.decode("user_id"), status: try row.decode("status"),
+                meta: try JSONValue(parsing: try row.decode("meta", as: String.self)), online: try row.decode("online"),
+                connections: try row.decode("connections"), lastSeen: try row.decode("last_seen")
             )
         }
     }
@@ -68,12 +68,8 @@ public struct PresenceStore {
     /// were tracked: what a Supabase client's `presence_state` lists.
     public func connectionMetas(channel: String) throws -> [(key: String, meta: JSONValue)] {
         try connection.query(
-            "select user_id, meta::text from realtime.presence_connections where channel = $1 order by user_id, updated_at, relay, connection",
-            [channel]
-        ).compactMap { row in
-            guard let key = row[0], let meta = row[1].flatMap({ try? JSONValue(parsing: $0) }) else { return nil }
-            return (key, meta)
-        }
+            "select user_id, meta::text as meta from realtime.presence_connections where channel = \(channel) order by user_id, updated_at, relay, connection"
+        ).map { row in (try row.decode("user_id"), try JSONValue(parsing: try row.decode("meta", as: String.self))) }
     }
 
     /// Figures for `pgrelay presence stats`.
@@ -89,14 +85,16 @@ public struct PresenceStore {
         let row =
             try connection.query(
                 """
-                select (select count(*) from realtime.presence where online), (select count(*) from realtime.presence where not online),
-                       (select count(*) from realtime.presence_connections), (select count(distinct channel) from realtime.presence where online),
-                       (select count(*) from realtime.relays where heartbeat_at >= clock_timestamp() - make_interval(secs => $1))
-                """,
-                [String(Self.expirySeconds)]
-            ).first ?? []
-        func int(_ i: Int) -> Int { row.indices.contains(i) ? Int(row[i] ?? "0") ?? 0 : 0 }
-        return Statistics(online: int(0), offline: int(1), connections: int(2), channels: int(3), relays: int(4))
+                select (select count(*) from realtime.presence where online) as online,
+                       (select count(*) from realtime.presence where not online) as offline,
+                       (select count(*) from realtime.presence_connections) as connections,
+                       (select count(distinct channel) from realtime.presence where online) as channels,
+                       (select count(*) from realtime.relays where heartbeat_at >= clock_timestamp() - make_interval(secs => \(Self.expirySeconds))) as relays
+                """
+            )[0]
+        return Statistics(
+            online: try row.decode("online"), offline: try row.decode("offline"), connections: try row.decode("connections"),
+            channels: try row.decode("channels"), relays: try row.decode("relays"))
     }
 
     /// Removes the presence of users offline for more than `seconds` (their last status and
@@ -105,18 +103,15 @@ public struct PresenceStore {
     public func cleanup(offlineForSeconds seconds: Int64) throws -> Int {
         _ = try reap()
         return try connection.query(
-            "delete from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1) returning 1",
-            [String(seconds)]
+            "delete from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => \(seconds)) returning 1"
         ).count
     }
 
     /// How many presences ``cleanup(offlineForSeconds:)`` would remove now.
     public func countOffline(forSeconds seconds: Int64) throws -> Int {
-        Int(
-            try connection.query(
-                "select count(*) from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => $1)",
-                [String(seconds)]
-            ).first?[0] ?? "0") ?? 0
+        try connection.query(
+            "select count(*) from realtime.presence where not online and last_seen < clock_timestamp() - make_interval(secs => \(seconds))"
+        )[0].decode("count")
     }
 
     // MARK: Relays
@@ -124,11 +119,11 @@ public struct PresenceStore {
     /// Removes dead relays' presence connections (they leave); returns how many.
     @discardableResult
     public func reap(expirySeconds: Double = PresenceStore.expirySeconds) throws -> Int {
-        Int(try connection.query("select realtime.presence_reap($1)", [String(expirySeconds)]).first?[0] ?? "0") ?? 0
+        try connection.query("select realtime.presence_reap(\(expirySeconds)) as reaped")[0].decode("reaped")
     }
 
-    private func diff(_ rows: [[String?]]) throws -> JSONValue? {
-        guard let text = rows.first?[0] ?? nil else { return nil }
+    private func diff(_ rows: [Row]) throws -> JSONValue? {
+        guard let text = try rows.first?.decode("diff", as: String?.self) else { return nil }
         return try JSONValue(parsing: text)
     }
 }

@@ -46,9 +46,9 @@ final class ReadServer {
     func state(primaryNewest: Int64) throws -> ReadState {
         var readable = primaryNewest
         if let standby {
-            let row = try readServer { try standby.query("select realtime.newest_id(), pg_is_in_recovery()") }.first
-            if row?[1] == "t", let id = row?[0].flatMap({ Int64($0 ?? "") }) {
-                readable = id
+            let row = try readServer { try standby.query("select realtime.newest_id() as newest, pg_is_in_recovery() as in_recovery")[0] }
+            if try row.decode("in_recovery", as: Bool.self) {
+                readable = try row.decode("newest")
             } else {
                 self.standby = nil
                 fellBack("the read server is no longer a standby (pg_is_in_recovery() is false: it was promoted)")
@@ -75,7 +75,7 @@ final class ReadServer {
         checkedAt = Date()
         let connection = try readServer { try Connection(conninfo: conninfo, applicationName: applicationName + " reads") }
         connection.answerTimeout = answerTimeout
-        let inRecovery = try readServer { try connection.query("select pg_is_in_recovery()").first?[0] == "t" }
+        let inRecovery = try readServer { try connection.query("select pg_is_in_recovery() as in_recovery")[0].decode("in_recovery", as: Bool.self) }
         guard inRecovery else {
             if case .primaryInstead = source { return }
             fellBack("the read server is not a standby (pg_is_in_recovery() is false: promoted, or a primary)")

@@ -47,19 +47,19 @@ public struct RelayDirectory {
     /// meanwhile (it should track its presences again and send its whole connection set).
     @discardableResult
     public func beat(_ beat: Beat) throws -> Bool {
-        try connection.query(
-            "select realtime.relay_beat($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::text[], $11)",
-            [
-                beat.relay, beat.host, String(beat.pid), beat.port.map(String.init), beat.version, String(beat.expirySeconds),
-                beat.deliveredID.map(String.init), String(beat.connectionCount), JSONValue.array(beat.upserts.map(\.relayBeatJSON)).jsonText,
-                ChangeLog.textArray(beat.removed), beat.fullSet ? "true" : "false",
-            ]
-        ).first?[0] == "t"
+        let upserts = JSONValue.array(beat.upserts.map(\.relayBeatJSON))
+        return try connection.query(
+            """
+            select realtime.relay_beat(\(beat.relay), \(beat.host), \(beat.pid), \(beat.port), \(beat.version), \(beat.expirySeconds),
+                                       \(beat.deliveredID), \(beat.connectionCount), \(upserts)::jsonb, \(array: beat.removed)::text[],
+                                       \(beat.fullSet)) as fresh
+            """
+        )[0].decode("fresh")
     }
 
     /// A relay that stops: its presences leave, its connections and its registration go.
     public func leave(relay: String) throws {
-        try connection.query("select realtime.relay_leave($1)", [relay])
+        try connection.query("select realtime.relay_leave(\(relay))")
     }
 
     /// Every registered relay, oldest first; gone ones too, until cleanup.
@@ -67,18 +67,18 @@ public struct RelayDirectory {
         try connection.query(
             """
             select id, host, pid, port, version,
-                   to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   extract(epoch from clock_timestamp() - heartbeat_at), expiry_seconds, delivered_id, connections, \(Self.gone("r"))
-              from realtime.relays r order by started_at, id
+                   to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as started_at,
+                   to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as heartbeat_at,
+                   extract(epoch from clock_timestamp() - heartbeat_at)::float8 as heartbeat_age, expiry_seconds::float8, delivered_id,
+                   connections, \(unescaped: Self.gone("r")) as gone
+              from realtime.relays r order by r.started_at, r.id
             """
         ).map { row in
             RelayInstance(
-                id: row[0] ?? "", host: row[1] ?? "", pid: row[2].flatMap { Int($0) }, port: row[3].flatMap { Int($0) }, version: row[4] ?? "",
-                startedAt: row[5] ?? "", heartbeatAt: row[6] ?? "", heartbeatAge: row[7].flatMap { Double($0) } ?? 0,
-                expirySeconds: row[8].flatMap { Double($0) } ?? 30, deliveredID: row[9].flatMap { Int64($0) },
-                connections: row[10].flatMap { Int($0) } ?? 0,
-                gone: row[11] == "t"
+                id: try row.decode("id"), host: try row.decode("host"), pid: try row.decode("pid"), port: try row.decode("port"),
+                version: try row.decode("version"), startedAt: try row.decode("started_at"), heartbeatAt: try row.decode("heartbeat_at"),
+                heartbeatAge: try row.decode("heartbeat_age"), expirySeconds: try row.decode("expiry_seconds"),
+                deliveredID: try row.decode("delivered_id"), connections: try row.decode("connections"), gone: try row.decode("gone")
             )
         }
     }
@@ -94,23 +94,29 @@ public struct RelayDirectory {
     public func connections(user: String? = nil, channel: String? = nil) throws -> [Listed] {
         try connection.query(
             """
-            select c.relay, coalesce(\(Self.gone("r")), true),
-                   c.id, c.user_id, c.transport, c.remote, c.user_agent, array_to_json(c.subscriptions)::text, array_to_json(c.channels)::text,
-                   extract(epoch from c.connected_at), extract(epoch from c.last_seen)
+            select c.relay, coalesce(\(unescaped: Self.gone("r")), true) as relay_gone,
+                   c.id, c.user_id, c.transport, c.remote, c.user_agent,
+                   coalesce(array_to_json(c.subscriptions), '[]')::text as subscriptions, coalesce(array_to_json(c.channels), '[]')::text as channels,
+                   extract(epoch from c.connected_at)::float8 as connected_at, extract(epoch from c.last_seen)::float8 as last_seen
               from realtime.relay_connections c left join realtime.relays r on r.id = c.relay
-             where ($1::text is null or c.user_id = $1) and ($2::text is null or $2 = any(c.channels))
+             where (\(user)::text is null or c.user_id = \(user)) and (\(channel)::text is null or \(channel) = any(c.channels))
              order by c.connected_at, c.relay, c.id
-            """,
-            [user, channel]
+            """
         ).map { row in
-            func strings(_ text: String?) -> [String] { ((try? JSONValue(parsing: text ?? "[]"))?.arrayValue ?? []).compactMap(\.stringValue) }
+            func strings(_ column: String) throws -> [String] {
+                (try JSONValue(parsing: try row.decode(column, as: String.self)).arrayValue ?? []).compactMap(\.stringValue)
+            }
+            let transport: String = try row.decode("transport")
+            guard let known = RelayConnection.Transport(rawValue: transport) else {
+                throw RowDecodingError(column: "transport", problem: "\"\(transport)\" is not a transport pgrelay knows")
+            }
             return Listed(
-                relay: row[0] ?? "", relayGone: row[1] == "t",
+                relay: try row.decode("relay"), relayGone: try row.decode("relay_gone"),
                 connection: RelayConnection(
-                    id: row[2] ?? "", user: row[3], transport: RelayConnection.Transport(rawValue: row[4] ?? "") ?? .sse, remote: row[5] ?? "",
-                    userAgent: row[6] ?? "", subscriptions: strings(row[7]), channels: strings(row[8]),
-                    connectedAt: Date(timeIntervalSince1970: row[9].flatMap { Double($0) } ?? 0),
-                    lastSeen: Date(timeIntervalSince1970: row[10].flatMap { Double($0) } ?? 0)
+                    id: try row.decode("id"), user: try row.decode("user_id"), transport: known, remote: try row.decode("remote"),
+                    userAgent: try row.decode("user_agent"), subscriptions: try strings("subscriptions"), channels: try strings("channels"),
+                    connectedAt: Date(timeIntervalSince1970: try row.decode("connected_at")),
+                    lastSeen: Date(timeIntervalSince1970: try row.decode("last_seen"))
                 )
             )
         }
@@ -129,13 +135,16 @@ public struct RelayDirectory {
         let orphan = "not exists (select 1 from realtime.relays r where r.id = c.relay and not \(gone))"
         if dryRun {
             let row = try connection.query(
-                "select (select count(*) from realtime.relays r where \(gone)), (select count(*) from realtime.relay_connections c where \(orphan))"
-            ).first
-            return (Int(row?[0] ?? "0") ?? 0, Int(row?[1] ?? "0") ?? 0)
+                """
+                select (select count(*) from realtime.relays r where \(unescaped: gone)) as relays,
+                       (select count(*) from realtime.relay_connections c where \(unescaped: orphan)) as connections
+                """
+            )[0]
+            return (try row.decode("relays"), try row.decode("connections"))
         }
         return try connection.transaction {
-            let relays = try connection.query("delete from realtime.relays r where \(gone) returning 1").count
-            let connections = try connection.query("delete from realtime.relay_connections c where \(orphan) returning 1").count
+            let relays = try connection.query("delete from realtime.relays r where \(unescaped: gone) returning 1").count
+            let connections = try connection.query("delete from realtime.relay_connections c where \(unescaped: orphan) returning 1").count
             return (relays, connections)
         }
     }

@@ -27,16 +27,16 @@ public struct Standbys {
     public func list() throws -> [Standby] {
         try connection.query(
             """
-            select application_name, client_addr::text, state,
-                   case when pg_is_in_recovery() then null else pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint end,
-                   extract(epoch from replay_lag)::float8
+            select application_name, client_addr::text as address, state,
+                   case when pg_is_in_recovery() then null else pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint end as behind,
+                   extract(epoch from replay_lag)::float8 as lag
               from pg_stat_replication
              order by application_name, client_addr
             """
         ).map { row in
             Standby(
-                name: row[0] ?? "", address: row[1], state: row[2], replayBytesBehind: row[3].flatMap { Int64($0) },
-                replayLagSeconds: row[4].flatMap { Double($0) }
+                name: try row.decode("application_name", as: String?.self) ?? "", address: try row.decode("address"), state: try row.decode("state"),
+                replayBytesBehind: try row.decode("behind"), replayLagSeconds: try row.decode("lag")
             )
         }
     }

@@ -13,10 +13,7 @@ public struct Ticker {
     /// Ticks if anything committed since the last tick; returns the newest id.
     @discardableResult
     public func tick() throws -> Int64 {
-        guard let text = try connection.query("select realtime.tick()").first?[0] ?? nil, let id = Int64(text) else {
-            throw PostgresError(.invalidData, "realtime.tick() returned no id")
-        }
-        return id
+        try connection.query("select realtime.tick() as newest")[0].decode("newest")
     }
 }
 
@@ -25,7 +22,7 @@ public struct Ticker {
 extension Ticker {
     /// Extends the lease in `realtime.awake_until` to `seconds` from now (schema version 12).
     public func stayAwake(seconds: Double) throws {
-        try connection.query("select realtime.stay_awake($1)", [String(seconds)])
+        try connection.query("select realtime.stay_awake(\(seconds))")
     }
 
     /// The transactions that hold a write lock on `realtime.log` now, as a text array literal
@@ -35,18 +32,18 @@ extension Ticker {
     public func writersOnLog() throws -> String {
         try connection.query(
             """
-            select coalesce(array_agg(distinct l.virtualtransaction), '{}') from pg_catalog.pg_locks l
+            select coalesce(array_agg(distinct l.virtualtransaction), '{}')::text as writers from pg_catalog.pg_locks l
              where l.locktype = 'relation' and l.relation = 'realtime.log'::regclass and l.mode = 'RowExclusiveLock'
                and l.pid is distinct from pg_backend_pid() and l.virtualtransaction not like '-1/%'
             """
-        ).first?[0] ?? "{}"
+        )[0].decode("writers")
     }
 
     /// Whether any of `writers` (from ``writersOnLog()``) is still running.
     public func anyRunning(_ writers: String) throws -> Bool {
         guard writers != "{}" else { return false }
         return try connection.query(
-            "select exists (select from pg_catalog.pg_locks where locktype = 'virtualxid' and virtualxid = any($1::text[]))", [writers]
-        ).first?[0] == "t"
+            "select exists (select from pg_catalog.pg_locks where locktype = 'virtualxid' and virtualxid = any(\(writers)::text[])) as running"
+        )[0].decode("running")
     }
 }

@@ -30,7 +30,7 @@ public final class StandbyPair: Sendable {
         let pair = StandbyPair(directory: dir, binaries: bin, primaryPort: primaryPort, standbyPort: standbyPort, asPostgres: asPostgres)
         do {
             try pair.start("primary", port: primaryPort, settings: "-c wal_level=replica -c max_wal_senders=4")
-            try Installer(connection: try Connection(conninfo: pair.primaryConninfo)).initialize()
+            try SchemaMigration(connection: try Connection(conninfo: pair.primaryConninfo)).initialize()
             try ThrowawayCluster.run(
                 bin + "/pg_basebackup",
                 ["-D", dir + "/standby", "-R", "-X", "stream", "--no-sync", "-h", dir, "-p", String(primaryPort), "-U", "postgres"],

@@ -34,7 +34,7 @@ public final class TestCluster: Sendable {
         try admin.execute("drop database if exists \(name)")
         try admin.execute("create database \(name)")
         let conninfo = try Self.replacingDatabase(in: adminConninfo, with: name)
-        if initialized { try Installer(connection: try Connection(conninfo: conninfo)).initialize() }
+        if initialized { try SchemaMigration(connection: try Connection(conninfo: conninfo)).initialize() }
         return conninfo
     }
 

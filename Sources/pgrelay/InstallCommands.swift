@@ -12,7 +12,7 @@ struct InitCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let db = try connection.connect()
-            let result = try Installer(connection: db).initialize()
+            let result = try SchemaMigration(connection: db).initialize()
             if result.previousVersion == 0 {
                 emit("installed pgrelay schema version \(result.version) in database \"\(db.databaseName)\"")
             } else if result.previousVersion < result.version {

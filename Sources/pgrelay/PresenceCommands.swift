@@ -14,7 +14,7 @@ struct PresenceCommand: AsyncParsableCommand {
     /// A connection to a database whose schema has presence.
     static func store(_ connection: ConnectionOptions) throws -> PresenceStore {
         let db = try connection.connect()
-        try Installer(connection: db).requireSchema(atLeast: Installer.presenceVersion, for: "presence")
+        try SchemaMigration(connection: db).requireSchema(atLeast: SchemaMigration.presenceVersion, for: "presence")
         return PresenceStore(connection: db)
     }
 

@@ -58,7 +58,7 @@ struct ReplayCommand: AsyncParsableCommand {
             let names = try tables.map(TableName.init(parsing:))
             let db = try connection.connect()
             let installer = Installer(connection: db)
-            try installer.requireInitialized()
+            try installer.schema.requireInitialized()
             let store = ChannelStore(connection: db)
             for channel in channels { try store.requireKnown(channel) }
             let tableChannels = names.isEmpty && !channels.isEmpty ? [] : names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)

@@ -53,13 +53,13 @@ struct ServeCommand: AsyncParsableCommand {
             let db = try Connection(conninfo: configuration.conninfo, applicationName: "pgrelay serve")
             let installer = Installer(connection: db)
             // An older schema lacks what channels, presence and Supabase clients need: say so now.
-            try installer.requireSchema(atLeast: try Installer.currentVersion(), for: "pgrelay serve")
+            try installer.schema.requireSchema(atLeast: try SchemaMigration.currentVersion(), for: "pgrelay serve")
             if let read = configuration.readConninfo {
                 // The same one clear line for the read server: it must be reachable and hold pgrelay's schema.
                 do {
                     let standby = try Connection(conninfo: read, applicationName: "pgrelay serve")
-                    try Installer(connection: standby).requireInitialized()
-                    if try standby.query("select pg_is_in_recovery()").first?[0] != "t" {
+                    try SchemaMigration(connection: standby).requireInitialized()
+                    if try !standby.query("select pg_is_in_recovery() as in_recovery")[0].decode("in_recovery", as: Bool.self) {
                         logger.warning("the read server is not a standby: ticks and the log are read from the primary until it is one")
                     }
                 } catch let error as PostgresError {

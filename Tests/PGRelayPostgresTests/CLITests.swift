@@ -126,7 +126,7 @@ import Testing
         serve.signal(SIGTERM)
         #expect(serve.wait().status == 0)
         // A schema older than this pgrelay's: serve says to upgrade it instead of running without channels.
-        let current = try Installer.currentVersion()
+        let current = try SchemaMigration.currentVersion()
         try db.connection.execute("delete from realtime.schema_migrations where version = \(current)")
         let old = try pgrelay(["serve", "--port", "1"], database: db.conninfo)
         #expect(

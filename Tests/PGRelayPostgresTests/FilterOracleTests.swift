@@ -78,7 +78,7 @@ import Testing
         }
         let events = try db.ticked().read(after: 0, limit: 1000)
         #expect(events.count == rows)
-        let types = try db.installer.columnTypes(of: table)
+        let types = try db.installer.catalog.columnTypes(of: table)
         var checked = 0
         var mismatches: [String] = []
         for column in Self.columns {

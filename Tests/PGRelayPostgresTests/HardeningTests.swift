@@ -63,7 +63,7 @@ import Testing
         let db = try TestDatabase()
         let installed =
             "select (select count(*) from pg_trigger where tgname like 'realtime%'), (select count(*) from pg_proc where pronamespace = 'realtime'::regnamespace)"
-        let before = try db.connection.query(installed).first!
+        let before = try db.connection.query(installed, []).first!
         let orders = TableName(schema: "public", name: "orders")
         try db.subscribedTable(orders)
         try db.connection.execute("insert into orders values (1, 'old table'); alter table orders rename to orders_old")
@@ -84,7 +84,7 @@ import Testing
         try db.installer.unsubscribe(renamed)
         #expect(try db.installer.subscriptions().map(\.table) == [orders])
         try db.installer.unsubscribe(orders)
-        #expect(try db.connection.query(installed).first! == before)
+        #expect(try db.connection.query(installed, []).first! == before)
         // The old table subscribed again takes its channel back, and its history with it.
         let again = try db.installer.subscribe(renamed)
         #expect(again.channel == old.channel)

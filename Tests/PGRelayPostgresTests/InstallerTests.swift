@@ -9,11 +9,11 @@ import Testing
 
     @Test func initIsIdempotentAndUpgradesOlderInstalls() throws {
         let db = try TestDatabase(initialized: false)
-        let first = try db.installer.initialize()
+        let first = try db.installer.schema.initialize()
         #expect(first.previousVersion == 0 && first.version >= 2)
         try db.subscribedTable(orders)
         try db.connection.execute("insert into orders values (1, 'before')")
-        #expect(try db.installer.initialize().previousVersion == first.version)
+        #expect(try db.installer.schema.initialize().previousVersion == first.version)
         try db.connection.execute("insert into orders values (2, 'after init again')")
         #expect(try db.ticked().read(after: 0).map { $0.new?["id"] } == [.number("1"), .number("2")])
     }

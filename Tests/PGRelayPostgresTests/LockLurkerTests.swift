@@ -102,7 +102,7 @@ import Testing
         // init and subscribe.
         try await Workers.value {
             let installer = Installer(connection: writer)
-            let result = try installer.initialize()
+            let result = try installer.schema.initialize()
             #expect(result.version == result.previousVersion)
             try writer.execute("create table notes (id int primary key, note text)")
             let subscription = try installer.subscribe(TableName(schema: "public", name: "notes"))

@@ -159,7 +159,7 @@ import Testing
         let refusedEphemeral = try pgrelay(["send", "team", "typing", "true", "mallory", "--ephemeral"], db)
         #expect(refusedEphemeral.status != 0 && refusedEphemeral.stderr.contains("mallory is not a member"))
         #expect(
-            try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral") == [["team", "typing", "true", "alice"]])
+            try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral").texts == [["team", "typing", "true", "alice"]])
         let team = try jsonLines(try ok(["messages", "team", "--json"], db))
         #expect(team.count == 2 && team.allSatisfy { $0["private"] == .bool(true) }, "messages of a private channel are marked private")
     }

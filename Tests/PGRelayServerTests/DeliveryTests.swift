@@ -130,7 +130,7 @@ import Testing
         try db.connection.execute("insert into relayed values (1, 'during the lock')")
         let listenerWaits =
             "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database() and wait_event_type = 'Lock'"
-        try await waitUntil("the listener to wait on the lock") { try db.connection.query(listenerWaits).first?[0] == "1" }
+        try await waitUntil("the listener to wait on the lock") { try db.connection.query(listenerWaits, []).first?[0] == "1" }
         try db.connection.query(
             "select pg_cancel_backend(pid) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()")
         try locker.execute("commit")

@@ -1,11 +1,11 @@
 -- Rendered by `pgrelay subscribe` for one table, inside one transaction, after unsubscribe.sql.
 -- {{table}} is the table as a quoted identifier; {{args}} the trigger arguments as quoted literals
--- (channel, notify mode, schema, table, key columns: see capture.sql); {{key_join}} the key
+-- (channel, notify mode, schema, table, key columns: see capture_rows.sql); {{key_join}} the key
 -- columns paired, n.k = o.k and ..., each with its operator's schema. {{rows_function}} captures
--- INSERTs and DELETEs: realtime.capture_rows, or with a condition the subscription's own copy of
--- it that keeps only matching rows; {{update_where}} and {{update_when}} keep an UPDATE whose old
+-- INSERTs and DELETEs: realtime.capture_rows, or with a condition the subscription's own
+-- rendering of capture_rows.sql that keeps only matching rows; {{update_where}} and {{update_when}} keep an UPDATE whose old
 -- or new row matches (`true` and nothing without one). The table's own UPDATE function,
--- {{update_function}}, has no SET clause, like capture.sql's functions, unless the subscription
+-- {{update_function}}, has no SET clause, like realtime.capture_rows, unless the subscription
 -- has a condition: Postgres renders a condition with pg_catalog's operators unqualified, so code
 -- that runs it needs a fixed search path.
 -- Each section between [name] markers is kept only when the subscription needs it.
@@ -18,41 +18,9 @@ create function {{condition_function}}(pgrelay_row anyelement) returns boolean
 language sql immutable
 as {{condition_body}};
 revoke all on function {{condition_function}}(anyelement) from public;
--- realtime.capture_rows (capture.sql) for this subscription alone, with its condition: only
--- matching rows are logged, and a statement none of whose rows match writes and notifies nothing.
-create function {{rows_function}}() returns trigger
-language plpgsql security definer
-set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
-set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
-as $fn$
-#variable_conflict use_variable
-declare
-    written integer;
-    inserted boolean := TG_OP = 'INSERT';
-begin
-    insert into realtime.log (channel, n, record)
-    select TG_ARGV[0], count(*),
-           json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                             'new', case when inserted then json_agg(numbered.row_json order by numbered.ord) end,
-                             'old', case when not inserted then json_agg(numbered.row_json order by numbered.ord) end)
-      from (select row_json, ord, realtime.chunk(ord, sum(octet_length(row_json::text)) over (order by ord)) as chunk
-              from (select row_to_json(r.*) as row_json, row_number() over () as ord
-                      from changed_rows r where {{condition_function}}(r::{{table}})) numbered) numbered
-     group by numbered.chunk order by numbered.chunk;
-    get diagnostics written = row_count;
-    if written > 0 and (TG_ARGV[1] = 'wake' or (TG_ARGV[1] = 'auto' and realtime.relays_asleep())) then
-        perform pg_notify(TG_ARGV[0], '');
-    elsif written > 0 and TG_ARGV[1] = 'payload' then
-        perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3],
-                                       case when inserted then row_to_json(r.*) end,
-                                       case when not inserted then row_to_json(r.*) end,
-                                       TG_ARGV[4:TG_NARGS - 1])
-           from changed_rows r where {{condition_function}}(r::{{table}});
-    end if;
-    return null;
-end
-$fn$;
-revoke all on function {{rows_function}}() from public;
+-- realtime.capture_rows for this subscription alone, keeping only matching rows: capture_rows.sql,
+-- rendered with the condition.
+{{capture_rows}}
 -- Capture triggers are ENABLE ALWAYS: a writer with session_replication_role = replica (a logical
 -- replication apply worker, a tool that sets it to skip foreign keys) changes the table like
 -- anyone else, so its changes are captured too.
@@ -70,7 +38,7 @@ alter table {{table}} enable always trigger realtime_capture_delete;
 -- UPDATE, per statement, old and new rows paired by the table's key. A key present before and
 -- after is an UPDATE; a key only before is a DELETE, a key only after an INSERT: an UPDATE that
 -- changes a key reads as the old key leaving and the new one arriving. Named with schemas
--- throughout, and a row's JSON as capture.sql builds it (realtime.row_json_fixed unless the
+-- throughout, and a row's JSON as capture_rows.sql builds it (realtime.row_json_fixed unless the
 -- writer's settings are the standard ones).
 create function {{update_function}}() returns trigger
 language plpgsql security definer{{settings}}

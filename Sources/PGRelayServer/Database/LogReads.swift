@@ -32,7 +32,7 @@ public final class LogReads: Sendable {
         if let standby, onStandby.load(ordering: .relaxed) {
             let read = try await standby.withConnection { connection -> T? in
                 let value = try body(connection)
-                return try connection.query("select pg_is_in_recovery()").first?[0] == "t" ? value : nil
+                return try connection.query("select pg_is_in_recovery() as in_recovery")[0].decode("in_recovery", as: Bool.self) ? value : nil
             }
             if let read { return read }
             onStandby.store(false, ordering: .relaxed)

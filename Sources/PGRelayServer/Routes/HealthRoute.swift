@@ -95,13 +95,13 @@ struct HealthRoute {
             select s.wait_event_type, s.wait_event,
                    (select string_agg(format('pid %s (role %s, application %s)', b.pid, coalesce(b.usename::text, '?'),
                                              coalesce(nullif(b.application_name, ''), '?')), ', ')
-                      from pg_stat_activity b where b.pid = any(pg_blocking_pids(s.pid)))
-              from pg_stat_activity s where s.pid = $1
-            """,
-            [String(pid)]
+                      from pg_stat_activity b where b.pid = any(pg_blocking_pids(s.pid))) as blockers
+              from pg_stat_activity s where s.pid = \(pid)
+            """
         ).first
-        guard let row, let type = row[0] else { return nil }
-        return "\(type) \(row[1] ?? "")" + (row[2].map { ", blocked by " + $0 } ?? "")
+        guard let row, let type = try row.decode("wait_event_type", as: String?.self) else { return nil }
+        let event = try row.decode("wait_event", as: String?.self) ?? ""
+        return "\(type) \(event)" + (try row.decode("blockers", as: String?.self).map { ", blocked by " + $0 } ?? "")
     }
 
     /// Where the listener reads ticks and the log, and how far behind the primary that server is.

@@ -109,22 +109,20 @@ enum RequestInput {
     static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (
         channel: String, key: [String], tableID: UInt32
     ) {
-        let found: (channel: String, key: [String], tableID: UInt32, types: [String: ColumnType])
+        let found: (channel: String, table: StreamTable)
         do {
             found = try await pool.withConnection { connection in
                 let installer = Installer(connection: connection)
-                let channel = try installer.subscriptions(for: [table])[0].channel
-                let id = try installer.tableID(of: table)
-                return (channel, try installer.keyColumns(of: table).map(\.name), id, try installer.columnTypes(ofTableIDs: [id])[id] ?? [:])
+                return (try installer.subscriptions(for: [table])[0].channel, try installer.catalog.streamTable(table))
             }
         } catch let error as PostgresError where error.code == .unknownTable {
             throw Refusal(.notFound, error.message)
         } catch let error as PostgresError {
             throw Refusal(database: error)
         }
-        if let problem = request.filter.problem(types: found.types) { throw Refusal(.badRequest, problem) }
-        request.columnTypes = found.types
-        return (found.channel, found.key, found.tableID)
+        if let problem = request.filter.problem(types: found.table.columnTypes) { throw Refusal(.badRequest, problem) }
+        request.columnTypes = found.table.columnTypes
+        return (found.channel, found.table.key, found.table.id)
     }
 }
 

@@ -53,23 +53,14 @@ extension SupabaseSocket {
             throw SupabaseJoinError(
                 reason: "Unable to subscribe to changes with given parameters: at most \(Self.maximumBindings) postgres_changes bindings per channel")
         }
-        typealias Found = (
-            subscription: Subscription, key: [String], id: UInt32, types: [String: ColumnType], columns: [(name: String, type: String)], full: Bool
-        )
+        typealias Found = (subscription: Subscription, table: StreamTable)
         let found: [Found]
         do {
             found = try await services.pool.withConnection { connection in
                 let installer = Installer(connection: connection)
                 return try installer.subscriptions().filter(\.trigger.tableExists).filter { subscription in
                     join.bindings.contains { $0.covers(subscription.table) }
-                }.map { subscription in
-                    let id = try installer.tableID(of: subscription.table)
-                    return (
-                        subscription, try installer.keyColumns(of: subscription.table).map(\.name), id,
-                        try installer.columnTypes(ofTableIDs: [id])[id] ?? [:], try installer.columnTypeNames(of: subscription.table),
-                        try installer.replicaIdentityIsFull(tableID: id)
-                    )
-                }
+                }.map { subscription in (subscription, try installer.catalog.streamTable(subscription.table)) }
             }
         } catch let error as PostgresError {
             throw SupabaseJoinError(reason: "Unable to subscribe to changes with given parameters: \(Refusal(database: error).message)")
@@ -90,10 +81,10 @@ extension SupabaseSocket {
             }
             let bindings = join.bindings.filter { $0.covers(item.subscription.table) }
             for binding in bindings {
-                if let problem = binding.filter.problem(types: item.types) {
+                if let problem = binding.filter.problem(types: item.table.columnTypes) {
                     throw SupabaseJoinError(reason: "Error parsing `filter` params: \(problem)")
                 }
-                if let unknown = binding.select?.first(where: { name in !item.columns.contains { $0.name == name } }) {
+                if let unknown = binding.select?.first(where: { name in !item.table.columnTypeNames.contains { $0.name == name } }) {
                     throw SupabaseJoinError(
                         reason:
                             "Unable to subscribe to changes with given parameters: \(item.subscription.table) has no column '\(unknown.prefix(64))' to select"
@@ -101,9 +92,9 @@ extension SupabaseSocket {
                 }
             }
             return ChangeFeed(
-                table: item.subscription.table, channel: item.subscription.channel, key: item.key, tableID: item.id, types: item.types,
-                columns: .array(item.columns.map { .object([("name", .string($0.name)), ("type", .string($0.type))]) }),
-                scope: scope, bindings: bindings, fullOldRow: item.full
+                table: item.subscription.table, channel: item.subscription.channel, key: item.table.key, tableID: item.table.id, types: item.table.columnTypes,
+                columns: .array(item.table.columnTypeNames.map { .object([("name", .string($0.name)), ("type", .string($0.type))]) }),
+                scope: scope, bindings: bindings, fullOldRow: item.table.replicaIdentityIsFull
             )
         }
     }

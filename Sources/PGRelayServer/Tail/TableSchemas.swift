@@ -50,7 +50,7 @@ public final class TableSchemas: Sendable {
     func refresh(pool: DatabasePool) async throws -> Bool {
         let ids = tables.withLock { Array($0.keys) }
         guard !ids.isEmpty else { return false }
-        let fresh = try await pool.withConnection { try Installer(connection: $0).columnTypes(ofTableIDs: ids) }
+        let fresh = try await pool.withConnection { try Catalog(connection: $0).columnTypes(ofTableIDs: ids) }
         return tables.withLock { tables in
             var changed = false
             for (id, types) in fresh where tables[id] != nil && tables[id]!.types != types {

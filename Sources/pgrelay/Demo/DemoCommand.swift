@@ -40,7 +40,7 @@ struct DemoCommand: AsyncParsableCommand {
 
             let db = try Connection(conninfo: conninfo, applicationName: "pgrelay demo")
             let installer = Installer(connection: db)
-            _ = try installer.initialize()
+            _ = try installer.schema.initialize()
             try db.execute(DemoSchema.sql)
             for table in DemoSchema.tables { _ = try installer.subscribe(table) }
 

@@ -51,13 +51,11 @@ final class DemoWriter: Sendable {
 
     /// A few customers, once, so that the first orders have someone to belong to.
     private static func seed(_ connection: Connection) throws {
-        let count = try connection.query("select count(*) from pgrelay_demo.customers").first?[0] ?? "0"
-        guard count == "0" else { return }
+        let count: Int = try connection.query("select count(*) from pgrelay_demo.customers")[0].decode("count")
+        guard count == 0 else { return }
         for (name, country) in [("Ada Lovelace", "GB"), ("Grace Hopper", "US"), ("Edsger Dijkstra", "NL"), ("Barbara Liskov", "US")] {
-            try connection.query(
-                "insert into pgrelay_demo.customers (name, email, country) values ($1, $2, $3)",
-                [name, name.lowercased().replacingOccurrences(of: " ", with: ".") + "@example.com", country]
-            )
+            let email = name.lowercased().replacingOccurrences(of: " ", with: ".") + "@example.com"
+            try connection.query("insert into pgrelay_demo.customers (name, email, country) values (\(name), \(email), \(country))")
         }
     }
 
@@ -75,12 +73,11 @@ final class DemoWriter: Sendable {
                 """
                 with o as (
                     insert into pgrelay_demo.orders (customer_id, total)
-                    select id, $3::numeric * $2::int from pgrelay_demo.customers order by random() limit 1
+                    select id, \(price)::numeric * \(quantity)::int from pgrelay_demo.customers order by random() limit 1
                     returning id
                 )
-                insert into pgrelay_demo.order_items (order_id, sku, quantity, price) select id, $1, $2::int, $3::numeric from o
-                """,
-                [sku, String(quantity), price]
+                insert into pgrelay_demo.order_items (order_id, sku, quantity, price) select id, \(sku), \(quantity)::int, \(price)::numeric from o
+                """
             )
         case 35..<65:
             try connection.query(
@@ -92,20 +89,16 @@ final class DemoWriter: Sendable {
         case 65..<90:
             let page = pages.randomElement(using: &generator)!
             let kind = Int.random(in: 0..<4, using: &generator) == 0 ? "signup_started" : "page_view"
+            let milliseconds = Int.random(in: 5...900, using: &generator)
             try connection.query(
-                "insert into pgrelay_demo.events (kind, payload) values ($1, jsonb_build_object('path', $2::text, 'ms', $3::int))",
-                [kind, page, String(Int.random(in: 5...900, using: &generator))]
+                "insert into pgrelay_demo.events (kind, payload) values (\(kind), jsonb_build_object('path', \(page)::text, 'ms', \(milliseconds)::int))"
             )
         case 90..<95:
             let names = ["Alan Turing", "Frances Allen", "Donald Knuth", "Margaret Hamilton", "Ken Thompson", "Radia Perlman"]
             let name = names.randomElement(using: &generator)!
-            try connection.query(
-                "insert into pgrelay_demo.customers (name, email, country) values ($1, $2, $3)",
-                [
-                    name, name.lowercased().replacingOccurrences(of: " ", with: ".") + "@example.com",
-                    ["DE", "FR", "JP", "BR", "IN"].randomElement(using: &generator)!,
-                ]
-            )
+            let email = name.lowercased().replacingOccurrences(of: " ", with: ".") + "@example.com"
+            let country = ["DE", "FR", "JP", "BR", "IN"].randomElement(using: &generator)!
+            try connection.query("insert into pgrelay_demo.customers (name, email, country) values (\(name), \(email), \(country))")
         default:
             try connection.query(
                 """

@@ -18,7 +18,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let db = try connection.connect()
-            try Installer(connection: db).requireSchema(atLeast: Installer.operationsVersion, for: "pgrelay connections")
+            try SchemaMigration(connection: db).requireSchema(atLeast: SchemaMigration.operationsVersion, for: "pgrelay connections")
             let listed = try RelayDirectory(connection: db).connections(user: user, channel: channel)
             if json {
                 emit(

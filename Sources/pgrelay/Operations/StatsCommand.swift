@@ -22,7 +22,7 @@ struct StatsCommand: AsyncParsableCommand {
         try await reportingErrors {
             let db = try connection.connect()
             let installer = Installer(connection: db)
-            try installer.requireSchema(atLeast: Installer.operationsVersion, for: "pgrelay stats")
+            try installer.schema.requireSchema(atLeast: SchemaMigration.operationsVersion, for: "pgrelay stats")
             try Ticker(connection: db).tick()
             let log = ChangeLog(connection: db)
             let statistics = try log.statistics()

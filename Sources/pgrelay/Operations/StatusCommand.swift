@@ -20,13 +20,13 @@ struct StatusCommand: AsyncParsableCommand {
         try await reportingErrors {
             let db = try connection.connect()
             let installer = Installer(connection: db)
-            try installer.requireInitialized()
+            try installer.schema.requireInitialized()
             // Numbers what committed meanwhile, so the figures are current with no relay running.
             try Ticker(connection: db).tick()
             let log = ChangeLog(connection: db)
             let stats = try log.statistics()
             let subscriptions = try installer.subscriptions()
-            let relays = try installer.schemaVersion() >= Installer.operationsVersion ? try RelayDirectory(connection: db).relays() : []
+            let relays = try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion ? try RelayDirectory(connection: db).relays() : []
             var lags: [String: RelayInstance.Lag] = [:]
             for relay in relays where !relay.gone {
                 let position = relay.deliveredID ?? 0

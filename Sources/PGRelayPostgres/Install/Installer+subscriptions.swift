@@ -8,78 +8,78 @@ extension Installer {
     /// its channel is kept from any other table. `table` is the table's current name; a dropped
     /// table's subscription is removed by the name it had.
     public func unsubscribe(_ table: TableName) throws {
-        try requireInitialized()
+        try schema.requireInitialized()
         try connection.transaction {
             try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
             let live = try connection.query(
-                "select channel, schema_name, table_name, relid from realtime.subscriptions where relid = to_regclass($1)::oid",
-                [table.quoted]
+                "select channel, schema_name, table_name, relid from realtime.subscriptions where relid = to_regclass(\(table.quoted))::oid"
             ).first
             let dropped =
                 try live == nil
                 ? connection.query(
                     """
                     select channel, schema_name, table_name, relid from realtime.subscriptions s
-                     where (schema_name, table_name) = ($1, $2) and not exists (select from pg_class c where c.oid = s.relid)
-                    """,
-                    [table.schema, table.name]
+                     where (schema_name, table_name) = (\(table.schema), \(table.name)) and not exists (select from pg_class c where c.oid = s.relid)
+                    """
                 ).first : nil
-            guard let row = live ?? dropped, let channel = row[0] else {
+            guard let row = live ?? dropped else {
                 if let renamed = try connection.query(
                     """
                     select n.nspname, c.relname from realtime.subscriptions s
                       join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace
-                     where (s.schema_name, s.table_name) = ($1, $2) limit 1
-                    """,
-                    [table.schema, table.name]
+                     where (s.schema_name, s.table_name) = (\(table.schema), \(table.name)) limit 1
+                    """
                 ).first {
-                    let now = TableName(schema: renamed[0] ?? "", name: renamed[1] ?? "")
+                    let now = TableName(schema: try renamed.decode("nspname"), name: try renamed.decode("relname"))
                     throw PostgresError(
                         .unknownTable, "\(table) was renamed to \(now), and its subscription followed it; run pgrelay unsubscribe \(now)"
                     )
                 }
                 throw PostgresError(.unknownTable, "\(table) is not subscribed in database \"\(connection.databaseName)\"")
             }
-            let subscribedAs = TableName(schema: row[1] ?? "", name: row[2] ?? "")
-            try retire(channel: channel, relid: row[3] ?? nil, currentName: live == nil ? nil : table, subscribedAs: subscribedAs)
-            try connection.query("select pg_notify($1, $2)", [ChannelName.subscriptionsChanged, "unsubscribe " + channel])
+            let channel: String = try row.decode("channel")
+            let subscribedAs = TableName(schema: try row.decode("schema_name"), name: try row.decode("table_name"))
+            try retire(channel: channel, relid: try row.decode("relid"), currentName: live == nil ? nil : table, subscribedAs: subscribedAs)
+            try connection.query("select pg_notify(\(ChannelName.subscriptionsChanged), \("unsubscribe " + channel))")
         }
     }
 
     /// Drops what subscribing installed (triggers on the table when it still exists, the UPDATE
     /// function) and moves the subscription's channel to `retired_channels`, inside the caller's transaction.
-    func retire(channel: String, relid: String?, currentName: TableName?, subscribedAs: TableName) throws {
+    func retire(channel: String, relid: UInt32?, currentName: TableName?, subscribedAs: TableName) throws {
         try connection.execute(
             TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(
                 table: currentName, channel: channel, formerlyNamed: subscribedAs)
         )
-        try connection.query("delete from realtime.subscriptions where channel = $1", [channel])
+        try connection.query("delete from realtime.subscriptions where channel = \(channel)")
         try connection.query(
             """
-            insert into realtime.retired_channels (channel, relid, schema_name, table_name) values ($1, $2, $3, $4)
+            insert into realtime.retired_channels (channel, relid, schema_name, table_name)
+            values (\(channel), \(relid), \(subscribedAs.schema), \(subscribedAs.name))
             on conflict (channel) do update set relid = excluded.relid, retired_at = now()
-            """,
-            [channel, relid, subscribedAs.schema, subscribedAs.name]
+            """
         )
     }
 
     /// The name a subscription's table had when it was (last) subscribed.
     func subscribedName(channel: String) throws -> TableName {
-        let row = try connection.query("select schema_name, table_name from realtime.subscriptions where channel = $1", [channel]).first
-        return TableName(schema: row?[0] ?? "", name: row?[1] ?? "")
+        let row = try connection.query("select schema_name, table_name from realtime.subscriptions where channel = \(channel)")[0]
+        return TableName(schema: try row.decode("schema_name"), name: try row.decode("table_name"))
     }
 
     /// Every subscription, with the state of its triggers, ordered by table.
     public func subscriptions() throws -> [Subscription] {
-        try requireInitialized()
+        try schema.requireInitialized()
+        let hasConditions = try schema.schemaVersion() >= SchemaMigration.operationsVersion
         let rows = try connection.query(
             """
-            select coalesce(n.nspname::text, s.schema_name), coalesce(c.relname::text, s.table_name), s.channel, array_to_string(s.events, ','),
-                   to_char(s.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-                   c.oid is not null,
+            select coalesce(n.nspname::text, s.schema_name) as schema_name, coalesce(c.relname::text, s.table_name) as table_name,
+                   s.channel, array_to_string(s.events, ',') as events,
+                   to_char(s.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as created_at,
+                   c.oid is not null as table_exists,
                    (select string_agg(t.tgname::text || '=' || t.tgenabled::text, ',') from pg_trigger t
-                     where t.tgrelid = c.oid and t.tgname like 'realtime\\_capture\\_%'),
-                   s.notify, \(try schemaVersion() >= Self.operationsVersion ? "s.id, s.condition" : "null, null")
+                     where t.tgrelid = c.oid and t.tgname like 'realtime\\_capture\\_%') as triggers,
+                   s.notify, \(unescaped: hasConditions ? "s.id, s.condition" : "null::bigint as id, null::text as condition")
             from realtime.subscriptions s
             -- By oid, so that a renamed table is reported by its current name; by name for rows
             -- that predate schema version 4 and whose table was gone when it was applied.
@@ -90,19 +90,19 @@ extension Installer {
         )
         return try rows.map { row in
             var enabled: [String: Character] = [:]
-            for entry in (row[6] ?? "").split(separator: ",") {
+            for entry in try row.decode("triggers", as: String?.self)?.split(separator: ",") ?? [] {
                 let parts = entry.split(separator: "=", maxSplits: 1)
                 if parts.count == 2, let state = parts[1].first { enabled[String(parts[0])] = state }
             }
             return Subscription(
-                table: TableName(schema: row[0] ?? "", name: row[1] ?? ""),
-                channel: row[2] ?? "",
-                events: try EventSet(parsing: row[3] ?? ""),
-                notify: try NotifyMode(parsing: row[7] ?? "wake"),
-                createdAt: row[4] ?? "",
-                trigger: .init(tableExists: row[5] == "t", enabled: enabled),
-                id: row[8].flatMap { Int64($0) },
-                condition: row[9]
+                table: TableName(schema: try row.decode("schema_name"), name: try row.decode("table_name")),
+                channel: try row.decode("channel"),
+                events: try EventSet(parsing: row.decode("events")),
+                notify: try NotifyMode(parsing: row.decode("notify")),
+                createdAt: try row.decode("created_at"),
+                trigger: .init(tableExists: try row.decode("table_exists"), enabled: enabled),
+                id: try row.decode("id"),
+                condition: try row.decode("condition")
             )
         }
     }
@@ -112,7 +112,7 @@ extension Installer {
         let all = try subscriptions()
         return try tables.map { table in
             guard let found = all.first(where: { $0.table == table }) else {
-                let exists = try connection.query("select to_regclass($1) is not null", [table.quoted]).first?[0] == "t"
+                let exists = try catalog.exists(table)
                 let reason =
                     exists ? "is not subscribed; run pgrelay subscribe \(table)" : "does not exist in database \"\(connection.databaseName)\""
                 throw PostgresError(.unknownTable, "table \(table) \(reason)")

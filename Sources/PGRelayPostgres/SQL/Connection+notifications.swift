@@ -23,6 +23,12 @@ extension Connection {
     /// Waits up to `timeout` seconds for the socket to become readable, then returns every
     /// notification libpq has received. Throws `.connection` when the connection is gone.
     public func waitForNotifications(timeout: Double) throws -> [RawNotification] {
+        try withHandle { handle throws(PostgresError) in try handle.waitForNotifications(timeout: timeout) }
+    }
+}
+
+extension Connection.Handle {
+    func waitForNotifications(timeout: Double) throws(PostgresError) -> [RawNotification] {
         var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
         guard descriptor.fd >= 0 else { throw PostgresError(.connection, "connection to Postgres lost") }
         // A notification that arrived while a query ran was read by libpq with the query's answer:
@@ -35,7 +41,7 @@ extension Connection {
     }
 
     /// Reads what the socket holds and returns the notifications received so far.
-    func drainNotifications() throws -> [RawNotification] {
+    func drainNotifications() throws(PostgresError) -> [RawNotification] {
         guard PQconsumeInput(pointer) == 1, PQstatus(pointer) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(pointer)).trimmingCharacters(in: .whitespacesAndNewlines)
             throw PostgresError(.connection, "connection to Postgres lost: \(message.isEmpty ? "server closed the connection" : message)")

@@ -1,5 +1,10 @@
--- The capture functions that writers' triggers run. `pgrelay init` applies this file after
--- functions.sql, on every run.
+-- A template with three placeholders: the function's name, its SET clause and the test each row
+-- of the statement must pass. Rendered by `pgrelay init` as realtime.capture_rows, with no SET
+-- clause and every row kept (the test is `true`), and by `pgrelay subscribe` for a subscription
+-- with a condition: its own function, keeping the rows for which the condition holds (r cast to
+-- the table's type), with a fixed search_path (Postgres renders a condition's pg_catalog
+-- operators without their schema). Only matching rows are logged, and a statement none of whose
+-- rows match writes and notifies nothing.
 --
 -- They are SECURITY DEFINER (writers need no rights on the realtime schema) and have no SET clause:
 -- any SET clause makes Postgres open a settings nesting level on every call, 15-20% of a one-row
@@ -21,36 +26,6 @@
 -- after its log row is written: a relay that stops polling waits for the writers that hold a lock
 -- on realtime.log, so a writer that saw a relay awake is read by that relay (AwakeLease.swift).
 
--- realtime.standard_settings(): true when the writer's settings print every value as
--- realtime.row_json_fixed's SET clause does. DateStyle's second part only orders input;
--- extra_float_digits of 1 to 3 all print the shortest exact float. Inlined into the capture
--- functions: every name with its schema.
-create or replace function realtime.standard_settings() returns boolean
-language sql stable as $fn$
-    select pg_catalog.current_setting('TimeZone') OPERATOR(pg_catalog.=) ANY ('{UTC,Etc/UTC}'::pg_catalog.text[])
-       and pg_catalog.left(pg_catalog.current_setting('DateStyle'), 4) OPERATOR(pg_catalog.=) 'ISO,'
-       and pg_catalog.current_setting('IntervalStyle') OPERATOR(pg_catalog.=) 'postgres'
-       and pg_catalog.current_setting('extra_float_digits') OPERATOR(pg_catalog.=) ANY ('{1,2,3}'::pg_catalog.text[])
-       and pg_catalog.current_setting('bytea_output') OPERATOR(pg_catalog.=) 'hex'
-$fn$;
-
--- realtime.row_json_fixed(row): row_to_json with the settings fixed, for writers whose settings
--- are not the standard ones. A SET clause: called once per row, only for those writers.
-create or replace function realtime.row_json_fixed(captured anyelement) returns json
-language sql stable
-set search_path = pg_catalog, pg_temp set timezone = 'UTC' set intervalstyle = 'postgres'
-set extra_float_digits = 1 set bytea_output = 'hex' set datestyle = 'ISO, MDY'
-as $fn$
-    select pg_catalog.row_to_json(captured)
-$fn$;
-
--- realtime.wakes(mode): whether a capture in notify mode `mode` sends its empty NOTIFY now.
--- Inlined into the capture functions.
-create or replace function realtime.wakes(mode text) returns boolean
-language sql volatile as $fn$
-    select mode OPERATOR(pg_catalog.=) 'wake' or (mode OPERATOR(pg_catalog.=) 'auto' and realtime.relays_asleep())
-$fn$;
-
 -- Statement-level capture of INSERT and DELETE: the statement's rows are the transition table
 -- `changed_rows` (the new rows of an INSERT, the old rows of a DELETE).
 --   * One row (most statements): one statement, which also asks whether to NOTIFY.
@@ -59,8 +34,8 @@ $fn$;
 --     501 rows), so a huge statement never builds one giant value.
 --   * More: log rows of up to 500 rows or about 1 MB of JSON each.
 -- Rows keep the order the statement produced them in.
-create or replace function realtime.capture_rows() returns trigger
-language plpgsql security definer
+create or replace function {{rows_function}}() returns trigger
+language plpgsql security definer{{settings}}
 as $fn$
 #variable_conflict use_variable
 declare
@@ -81,11 +56,11 @@ begin
                'old', case when not inserted then pg_catalog.json_build_array(
                           case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end) end)
       from changed_rows r
-     where not exists (select from changed_rows offset 1)
+     where {{matches}} and not exists (select from changed_rows r where {{matches}} offset 1)
     returning realtime.wakes(TG_ARGV[1]) into wake;
     if not found then
         select pg_catalog.count(*), pg_catalog.sum(pg_catalog.pg_column_size(r.*)) into counted, stored
-          from (select * from changed_rows limit 501) r;
+          from (select r.* from changed_rows r where {{matches}} limit 501) r;
         if counted OPERATOR(pg_catalog.=) 0 then
             return null;
         end if;
@@ -98,7 +73,7 @@ begin
                                                 'new', case when inserted then agg.rows end,
                                                 'old', case when not inserted then agg.rows end)
               from (select pg_catalog.json_agg(case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end) as rows
-                      from changed_rows r) agg
+                      from changed_rows r where {{matches}}) agg
              where pg_catalog.octet_length(agg.rows::pg_catalog.text) OPERATOR(pg_catalog.<) 1048576;
             get diagnostics written = row_count;
         end if;
@@ -112,7 +87,7 @@ begin
                            realtime.chunk(ord, pg_catalog.sum(pg_catalog.octet_length(row_json::pg_catalog.text)) over (order by ord)) as chunk
                       from (select case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end as row_json,
                                    pg_catalog.row_number() over () as ord
-                              from changed_rows r) numbered) numbered
+                              from changed_rows r where {{matches}}) numbered) numbered
              group by numbered.chunk order by numbered.chunk;
             get diagnostics written = row_count;
         end if;
@@ -126,43 +101,10 @@ begin
                                        case when inserted then row_json.j end, case when not inserted then row_json.j end,
                                        TG_ARGV[4:TG_NARGS OPERATOR(pg_catalog.-) 1])
            from changed_rows r,
-                lateral (select case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end as j) row_json;
+                lateral (select case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end as j) row_json
+          where {{matches}};
     end if;
     return null;
 end
 $fn$;
-
--- Capture of one change: UPDATEs of tables with neither a primary key nor a replica identity
--- index, per row (statement-level UPDATE capture pairs old and new rows by key), and TRUNCATE, per
--- statement, with neither row (NEW and OLD are null in statement-level triggers).
-create or replace function realtime.capture_row() returns trigger
-language plpgsql security definer
-as $fn$
-#variable_conflict use_variable
-declare
-    standard pg_catalog.bool := realtime.standard_settings();
-    new_row  pg_catalog.json;
-    old_row  pg_catalog.json;
-begin
-    if TG_OP OPERATOR(pg_catalog.<>) 'DELETE' and TG_OP OPERATOR(pg_catalog.<>) 'TRUNCATE' then
-        new_row := case when standard then pg_catalog.row_to_json(NEW) else realtime.row_json_fixed(NEW) end;
-    end if;
-    if TG_OP OPERATOR(pg_catalog.<>) 'INSERT' and TG_OP OPERATOR(pg_catalog.<>) 'TRUNCATE' then
-        old_row := case when standard then pg_catalog.row_to_json(OLD) else realtime.row_json_fixed(OLD) end;
-    end if;
-    insert into realtime.log (channel, n, record)
-        values (TG_ARGV[0], 1, pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
-                                                            'new', new_row, 'old', old_row));
-    if realtime.wakes(TG_ARGV[1]) then
-        perform pg_catalog.pg_notify(TG_ARGV[0], '');
-    elsif TG_ARGV[1] OPERATOR(pg_catalog.=) 'payload' then
-        perform realtime.notify_change(TG_ARGV[0], TG_OP, TG_ARGV[2], TG_ARGV[3], new_row, old_row,
-                                       TG_ARGV[4:TG_NARGS OPERATOR(pg_catalog.-) 1]);
-    end if;
-    return null;
-end
-$fn$;
-
--- As functions.sql ends: only the owner uses the realtime schema's functions (writers' triggers
--- run these as their owner).
-revoke all on all functions in schema realtime from public;
+revoke all on function {{rows_function}}() from public;

@@ -1,23 +1,35 @@
 import CLibPQ
 import Foundation
+import Synchronization
 
-/// One libpq connection. Every call blocks: use it from one thread at a time, off Swift's
-/// cooperative pool (the CLI's main thread, or a `Listener`'s own thread).
+/// One libpq connection. Every call blocks: use it off Swift's cooperative pool (a ``Database``'s
+/// thread, a listener's own thread, a test's worker thread).
 ///
 /// ```swift
 /// let connection = try Connection(conninfo: "postgres://localhost/app")
-/// let rows = try connection.query("select $1::int + 1", [ "41" ])
+/// let rows = try connection.query("select \(41)::int + 1 as answer")
+/// let answer = try rows[0].decode("answer", as: Int.self)
 /// ```
 ///
-/// Unchecked Sendable: it is handed between threads (a pool slot's, a listener's) but used by
-/// one at a time, which its owners guarantee; libpq connections are safe under that rule.
-public final class Connection: @unchecked Sendable {
-    let pointer: OpaquePointer
+/// Sendable because its libpq handle is behind a lock: it is handed between threads (a pool's,
+/// a listener's), and a libpq connection must not be used by two at once.
+public final class Connection: Sendable {
+    private let handle: Mutex<Handle>
+
+    /// The libpq connection and what is known of it, only touched under ``handle``'s lock.
+    struct Handle {
+        let pointer: OpaquePointer
+        var answerTimeout: Double?
+        /// Set when an answer timed out: a query is still in flight, so the connection is unusable.
+        var abandoned = false
+    }
+
     /// Seconds to wait for any one answer before the connection is presumed dead (a half-open TCP
     /// connection answers nothing, for hours); nil waits as long as the kernel does.
-    public var answerTimeout: Double?
-    /// Set when an answer timed out: a query is still in flight, so the connection is unusable.
-    private var abandoned = false
+    public var answerTimeout: Double? {
+        get { handle.withLock { $0.answerTimeout } }
+        set { handle.withLock { $0.answerTimeout = newValue } }
+    }
 
     /// Network defaults, each overridden by the conninfo or by its `PG*` environment variable:
     /// give up connecting after 10 s, and notice a dead peer within about 30 s.
@@ -52,7 +64,7 @@ public final class Connection: @unchecked Sendable {
             PQfinish(conn)
             throw PostgresError(.connection, message)
         }
-        self.pointer = conn
+        self.handle = Mutex(Handle(pointer: conn))
         // Timestamps in UTC whatever the server's default; NOTICEs ("already exists, skipping") are noise to users.
         // realtime.tick() needs READ COMMITTED (a fresh snapshot per statement), whatever the role's default.
         _ = try? execute("set timezone = 'UTC'; set client_min_messages = warning; set default_transaction_isolation = 'read committed'")
@@ -61,11 +73,11 @@ public final class Connection: @unchecked Sendable {
         // (25-50 ms each, measured: a relay's change-to-delivery p50 went from 8 to 53 ms).
         _ = try? execute("set jit = off")
         if let statementTimeoutMilliseconds {
-            try query("select set_config('statement_timeout', $1, false)", [String(statementTimeoutMilliseconds)])
+            try query("select set_config('statement_timeout', \(String(statementTimeoutMilliseconds)), false)")
         }
     }
 
-    deinit { PQfinish(pointer) }
+    deinit { handle.withLock { PQfinish($0.pointer) } }
 
     /// `message` with the conninfo's password removed wherever it appears (libpq quotes a
     /// malformed connection string back in its messages), and the conninfo itself when it holds
@@ -111,40 +123,82 @@ public final class Connection: @unchecked Sendable {
     }
 
     /// The server's name for this connection's database, for messages.
-    public var databaseName: String { PQdb(pointer).map { String(cString: $0) } ?? "" }
-    public var host: String { PQhost(pointer).map { String(cString: $0) } ?? "" }
-    public var port: String { PQport(pointer).map { String(cString: $0) } ?? "" }
+    public var databaseName: String { handle.withLock { PQdb($0.pointer).map { String(cString: $0) } ?? "" } }
+    public var host: String { handle.withLock { PQhost($0.pointer).map { String(cString: $0) } ?? "" } }
+    public var port: String { handle.withLock { PQport($0.pointer).map { String(cString: $0) } ?? "" } }
     /// The backend's process id, as `pg_stat_activity.pid` and NOTIFY's sender show it.
-    public var backendPID: Int32 { PQbackendPID(pointer) }
-    public var isOK: Bool { !abandoned && PQstatus(pointer) == CONNECTION_OK }
+    public var backendPID: Int32 { handle.withLock { PQbackendPID($0.pointer) } }
+    public var isOK: Bool { handle.withLock { $0.isOK } }
+
+    /// Runs one or more statements without parameters (DDL, a whole SQL file) and returns the
+    /// last one's rows.
+    @discardableResult
+    public func execute(_ script: String) throws -> [Row] {
+        try handle.withLock { handle throws(PostgresError) in try handle.run(script, parameters: nil) }
+    }
+
+    /// Runs one statement, its interpolated values bound as parameters, and returns its rows.
+    @discardableResult
+    public func query(_ sql: SQL) throws -> [Row] {
+        try handle.withLock { handle throws(PostgresError) in try handle.run(sql.text, parameters: sql.parameters) }
+    }
+
+    /// Runs one statement with text parameters (`$1`, `$2`, ...; nil is SQL NULL) and returns its
+    /// rows' values by position: for scripts and tests that write their SQL by hand.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
+        try handle.withLock { handle throws(PostgresError) in try handle.run(sql, parameters: parameters) }.map(\.values)
+    }
+
+    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("begin")
+        do {
+            let value = try body()
+            try execute("commit")
+            return value
+        } catch {
+            _ = try? execute("rollback")
+            throw error
+        }
+    }
+
+    /// Runs `body` with the libpq handle, under the lock (LISTEN's socket, notifications).
+    func withHandle<T: Sendable>(_ body: (inout Handle) throws(PostgresError) -> T) throws(PostgresError) -> T {
+        try handle.withLock { handle throws(PostgresError) in try body(&handle) }
+    }
+}
+
+extension Connection.Handle {
+    var isOK: Bool { !abandoned && PQstatus(pointer) == CONNECTION_OK }
     /// The socket to poll for notifications.
     var socket: Int32 { PQsocket(pointer) }
 
-    /// Runs one or more statements without parameters (DDL, a whole SQL file).
-    @discardableResult
-    public func execute(_ sql: String) throws -> [[String?]] {
-        guard let answerTimeout else { return try consume(PQexec(pointer, sql)) }
-        return try consume(try awaitResult(sent: PQsendQuery(pointer, sql), timeout: answerTimeout))
-    }
-
-    /// Runs one statement with text parameters (`$1`, `$2`, ...; nil is SQL NULL) and returns its rows as text.
-    @discardableResult
-    public func query(_ sql: String, _ parameters: [String?] = []) throws -> [[String?]] {
+    /// Sends one statement (with `parameters`, or a script without) and reads its answer, within
+    /// ``answerTimeout`` when one is set.
+    mutating func run(_ sql: String, parameters: [String?]?) throws(PostgresError) -> [Row] {
+        let pointer = self.pointer
         guard let answerTimeout else {
+            guard let parameters else { return try consume(PQexec(pointer, sql)) }
             let result = withArrayOfOptionalCStrings(parameters) { values in
                 PQexecParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
             }
             return try consume(result)
         }
-        let sent = withArrayOfOptionalCStrings(parameters) { values in
-            PQsendQueryParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+        let sent: Int32
+        if let parameters {
+            sent = withArrayOfOptionalCStrings(parameters) { values in
+                PQsendQueryParams(pointer, sql, Int32(parameters.count), nil, values, nil, nil, 0)
+            }
+        } else {
+            sent = PQsendQuery(pointer, sql)
         }
         return try consume(try awaitResult(sent: sent, timeout: answerTimeout))
     }
 
     /// What PQexec returns (the error result if a statement failed, else the last), for a query
     /// sent asynchronously, waiting at most `timeout` seconds for each part of the answer.
-    private func awaitResult(sent: Int32, timeout: Double) throws -> OpaquePointer? {
+    private mutating func awaitResult(sent: Int32, timeout: Double) throws(PostgresError) -> OpaquePointer? {
         guard !abandoned else { throw PostgresError(.connection, "connection to Postgres abandoned after an answer timed out") }
         guard sent == 1 else { return nil }
         var kept: OpaquePointer?
@@ -173,20 +227,7 @@ public final class Connection: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
-    public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("begin")
-        do {
-            let value = try body()
-            try execute("commit")
-            return value
-        } catch {
-            _ = try? execute("rollback")
-            throw error
-        }
-    }
-
-    private func consume(_ result: OpaquePointer?) throws -> [[String?]] {
+    private func consume(_ result: OpaquePointer?) throws(PostgresError) -> [Row] {
         guard let result else {
             throw PostgresError(.connection, String(cString: PQerrorMessage(pointer)).trimmingCharacters(in: .whitespacesAndNewlines))
         }
@@ -196,11 +237,14 @@ public final class Connection: @unchecked Sendable {
             return []
         case PGRES_TUPLES_OK:
             let rows = PQntuples(result)
-            let columns = PQnfields(result)
+            let columnCount = PQnfields(result)
+            let columns = (0..<columnCount).map { c in String(cString: PQfname(result, c)) }
             return (0..<rows).map { r in
-                (0..<columns).map { c in
-                    PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
-                }
+                Row(
+                    columns: columns,
+                    values: (0..<columnCount).map { c in
+                        PQgetisnull(result, r, c) == 1 ? nil : String(cString: PQgetvalue(result, r, c))
+                    })
             }
         default:
             let message = String(cString: PQresultErrorMessage(result)).trimmingCharacters(in: .whitespacesAndNewlines)
