@@ -9,6 +9,10 @@ import Testing
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../triggers/sql/subscribe.sql")
         return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
     }()
+    static let captureRows: String = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../triggers/sql/capture_rows.sql")
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }()
     static let unsubscribe: String = {
         let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../triggers/sql/unsubscribe.sql")
         return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
@@ -102,7 +106,8 @@ extension TriggerTemplateTests {
             row: try SubscriptionCondition("(pgrelay_row.note = 'it''s')"), new: try SubscriptionCondition("(new.note = 'x')"),
             old: try SubscriptionCondition("(old.note = 'x')")
         )
-        let keyed = TriggerTemplate(Self.subscribe).renderSubscribe(table: orders, channel: "c", events: .default, key: ["id"], condition: condition)
+        let keyed = TriggerTemplate(Self.subscribe).renderSubscribe(
+            table: orders, channel: "c", events: .default, key: ["id"], condition: condition, captureRows: TriggerTemplate(Self.captureRows))
         let function = TriggerTemplate.conditionFunction(channel: "c")
         #expect(
             keyed.contains(
@@ -113,6 +118,11 @@ extension TriggerTemplateTests {
                 "for each statement execute function \(TriggerTemplate.rowsFunction(channel: "c"))('c', 'auto', 'public', 'orders', 'id');"))
         #expect(keyed.contains(#"where (\#(function)(n::"public"."orders") or \#(function)(o::"public"."orders"))"#))
         #expect(!keyed.contains("realtime.capture_rows("))
+        // The subscription's own capture is capture_rows.sql with the condition as its row test.
+        let rowsFunction = TriggerTemplate.rowsFunction(channel: "c")
+        #expect(keyed.contains("create or replace function \(rowsFunction)() returns trigger\nlanguage plpgsql security definer\nset search_path"))
+        #expect(keyed.components(separatedBy: "where \(function)(r::\"public\".\"orders\")").count - 1 == 6, "\(keyed)")
+        #expect(!keyed.contains("{{"))
         // A condition's body needs a fixed search path: the UPDATE function has the SET clause.
         #expect(
             keyed.contains(
@@ -151,5 +161,16 @@ extension TriggerTemplateTests {
         }
         #expect((try? SubscriptionCondition("note = 'a;b -- c $d (' and \"we;ird\" = 'x'"))?.text == "note = 'a;b -- c $d (' and \"we;ird\" = 'x'")
         #expect((try? SubscriptionCondition("note = E'it\\'s'"))?.text == "note = E'it\\'s'")
+    }
+
+    /// A placeholder inside a comment line would let a value end the comment: a table whose quoted
+    /// name holds a newline would run the rest of its name as SQL. Comment lines are not sent.
+    @Test func commentLinesNeverCarryValues() {
+        let hostile = TableName(schema: "public", name: "x\ndrop table users; --")
+        let sql = TriggerTemplate(TriggerTemplateTests.subscribe).renderSubscribe(table: hostile, channel: "c", events: .default, key: ["id"])
+        // The name appears quoted, where its newline is part of the identifier, and in no comment.
+        #expect(sql.contains("\"x\ndrop table users; --\""))
+        #expect(!sql.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }, "\(sql)")
+        #expect(TriggerTemplate(TriggerTemplateTests.captureRows).renderCaptureRows().split(separator: "\n").allSatisfy { !$0.hasPrefix("--") })
     }
 }
