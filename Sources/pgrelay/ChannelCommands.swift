@@ -20,7 +20,7 @@ struct ChannelCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let channel = try Channel(name: name, kind: ChannelKind(parsing: type), options: ChannelOptions(parsing: options))
-                try ChannelStore(connection: try connection.connect()).create(channel)
+                try await connection.run { try ChannelStore(connection: $0).create(channel) }
                 emit("created \(channel.kind.rawValue) channel \(channel.name)\(ChannelCommand.describe(channel.options))")
             }
         }
@@ -35,7 +35,7 @@ struct ChannelCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let kind = try type.map(ChannelKind.init(parsing:))
-                let channels = try ChannelStore(connection: try connection.connect()).list(kind: kind)
+                let channels = try await connection.run { try ChannelStore(connection: $0).list(kind: kind) }
                 if json {
                     emit(JSONValue.array(channels.map(ChannelCommand.json)).jsonText)
                 } else if channels.isEmpty {
@@ -64,7 +64,7 @@ struct ChannelCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let found = try ChannelStore(connection: try connection.connect()).get(name)
+                let found = try await connection.run { try ChannelStore(connection: $0).get(name) }
                 if json {
                     emit(ChannelCommand.json(found).jsonText)
                 } else {
@@ -91,7 +91,7 @@ struct ChannelCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                try ChannelStore(connection: try connection.connect()).delete(name, force: force)
+                try await connection.run { try ChannelStore(connection: $0).delete(name, force: force) }
                 emit("deleted channel \(name)")
             }
         }
@@ -105,7 +105,7 @@ struct ChannelCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let members = try ChannelStore(connection: try connection.connect()).members(of: name)
+                let members = try await connection.run { try ChannelStore(connection: $0).members(of: name) }
                 if json {
                     emit(
                         JSONValue.array(
@@ -139,7 +139,7 @@ struct ChannelCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let role = try ChannelRole(parsing: role)
-                switch try ChannelStore(connection: try connection.connect()).join(name, user: user, role: role) {
+                switch try await connection.run({ try ChannelStore(connection: $0).join(name, user: user, role: role) }) {
                 case .joined: emit("\(user) joined channel \(name) as \(role.rawValue)")
                 case .updated: emit("\(user) is now \(role.rawValue) of channel \(name)")
                 }
@@ -155,7 +155,7 @@ struct ChannelCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                try ChannelStore(connection: try connection.connect()).leave(name, user: user)
+                try await connection.run { try ChannelStore(connection: $0).leave(name, user: user) }
                 emit("\(user) left channel \(name)")
             }
         }

@@ -9,7 +9,14 @@ struct ConnectionOptions: ParsableArguments {
 
     var conninfo: String { databaseURL ?? ProcessInfo.processInfo.environment["DATABASE_URL"] ?? "" }
 
-    func connect() throws -> Connection { try Connection(conninfo: conninfo, applicationName: "pgrelay cli") }
+    /// The database, reached through ``Database``: its calls run on a thread of its own, never on
+    /// the cooperative pool that the CLI's async code (signals, HTTP, listeners) runs on.
+    func database() -> Database { Database(conninfo: conninfo, applicationName: "pgrelay cli") }
+
+    /// Runs `body` with a fresh connection, on the database's own thread.
+    func run<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
+        try await database().run(body)
+    }
 }
 
 /// Runs a command body, turning any error into one line on stderr and exit status 1.

@@ -11,21 +11,22 @@ struct InitCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let db = try connection.connect()
-            let result = try SchemaMigration(connection: db).initialize()
-            if result.previousVersion == 0 {
-                emit("installed pgrelay schema version \(result.version) in database \"\(db.databaseName)\"")
-            } else if result.previousVersion < result.version {
-                emit("upgraded pgrelay schema from version \(result.previousVersion) to \(result.version) in database \"\(db.databaseName)\"")
-            } else {
-                emit("pgrelay schema version \(result.version) is up to date in database \"\(db.databaseName)\"; trigger functions refreshed")
-            }
-            if !result.movedToAuto.isEmpty {
-                emit(
-                    "moved \(result.movedToAuto.count) subscription(s) from notify wake to auto (the new default: a NOTIFY only while every relay sleeps): "
-                        + result.movedToAuto.map(\.description).joined(separator: ", ")
-                        + "; pgrelay subscribe TABLE --notify wake puts one back"
-                )
+            try await connection.run { db in
+                let result = try SchemaMigration(connection: db).initialize()
+                if result.previousVersion == 0 {
+                    emit("installed pgrelay schema version \(result.version) in database \"\(db.databaseName)\"")
+                } else if result.previousVersion < result.version {
+                    emit("upgraded pgrelay schema from version \(result.previousVersion) to \(result.version) in database \"\(db.databaseName)\"")
+                } else {
+                    emit("pgrelay schema version \(result.version) is up to date in database \"\(db.databaseName)\"; trigger functions refreshed")
+                }
+                if !result.movedToAuto.isEmpty {
+                    emit(
+                        "moved \(result.movedToAuto.count) subscription(s) from notify wake to auto (the new default: a NOTIFY only while every relay sleeps): "
+                            + result.movedToAuto.map(\.description).joined(separator: ", ")
+                            + "; pgrelay subscribe TABLE --notify wake puts one back"
+                    )
+                }
             }
         }
     }
@@ -74,7 +75,7 @@ struct SubscribeCommand: AsyncParsableCommand {
             }
             if noCondition, condition != nil { throw ValidationError("give a CONDITION or --no-condition, not both") }
             let change: Installer.ConditionChange = try noCondition ? .remove : condition.map { .set(try SubscriptionCondition($0)) } ?? .keep
-            let subscription = try Installer(connection: try connection.connect()).subscribe(name, events: eventSet, notify: mode, condition: change)
+            let subscription = try await connection.run { try Installer(connection: $0).subscribe(name, events: eventSet, notify: mode, condition: change) }
             emit(
                 "subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)\(subscription.condition.map { ", where \($0)" } ?? ""))"
                     + " on channel \(subscription.channel)"
@@ -93,17 +94,20 @@ struct UnsubscribeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let installer = Installer(connection: try connection.connect())
-            let name: TableName
-            if let id = Int64(table) {
-                guard let found = try installer.subscriptions().first(where: { $0.id == id }) else {
-                    throw ValidationError("no subscription has ID \(id); pgrelay subscriptions lists them")
+            let name = try await connection.run { [table] db in
+                let installer = Installer(connection: db)
+                let name: TableName
+                if let id = Int64(table) {
+                    guard let found = try installer.subscriptions().first(where: { $0.id == id }) else {
+                        throw ValidationError("no subscription has ID \(id); pgrelay subscriptions lists them")
+                    }
+                    name = found.table
+                } else {
+                    name = try TableName(parsing: table)
                 }
-                name = found.table
-            } else {
-                name = try TableName(parsing: table)
+                try installer.unsubscribe(name)
+                return name
             }
-            try installer.unsubscribe(name)
             emit("unsubscribed \(name); its changes stay in the log until pgrelay cleanup")
         }
     }

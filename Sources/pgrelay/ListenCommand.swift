@@ -61,9 +61,10 @@ struct ListenCommand: AsyncParsableCommand {
     /// as raw NOTIFY channels (what `--channel` meant before pgrelay had channels).
     private func watchLog() async throws {
         // Fail here, with the CLI's message, before any thread starts.
-        let db = try connection.connect()
-        let store = ChannelStore(connection: db)
-        let unknown = channels.filter { (try? store.requireKnown($0)) == nil }
+        let unknown = try await connection.run { [channels] db in
+            let store = ChannelStore(connection: db)
+            return channels.filter { (try? store.requireKnown($0)) == nil }
+        }
         if !unknown.isEmpty {
             if unknown.count == channels.count, tables.isEmpty, since == nil {
                 note(
@@ -71,20 +72,22 @@ struct ListenCommand: AsyncParsableCommand {
                 )
                 return try await watchRaw(unknown)
             }
-            try store.requireKnown(unknown[0])
+            try await connection.run { try ChannelStore(connection: $0).requireKnown(unknown[0]) }
         }
-        try await watchChanges(db)
+        try await watchChanges()
     }
 
-    private func watchChanges(_ db: Connection) async throws {
+    private func watchChanges() async throws {
         let names = try tables.map(TableName.init(parsing:))
-        let installer = Installer(connection: db)
         let onlyChannels = names.isEmpty && !channels.isEmpty
-        let subscriptions = onlyChannels ? [] : names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
         // Start from the newest change now, before saying so: whatever commits after the line
         // below is shown, even if the listener's own connection takes a moment.
         // Ticking first numbers what committed before now, with or without a relay running.
-        let newest = try Ticker(connection: db).tick()
+        let (subscriptions, newest) = try await connection.run { db in
+            let installer = Installer(connection: db)
+            let subscriptions = onlyChannels ? [] : names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
+            return (subscriptions, try Ticker(connection: db).tick())
+        }
         // A cursor this database never handed out would wait for other changes' ids, or none.
         if let since, since > newest { throw CursorAhead(requested: since, newest: newest) }
         let startAfter = since ?? newest

@@ -26,14 +26,15 @@ struct SendCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let draft = try MessageDraft(channel: channel, event: event, payloadText: payload, sender: sender)
-            let db = try connection.connect()
-            try ChannelStore(connection: db).send(draft, ephemeral: ephemeral)
-            if ephemeral {
-                emit("sent ephemeral \(event) to channel \(channel) (to the subscribers connected now)")
-            } else {
-                // Numbered now, with or without a relay running, so that its time is its commit's.
-                _ = try Ticker(connection: db).tick()
-                emit("sent \(event) to channel \(channel)")
+            try await connection.run { db in
+                try ChannelStore(connection: db).send(draft, ephemeral: ephemeral)
+                if ephemeral {
+                    emit("sent ephemeral \(event) to channel \(channel) (to the subscribers connected now)")
+                } else {
+                    // Numbered now, with or without a relay running, so that its time is its commit's.
+                    _ = try Ticker(connection: db).tick()
+                    emit("sent \(event) to channel \(channel)")
+                }
             }
         }
     }
@@ -58,17 +59,18 @@ struct MessagesCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let db = try connection.connect()
-            try ChannelStore(connection: db).requireKnown(channel)
-            _ = try Ticker(connection: db).tick()
-            let messages = try ChangeLog(connection: db).messages(on: channel, before: before, limit: limit)
-            for message in messages { emit(json ? message.canonicalJSONText : message.readableText + "\n") }
-            if messages.isEmpty {
-                note(before == nil ? "no messages on channel \(channel)" : "no messages on channel \(channel) before \(before!)")
-            } else if messages.count == limit, let oldest = messages.last {
-                note("\(messages.count) message\(messages.count == 1 ? "" : "s"); older ones with --before \(oldest.id)")
-            } else {
-                note("\(messages.count) message\(messages.count == 1 ? "" : "s")")
+            try await connection.run { db in
+                try ChannelStore(connection: db).requireKnown(channel)
+                _ = try Ticker(connection: db).tick()
+                let messages = try ChangeLog(connection: db).messages(on: channel, before: before, limit: limit)
+                for message in messages { emit(json ? message.canonicalJSONText : message.readableText + "\n") }
+                if messages.isEmpty {
+                    note(before == nil ? "no messages on channel \(channel)" : "no messages on channel \(channel) before \(before!)")
+                } else if messages.count == limit, let oldest = messages.last {
+                    note("\(messages.count) message\(messages.count == 1 ? "" : "s"); older ones with --before \(oldest.id)")
+                } else {
+                    note("\(messages.count) message\(messages.count == 1 ? "" : "s")")
+                }
             }
         }
     }
@@ -91,23 +93,24 @@ struct EventsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let db = try connection.connect()
-            try ChannelStore(connection: db).requireKnown(channel)
-            let counts = try ChangeLog(connection: db).events(on: channel, hours: hours)
-            let span = hours == hours.rounded() ? String(Int(hours)) : String(hours)
-            if json {
-                emit(
-                    JSONValue.array(
-                        counts.map { count in
-                            .object([
-                                ("event", .string(count.event)), ("count", .number(String(count.count))), ("last_sent", .string(count.lastSent)),
-                            ])
-                        }
-                    ).jsonText)
-            } else if counts.isEmpty {
-                emit("no messages on channel \(channel) in the last \(span) hours")
-            } else {
-                emit(TextTable(header: ["EVENT", "COUNT", "LAST SENT"], rows: counts.map { [$0.event, String($0.count), $0.lastSent] }).rendered)
+            try await connection.run { db in
+                try ChannelStore(connection: db).requireKnown(channel)
+                let counts = try ChangeLog(connection: db).events(on: channel, hours: hours)
+                let span = hours == hours.rounded() ? String(Int(hours)) : String(hours)
+                if json {
+                    emit(
+                        JSONValue.array(
+                            counts.map { count in
+                                .object([
+                                    ("event", .string(count.event)), ("count", .number(String(count.count))), ("last_sent", .string(count.lastSent)),
+                                ])
+                            }
+                        ).jsonText)
+                } else if counts.isEmpty {
+                    emit("no messages on channel \(channel) in the last \(span) hours")
+                } else {
+                    emit(TextTable(header: ["EVENT", "COUNT", "LAST SENT"], rows: counts.map { [$0.event, String($0.count), $0.lastSent] }).rendered)
+                }
             }
         }
     }

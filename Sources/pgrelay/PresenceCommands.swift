@@ -11,11 +11,12 @@ struct PresenceCommand: AsyncParsableCommand {
         subcommands: [Track.self, Get.self, Online.self, Count.self, Offline.self, Stats.self, Cleanup.self]
     )
 
-    /// A connection to a database whose schema has presence.
-    static func store(_ connection: ConnectionOptions) throws -> PresenceStore {
-        let db = try connection.connect()
-        try SchemaMigration(connection: db).requireSchema(atLeast: SchemaMigration.presenceVersion, for: "presence")
-        return PresenceStore(connection: db)
+    /// Runs `body` with the presence of a database whose schema has presence, on the database's thread.
+    static func withStore<T: Sendable>(_ connection: ConnectionOptions, _ body: @escaping @Sendable (PresenceStore) throws -> T) async throws -> T {
+        try await connection.run { db in
+            try SchemaMigration(connection: db).requireSchema(atLeast: SchemaMigration.presenceVersion, for: "presence")
+            return try body(PresenceStore(connection: db))
+        }
     }
 
     struct Track: AsyncParsableCommand {
@@ -35,9 +36,10 @@ struct PresenceCommand: AsyncParsableCommand {
                 do { meta = try JSONValue(parsing: metadata) } catch {
                     throw ChannelError(description: "metadata must be a JSON object such as '{\"device\":\"phone\"}': \(error)")
                 }
-                let store = try PresenceCommand.store(connection)
-                try ChannelStore(connection: store.connection).requireKnown(channel, orPresent: true)
-                try store.track(channel: channel, user: user, relay: PresenceStore.cliRelay, connection: "cli", status: status, meta: meta)
+                try await PresenceCommand.withStore(connection) { store in
+                    try ChannelStore(connection: store.connection).requireKnown(channel, orPresent: true)
+                    try store.track(channel: channel, user: user, relay: PresenceStore.cliRelay, connection: "cli", status: status, meta: meta)
+                }
                 emit("\(user) is \(status) on channel \(channel)")
             }
         }
@@ -52,7 +54,7 @@ struct PresenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let found = try PresenceCommand.store(connection).presences(channel: channel, user: user)
+                let found = try await PresenceCommand.withStore(connection) { try $0.presences(channel: channel, user: user) }
                 if json { return emit(JSONValue.array(found.map(\.json)).jsonText) }
                 guard !found.isEmpty else {
                     throw ChannelError(
@@ -84,7 +86,7 @@ struct PresenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let online = try PresenceCommand.store(connection).presences(channel: channel, onlineOnly: true)
+                let online = try await PresenceCommand.withStore(connection) { try $0.presences(channel: channel, onlineOnly: true) }
                 if json { return emit(JSONValue.array(online.map(\.json)).jsonText) }
                 guard !online.isEmpty else { return emit("nobody is online\(channel.map { " on channel \($0)" } ?? "")") }
                 emit(
@@ -104,7 +106,7 @@ struct PresenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let online = try PresenceCommand.store(connection).presences(channel: channel, onlineOnly: true)
+                let online = try await PresenceCommand.withStore(connection) { try $0.presences(channel: channel, onlineOnly: true) }
                 emit(String(Set(online.map(\.user)).count))
             }
         }
@@ -119,7 +121,7 @@ struct PresenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let channels = try PresenceCommand.store(connection).offline(user: user, channel: channel)
+                let channels = try await PresenceCommand.withStore(connection) { try $0.offline(user: user, channel: channel) }
                 guard !channels.isEmpty else {
                     throw ChannelError(description: "\(user) is not online\(channel.map { " on channel \($0)" } ?? "")")
                 }
@@ -135,7 +137,7 @@ struct PresenceCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let stats = try PresenceCommand.store(connection).statistics()
+                let stats = try await PresenceCommand.withStore(connection) { try $0.statistics() }
                 if json {
                     return emit(
                         JSONValue.object([
@@ -167,7 +169,7 @@ struct PresenceCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let age = try RetentionAge(parsing: timeout)
-                let removed = try PresenceCommand.store(connection).cleanup(offlineForSeconds: age.seconds)
+                let removed = try await PresenceCommand.withStore(connection) { try $0.cleanup(offlineForSeconds: age.seconds) }
                 emit("removed \(removed) presence\(removed == 1 ? "" : "s") offline for more than \(timeout)")
             }
         }

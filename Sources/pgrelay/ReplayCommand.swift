@@ -56,50 +56,51 @@ struct ReplayCommand: AsyncParsableCommand {
         try await reportingErrors {
             let start = try ReplayStart(parsing: since)
             let names = try tables.map(TableName.init(parsing:))
-            let db = try connection.connect()
-            let installer = Installer(connection: db)
-            try installer.schema.requireInitialized()
-            let store = ChannelStore(connection: db)
-            for channel in channels { try store.requireKnown(channel) }
-            let tableChannels = names.isEmpty && !channels.isEmpty ? [] : names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
-            // Without a table, --channel replays only its messages; a page read for tables holds none.
-            let logChannels = tableChannels.map { $0 + channels.map(ChannelName.forMessages) }
-            let log = ChangeLog(connection: db)
-            var after: Int64
-            switch start {
-            case .afterID(let id): after = id
-            case .at(let date): after = try log.lastID(before: date)
-            }
-            // Replay what was committed when we started (ticking numbers it, with or without a
-            // relay running); `listen --since` continues from there.
-            let newest = try Ticker(connection: db).tick()
-            if after > newest { throw CursorAhead(requested: after, newest: newest) }
-            var printed = 0
-            var reachedEnd = false
-            while !reachedEnd {
-                let pageSize = min(1000, (limit ?? Int.max) - printed)
-                if pageSize <= 0 { break }
-                // A page ends at its count or at its byte budget (large rows): `full` says more may follow.
-                let page = try log.page(after: after, channels: logChannels, limit: pageSize)
-                if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
-                // Messages come only with --channel (a page read with no filter holds every channel's).
-                let wanted = Set(channels)
-                // An access change (a member removed) is the relays' to apply, not a message to print.
-                let all = page.entries.filter { if case .message(let m) = $0 { m.access == nil && wanted.contains(m.channel) } else { true } }
-                let entries = all.filter { $0.id <= newest }
-                for entry in entries {
-                    emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
+            try await connection.run { db in
+                let installer = Installer(connection: db)
+                try installer.schema.requireInitialized()
+                let store = ChannelStore(connection: db)
+                for channel in channels { try store.requireKnown(channel) }
+                let tableChannels = names.isEmpty && !channels.isEmpty ? [] : names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
+                // Without a table, --channel replays only its messages; a page read for tables holds none.
+                let logChannels = tableChannels.map { $0 + channels.map(ChannelName.forMessages) }
+                let log = ChangeLog(connection: db)
+                var after: Int64
+                switch start {
+                case .afterID(let id): after = id
+                case .at(let date): after = try log.lastID(before: date)
                 }
-                printed += entries.count
-                // Everything up to the page's end (or up to `newest`, past which nothing is printed) is done.
-                after = max(after, min(page.through, newest))
-                reachedEnd = !page.full || page.through >= newest
+                // Replay what was committed when we started (ticking numbers it, with or without a
+                // relay running); `listen --since` continues from there.
+                let newest = try Ticker(connection: db).tick()
+                if after > newest { throw CursorAhead(requested: after, newest: newest) }
+                var printed = 0
+                var reachedEnd = false
+                while !reachedEnd {
+                    let pageSize = min(1000, (limit ?? Int.max) - printed)
+                    if pageSize <= 0 { break }
+                    // A page ends at its count or at its byte budget (large rows): `full` says more may follow.
+                    let page = try log.page(after: after, channels: logChannels, limit: pageSize)
+                    if let bad = page.undecodable.first { throw PostgresError(.invalidData, bad.message) }
+                    // Messages come only with --channel (a page read with no filter holds every channel's).
+                    let wanted = Set(channels)
+                    // An access change (a member removed) is the relays' to apply, not a message to print.
+                    let all = page.entries.filter { if case .message(let m) = $0 { m.access == nil && wanted.contains(m.channel) } else { true } }
+                    let entries = all.filter { $0.id <= newest }
+                    for entry in entries {
+                        emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
+                    }
+                    printed += entries.count
+                    // Everything up to the page's end (or up to `newest`, past which nothing is printed) is done.
+                    after = max(after, min(page.through, newest))
+                    reachedEnd = !page.full || page.through >= newest
+                }
+                // Past the end, nothing up to `newest` is left for these tables: resume from there.
+                let resume = reachedEnd ? max(after, newest) : after
+                let noun = channels.isEmpty ? "change" : names.isEmpty ? "message" : "entry"
+                let plural = noun == "entry" ? "entries" : noun + "s"
+                note("\(printed) \(printed == 1 ? noun : plural); continue with --since \(resume)")
             }
-            // Past the end, nothing up to `newest` is left for these tables: resume from there.
-            let resume = reachedEnd ? max(after, newest) : after
-            let noun = channels.isEmpty ? "change" : names.isEmpty ? "message" : "entry"
-            let plural = noun == "entry" ? "entries" : noun + "s"
-            note("\(printed) \(printed == 1 ? noun : plural); continue with --since \(resume)")
         }
     }
 }

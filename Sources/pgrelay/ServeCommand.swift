@@ -50,28 +50,32 @@ struct ServeCommand: AsyncParsableCommand {
             if insecureNoAuth { configuration.insecureNoAuth = true }
 
             // Fail now, with one clear line, if the database is unreachable or pgrelay is not installed.
-            let db = try Connection(conninfo: configuration.conninfo, applicationName: "pgrelay serve")
-            let installer = Installer(connection: db)
-            // An older schema lacks what channels, presence and Supabase clients need: say so now.
-            try installer.schema.requireSchema(atLeast: try SchemaMigration.currentVersion(), for: "pgrelay serve")
+            let tables = try settings.tables()
+            let subscribed = try await Database(conninfo: configuration.conninfo, applicationName: "pgrelay serve").run { db in
+                let installer = Installer(connection: db)
+                // An older schema lacks what channels, presence and Supabase clients need: say so now.
+                try installer.schema.requireSchema(atLeast: try SchemaMigration.currentVersion(), for: "pgrelay serve")
+                return try tables.map { table, events, notify in try installer.subscribe(table, events: events, notify: notify) }
+            }
+            for subscription in subscribed {
+                logger.info(
+                    "subscribed",
+                    metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)", "notify": "\(subscription.notify)"]
+                )
+            }
             if let read = configuration.readConninfo {
                 // The same one clear line for the read server: it must be reachable and hold pgrelay's schema.
                 do {
-                    let standby = try Connection(conninfo: read, applicationName: "pgrelay serve")
-                    try SchemaMigration(connection: standby).requireInitialized()
-                    if try !standby.query("select pg_is_in_recovery() as in_recovery")[0].decode("in_recovery", as: Bool.self) {
+                    let inRecovery = try await Database(conninfo: read, applicationName: "pgrelay serve").run { standby in
+                        try SchemaMigration(connection: standby).requireInitialized()
+                        return try standby.query("select pg_is_in_recovery() as in_recovery")[0].decode("in_recovery", as: Bool.self)
+                    }
+                    if !inRecovery {
                         logger.warning("the read server is not a standby: ticks and the log are read from the primary until it is one")
                     }
                 } catch let error as PostgresError {
                     throw PostgresError(error.code, "read server (--read-url): \(error.message)", sqlState: error.sqlState)
                 }
-            }
-            for (table, events, notify) in try settings.tables() {
-                let subscription = try installer.subscribe(table, events: events, notify: notify)
-                logger.info(
-                    "subscribed",
-                    metadata: ["table": "\(subscription.table)", "events": "\(subscription.events)", "notify": "\(subscription.notify)"]
-                )
             }
             if configuration.auth.isEnabled {
                 logger.notice("authentication on: tokens are required", metadata: ["bind": "\(configuration.host):\(configuration.port)"])

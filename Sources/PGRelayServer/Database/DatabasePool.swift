@@ -3,8 +3,8 @@ import PGRelayPostgres
 import Synchronization
 
 /// A few libpq connections for request handlers. A request takes a free connection or waits its
-/// turn (in order), and its blocking calls run on that connection's own serial queue: libpq
-/// blocks, and blocking calls must stay off Swift's cooperative thread pool.
+/// turn (in order), and its blocking calls run on that connection's own thread (each is a
+/// ``Database``): libpq blocks, and blocking calls must stay off Swift's cooperative thread pool.
 ///
 /// Every connection has a server-side `statement_timeout` and an answer deadline a little past
 /// it, so no request holds a connection for long and waiting is bounded.
@@ -20,18 +20,9 @@ public final class DatabasePool: Sendable {
         }
     }
 
-    private let conninfo: String
     private let configuration: Configuration
-    private let slots: [Slot]
+    private let slots: [Database]
     private let queue: Mutex<Queue>
-
-    /// One connection and the serial queue its calls run on. Unchecked Sendable: `connection` is
-    /// read and written only on `queue`, so one thread at a time.
-    final class Slot: @unchecked Sendable {
-        let queue: DispatchQueue
-        var connection: Connection?
-        init(index: Int) { queue = DispatchQueue(label: "pgrelay.db.\(index)") }
-    }
 
     struct Queue {
         var idle: [Int]
@@ -40,9 +31,13 @@ public final class DatabasePool: Sendable {
     }
 
     public init(conninfo: String, configuration: Configuration = Configuration()) {
-        self.conninfo = conninfo
         self.configuration = configuration
-        self.slots = (0..<configuration.size).map(Slot.init(index:))
+        let timeout = configuration.statementTimeoutMilliseconds
+        self.slots = (0..<configuration.size).map { _ in
+            Database(
+                conninfo: conninfo, applicationName: "pgrelay serve", statementTimeoutMilliseconds: timeout,
+                answerTimeout: Double(timeout) / 1000 + 5)
+        }
         self.queue = Mutex(Queue(idle: Array(0..<configuration.size)))
     }
 
@@ -51,23 +46,7 @@ public final class DatabasePool: Sendable {
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (Connection) throws -> T) async throws -> T {
         let index = try await acquire()
         defer { release(index) }
-        let slot = slots[index]
-        let (conninfo, timeout) = (self.conninfo, configuration.statementTimeoutMilliseconds)
-        return try await withCheckedThrowingContinuation { continuation in
-            slot.queue.async {
-                do {
-                    if slot.connection?.isOK != true {
-                        let connection = try Connection(conninfo: conninfo, applicationName: "pgrelay serve", statementTimeoutMilliseconds: timeout)
-                        connection.answerTimeout = Double(timeout) / 1000 + 5
-                        slot.connection = connection
-                    }
-                    continuation.resume(returning: try body(slot.connection!))
-                } catch {
-                    if slot.connection?.isOK != true { slot.connection = nil }
-                    continuation.resume(throwing: error)
-                }
-            }
-        }
+        return try await slots[index].run(body)
     }
 
     private func acquire() async throws -> Int {

@@ -34,15 +34,16 @@ struct DemoCommand: AsyncParsableCommand {
         try await reportingErrors {
             var logger = Logger(label: "pgrelay")
             logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
-            let cluster = connection.conninfo.isEmpty ? try PrivateCluster.start() : nil
+            let cluster = connection.conninfo.isEmpty ? try await Blocking.run { try PrivateCluster.start() } : nil
             defer { cluster?.stop() }
             let conninfo = cluster?.conninfo ?? connection.conninfo
 
-            let db = try Connection(conninfo: conninfo, applicationName: "pgrelay demo")
-            let installer = Installer(connection: db)
-            _ = try installer.schema.initialize()
-            try db.execute(DemoSchema.sql)
-            for table in DemoSchema.tables { _ = try installer.subscribe(table) }
+            try await Database(conninfo: conninfo, applicationName: "pgrelay demo").run { db in
+                let installer = Installer(connection: db)
+                _ = try installer.schema.initialize()
+                try db.execute(DemoSchema.sql)
+                for table in DemoSchema.tables { _ = try installer.subscribe(table) }
+            }
 
             var configuration = ServeConfiguration(conninfo: conninfo)
             configuration.port = port
@@ -64,7 +65,7 @@ struct DemoCommand: AsyncParsableCommand {
                     """
                 )
             }
-            try writer?.start()
+            try await writer?.start()
             defer { writer?.stop() }
             try await app.runService()
         }

@@ -18,9 +18,13 @@ final class DemoWriter: Sendable {
     }
 
     /// Starts writing; returns at once.
-    func start() throws {
-        let connection = try Connection(conninfo: conninfo, applicationName: "pgrelay demo writer")
-        try Self.seed(connection)
+    func start() async throws {
+        let conninfo = self.conninfo
+        let connection = try await Blocking.run {
+            let connection = try Connection(conninfo: conninfo, applicationName: "pgrelay demo writer")
+            try Self.seed(connection)
+            return connection
+        }
         let thread = Thread { [self] in
             defer { ended.signal() }
             var generator = SystemRandomNumberGenerator()

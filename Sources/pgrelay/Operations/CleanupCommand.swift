@@ -26,33 +26,34 @@ struct CleanupCommand: AsyncParsableCommand {
         try await reportingErrors {
             let age = try RetentionAge(parsing: olderThan)
             let presenceAge = try RetentionAge(parsing: presenceOlderThan)
-            let db = try connection.connect()
-            let installer = Installer(connection: db)
-            try installer.schema.requireInitialized()
-            let log = try ChangeLog(connection: db).removeOlder(thanSeconds: age.seconds, dryRun: dryRun)
-            var rows: [(what: String, key: String, count: Int64, rule: String)] = [
-                ("changes", "changes", log.changes, "committed more than \(age) ago"),
-                ("ticks", "ticks", log.ticks, "of those changes (the newest kept)"),
-                ("channel messages", "messages", log.messages, "sent more than \(age) ago"),
-            ]
-            if try installer.schema.schemaVersion() >= SchemaMigration.presenceVersion {
-                let presence = PresenceStore(connection: db)
-                let stale =
-                    try dryRun ? presence.countOffline(forSeconds: presenceAge.seconds) : presence.cleanup(offlineForSeconds: presenceAge.seconds)
-                rows.append(("stale presence", "presence", Int64(stale), "users offline for more than \(presenceAge)"))
+            try await connection.run { db in
+                let installer = Installer(connection: db)
+                try installer.schema.requireInitialized()
+                let log = try ChangeLog(connection: db).removeOlder(thanSeconds: age.seconds, dryRun: dryRun)
+                var rows: [(what: String, key: String, count: Int64, rule: String)] = [
+                    ("changes", "changes", log.changes, "committed more than \(age) ago"),
+                    ("ticks", "ticks", log.ticks, "of those changes (the newest kept)"),
+                    ("channel messages", "messages", log.messages, "sent more than \(age) ago"),
+                ]
+                if try installer.schema.schemaVersion() >= SchemaMigration.presenceVersion {
+                    let presence = PresenceStore(connection: db)
+                    let stale =
+                        try dryRun ? presence.countOffline(forSeconds: presenceAge.seconds) : presence.cleanup(offlineForSeconds: presenceAge.seconds)
+                    rows.append(("stale presence", "presence", Int64(stale), "users offline for more than \(presenceAge)"))
+                }
+                if try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion {
+                    let gone = try RelayDirectory(connection: db).removeGone(dryRun: dryRun)
+                    rows.append(("gone relays", "relays", Int64(gone.relays), "no heartbeat within their expiry"))
+                    rows.append(("their connections", "connections", Int64(gone.connections), "published by relays that are gone"))
+                }
+                if json {
+                    emit(JSONValue.object([("dry_run", .bool(dryRun))] + rows.map { ($0.key, JSONValue.number(String($0.count))) }).jsonText)
+                    return
+                }
+                emit(
+                    TextTable(header: [dryRun ? "WOULD REMOVE" : "REMOVED", "COUNT", "WHICH"], rows: rows.map { [$0.what, String($0.count), $0.rule] })
+                        .rendered)
             }
-            if try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion {
-                let gone = try RelayDirectory(connection: db).removeGone(dryRun: dryRun)
-                rows.append(("gone relays", "relays", Int64(gone.relays), "no heartbeat within their expiry"))
-                rows.append(("their connections", "connections", Int64(gone.connections), "published by relays that are gone"))
-            }
-            if json {
-                emit(JSONValue.object([("dry_run", .bool(dryRun))] + rows.map { ($0.key, JSONValue.number(String($0.count))) }).jsonText)
-                return
-            }
-            emit(
-                TextTable(header: [dryRun ? "WOULD REMOVE" : "REMOVED", "COUNT", "WHICH"], rows: rows.map { [$0.what, String($0.count), $0.rule] })
-                    .rendered)
         }
     }
 }

@@ -18,120 +18,121 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let db = try connection.connect()
-            let installer = Installer(connection: db)
-            try installer.schema.requireInitialized()
-            // Numbers what committed meanwhile, so the figures are current with no relay running.
-            try Ticker(connection: db).tick()
-            let log = ChangeLog(connection: db)
-            let stats = try log.statistics()
-            let subscriptions = try installer.subscriptions()
-            let relays = try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion ? try RelayDirectory(connection: db).relays() : []
-            var lags: [String: RelayInstance.Lag] = [:]
-            for relay in relays where !relay.gone {
-                let position = relay.deliveredID ?? 0
-                lags[relay.id] = .init(
-                    ids: max(0, stats.newestID - position), seconds: position >= stats.newestID ? 0 : try log.lagSeconds(after: position))
-            }
-            let standbys = try Standbys(connection: db).list()
-            let live = relays.filter { !$0.gone }
-            var problems: [String] = []
-            if live.isEmpty { problems.append("no relay is live (run pgrelay serve)") }
-            for relay in live {
-                if let lag = lags[relay.id], lag.seconds > maxLagSeconds {
-                    problems.append(
-                        "relay \(Self.short(relay.id)) is \(lag.ids) ids (\(Self.seconds(lag.seconds))) behind, more than --max-lag-seconds \(Self.seconds(maxLagSeconds))"
-                    )
+            try await connection.run { db in
+                let installer = Installer(connection: db)
+                try installer.schema.requireInitialized()
+                // Numbers what committed meanwhile, so the figures are current with no relay running.
+                try Ticker(connection: db).tick()
+                let log = ChangeLog(connection: db)
+                let stats = try log.statistics()
+                let subscriptions = try installer.subscriptions()
+                let relays = try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion ? try RelayDirectory(connection: db).relays() : []
+                var lags: [String: RelayInstance.Lag] = [:]
+                for relay in relays where !relay.gone {
+                    let position = relay.deliveredID ?? 0
+                    lags[relay.id] = .init(
+                        ids: max(0, stats.newestID - position), seconds: position >= stats.newestID ? 0 : try log.lagSeconds(after: position))
                 }
-            }
-            for subscription in subscriptions where !subscription.isHealthy {
-                problems.append("\(subscription.table): \(subscription.health)")
-            }
-            if json {
-                emit(
-                    JSONValue.object([
-                        ("database", .string(db.databaseName)),
-                        ("schema_version", .number(String(stats.schemaVersion))),
-                        ("healthy", .bool(problems.isEmpty)),
-                        ("problems", .array(problems.map(JSONValue.string))),
-                        ("newest_id", .number(String(stats.newestID))),
-                        ("log_changes", .number(String(stats.changes))),
-                        ("log_bytes", .number(String(stats.bytes))),
-                        (
-                            "subscriptions",
-                            .array(
-                                subscriptions.map { s in
-                                    .object([
-                                        ("table", .string(s.table.description)), ("events", .string(s.events.description)),
-                                        ("notify", .string(s.notify.rawValue)),
-                                        ("condition", s.condition.map(JSONValue.string) ?? .null), ("health", .string(s.health)),
-                                    ])
-                                })
-                        ),
-                        ("relays", .array(relays.map { relay in Self.json(relay, lag: lags[relay.id]) })),
-                        ("live_relays", .number(String(live.count))),
-                        ("standbys", .array(standbys.map(Self.json))),
-                        ("connections", .number(String(live.map(\.connections).reduce(0, +)))),
-                    ]).jsonText)
-            } else {
-                emit(
-                    TextTable(
-                        header: ["database", db.databaseName],
-                        rows: [
-                            ["schema version", String(stats.schemaVersion)],
-                            ["newest id", String(stats.newestID)],
-                            ["log", "\(stats.changes) changes, \(Self.bytes(stats.bytes))"],
-                            [
-                                "relays",
-                                "\(live.count) live"
-                                    + (relays.count > live.count ? ", \(relays.count - live.count) gone (pgrelay cleanup removes them)" : ""),
-                            ],
-                            ["connections", String(live.map(\.connections).reduce(0, +))],
-                            ["status", problems.isEmpty ? "ok" : problems.joined(separator: "; ")],
-                        ]
-                    ).rendered)
-                if !subscriptions.isEmpty {
-                    emit("")
+                let standbys = try Standbys(connection: db).list()
+                let live = relays.filter { !$0.gone }
+                var problems: [String] = []
+                if live.isEmpty { problems.append("no relay is live (run pgrelay serve)") }
+                for relay in live {
+                    if let lag = lags[relay.id], lag.seconds > maxLagSeconds {
+                        problems.append(
+                            "relay \(Self.short(relay.id)) is \(lag.ids) ids (\(Self.seconds(lag.seconds))) behind, more than --max-lag-seconds \(Self.seconds(maxLagSeconds))"
+                        )
+                    }
+                }
+                for subscription in subscriptions where !subscription.isHealthy {
+                    problems.append("\(subscription.table): \(subscription.health)")
+                }
+                if json {
+                    emit(
+                        JSONValue.object([
+                            ("database", .string(db.databaseName)),
+                            ("schema_version", .number(String(stats.schemaVersion))),
+                            ("healthy", .bool(problems.isEmpty)),
+                            ("problems", .array(problems.map(JSONValue.string))),
+                            ("newest_id", .number(String(stats.newestID))),
+                            ("log_changes", .number(String(stats.changes))),
+                            ("log_bytes", .number(String(stats.bytes))),
+                            (
+                                "subscriptions",
+                                .array(
+                                    subscriptions.map { s in
+                                        .object([
+                                            ("table", .string(s.table.description)), ("events", .string(s.events.description)),
+                                            ("notify", .string(s.notify.rawValue)),
+                                            ("condition", s.condition.map(JSONValue.string) ?? .null), ("health", .string(s.health)),
+                                        ])
+                                    })
+                            ),
+                            ("relays", .array(relays.map { relay in Self.json(relay, lag: lags[relay.id]) })),
+                            ("live_relays", .number(String(live.count))),
+                            ("standbys", .array(standbys.map(Self.json))),
+                            ("connections", .number(String(live.map(\.connections).reduce(0, +)))),
+                        ]).jsonText)
+                } else {
                     emit(
                         TextTable(
-                            header: ["TABLE", "EVENTS", "NOTIFY", "CONDITION", "HEALTH"],
-                            rows: subscriptions.map {
-                                [$0.table.description, $0.events.description, $0.notify.rawValue, $0.condition ?? "-", $0.health]
-                            }
-                        ).rendered)
-                }
-                if !relays.isEmpty {
-                    emit("")
-                    emit(
-                        TextTable(
-                            header: ["RELAY", "STATE", "ADDRESS", "VERSION", "POSITION", "LAG IDS", "LAG", "CONNECTIONS", "HEARTBEAT", "STARTED"],
-                            rows: relays.map { relay in
-                                let lag = lags[relay.id]
-                                return [
-                                    Self.short(relay.id), relay.gone ? "gone" : "live", "\(relay.host):\(relay.port.map(String.init) ?? "?")",
-                                    relay.version,
-                                    relay.deliveredID.map(String.init) ?? "-", lag.map { String($0.ids) } ?? "-",
-                                    lag.map { Self.seconds($0.seconds) } ?? "-",
-                                    String(relay.connections), "\(Self.seconds(relay.heartbeatAge)) ago", relay.startedAt,
-                                ]
-                            }
-                        ).rendered)
-                }
-                if !standbys.isEmpty {
-                    emit("")
-                    emit(
-                        TextTable(
-                            header: ["STANDBY", "ADDRESS", "STATE", "REPLAY BEHIND", "REPLAY LAG"],
-                            rows: standbys.map { standby in
+                            header: ["database", db.databaseName],
+                            rows: [
+                                ["schema version", String(stats.schemaVersion)],
+                                ["newest id", String(stats.newestID)],
+                                ["log", "\(stats.changes) changes, \(Self.bytes(stats.bytes))"],
                                 [
-                                    standby.name, standby.address ?? "local", standby.state ?? "-", standby.replayBytesBehind.map(Self.bytes) ?? "-",
-                                    standby.replayLagSeconds.map(Self.seconds) ?? "-",
-                                ]
-                            }
+                                    "relays",
+                                    "\(live.count) live"
+                                        + (relays.count > live.count ? ", \(relays.count - live.count) gone (pgrelay cleanup removes them)" : ""),
+                                ],
+                                ["connections", String(live.map(\.connections).reduce(0, +))],
+                                ["status", problems.isEmpty ? "ok" : problems.joined(separator: "; ")],
+                            ]
                         ).rendered)
+                    if !subscriptions.isEmpty {
+                        emit("")
+                        emit(
+                            TextTable(
+                                header: ["TABLE", "EVENTS", "NOTIFY", "CONDITION", "HEALTH"],
+                                rows: subscriptions.map {
+                                    [$0.table.description, $0.events.description, $0.notify.rawValue, $0.condition ?? "-", $0.health]
+                                }
+                            ).rendered)
+                    }
+                    if !relays.isEmpty {
+                        emit("")
+                        emit(
+                            TextTable(
+                                header: ["RELAY", "STATE", "ADDRESS", "VERSION", "POSITION", "LAG IDS", "LAG", "CONNECTIONS", "HEARTBEAT", "STARTED"],
+                                rows: relays.map { relay in
+                                    let lag = lags[relay.id]
+                                    return [
+                                        Self.short(relay.id), relay.gone ? "gone" : "live", "\(relay.host):\(relay.port.map(String.init) ?? "?")",
+                                        relay.version,
+                                        relay.deliveredID.map(String.init) ?? "-", lag.map { String($0.ids) } ?? "-",
+                                        lag.map { Self.seconds($0.seconds) } ?? "-",
+                                        String(relay.connections), "\(Self.seconds(relay.heartbeatAge)) ago", relay.startedAt,
+                                    ]
+                                }
+                            ).rendered)
+                    }
+                    if !standbys.isEmpty {
+                        emit("")
+                        emit(
+                            TextTable(
+                                header: ["STANDBY", "ADDRESS", "STATE", "REPLAY BEHIND", "REPLAY LAG"],
+                                rows: standbys.map { standby in
+                                    [
+                                        standby.name, standby.address ?? "local", standby.state ?? "-", standby.replayBytesBehind.map(Self.bytes) ?? "-",
+                                        standby.replayLagSeconds.map(Self.seconds) ?? "-",
+                                    ]
+                                }
+                            ).rendered)
+                    }
                 }
+                if !problems.isEmpty { throw ExitCode(2) }
             }
-            if !problems.isEmpty { throw ExitCode(2) }
         }
     }
 

@@ -12,42 +12,43 @@ struct SubscriptionsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let db = try connection.connect()
-            let subscriptions = try Installer(connection: db).subscriptions()
-            let lastHour = subscriptions.isEmpty ? [:] : try ChangeLog(connection: db).counts(withinSeconds: 3600)
-            if json {
+            try await connection.run { db in
+                let subscriptions = try Installer(connection: db).subscriptions()
+                let lastHour = subscriptions.isEmpty ? [:] : try ChangeLog(connection: db).counts(withinSeconds: 3600)
+                if json {
+                    emit(
+                        JSONValue.array(
+                            subscriptions.map { s in
+                                .object([
+                                    ("id", s.id.map { .number(String($0)) } ?? .null),
+                                    ("schema", .string(s.table.schema)), ("table", .string(s.table.name)), ("channel", .string(s.channel)),
+                                    ("events", .array(s.events.sorted.map { .string($0.rawValue) })), ("notify", .string(s.notify.rawValue)),
+                                    ("condition", s.condition.map(JSONValue.string) ?? .null),
+                                    ("changes_last_hour", .number(String(lastHour[s.channel] ?? 0))),
+                                    ("created_at", .string(s.createdAt)),
+                                    ("health", .string(s.health)),
+                                ])
+                            }
+                        ).jsonText)
+                    return
+                }
+                if subscriptions.isEmpty {
+                    emit("no tables subscribed; run pgrelay subscribe <table>")
+                    return
+                }
                 emit(
-                    JSONValue.array(
-                        subscriptions.map { s in
-                            .object([
-                                ("id", s.id.map { .number(String($0)) } ?? .null),
-                                ("schema", .string(s.table.schema)), ("table", .string(s.table.name)), ("channel", .string(s.channel)),
-                                ("events", .array(s.events.sorted.map { .string($0.rawValue) })), ("notify", .string(s.notify.rawValue)),
-                                ("condition", s.condition.map(JSONValue.string) ?? .null),
-                                ("changes_last_hour", .number(String(lastHour[s.channel] ?? 0))),
-                                ("created_at", .string(s.createdAt)),
-                                ("health", .string(s.health)),
-                            ])
+                    TextTable(
+                        header: ["ID", "TABLE", "EVENTS", "NOTIFY", "CONDITION", "CHANNEL", "CHANGES 1H", "CREATED", "HEALTH"],
+                        rows: subscriptions.map {
+                            [
+                                $0.id.map(String.init) ?? "-", $0.table.description, $0.events.description, $0.notify.rawValue, $0.condition ?? "-",
+                                $0.channel,
+                                String(lastHour[$0.channel] ?? 0), $0.createdAt, $0.health,
+                            ]
                         }
-                    ).jsonText)
-                return
+                    ).rendered)
+                if subscriptions.contains(where: { !$0.isHealthy }) { throw ExitCode(2) }
             }
-            if subscriptions.isEmpty {
-                emit("no tables subscribed; run pgrelay subscribe <table>")
-                return
-            }
-            emit(
-                TextTable(
-                    header: ["ID", "TABLE", "EVENTS", "NOTIFY", "CONDITION", "CHANNEL", "CHANGES 1H", "CREATED", "HEALTH"],
-                    rows: subscriptions.map {
-                        [
-                            $0.id.map(String.init) ?? "-", $0.table.description, $0.events.description, $0.notify.rawValue, $0.condition ?? "-",
-                            $0.channel,
-                            String(lastHour[$0.channel] ?? 0), $0.createdAt, $0.health,
-                        ]
-                    }
-                ).rendered)
-            if subscriptions.contains(where: { !$0.isHealthy }) { throw ExitCode(2) }
         }
     }
 }

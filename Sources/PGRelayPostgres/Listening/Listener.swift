@@ -192,12 +192,11 @@ public final class Listener: Sendable {
         )
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
-        let thread = Thread { [self] in
-            var loop = ListenerLoop(configuration: configuration, logger: logger, continuation: continuation, stop: stop)
+        let (configuration, logger) = (self.configuration, self.logger)
+        ReconnectingThread.start(name: "pgrelay listener", role: "listener", logger: logger, stop: stop) { thread in
+            var loop = ListenerLoop(configuration: configuration, logger: logger, continuation: continuation, thread: thread)
             loop.run()
         }
-        thread.name = "pgrelay listener"
-        thread.start()
         return stream
     }
 
@@ -207,22 +206,22 @@ public final class Listener: Sendable {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: RawNotification.self, throwing: Error.self)
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
-        let thread = Thread {
-            do {
+        // Raw notifications cannot be replayed: the first failure ends the stream, no retry.
+        ReconnectingThread.start(name: "pgrelay raw listener", role: "raw listener", logger: Logger(label: "pgrelay.listen"), stop: stop) { thread in
+            thread.run {
                 let connection = try Connection(conninfo: conninfo, applicationName: "pgrelay listen --channel")
                 for channel in channels { try connection.listen(channel) }
-                while !stop.isSet {
+                while !thread.stop.isSet {
                     for notification in try connection.waitForNotifications(timeout: 0.25) {
                         continuation.yield(notification)
                     }
                 }
-                continuation.finish()
-            } catch {
+            } failed: { error in
                 continuation.finish(throwing: error)
+                return false
             }
+            continuation.finish()
         }
-        thread.name = "pgrelay raw listener"
-        thread.start()
         return stream
     }
 }

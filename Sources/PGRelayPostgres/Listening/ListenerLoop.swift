@@ -8,11 +8,12 @@ struct ListenerLoop {
     let configuration: Listener.Configuration
     let logger: Logger
     let continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation
-    let stop: StopFlag
+    /// The thread this loop runs on: its stop flag, back-off and sleep.
+    let thread: ReconnectingThread
+    var stop: StopFlag { thread.stop }
 
     /// Where the consumer is. Nil until the first connection when starting at the newest change.
     private var cursor: DeliveryCursor?
-    private var backoff = Backoff()
     /// `auto` notify mode's idle rule: whether this reader holds the lease, drains or sleeps.
     private var lease: AwakeLease
     /// The log's writers a draining reader waits for (``Ticker/writersOnLog()``).
@@ -20,36 +21,35 @@ struct ListenerLoop {
     /// Whether the database has the lease (schema version 12).
     private var leased = false
 
-    init(configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation, stop: StopFlag)
-    {
+    init(
+        configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation,
+        thread: ReconnectingThread
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.continuation = continuation
-        self.stop = stop
+        self.thread = thread
         self.cursor = configuration.startAfter.map(DeliveryCursor.init(after:))
         self.lease = AwakeLease(seconds: configuration.poll.leaseSeconds)
     }
 
     mutating func run() {
         var connectedOnce = false
-        while !stop.isSet {
-            do {
-                let connection = try Connection(conninfo: configuration.conninfo, applicationName: configuration.applicationName)
-                connection.answerTimeout = configuration.answerTimeout
-                try session(on: connection, connectedOnce: &connectedOnce)
-            } catch {
-                // A CLI gives up when it cannot start at all; after that, and for the daemon
-                // always, nothing but stopping ends the listener: a cancelled query, a statement
-                // timeout, a restart or a dead network are retried from the cursor.
-                if !connectedOnce && configuration.failOnFirstConnect {
-                    continuation.finish(throwing: error)
-                    return
-                }
-                configuration.onDisconnect?(error)
-                let delay = backoff.nextDelay()
-                logger.warning("listener failed; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
-                sleep(seconds: delay)
+        let configuration = self.configuration
+        thread.run {
+            let connection = try Connection(conninfo: configuration.conninfo, applicationName: configuration.applicationName)
+            connection.answerTimeout = configuration.answerTimeout
+            try session(on: connection, connectedOnce: &connectedOnce)
+        } failed: { error in
+            // A CLI gives up when it cannot start at all; after that, and for the daemon
+            // always, nothing but stopping ends the listener: a cancelled query, a statement
+            // timeout, a restart or a dead network are retried from the cursor.
+            if !connectedOnce && configuration.failOnFirstConnect {
+                continuation.finish(throwing: error)
+                return false
             }
+            configuration.onDisconnect?(error)
+            return true
         }
         continuation.finish()
     }
@@ -102,7 +102,7 @@ struct ListenerLoop {
             // Reset the backoff only once a session has worked for a while, so that an error
             // that recurs right after each reconnect is retried at the backoff's pace.
             healthyRounds += 1
-            if healthyRounds == 10 { backoff.reset() }
+            if healthyRounds == 10 { thread.healthy() }
             if leased { try followLease(foundChanges: found, ticker: ticker) }
             // Wait for a wake-up or the next poll; a NOTIFY's payload is not read, only its channel.
             // With the lease (schema 12): at the busy rate while it holds the lease or drains,
@@ -208,10 +208,5 @@ struct ListenerLoop {
         case .only(let tables): subscriptions = try installer.subscriptions(for: tables)
         }
         return Dictionary(subscriptions.map { ($0.channel, $0.table) }, uniquingKeysWith: { first, _ in first })
-    }
-
-    private func sleep(seconds: Double) {
-        let deadline = Date().addingTimeInterval(seconds)
-        while !stop.isSet, Date() < deadline { Thread.sleep(forTimeInterval: min(0.05, seconds)) }
     }
 }

@@ -30,38 +30,28 @@ public final class EphemeralListener: Sendable {
         let stop = StopFlag()
         continuation.onTermination = { _ in stop.set() }
         let (conninfo, logger) = (self.conninfo, self.logger)
-        let thread = Thread {
-            var backoff = Backoff()
-            while !stop.isSet {
-                do {
-                    let connection = try Connection(conninfo: conninfo, applicationName: "pgrelay ephemeral")
-                    let log = EphemeralLog(connection: connection)
-                    try connection.listen(EphemeralLog.wakeChannel)
-                    var snapshot = try log.read(after: nil).snapshot
-                    onConnect()
-                    var lastCleanup = Date.distantPast
-                    while !stop.isSet {
-                        let (next, events) = try log.read(after: snapshot)
-                        snapshot = next
-                        if !events.isEmpty { continuation.yield(events) }
-                        if Date().timeIntervalSince(lastCleanup) > 10 {
-                            try log.deleteOlder(thanSeconds: Self.keepSeconds)
-                            lastCleanup = Date()
-                        }
-                        backoff.reset()
-                        _ = try connection.waitForNotifications(timeout: 1)
+        ReconnectingThread.start(name: "pgrelay ephemeral", role: "ephemeral listener", logger: logger, stop: stop) { thread in
+            thread.run {
+                let connection = try Connection(conninfo: conninfo, applicationName: "pgrelay ephemeral")
+                let log = EphemeralLog(connection: connection)
+                try connection.listen(EphemeralLog.wakeChannel)
+                var snapshot = try log.read(after: nil).snapshot
+                onConnect()
+                var lastCleanup = Date.distantPast
+                while !thread.stop.isSet {
+                    let (next, events) = try log.read(after: snapshot)
+                    snapshot = next
+                    if !events.isEmpty { continuation.yield(events) }
+                    if Date().timeIntervalSince(lastCleanup) > 10 {
+                        try log.deleteOlder(thanSeconds: Self.keepSeconds)
+                        lastCleanup = Date()
                     }
-                } catch {
-                    let delay = backoff.nextDelay()
-                    logger.warning("ephemeral listener failed; reconnecting", metadata: ["error": "\(error)", "retry_in_s": "\(delay)"])
-                    let deadline = Date().addingTimeInterval(delay)
-                    while !stop.isSet, Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+                    thread.healthy()
+                    _ = try connection.waitForNotifications(timeout: 1)
                 }
             }
             continuation.finish()
         }
-        thread.name = "pgrelay ephemeral"
-        thread.start()
         return stream
     }
 }
