@@ -48,7 +48,8 @@ public struct TriggerTemplate: Sendable {
         let arguments = [channel, notify.rawValue, table.schema, table.name] + key.map(\.name)
         let function = Self.conditionFunction(channel: channel)
         let ownCapture = condition.flatMap { _ in
-            captureRows?.renderCaptureRows(function: Self.rowsFunction(channel: channel), settings: Self.searchPathOnly, matches: "\(function)(r::\(table.quoted))")
+            captureRows?.renderCaptureRows(
+                function: Self.rowsFunction(channel: channel), settings: Self.searchPathOnly, matches: "\(function)(r::\(table.quoted))")
         }
         return render(
             values: [

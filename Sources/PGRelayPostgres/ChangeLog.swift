@@ -157,7 +157,8 @@ public struct ChangeLog {
             found += count
             let expanded: [LogEntry]
             do {
-                expanded = try LogRecord.entries(in: JSONValue(parsing: record), count: count, firstID: first, timestamp: try row.decode("committed_at"))
+                expanded = try LogRecord.entries(
+                    in: JSONValue(parsing: record), count: count, firstID: first, timestamp: try row.decode("committed_at"))
             } catch {
                 // Its ids stay reserved (the tick numbered them by n), so nothing after it moves.
                 page.undecodable.append((first, "change \(first) in realtime.log cannot be decoded: \(error)"))

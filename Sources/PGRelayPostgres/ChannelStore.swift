@@ -97,7 +97,8 @@ public struct ChannelStore {
     /// written to the log: the relays deliver it to the channel's subscribers connected now.
     public func send(_ draft: MessageDraft, ephemeral: Bool = false) throws {
         try SchemaMigration(connection: connection).requireSchema(
-            atLeast: ephemeral ? SchemaMigration.ephemeralVersion : SchemaMigration.messagesVersion, for: ephemeral ? "ephemeral events" : "sending messages"
+            atLeast: ephemeral ? SchemaMigration.ephemeralVersion : SchemaMigration.messagesVersion,
+            for: ephemeral ? "ephemeral events" : "sending messages"
         )
         let found = try get(draft.channel)
         if let sender = draft.sender {
@@ -105,7 +106,8 @@ public struct ChannelStore {
                 "select role, can_send from realtime.channel_members where channel = \(draft.channel) and user_id = \(sender)"
             ).first
             try found.channel.requireSendable(
-                by: sender, role: try membership?.decode("role", as: ChannelRole.self), canSend: try membership?.decode("can_send", as: Bool.self) ?? false
+                by: sender, role: try membership?.decode("role", as: ChannelRole.self),
+                canSend: try membership?.decode("can_send", as: Bool.self) ?? false
             )
         }
         if ephemeral {
@@ -145,7 +147,9 @@ public struct ChannelStore {
               from realtime.channel_members where channel = \(name) order by joined_at, user_id
             """
         ).map { row in
-            Member(user: try row.decode("user_id"), role: try row.decode("role"), canSend: try row.decode("can_send"), joinedAt: try row.decode("joined_at"))
+            Member(
+                user: try row.decode("user_id"), role: try row.decode("role"), canSend: try row.decode("can_send"),
+                joinedAt: try row.decode("joined_at"))
         }
     }
 

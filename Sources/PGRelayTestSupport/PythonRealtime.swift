@@ -1,5 +1,6 @@
 import Foundation
 import PGRelayPostgres
+import Synchronization
 
 /// The real, unmodified Supabase Python client (`realtime` 2.34.1 from PyPI), in a virtual
 /// environment the tests make once under `.build/python-realtime` (or the Python that
@@ -12,12 +13,13 @@ import PGRelayPostgres
 /// changes between were the test's to lose. The tests check what arrives, not how fast.
 public enum PythonRealtime {
     public static let version = "2.34.1"
-    private static let lock = NSLock()
+    /// Held while the venv is made: concurrent tests wait for the first to finish it.
+    private static let lock = Mutex(())
 
     /// The venv's python, made (and the package installed) on first use.
     public static func python() throws -> String {
         if let given = ProcessInfo.processInfo.environment["PGRELAY_TEST_PYTHON"] { return given }
-        return try lock.withLock {
+        return try lock.withLock { _ in
             let directory = FileManager.default.currentDirectoryPath + "/.build/python-realtime"
             let python = directory + "/bin/python"
             let marker = directory + "/installed-realtime-\(version)"

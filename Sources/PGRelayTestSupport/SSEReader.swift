@@ -1,13 +1,14 @@
 import Foundation
+import Synchronization
 
 /// A blocking SSE client on a raw socket, for tests that need many readers, or a reader that
 /// pauses: it reads only when asked (``read(until:timeout:)``), so between calls the socket
 /// fills up and the server's writes back up, as with a stalled browser. Call it from a thread
 /// of its own (``Workers``), never from Swift's cooperative pool.
 ///
-/// Unchecked Sendable: a test hands a reader to one worker thread at a time and reads `seen`
-/// only after that worker has finished (``Workers/run(_:name:_:)`` returns after its threads end).
-public final class SSEReader: @unchecked Sendable {
+/// Sendable: what it has read is behind a lock, so a test may hand a reader between worker
+/// threads and look at `seen` from any of them.
+public final class SSEReader: Sendable {
     /// What the stream said so far.
     public struct Seen: Sendable {
         public var status: Int?
@@ -24,12 +25,10 @@ public final class SSEReader: @unchecked Sendable {
     }
 
     let fd: Int32
-    public private(set) var seen = Seen()
-    private var raw: [UInt8] = []
-    private var body: [UInt8] = []
-    private var headerDone = false
-    private var chunkRemaining = 0
-    private var event = (id: Int64?.none, name: "", data: "")
+    private let state = Mutex(Stream())
+
+    /// What the stream said so far.
+    public var seen: Seen { state.withLock { $0.seen } }
 
     /// Connects and sends the request; reads nothing yet.
     public init(port: Int, path: String, lastEventID: Int64? = nil, receiveBuffer: Int32? = nil, from source: String? = nil) throws {
@@ -39,15 +38,15 @@ public final class SSEReader: @unchecked Sendable {
         try sendAll(fd, request + "\r\n")
     }
 
-    private var isClosed = false
-
     deinit { close() }
 
     /// Closes the connection now, as a client that is killed does.
     public func close() {
-        guard !isClosed else { return }
-        isClosed = true
-        Foundation.close(fd)
+        let open = state.withLock { stream in
+            defer { stream.isClosed = true }
+            return !stream.isClosed
+        }
+        if open { Foundation.close(fd) }
     }
 
     /// Reads until `condition` holds, the server closes, or `timeout` seconds pass; returns what was seen.
@@ -55,20 +54,32 @@ public final class SSEReader: @unchecked Sendable {
     public func read(timeout: Double = 60, until condition: (Seen) -> Bool) -> Seen {
         let deadline = Date().addingTimeInterval(timeout)
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while !condition(seen), !seen.closed, Date() < deadline {
+        while state.withLock({ !condition($0.seen) && !$0.seen.closed }), Date() < deadline {
             var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             guard poll(&descriptor, 1, 200) > 0 else { continue }
             let n = Foundation.read(fd, &buffer, buffer.count)
             if n <= 0 {
-                seen.closed = true
+                state.withLock { $0.seen.closed = true }
                 break
             }
-            consume(buffer[0..<n])
+            let bytes = Array(buffer[0..<n])
+            state.withLock { $0.consume(bytes[...]) }
         }
         return seen
     }
+}
 
-    private func consume(_ bytes: ArraySlice<UInt8>) {
+/// What an ``SSEReader`` has read and parsed, under its lock.
+private struct Stream {
+    var seen = SSEReader.Seen()
+    var raw: [UInt8] = []
+    var body: [UInt8] = []
+    var headerDone = false
+    var chunkRemaining = 0
+    var event = (id: Int64?.none, name: "", data: "")
+    var isClosed = false
+
+    mutating func consume(_ bytes: ArraySlice<UInt8>) {
         raw += bytes
         if !headerDone {
             guard let end = find([13, 10, 13, 10], in: raw) else { return }
@@ -105,7 +116,7 @@ public final class SSEReader: @unchecked Sendable {
         parseLines()
     }
 
-    private func parseLines() {
+    mutating func parseLines() {
         var start = 0
         while let newline = body[start...].firstIndex(of: 10) {
             let lineStart = start
@@ -126,7 +137,7 @@ public final class SSEReader: @unchecked Sendable {
         body.removeFirst(start)
     }
 
-    private func dispatch() {
+    mutating func dispatch() {
         defer { event = (nil, "", "") }
         switch event.name {
         case "live":
@@ -141,7 +152,7 @@ public final class SSEReader: @unchecked Sendable {
         }
     }
 
-    private func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
+    func find(_ needle: [UInt8], in haystack: [UInt8]) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         for i in 0...(haystack.count - needle.count) where haystack[i] == needle[0] {
             if Array(haystack[i..<(i + needle.count)]) == needle { return i }

@@ -3,19 +3,35 @@ import PGRelayCore
 import PGRelayPostgres
 
 /// A database of its own for one test, with pgrelay installed.
+///
+/// Async tests reach it through ``database`` (``execute(_:)``, ``query(_:_:)``: libpq on a thread
+/// of its own); ``connection`` is for code that already runs on a thread of its own (a
+/// ``make(initialized:_:)`` preparation, ``Workers``).
 public struct TestDatabase: Sendable {
     public let conninfo: String
     public let connection: Connection
+    /// The database's async face: a connection of its own, on a thread of its own.
+    public let database: Database
 
     public init(initialized: Bool = true) throws {
-        conninfo = try TestCluster.get().freshDatabase(initialized: initialized)
-        connection = try Connection(conninfo: conninfo)
+        try self.init(existing: try TestCluster.get().freshDatabase(initialized: initialized))
     }
 
     /// A database made elsewhere (a ``StandbyPair``'s primary).
     public init(existing conninfo: String) throws {
         self.conninfo = conninfo
         connection = try Connection(conninfo: conninfo)
+        database = Database(conninfo: conninfo, applicationName: "pgrelay test")
+    }
+
+    /// Runs SQL statements (no parameters), off the cooperative pool.
+    public func execute(_ sql: String) async throws {
+        try await database.run { _ = try $0.execute(sql) }
+    }
+
+    /// Runs one statement with text parameters and returns its rows by position, off the cooperative pool.
+    public func query(_ sql: String, _ parameters: [String?] = []) async throws -> [[String?]] {
+        try await database.run { try $0.query(sql, parameters) }
     }
 
     /// ``init(initialized:)`` on a thread of its own, with `prepare` (create tables, subscribe)

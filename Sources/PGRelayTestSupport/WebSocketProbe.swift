@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A blocking WebSocket client on a raw socket (RFC 6455 framing, text messages only), for the
 /// sockets the relay answers first: a refused token, a user over the limit. HummingbirdWSClient
@@ -6,8 +7,8 @@ import Foundation
 /// relay's error and close frames often do), and then waits forever for them. Every call here
 /// has a deadline. Call it from a thread of its own (``Workers``), never from the cooperative pool.
 ///
-/// Unchecked Sendable: a test uses a probe from one worker thread at a time.
-public final class WebSocketProbe: @unchecked Sendable {
+/// Sendable: what it has received is behind a lock, so a test may hand a probe between threads.
+public final class WebSocketProbe: Sendable {
     /// What the socket said until it closed or the deadline passed.
     public struct Seen: Sendable {
         /// Text messages, in arrival order.
@@ -19,8 +20,11 @@ public final class WebSocketProbe: @unchecked Sendable {
     }
 
     let fd: Int32
-    public private(set) var seen = Seen()
-    private var pending: [UInt8] = []
+    private let state = Mutex(Received())
+
+    /// What the socket said so far.
+    public var seen: Seen { state.withLock { $0.seen } }
+    private var pending: [UInt8] { state.withLock { $0.pending } }
 
     /// Connects and upgrades; throws when the answer is not `101 Switching Protocols`.
     public init(port: Int, path: String, headers: [(String, String)] = [], timeout: Double = 30, from source: String? = nil) throws {
@@ -34,7 +38,7 @@ public final class WebSocketProbe: @unchecked Sendable {
             guard Date() < deadline, receive() else { throw TestClusterError("no WebSocket upgrade answer from \(path)") }
         }
         let end = Self.find([13, 10, 13, 10], in: pending)!
-        let head = String(decoding: pending[..<end], as: UTF8.self)
+        let head = String(decoding: pending.prefix(end), as: UTF8.self)
         guard head.hasPrefix("HTTP/1.1 101") else {
             // With the body: a refusal says why there (read until the server closes, briefly).
             let bodyDeadline = Date().addingTimeInterval(5)
@@ -43,7 +47,7 @@ public final class WebSocketProbe: @unchecked Sendable {
             throw TestClusterError("\(path) was not upgraded: \(answer)")
         }
         // What follows the head in the same read is already WebSocket frames.
-        pending.removeFirst(end + 4)
+        state.withLock { $0.pending.removeFirst(end + 4) }
     }
 
     /// Sends a WebSocket upgrade request and returns the whole answer when it is not an upgrade
@@ -76,43 +80,25 @@ public final class WebSocketProbe: @unchecked Sendable {
     @discardableResult
     public func read(timeout: Double = 30, until condition: (Seen) -> Bool = { _ in false }) -> Seen {
         let deadline = Date().addingTimeInterval(timeout)
-        while !condition(seen), !seen.closed {
-            if let (opcode, payload) = nextFrame() {
+        while state.withLock({ !condition($0.seen) && !$0.seen.closed }) {
+            if let (opcode, payload) = state.withLock({ $0.nextFrame() }) {
                 switch opcode {
-                case 0x1: seen.messages.append(String(decoding: payload, as: UTF8.self))
+                case 0x1: state.withLock { $0.seen.messages.append(String(decoding: payload, as: UTF8.self)) }
                 case 0x8:
-                    if payload.count >= 2 { seen.closeCode = UInt16(payload[0]) << 8 | UInt16(payload[1]) }
                     sendFrame(opcode: 0x8, payload: Array(payload.prefix(2)))
-                    seen.closed = true
+                    state.withLock {
+                        if payload.count >= 2 { $0.seen.closeCode = UInt16(payload[0]) << 8 | UInt16(payload[1]) }
+                        $0.seen.closed = true
+                    }
                 case 0x9: sendFrame(opcode: 0xA, payload: payload)
                 default: break
                 }
                 continue
             }
             guard Date() < deadline else { break }
-            if !receive() { seen.closed = true }
+            if !receive() { state.withLock { $0.seen.closed = true } }
         }
         return seen
-    }
-
-    /// One whole frame from what was received, or nil until more arrives. Server frames are not masked.
-    private func nextFrame() -> (opcode: UInt8, payload: [UInt8])? {
-        guard pending.count >= 2 else { return nil }
-        var length = Int(pending[1] & 0x7F)
-        var offset = 2
-        if length == 126 {
-            guard pending.count >= 4 else { return nil }
-            length = Int(pending[2]) << 8 | Int(pending[3])
-            offset = 4
-        } else if length == 127 {
-            guard pending.count >= 10 else { return nil }
-            length = pending[2..<10].reduce(0) { $0 << 8 | Int($1) }
-            offset = 10
-        }
-        guard pending.count >= offset + length else { return nil }
-        let frame = (pending[0] & 0x0F, Array(pending[offset..<(offset + length)]))
-        pending.removeFirst(offset + length)
-        return frame
     }
 
     /// Waits up to 200 ms for bytes; false when the connection ended.
@@ -122,7 +108,8 @@ public final class WebSocketProbe: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         let n = Foundation.read(fd, &buffer, buffer.count)
         guard n > 0 else { return false }
-        pending += buffer[0..<n]
+        let bytes = Array(buffer[0..<n])
+        state.withLock { $0.pending += bytes }
         return true
     }
 
@@ -146,5 +133,31 @@ public final class WebSocketProbe: @unchecked Sendable {
         guard haystack.count >= needle.count else { return nil }
         for i in 0...(haystack.count - needle.count) where haystack[i..<(i + needle.count)].elementsEqual(needle) { return i }
         return nil
+    }
+}
+
+/// What a ``WebSocketProbe`` has received, under its lock.
+private struct Received {
+    var seen = WebSocketProbe.Seen()
+    var pending: [UInt8] = []
+
+    /// One whole frame from what was received, or nil until more arrives. Server frames are not masked.
+    mutating func nextFrame() -> (opcode: UInt8, payload: [UInt8])? {
+        guard pending.count >= 2 else { return nil }
+        var length = Int(pending[1] & 0x7F)
+        var offset = 2
+        if length == 126 {
+            guard pending.count >= 4 else { return nil }
+            length = Int(pending[2]) << 8 | Int(pending[3])
+            offset = 4
+        } else if length == 127 {
+            guard pending.count >= 10 else { return nil }
+            length = pending[2..<10].reduce(0) { $0 << 8 | Int($1) }
+            offset = 10
+        }
+        guard pending.count >= offset + length else { return nil }
+        let frame = (pending[0] & 0x0F, Array(pending[offset..<(offset + length)]))
+        pending.removeFirst(offset + length)
+        return frame
     }
 }

@@ -75,7 +75,9 @@ struct SubscribeCommand: AsyncParsableCommand {
             }
             if noCondition, condition != nil { throw ValidationError("give a CONDITION or --no-condition, not both") }
             let change: Installer.ConditionChange = try noCondition ? .remove : condition.map { .set(try SubscriptionCondition($0)) } ?? .keep
-            let subscription = try await connection.run { try Installer(connection: $0).subscribe(name, events: eventSet, notify: mode, condition: change) }
+            let subscription = try await connection.run {
+                try Installer(connection: $0).subscribe(name, events: eventSet, notify: mode, condition: change)
+            }
             emit(
                 "subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)\(subscription.condition.map { ", where \($0)" } ?? ""))"
                     + " on channel \(subscription.channel)"

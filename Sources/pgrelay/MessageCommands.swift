@@ -109,7 +109,8 @@ struct EventsCommand: AsyncParsableCommand {
                 } else if counts.isEmpty {
                     emit("no messages on channel \(channel) in the last \(span) hours")
                 } else {
-                    emit(TextTable(header: ["EVENT", "COUNT", "LAST SENT"], rows: counts.map { [$0.event, String($0.count), $0.lastSent] }).rendered)
+                    emit(
+                        TextTable(header: ["EVENT", "COUNT", "LAST SENT"], rows: counts.map { [$0.event, String($0.count), $0.lastSent] }).rendered)
                 }
             }
         }

@@ -61,7 +61,8 @@ struct ReplayCommand: AsyncParsableCommand {
                 try installer.schema.requireInitialized()
                 let store = ChannelStore(connection: db)
                 for channel in channels { try store.requireKnown(channel) }
-                let tableChannels = names.isEmpty && !channels.isEmpty ? [] : names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
+                let tableChannels =
+                    names.isEmpty && !channels.isEmpty ? [] : names.isEmpty ? nil : try installer.subscriptions(for: names).map(\.channel)
                 // Without a table, --channel replays only its messages; a page read for tables holds none.
                 let logChannels = tableChannels.map { $0 + channels.map(ChannelName.forMessages) }
                 let log = ChangeLog(connection: db)

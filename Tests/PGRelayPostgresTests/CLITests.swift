@@ -51,13 +51,13 @@ import Testing
     @Test func subscribeListenReplayAndStatusEndToEnd() async throws {
         let db = try TestDatabase(initialized: false)
         #expect(try pgrelay(["init"], database: db.conninfo).stdout.hasPrefix("installed pgrelay schema"))
-        try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
+        try await db.execute("create table orders (id int primary key, status text, total numeric)")
         let subscribed = try pgrelay(["subscribe", "public.orders"], database: db.conninfo)
         #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE, notify auto) on channel realtime:table:public.orders\n")
 
         // `listen --json --since 0` in the background: one change from before it started (replayed
         // from the log), one written while it listens (live).
-        try db.connection.execute("insert into orders values (7, 'open', 12.5)")
+        try await db.execute("insert into orders values (7, 'open', 12.5)")
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
         let listen = try Subprocess.start(Self.executable.path, ["listen", "public.orders", "--json", "--since", "0"], environment: environment)
@@ -66,7 +66,7 @@ import Testing
                 "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()"
             ).first?[0] == "1"
         }
-        try db.connection.execute("update orders set status = 'paid'")
+        try await db.execute("update orders set status = 'paid'")
         try await waitUntil(timeout: 30, "both changes to be printed") { listen.stdoutSoFar.split(separator: "\n").count >= 2 }
         // Ctrl-C ends it cleanly.
         listen.signal(SIGINT)
@@ -106,7 +106,7 @@ import Testing
     /// `serve --config` reads the port and the tables to subscribe from the file; flags win over it.
     @Test func serveReadsItsConfigurationFile() async throws {
         let db = try TestDatabase()
-        try db.connection.execute("create table things (id int primary key)")
+        try await db.execute("create table things (id int primary key)")
         let port = 20_000 + Int.random(in: 0..<20_000)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("pgrelay-\(UUID().uuidString).yaml").path
         try "server:\n  port: 1\ntail:\n  max_changes: 10\ntables:\n  - \"public.things: INSERT,TRUNCATE\"\n".write(
@@ -127,7 +127,7 @@ import Testing
         #expect(serve.wait().status == 0)
         // A schema older than this pgrelay's: serve says to upgrade it instead of running without channels.
         let current = try SchemaMigration.currentVersion()
-        try db.connection.execute("delete from realtime.schema_migrations where version = \(current)")
+        try await db.execute("delete from realtime.schema_migrations where version = \(current)")
         let old = try pgrelay(["serve", "--port", "1"], database: db.conninfo)
         #expect(
             old.status != 0
@@ -156,7 +156,7 @@ import Testing
                     "select count(*) from pg_stat_activity where datname = current_database() and query ilike 'listen%' and state = 'idle'"
                 ).first?[0] == "1"
             }
-            try db.connection.execute("select pg_notify('app:events', 'hello from \(option)')")
+            try await db.execute("select pg_notify('app:events', 'hello from \(option)')")
             try await waitUntilBlocking("the notification (stdout: \(listen.stdoutSoFar))") { listen.stdoutSoFar.contains("hello from \(option)") }
             #expect(listen.stdoutSoFar.hasPrefix("channel app:events  pid "), "\(listen.stdoutSoFar)")
             let renamed = listen.stderrSoFar.contains(

@@ -127,7 +127,7 @@ import Testing
         #expect(got == expected)
         let calls = try db.connection.query("select what, as_role from evil.calls")
         #expect(calls.isEmpty, "\(calls)")
-        try db.connection.execute("drop schema evil cascade; drop owned by \(role); drop role \(role)")
+        try await db.execute("drop schema evil cascade; drop owned by \(role); drop role \(role)")
     }
 
     @Test func aWritersSessionSettingsDoNotChangeWhatIsCaptured() async throws {

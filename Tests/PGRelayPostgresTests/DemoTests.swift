@@ -59,7 +59,7 @@ import Testing
     /// database stays when the demo stops.
     @Test(.timeLimit(.minutes(3))) func aDemoOnAGivenDatabaseAddsOnlyItsSchema() async throws {
         let db = try TestDatabase(initialized: false)
-        try db.connection.execute("create table keep (id int primary key, note text); insert into keep values (1, 'mine')")
+        try await db.execute("create table keep (id int primary key, note text); insert into keep values (1, 'mine')")
         let port = try freeLoopbackPort()
         var environment = Self.environment
         environment["DATABASE_URL"] = db.conninfo
@@ -72,7 +72,7 @@ import Testing
         // It serves: a change made here arrives.
         let reader = try SSEReader(port: port, path: "/v1/stream/pgrelay_demo.customers")
         try await Workers.run(1) { _ in reader.read(timeout: 20) { $0.liveAfter != nil } }
-        try db.connection.execute("insert into pgrelay_demo.customers (name, email, country) values ('Test', 't@example.com', 'SE')")
+        try await db.execute("insert into pgrelay_demo.customers (name, email, country) values ('Test', 't@example.com', 'SE')")
         try await Workers.run(1) { _ in reader.read(timeout: 30) { $0.changeIDs.count >= 1 } }
         #expect(reader.seen.changeIDs.count == 1)
         demo.signal(SIGTERM)

@@ -128,7 +128,7 @@ import Testing
                     });
                     """), "pause")
         #expect(paused["state"]?.stringValue == "paused")
-        try db.connection.execute(
+        try await db.execute(
             "insert into pgrelay_demo.events (kind, payload) select 'inspector_probe', jsonb_build_object('n', g) from generate_series(1, 5) g"
         )
         let resumed = try check(
@@ -160,7 +160,7 @@ import Testing
                 """
         ).failIfFailed()
         let started = Date()
-        try db.connection.execute(
+        try await db.execute(
             "insert into pgrelay_demo.events (kind, payload) select 'burst', jsonb_build_object('n', g, 'path', '/burst/' || g) from generate_series(1, 5000) g"
         )
         let burst = try check(

@@ -39,11 +39,11 @@ import Testing
     @Test func startAfterReplaysTheLogThenGoesLive() async throws {
         let db = try TestDatabase()
         try db.subscribedTable(orders)
-        try db.connection.execute("insert into orders values (1, 'a'), (2, 'b'); insert into orders values (3, 'c')")
+        try await db.execute("insert into orders values (1, 'a'), (2, 'b'); insert into orders values (3, 'c')")
         let first = try db.ticked().read(after: 0)
         #expect(first.count == 3)
         let (stream, _) = try await startListener(db, tables: .only([orders]), startAfter: first[0].id)
-        try db.connection.execute("insert into orders values (4, 'd')")
+        try await db.execute("insert into orders values (4, 'd')")
         let events = try await collect(stream, count: 3)
         #expect(events.map { $0.new?["id"] } == [.number("2"), .number("3"), .number("4")])
     }
@@ -52,10 +52,10 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         let (stream, _) = try await startListener(db, tables: .all)
-        try db.connection.execute("insert into orders values (1, 'before')")
+        try await db.execute("insert into orders values (1, 'before')")
         let items = TableName(schema: "public", name: "items")
         try db.subscribedTable(items)
-        try db.connection.execute("insert into items values (1, 'new table'); insert into orders values (2, 'after')")
+        try await db.execute("insert into items values (1, 'new table'); insert into orders values (2, 'after')")
         let events = try await collect(stream, count: 3)
         #expect(events.map(\.table) == [orders, items, orders])
     }
@@ -65,8 +65,8 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         let (stream, _) = try await startListener(db, tables: .only([orders]), bufferLimit: 5)
-        try db.connection.execute("insert into orders select g, 'x' from generate_series(1, 50) g")
-        for i in 51...120 { try db.connection.execute("insert into orders values (\(i), 'y')") }
+        try await db.execute("insert into orders select g, 'x' from generate_series(1, 50) g")
+        for i in 51...120 { try await db.execute("insert into orders values (\(i), 'y')") }
         var events: [ChangeEvent] = []
         for try await event in stream {
             events.append(event)
@@ -82,7 +82,7 @@ import Testing
         let (stream, _) = try await startListener(db, tables: .only([orders]))
         try db.connection.query("select pg_notify($1, 'not json at all')", [subscription.channel])
         try db.connection.query("select pg_notify($1, '{\"id\": 1}')", [subscription.channel])
-        try db.connection.execute("insert into orders values (1, 'real')")
+        try await db.execute("insert into orders values (1, 'real')")
         let events = try await collect(stream, count: 1)
         #expect(events[0].new?["note"] == .string("real"))
     }
@@ -108,7 +108,7 @@ import Testing
 
     @Test func failsClearlyForUnsubscribedTable() async throws {
         let db = try TestDatabase()
-        try db.connection.execute("create table plain (id int)")
+        try await db.execute("create table plain (id int)")
         let stream = Listener(.init(conninfo: db.conninfo, tables: .only([TableName(schema: "public", name: "plain")]))).events()
         await #expect {
             for try await _ in stream {}

@@ -113,6 +113,6 @@ import Testing
             try lurker.execute("rollback")
             try lurker.query("select pg_advisory_unlock_all()")
         }
-        try db.connection.execute("drop owned by \(role); drop role \(role)")
+        try await db.execute("drop owned by \(role); drop role \(role)")
     }
 }

@@ -159,7 +159,9 @@ import Testing
         let refusedEphemeral = try pgrelay(["send", "team", "typing", "true", "mallory", "--ephemeral"], db)
         #expect(refusedEphemeral.status != 0 && refusedEphemeral.stderr.contains("mallory is not a member"))
         #expect(
-            try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral").texts == [["team", "typing", "true", "alice"]])
+            try db.connection.query("select channel, event, payload::text, sender from realtime.ephemeral").texts == [
+                ["team", "typing", "true", "alice"]
+            ])
         let team = try jsonLines(try ok(["messages", "team", "--json"], db))
         #expect(team.count == 2 && team.allSatisfy { $0["private"] == .bool(true) }, "messages of a private channel are marked private")
     }
@@ -188,10 +190,10 @@ import Testing
             #expect(output.stderr.split(separator: "\n").count == 1 || output.stderr.hasPrefix("Error:"), "\(arguments): \(output.stderr)")
         }
         // From SQL: a bad topic is an error in the writer's transaction, never a lost message.
-        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', 'chat', 'bad topic')") }
-        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', '', 'room')") }
-        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', null, 'room')") }
-        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', 'chat', null)") }
+        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', 'chat', 'bad topic')") }
+        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', '', 'room')") }
+        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', null, 'room')") }
+        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', 'chat', null)") }
         #expect(try db.ticked().page(after: 0).messages.isEmpty)
     }
 
@@ -229,10 +231,10 @@ import Testing
                 poll: PollSchedule(interval: 600, idleInterval: 600, idleGrace: 1), onConnect: { connected.set($0.backendPID) }))
         let entries = listener.entries()
         try await waitUntil("the listener to connect") { connected.value != nil }
-        try db.connection.execute("select realtime.send('1', 'chat', 'room:7')")
-        try db.connection.execute("select realtime.send('2', 'chat', 'elsewhere')")
-        try db.connection.execute("insert into items values (1, 'one')")
-        try db.connection.execute("select realtime.send('3', 'chat', 'room:7')")
+        try await db.execute("select realtime.send('1', 'chat', 'room:7')")
+        try await db.execute("select realtime.send('2', 'chat', 'elsewhere')")
+        try await db.execute("insert into items values (1, 'one')")
+        try await db.execute("select realtime.send('3', 'chat', 'room:7')")
         // Woken by NOTIFY, not by the poll (600 s): well within its interval, however busy the machine.
         let started = Date()
         let got = try await collectEntries(entries, count: 3, timeout: 120)
@@ -277,7 +279,7 @@ import Testing
                 "select count(*) from pg_stat_activity where application_name = 'pgrelay listen --channel' and datname = current_database() and query ilike 'listen%' and state = 'idle'"
             ).first?[0] == "1"
         }
-        try db.connection.execute("notify custom_raw, 'hello'")
+        try await db.execute("notify custom_raw, 'hello'")
         try await waitUntil(timeout: 30, "the notification to be printed (stdout: \(raw.stdoutSoFar))") { raw.stdoutSoFar.contains("hello") }
         raw.signal(SIGINT)
         let rawOutput = raw.wait()

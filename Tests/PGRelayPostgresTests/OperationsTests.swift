@@ -56,8 +56,8 @@ import Testing
         let supabase = try WebSocketProbe(port: ports[1], path: "/realtime/v1/websocket?vsn=1.0.0")
         supabase.send(text: #"{"topic":"realtime:room:1","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#)
         supabase.read(timeout: 30) { $0.messages.contains { $0.contains("phx_reply") } }
-        for i in 1...3 { try db.connection.execute("insert into orders values (\(i), 'n')") }
-        for i in 1...2 { try db.connection.execute(#"select realtime.send('{"n":\#(i)}', 'note', 'room:1', false)"#) }
+        for i in 1...3 { try await db.execute("insert into orders values (\(i), 'n')") }
+        for i in 1...2 { try await db.execute(#"select realtime.send('{"n":\#(i)}', 'note', 'room:1', false)"#) }
 
         // Published with the next heartbeats, and delivered: positions at the newest id.
         try await waitUntil(timeout: 30, "both relays to publish their clients and reach the newest id") {

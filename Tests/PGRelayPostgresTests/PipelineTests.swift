@@ -41,10 +41,10 @@ import Testing
 
     @Test func everyOperationArrivesTypedAndComplete() async throws {
         let db = try TestDatabase()
-        try db.connection.execute("create table items (id int primary key, price numeric, ok boolean, tags text[], meta jsonb, at timestamptz)")
+        try await db.execute("create table items (id int primary key, price numeric, ok boolean, tags text[], meta jsonb, at timestamptz)")
         try db.installer.subscribe(TableName(schema: "public", name: "items"), events: EventSet(parsing: "INSERT,UPDATE,DELETE,TRUNCATE"))
         let (stream, _) = try await startListener(db, tables: .all)
-        try db.connection.execute(
+        try await db.execute(
             """
             insert into items values (1, 12345678901234567890.123, true, '{a,b}', '{"k": [1, {"x": null}]}', '2026-01-02 03:04:05+00');
             update items set price = 2 where id = 1;
@@ -74,7 +74,7 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         let (stream, _) = try await startListener(db, tables: .only([orders]))
-        try db.connection.execute("insert into orders values (1, repeat('x', 1024 * 1024)); insert into orders values (2, 'small')")
+        try await db.execute("insert into orders values (1, repeat('x', 1024 * 1024)); insert into orders values (2, 'small')")
         let events = try await collect(stream, count: 2)
         #expect(events[0].new?["note"]?.stringValue?.count == 1024 * 1024)
         #expect(events[1].new?["note"] == .string("small"))
@@ -85,7 +85,7 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         let (stream, _) = try await startListener(db, tables: .only([orders]))
-        try db.connection.execute(
+        try await db.execute(
             "begin; insert into orders select g, case when g = 150 then repeat('y', 20000) else 'n' || g end from generate_series(1, 250) g; commit"
         )
         let events = try await collect(stream, count: 250)
@@ -98,7 +98,7 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         let (stream, _) = try await startListener(db, tables: .only([orders]))
-        try db.connection.execute(
+        try await db.execute(
             """
             begin;
             savepoint a; insert into orders values (1, 'rolled back first'); rollback to savepoint a;
@@ -121,7 +121,7 @@ import Testing
         let db = try TestDatabase()
         try db.subscribedTable(orders)
         let (stream, _) = try await startListener(db, tables: .only([orders]))
-        try db.connection.execute(
+        try await db.execute(
             "begin; set constraints all immediate; insert into orders values (1, 'a'); insert into orders values (2, 'b'), (3, 'c'); commit"
         )
         let events = try await collect(stream, count: 3)
@@ -152,7 +152,7 @@ import Testing
         #expect(channels.count == tables.count)
         let (stream, _) = try await startListener(db, tables: .only(tables))
         for (i, table) in tables.enumerated() {
-            try db.connection.execute("insert into \(table.quoted) values (\(i), 'row')")
+            try await db.execute("insert into \(table.quoted) values (\(i), 'row')")
         }
         let events = try await collect(stream, count: tables.count)
         #expect(events.map(\.table) == tables)

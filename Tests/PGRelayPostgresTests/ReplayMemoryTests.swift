@@ -47,9 +47,9 @@ import Testing
     /// from 183 MB to 2.5 GB and made /health time out.
     @Test(.timeLimit(.minutes(4))) func clientsThatReplayWithoutReadingDoNotGrowTheDaemon() async throws {
         let db = try TestDatabase()
-        try db.connection.execute("create table big (id int primary key, body text)")
+        try await db.execute("create table big (id int primary key, body text)")
         try db.installer.subscribe(TableName(schema: "public", name: "big"))
-        try db.connection.execute("insert into big select g, \(Self.bigRow) from generate_series(1, 40) g")
+        try await db.execute("insert into big select g, \(Self.bigRow) from generate_series(1, 40) g")
         let port = try freeLoopbackPort()
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo

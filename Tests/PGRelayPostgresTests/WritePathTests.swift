@@ -16,7 +16,7 @@ import Testing
     /// listeners must see the same ids, and a reader resuming from any id must get exactly the rest.
     @Test func concurrentWritersKeepOrderAndResumeExactly() async throws {
         let db = try TestDatabase()
-        try db.connection.execute(
+        try await db.execute(
             """
             create table counters (id int primary key, v bigint not null, txn text);
             insert into counters select g, 0, null from generate_series(1, 6) g;
@@ -137,7 +137,7 @@ import Testing
         try long.execute("begin; insert into orders values (100, 'long'); insert into orders values (101, 'long too')")
         var others: [ChangeEvent] = []
         for i in 1...5 {
-            try db.connection.execute("insert into orders values (\(i), 'short')")
+            try await db.execute("insert into orders values (\(i), 'short')")
             let page = try db.ticked().read(after: others.last?.id ?? 0)
             #expect(page.map { $0.new?["id"] } == [.number(String(i))])
             others += page
@@ -162,7 +162,7 @@ import Testing
         let raw = try db.connect()
         for mode in NotifyMode.allCases {
             let table = TableName(schema: "public", name: "t_\(mode)")
-            try db.connection.execute("create table \(table.quoted) (id int primary key, note text)")
+            try await db.execute("create table \(table.quoted) (id int primary key, note text)")
             let subscription = try db.installer.subscribe(table, events: EventSet(parsing: "INSERT,UPDATE,DELETE,TRUNCATE"), notify: mode)
             #expect(subscription.notify == mode)
             try raw.listen(subscription.channel)
@@ -170,7 +170,7 @@ import Testing
         let (stream, _) = try await startListener(db, tables: .all)
         for mode in NotifyMode.allCases {
             let t = "t_\(mode)"
-            try db.connection.execute(
+            try await db.execute(
                 """
                 insert into \(t) values (1, 'a'), (2, 'b'), (3, 'c');
                 begin; update \(t) set note = 'b2' where id = 2; delete from \(t) where id = 1; commit;
@@ -213,7 +213,7 @@ import Testing
         let db = try TestDatabase()
         let orders = TableName(schema: "public", name: "orders")
         try db.subscribedTable(orders)
-        try db.connection.execute("insert into orders select g, 'n' || g from generate_series(1, 1200) g")
+        try await db.execute("insert into orders select g, 'n' || g from generate_series(1, 1200) g")
         let events = try db.ticked().read(after: 0, limit: 2000)
         #expect(events.count == 1200)
         #expect(events.map { $0.new?["id"] } == (1...1200).map { .number(String($0)) })
@@ -222,7 +222,7 @@ import Testing
         // Resume across a chunk boundary.
         #expect(try db.log.read(after: events[498].id, limit: 3).map(\.id) == events[499...501].map(\.id))
         // Large rows: about 1 MB of row data per log row.
-        try db.connection.execute("delete from realtime.log; insert into orders select g, repeat('y', 400000) from generate_series(2001, 2006) g")
+        try await db.execute("delete from realtime.log; insert into orders select g, repeat('y', 400000) from generate_series(2001, 2006) g")
         let big = try db.ticked().read(after: events.last!.id)
         #expect(big.count == 6 && big.allSatisfy { $0.new?["note"]?.stringValue?.count == 400000 })
         #expect(try db.connection.query("select count(*) > 1 from realtime.log").first![0] == "t")
@@ -233,7 +233,7 @@ import Testing
     /// a key capture UPDATE per row.
     @Test func updatesPairByKeyAndKeylessTablesUseRowTriggers() async throws {
         let db = try TestDatabase()
-        try db.connection.execute(
+        try await db.execute(
             """
             create table orders (id int primary key, note text);
             insert into orders select g, 'n' || g from generate_series(1, 5) g;
@@ -243,7 +243,7 @@ import Testing
         )
         try db.installer.subscribe(TableName(schema: "public", name: "orders"))
         try db.installer.subscribe(TableName(schema: "public", name: "notes"))
-        try db.connection.execute(
+        try await db.execute(
             "update orders set id = case when id = 5 then 50 else id end, note = note || '+' where id >= 3; update notes set n = n * 10"
         )
         let events = try db.ticked().read(after: 0)
@@ -265,7 +265,7 @@ import Testing
     /// A partitioned table is captured on its parent: events carry the parent's name.
     @Test func partitionedTablesAreCapturedOnTheParent() async throws {
         let db = try TestDatabase()
-        try db.connection.execute(
+        try await db.execute(
             """
             create table events (id int, at date, kind text, primary key (id, at)) partition by range (at);
             create table events_2026 partition of events for values from ('2026-01-01') to ('2027-01-01');
@@ -275,7 +275,7 @@ import Testing
         let parent = TableName(schema: "public", name: "events")
         try db.installer.subscribe(parent)
         let (stream, _) = try await startListener(db, tables: .only([parent]))
-        try db.connection.execute(
+        try await db.execute(
             """
             insert into events values (1, '2026-05-01', 'a'), (2, '2027-05-01', 'b');
             update events set kind = 'c';
@@ -291,7 +291,7 @@ import Testing
     /// sent NOTIFY, which the other modes do.
     @Test func twoPhaseCommitWorksWithNotifyOff() async throws {
         let db = try TestDatabase()
-        try db.connection.execute("create table quiet (id int primary key); create table loud (id int primary key)")
+        try await db.execute("create table quiet (id int primary key); create table loud (id int primary key)")
         try db.installer.subscribe(TableName(schema: "public", name: "quiet"), notify: .off)
         try db.installer.subscribe(TableName(schema: "public", name: "loud"))
         let writer = try db.connect()
@@ -310,13 +310,13 @@ import Testing
         let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/schema-v2")
         let v2Functions = try String(contentsOf: fixture.appendingPathComponent("functions.sql"), encoding: .utf8)
         let migrations = try TriggerSQL.migrations().filter { $0.version <= 2 }
-        try db.connection.execute(try TriggerSQL.file("bootstrap.sql"))
+        try await db.execute(try TriggerSQL.file("bootstrap.sql"))
         for migration in migrations {
-            try db.connection.execute(migration.sql)
+            try await db.execute(migration.sql)
             try db.connection.query("insert into realtime.schema_migrations (version) values ($1)", [String(migration.version)])
         }
-        try db.connection.execute(v2Functions)
-        try db.connection.execute(
+        try await db.execute(v2Functions)
+        try await db.execute(
             """
             create table orders (id int primary key, note text);
             insert into realtime.subscriptions (schema_name, table_name, channel, events)
@@ -325,8 +325,8 @@ import Testing
                 for each row execute function realtime.capture('realtime:table:public.orders');
             """
         )
-        for i in 1...20 { try db.connection.execute("insert into orders values (\(i), 'v2')") }
-        try db.connection.execute("update orders set note = 'v2 updated' where id <= 5")
+        for i in 1...20 { try await db.execute("insert into orders values (\(i), 'v2')") }
+        try await db.execute("update orders set note = 'v2 updated' where id <= 5")
         let before = try db.connection.query("select id, record::text from realtime.events order by id")
         #expect(before.count == 25)
 
@@ -350,7 +350,7 @@ import Testing
         try await waitUntil("writers to write after the upgrade") { committed.count >= 100 }
         stop.set()
         try await writing
-        for i in 1...5 { try db.connection.execute("insert into orders values (\(i + 500), 'after')") }
+        for i in 1...5 { try await db.execute("insert into orders values (\(i + 500), 'after')") }
 
         var all: [ChangeEvent] = []
         while true {

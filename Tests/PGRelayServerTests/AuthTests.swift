@@ -46,79 +46,81 @@ struct TestClaims: JWTPayload {
     @Test func tokensAreCheckedAndScopesCannotBeWidened() async throws {
         let db = try await database()
         let policy = try policy()
-        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
-        defer { Task { await server.stop() } }
-        let alice = try await Self.token()
+        try await TestServer.with(db, configure: { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }) { server in
+            let alice = try await Self.token()
 
-        func ids(_ response: (status: Int, headers: [String: String], body: String)) throws -> [JSONValue?] {
-            guard case .array(let changes)? = try JSONValue(parsing: response.body)["changes"] else { return [] }
-            return changes.map { $0["new"]?["id"] }
+            func ids(_ response: (status: Int, headers: [String: String], body: String)) throws -> [JSONValue?] {
+                guard case .array(let changes)? = try JSONValue(parsing: response.body)["changes"] else { return [] }
+                return changes.map { $0["new"]?["id"] }
+            }
+            let none = try await server.get("/v1/changes/public.orders")
+            #expect(none.status == 401 && none.body.contains("a token is required"))
+            let forged = try await server.get(
+                "/v1/changes/public.orders",
+                headers: [("Authorization", "Bearer \(try await Self.token(secret: "wrong-secret-wrong-secret-wrong-secret"))")])
+            #expect(forged.status == 401 && forged.body.contains("signature does not verify"), "\(forged.body)")
+            let expired = try await server.get(
+                "/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(expiresIn: -60))")])
+            #expect(expired.status == 401 && expired.body.contains("expired"), "\(expired.body)")
+            let garbage = try await server.get("/v1/changes/public.orders?access_token=not.a.jwt")
+            #expect(garbage.status == 401, "\(garbage.body)")
+            let forbidden = try await server.get("/v1/changes/public.secrets", headers: [("Authorization", "Bearer \(alice)")])
+            #expect(forbidden.status == 403 && forbidden.body.contains("role 'authenticated' may not read public.secrets"), "\(forbidden.body)")
+            let roleless = try await server.get("/v1/changes/public.orders?access_token=\(try await Self.token(role: nil))")
+            #expect(roleless.status == 403 && roleless.body.contains("no \\\"role\\\" claim"), "\(roleless.body)")
+
+            let own = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(alice)")])
+            #expect(own.status == 200)
+            #expect(try ids(own) == [.number("1"), .number("3")])
+            // A client filter can narrow the scope but not widen it.
+            let widened = try await server.get("/v1/changes/public.orders?or=(user_id.eq.bob,user_id.eq.alice)&access_token=\(alice)")
+            #expect(try ids(widened) == [.number("1"), .number("3")])
+            let narrowed = try await server.get("/v1/changes/public.orders?total=gt.10&access_token=\(alice)")
+            #expect(try ids(narrowed) == [.number("3")])
+            // Scopes belong to the table, whatever the role: another subject sees only its own rows.
+            let bob = try await server.get("/v1/changes/public.orders?access_token=\(try await Self.token(sub: "bob", role: "service_role"))")
+            #expect(try ids(bob) == [.number("2")])
+
+            // SSE through EventSource's only option, the query parameter.
+            let sse = try await server.stream("/v1/stream/public.orders?since=0&access_token=\(alice)", count: 2)
+            #expect(sse.events.map { $0.change.new?["user_id"] } == [.string("alice"), .string("alice")])
+            let sseDenied = try await server.get("/v1/stream/public.orders?since=0")
+            #expect(sseDenied.status == 401)
         }
-        let none = try await server.get("/v1/changes/public.orders")
-        #expect(none.status == 401 && none.body.contains("a token is required"))
-        let forged = try await server.get(
-            "/v1/changes/public.orders",
-            headers: [("Authorization", "Bearer \(try await Self.token(secret: "wrong-secret-wrong-secret-wrong-secret"))")])
-        #expect(forged.status == 401 && forged.body.contains("signature does not verify"), "\(forged.body)")
-        let expired = try await server.get(
-            "/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token(expiresIn: -60))")])
-        #expect(expired.status == 401 && expired.body.contains("expired"), "\(expired.body)")
-        let garbage = try await server.get("/v1/changes/public.orders?access_token=not.a.jwt")
-        #expect(garbage.status == 401, "\(garbage.body)")
-        let forbidden = try await server.get("/v1/changes/public.secrets", headers: [("Authorization", "Bearer \(alice)")])
-        #expect(forbidden.status == 403 && forbidden.body.contains("role 'authenticated' may not read public.secrets"), "\(forbidden.body)")
-        let roleless = try await server.get("/v1/changes/public.orders?access_token=\(try await Self.token(role: nil))")
-        #expect(roleless.status == 403 && roleless.body.contains("no \\\"role\\\" claim"), "\(roleless.body)")
-
-        let own = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(alice)")])
-        #expect(own.status == 200)
-        #expect(try ids(own) == [.number("1"), .number("3")])
-        // A client filter can narrow the scope but not widen it.
-        let widened = try await server.get("/v1/changes/public.orders?or=(user_id.eq.bob,user_id.eq.alice)&access_token=\(alice)")
-        #expect(try ids(widened) == [.number("1"), .number("3")])
-        let narrowed = try await server.get("/v1/changes/public.orders?total=gt.10&access_token=\(alice)")
-        #expect(try ids(narrowed) == [.number("3")])
-        // Scopes belong to the table, whatever the role: another subject sees only its own rows.
-        let bob = try await server.get("/v1/changes/public.orders?access_token=\(try await Self.token(sub: "bob", role: "service_role"))")
-        #expect(try ids(bob) == [.number("2")])
-
-        // SSE through EventSource's only option, the query parameter.
-        let sse = try await server.stream("/v1/stream/public.orders?since=0&access_token=\(alice)", count: 2)
-        #expect(sse.events.map { $0.change.new?["user_id"] } == [.string("alice"), .string("alice")])
-        let sseDenied = try await server.get("/v1/stream/public.orders?since=0")
-        #expect(sseDenied.status == 401)
     }
 
     @Test func webSocketsNeedATokenAndGetTheScope() async throws {
         let db = try await database()
         let policy = try policy()
-        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
-        defer { Task { await server.stop() } }
-        var logger = Logger(label: "ws.test")
-        logger.logLevel = .critical
-        // Without a token the upgrade is refused with a 401 that says why: no socket, no subscription.
-        let port = server.port
-        let refused = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/v1/ws") }
-        #expect(refused.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && refused.contains("a token is required"), "\(refused)")
-        let forged = try await Workers.value {
-            try WebSocketProbe.refusal(port: port, path: "/v1/ws", headers: [("Authorization", "Bearer not.a.jwt")])
-        }
-        #expect(forged.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && forged.contains("invalid token"), "\(forged)")
-        let alice = try await Self.token()
-        let inbox = WebSocketRouteTests.Inbox()
-        try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in
-            try await readingTexts(inbound, onText: { inbox.add($0) }) {
-                try await outbound.write(.text(#"{"type":"subscribe","id":"mine","table":"public.orders","since":0}"#))
-                try await outbound.write(.text(#"{"type":"subscribe","id":"theirs","table":"public.secrets"}"#))
-                _ = try await inbox.wait { messages in
-                    messages.filter { $0["type"] == .string("change") }.count == 2 && messages.contains { $0["type"] == .string("error") }
-                }
-                try await outbound.close(.normalClosure, reason: nil)
+        try await TestServer.with(db, configure: { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }) { server in
+            var logger = Logger(label: "ws.test")
+            logger.logLevel = .critical
+            // Without a token the upgrade is refused with a 401 that says why: no socket, no subscription.
+            let port = server.port
+            let refused = try await Workers.value { try WebSocketProbe.refusal(port: port, path: "/v1/ws") }
+            #expect(refused.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && refused.contains("a token is required"), "\(refused)")
+            let forged = try await Workers.value {
+                try WebSocketProbe.refusal(port: port, path: "/v1/ws", headers: [("Authorization", "Bearer not.a.jwt")])
             }
+            #expect(forged.hasPrefix("HTTP/1.1 401 Unauthorized\r\n") && forged.contains("invalid token"), "\(forged)")
+            let alice = try await Self.token()
+            let inbox = WebSocketRouteTests.Inbox()
+            try await webSocketSession("ws://127.0.0.1:\(server.port)/v1/ws?access_token=\(alice)", logger: logger) { inbound, outbound, _ in
+                try await readingTexts(inbound, onText: { inbox.add($0) }) {
+                    try await outbound.write(.text(#"{"type":"subscribe","id":"mine","table":"public.orders","since":0}"#))
+                    try await outbound.write(.text(#"{"type":"subscribe","id":"theirs","table":"public.secrets"}"#))
+                    _ = try await inbox.wait { messages in
+                        messages.filter { $0["type"] == .string("change") }.count == 2 && messages.contains { $0["type"] == .string("error") }
+                    }
+                    try await outbound.close(.normalClosure, reason: nil)
+                }
+            }
+            let messages = inbox.all
+            #expect(
+                messages.filter { $0["type"] == .string("change") }.map { $0["event"]?["new"]?["user_id"] } == [.string("alice"), .string("alice")])
+            #expect(
+                messages.contains { $0["id"] == .string("theirs") && $0["message"]?.stringValue?.contains("may not read public.secrets") == true })
         }
-        let messages = inbox.all
-        #expect(messages.filter { $0["type"] == .string("change") }.map { $0["event"]?["new"]?["user_id"] } == [.string("alice"), .string("alice")])
-        #expect(messages.contains { $0["id"] == .string("theirs") && $0["message"]?.stringValue?.contains("may not read public.secrets") == true })
     }
 
     /// A row moved from alice to bob: alice never receives bob's version (she hears a DELETE with
@@ -126,37 +128,37 @@ struct TestClaims: JWTPayload {
     @Test func rowsThatMoveBetweenScopesNeverLeakAndAreAnnounced() async throws {
         let db = try await database()
         let policy = try policy()
-        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }
-        defer { Task { await server.stop() } }
-        let (alice, bob) = (try await Self.token(sub: "alice"), try await Self.token(sub: "bob"))
-        let since = try db.ticked().newestID()
-        let aliceStream = Task { try await server.stream("/v1/stream/public.orders?access_token=\(alice)", count: 2) }
-        let bobStream = Task { try await server.stream("/v1/stream/public.orders?access_token=\(bob)", count: 3) }
-        try await server.waitForHealth { $0["subscribers"] == .number("2") }
-        try db.connection.execute(
-            """
-            update orders set user_id = 'bob', total = 99 where id = 1;
-            update orders set total = 100 where id = 1;
-            update orders set user_id = 'alice' where id = 1;
-            """
-        )
-        for (name, stream) in [("alice", aliceStream), ("bob", bobStream)] {
-            let seen = try await stream.value.events.map(\.change)
-            for change in seen {
-                #expect(change.new?["user_id"] ?? .string(name) == .string(name), "\(name) received \(change.canonicalJSONText)")
-                #expect(change.old?["user_id"] ?? .string(name) == .string(name), "\(name) received \(change.canonicalJSONText)")
+        try await TestServer.with(db, configure: { $0.auth = .init(jwtSecret: Self.secret, policy: policy) }) { server in
+            let (alice, bob) = (try await Self.token(sub: "alice"), try await Self.token(sub: "bob"))
+            let since = try db.ticked().newestID()
+            let aliceStream = Task { try await server.stream("/v1/stream/public.orders?access_token=\(alice)", count: 2) }
+            let bobStream = Task { try await server.stream("/v1/stream/public.orders?access_token=\(bob)", count: 3) }
+            try await server.waitForHealth { $0["subscribers"] == .number("2") }
+            try await db.execute(
+                """
+                update orders set user_id = 'bob', total = 99 where id = 1;
+                update orders set total = 100 where id = 1;
+                update orders set user_id = 'alice' where id = 1;
+                """
+            )
+            for (name, stream) in [("alice", aliceStream), ("bob", bobStream)] {
+                let seen = try await stream.value.events.map(\.change)
+                for change in seen {
+                    #expect(change.new?["user_id"] ?? .string(name) == .string(name), "\(name) received \(change.canonicalJSONText)")
+                    #expect(change.old?["user_id"] ?? .string(name) == .string(name), "\(name) received \(change.canonicalJSONText)")
+                }
+                let expected: [PGRelayCore.Operation] = name == "alice" ? [.delete, .insert] : [.insert, .update, .delete]
+                #expect(Array(seen.map(\.operation).prefix(expected.count)) == expected, "\(name): \(seen.map(\.canonicalJSONText))")
+                if let delete = seen.first(where: { $0.operation == .delete }) {
+                    #expect(delete.old == .object([("id", .number("1"))]))
+                }
             }
-            let expected: [PGRelayCore.Operation] = name == "alice" ? [.delete, .insert] : [.insert, .update, .delete]
-            #expect(Array(seen.map(\.operation).prefix(expected.count)) == expected, "\(name): \(seen.map(\.canonicalJSONText))")
-            if let delete = seen.first(where: { $0.operation == .delete }) {
-                #expect(delete.old == .object([("id", .number("1"))]))
-            }
+            let replay = try await server.get("/v1/changes/public.orders?since=\(since)&access_token=\(alice)")
+            let replayed = try (JSONValue(parsing: replay.body)["changes"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []).map(
+                ChangeEvent.init(json:))
+            #expect(replayed.map(\.operation) == [.delete, .insert])
+            #expect(!replay.body.contains("bob"))
         }
-        let replay = try await server.get("/v1/changes/public.orders?since=\(since)&access_token=\(alice)")
-        let replayed = try (JSONValue(parsing: replay.body)["changes"].flatMap { if case .array(let a) = $0 { a } else { nil } } ?? []).map(
-            ChangeEvent.init(json:))
-        #expect(replayed.map(\.operation) == [.delete, .insert])
-        #expect(!replay.body.contains("bob"))
     }
 
     @Test func weakSecretsAndBadKeySetsAreConfigurationErrors() async throws {
@@ -174,16 +176,17 @@ struct TestClaims: JWTPayload {
         }
         let jwks = #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"k1","x":"\#(parameters.x)","y":"\#(parameters.y)"}]}"#
         let policy = try policy()
-        let server = try await TestServer.start(db) { $0.auth = .init(jwks: jwks, policy: policy) }
-        defer { Task { await server.stop() } }
-        let signer = JWTKeyCollection()
-        await signer.add(ecdsa: key, kid: "k1")
-        let token = try await signer.sign(TestClaims(sub: "bob", role: "authenticated", exp: .init(value: Date().addingTimeInterval(600))), kid: "k1")
-        let response = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(token)")])
-        #expect(response.status == 200, "\(response.body)")
-        #expect(response.body.contains("\"user_id\":\"bob\"") && !response.body.contains("alice"))
-        let hs = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token())")])
-        #expect(hs.status == 401)
+        try await TestServer.with(db, configure: { $0.auth = .init(jwks: jwks, policy: policy) }) { server in
+            let signer = JWTKeyCollection()
+            await signer.add(ecdsa: key, kid: "k1")
+            let token = try await signer.sign(
+                TestClaims(sub: "bob", role: "authenticated", exp: .init(value: Date().addingTimeInterval(600))), kid: "k1")
+            let response = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(token)")])
+            #expect(response.status == 200, "\(response.body)")
+            #expect(response.body.contains("\"user_id\":\"bob\"") && !response.body.contains("alice"))
+            let hs = try await server.get("/v1/changes/public.orders", headers: [("Authorization", "Bearer \(try await Self.token())")])
+            #expect(hs.status == 401)
+        }
     }
 }
 

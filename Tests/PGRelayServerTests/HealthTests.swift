@@ -53,27 +53,30 @@ import Testing
         let db = try await TestDatabase.make()
         for details in [ServeConfiguration.DetailsAudience.loopback, .everyone] {
             // Without auth only loopback Host names are served unless server.allowed_hosts names others.
-            let server = try await TestServer.start(db) {
-                $0.host = "0.0.0.0"
-                $0.insecureNoAuth = true
-                $0.details = details
-                $0.allowedHosts = [address]
-            }
-            defer { Task { await server.stop() } }
-            let local = try await server.get("/health")
-            #expect(local.body.contains("delivered_id"))
-            var request = HTTPClientRequest(url: "http://\(address):\(server.port)/health")
-            request.method = .GET
-            let remote = try await TestServer.client.execute(request, timeout: .seconds(10))
-            let remoteBody = String(buffer: try await remote.body.collect(upTo: 1 << 20))
-            let metrics = try await TestServer.client.execute(
-                HTTPClientRequest(url: "http://\(address):\(server.port)/metrics"), timeout: .seconds(10))
-            if details == .loopback {
-                #expect(remoteBody == #"{"status":"ok"}"#)
-                #expect(metrics.status.code == 403)
-            } else {
-                #expect(remoteBody.contains("delivered_id"))
-                #expect(metrics.status.code == 200)
+            try await TestServer.with(
+                db,
+                configure: {
+                    $0.host = "0.0.0.0"
+                    $0.insecureNoAuth = true
+                    $0.details = details
+                    $0.allowedHosts = [address]
+                }
+            ) { server in
+                let local = try await server.get("/health")
+                #expect(local.body.contains("delivered_id"))
+                var request = HTTPClientRequest(url: "http://\(address):\(server.port)/health")
+                request.method = .GET
+                let remote = try await TestServer.client.execute(request, timeout: .seconds(10))
+                let remoteBody = String(buffer: try await remote.body.collect(upTo: 1 << 20))
+                let metrics = try await TestServer.client.execute(
+                    HTTPClientRequest(url: "http://\(address):\(server.port)/metrics"), timeout: .seconds(10))
+                if details == .loopback {
+                    #expect(remoteBody == #"{"status":"ok"}"#)
+                    #expect(metrics.status.code == 403)
+                } else {
+                    #expect(remoteBody.contains("delivered_id"))
+                    #expect(metrics.status.code == 200)
+                }
             }
         }
     }

@@ -9,44 +9,44 @@ import Testing
 @Suite struct SchemaChangeTests {
     @Test func openStreamsFollowAColumnsNewTypeOrEndWhenTheFilterNoLongerFits() async throws {
         let db = try await TestDatabase.make()
-        try db.connection.execute("create table events (id int primary key, at text, code text)")
+        try await db.execute("create table events (id int primary key, at text, code text)")
         try db.installer.subscribe(TableName(schema: "public", name: "events"))
-        let server = try await TestServer.start(db)
-        defer { Task { await server.stop() } }
-        // As text, '2024-01-01T03:00:00+00:00' < '2024-01-01T05:00:00+05:00'; as timestamptz
-        // it is three hours later. The stream opens while `at` is text.
-        let passedOne = Done()
-        let after = Task {
-            defer { passedOne.set() }
-            return try await server.stream("/v1/stream/public.events?at=gt.2024-01-01T05:00:00%2B05:00", count: 1, timeout: 60)
+        try await TestServer.with(db) { server in
+            // As text, '2024-01-01T03:00:00+00:00' < '2024-01-01T05:00:00+05:00'; as timestamptz
+            // it is three hours later. The stream opens while `at` is text.
+            let passedOne = Done()
+            let after = Task {
+                defer { passedOne.set() }
+                return try await server.stream("/v1/stream/public.events?at=gt.2024-01-01T05:00:00%2B05:00", count: 1, timeout: 60)
+            }
+            // 'abc' is a text; once code is an integer, Postgres would refuse code=eq.abc.
+            let unfit = Task {
+                try await server.stream("/v1/stream/public.events?code=eq.abc", count: 1, timeout: 60) { $0.raw.contains("event: error") }
+            }
+            try await server.waitForHealth { $0["subscribers"] == .number("2") }
+            try await db.execute(
+                """
+                alter table events rename to renamed_events;
+                alter table renamed_events alter column at type timestamptz using at::timestamptz,
+                                           alter column code type int using code::int
+                """
+            )
+            // The relay reads the new types within seconds: insert until the row passes.
+            var id = 1
+            try await waitUntil("a row to pass by the column's new type") {
+                id += 1
+                try db.connection.execute("insert into renamed_events values (\(id), '2024-01-01T03:00:00+00:00', \(id))")
+                return passedOne.value
+            }
+            let passed = try await after.value
+            // Without the new types no row would ever pass: as text, each compares lower.
+            #expect(passed.events.count == 1)
+            let ended = try await unfit.value
+            #expect(ended.events.isEmpty)
+            #expect(ended.raw.contains("the table changed since the stream started") && ended.raw.contains("code"), "\(ended.raw)")
+            let health = try await server.health()
+            #expect(health["status"] == .string("ok"))
         }
-        // 'abc' is a text; once code is an integer, Postgres would refuse code=eq.abc.
-        let unfit = Task {
-            try await server.stream("/v1/stream/public.events?code=eq.abc", count: 1, timeout: 60) { $0.raw.contains("event: error") }
-        }
-        try await server.waitForHealth { $0["subscribers"] == .number("2") }
-        try db.connection.execute(
-            """
-            alter table events rename to renamed_events;
-            alter table renamed_events alter column at type timestamptz using at::timestamptz,
-                                       alter column code type int using code::int
-            """
-        )
-        // The relay reads the new types within seconds: insert until the row passes.
-        var id = 1
-        try await waitUntil("a row to pass by the column's new type") {
-            id += 1
-            try db.connection.execute("insert into renamed_events values (\(id), '2024-01-01T03:00:00+00:00', \(id))")
-            return passedOne.value
-        }
-        let passed = try await after.value
-        // Without the new types no row would ever pass: as text, each compares lower.
-        #expect(passed.events.count == 1)
-        let ended = try await unfit.value
-        #expect(ended.events.isEmpty)
-        #expect(ended.raw.contains("the table changed since the stream started") && ended.raw.contains("code"), "\(ended.raw)")
-        let health = try await server.health()
-        #expect(health["status"] == .string("ok"))
     }
 
     /// A filter on a column the table does not have is refused with the table's columns; an
@@ -54,32 +54,33 @@ import Testing
     /// sees no write after the change.
     @Test func filtersNameColumnsTheTableHas() async throws {
         let db = try await TestDatabase.make()
-        try db.connection.execute("create table events (id int primary key, code text, note text)")
+        try await db.execute("create table events (id int primary key, code text, note text)")
         try db.installer.subscribe(TableName(schema: "public", name: "events"))
-        let server = try await TestServer.start(db)
-        defer { Task { await server.stop() } }
-        for path in [
-            "/v1/stream/public.events?nonexistent=eq.1", "/v1/changes/public.events?nonexistent=eq.1", "/v1/stream/public.events?%22a%2Cb%22=eq.1",
-        ] {
-            let refused = try await server.get(path)
-            #expect(refused.status == 400, "\(path): \(refused)")
-            #expect(refused.body.contains("has no such column; its columns are code, id, note"), "\(path): \(refused.body)")
-        }
-        let dropped = Task {
-            try await server.stream("/v1/stream/public.events?note=eq.x", count: 1, timeout: 60) { $0.raw.contains("event: error") }
-        }
-        let renamed = Task {
-            try await server.stream("/v1/stream/public.events?code=eq.y", count: 1, timeout: 60) { $0.raw.contains("event: error") }
-        }
-        try await server.waitForHealth { $0["subscribers"] == .number("2") }
-        try db.connection.execute("alter table events drop column note")
-        try db.connection.execute("alter table events rename column code to kode")
-        for (stream, column) in [(dropped, "note"), (renamed, "code")] {
-            let ended = try await stream.value
-            #expect(ended.events.isEmpty)
-            #expect(
-                ended.raw.contains("event: error") && ended.raw.contains("the table changed since the stream started")
-                    && ended.raw.contains("'\(column)'"), "\(ended.raw)")
+        try await TestServer.with(db) { server in
+            for path in [
+                "/v1/stream/public.events?nonexistent=eq.1", "/v1/changes/public.events?nonexistent=eq.1",
+                "/v1/stream/public.events?%22a%2Cb%22=eq.1",
+            ] {
+                let refused = try await server.get(path)
+                #expect(refused.status == 400, "\(path): \(refused)")
+                #expect(refused.body.contains("has no such column; its columns are code, id, note"), "\(path): \(refused.body)")
+            }
+            let dropped = Task {
+                try await server.stream("/v1/stream/public.events?note=eq.x", count: 1, timeout: 60) { $0.raw.contains("event: error") }
+            }
+            let renamed = Task {
+                try await server.stream("/v1/stream/public.events?code=eq.y", count: 1, timeout: 60) { $0.raw.contains("event: error") }
+            }
+            try await server.waitForHealth { $0["subscribers"] == .number("2") }
+            try await db.execute("alter table events drop column note")
+            try await db.execute("alter table events rename column code to kode")
+            for (stream, column) in [(dropped, "note"), (renamed, "code")] {
+                let ended = try await stream.value
+                #expect(ended.events.isEmpty)
+                #expect(
+                    ended.raw.contains("event: error") && ended.raw.contains("the table changed since the stream started")
+                        && ended.raw.contains("'\(column)'"), "\(ended.raw)")
+            }
         }
     }
 

@@ -40,47 +40,48 @@ import Testing
         try store.create(try Channel(name: "team", kind: .private))
         try store.join("team", user: "alice")
         for n in 1...3 {
-            try db.connection.execute(#"select realtime.send('{"n":\#(n)}', 'old', 'team', true)"#)
+            try await db.execute(#"select realtime.send('{"n":\#(n)}', 'old', 'team', true)"#)
         }
         _ = try db.ticked()
         var policy = AccessPolicy(roleClaim: "role")
         policy.channels = try ChannelAccess(read: ["authenticated: *"], send: ["authenticated: *"])
-        let server = try await TestServer.start(db) { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }
-        defer { Task { await server.stop() } }
-        let url = "http://127.0.0.1:\(server.port)/realtime/v1"
+        try await TestServer.with(db, configure: { $0.auth = .init(jwtSecret: AuthTests.secret, policy: policy) }) { server in
+            let url = "http://127.0.0.1:\(server.port)/realtime/v1"
 
-        let malloryToken = try await AuthTests.token(sub: "mallory")
-        let aliceToken = try await AuthTests.token(sub: "alice")
-        let mallory = try await Workers.value { try PythonRealtime.start(Self.script, [url, malloryToken, "2"]) }
-        defer {
-            mallory.signal(SIGKILL)
-            _ = mallory.wait()
-        }
-        try await waitUntil(timeout: 60, "mallory's refusal (stdout: \(mallory.stdoutSoFar), stderr: \(mallory.stderrSoFar))") {
-            mallory.stdoutSoFar.contains("CHANNEL_ERROR")
-        }
-        #expect(
-            mallory.stdoutSoFar.contains("Unauthorized: You do not have permissions to read from this Channel topic: team"), "\(mallory.stdoutSoFar)")
+            let malloryToken = try await AuthTests.token(sub: "mallory")
+            let aliceToken = try await AuthTests.token(sub: "alice")
+            let mallory = try await Workers.value { try PythonRealtime.start(Self.script, [url, malloryToken, "2"]) }
+            defer {
+                mallory.signal(SIGKILL)
+                _ = mallory.wait()
+            }
+            try await waitUntil(timeout: 60, "mallory's refusal (stdout: \(mallory.stdoutSoFar), stderr: \(mallory.stderrSoFar))") {
+                mallory.stdoutSoFar.contains("CHANNEL_ERROR")
+            }
+            #expect(
+                mallory.stdoutSoFar.contains("Unauthorized: You do not have permissions to read from this Channel topic: team"),
+                "\(mallory.stdoutSoFar)")
 
-        let alice = try await Workers.value { try PythonRealtime.start(Self.script, [url, aliceToken, "2"]) }
-        defer {
-            alice.signal(SIGKILL)
-            _ = alice.wait()
+            let alice = try await Workers.value { try PythonRealtime.start(Self.script, [url, aliceToken, "2"]) }
+            defer {
+                alice.signal(SIGKILL)
+                _ = alice.wait()
+            }
+            try await waitUntil(timeout: 60, "alice to subscribe (stdout: \(alice.stdoutSoFar), stderr: \(alice.stderrSoFar))") {
+                alice.stdoutSoFar.contains("SUBSCRIBED")
+            }
+            try await db.execute(#"select realtime.send('{"n":4}', 'live', 'team', true)"#)
+            try await waitUntil(timeout: 60, "alice's report (stdout: \(alice.stdoutSoFar), stderr: \(alice.stderrSoFar))") {
+                alice.stdoutSoFar.contains(#"{"got": "#)
+            }
+            let report = try JSONValue(parsing: String(alice.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"got": "#) } ?? ""))
+            let got = report["got"]?.arrayValue ?? []
+            // The newest two logged messages, replayed in order, then the live one; ids in log order.
+            #expect(
+                got.map { "\($0["event"]?.stringValue ?? "") \($0["payload"]?["n"]?.jsonText ?? "") \($0["meta"]?["replayed"]?.jsonText ?? "-")" }
+                    == ["old 2 true", "old 3 true", "live 4 -"], "\(report)")
+            let ids = got.compactMap { $0["meta"]?["id"]?.stringValue.flatMap { Int64($0) } }
+            #expect(ids.count == 3 && ids == ids.sorted(), "\(report)")
         }
-        try await waitUntil(timeout: 60, "alice to subscribe (stdout: \(alice.stdoutSoFar), stderr: \(alice.stderrSoFar))") {
-            alice.stdoutSoFar.contains("SUBSCRIBED")
-        }
-        try db.connection.execute(#"select realtime.send('{"n":4}', 'live', 'team', true)"#)
-        try await waitUntil(timeout: 60, "alice's report (stdout: \(alice.stdoutSoFar), stderr: \(alice.stderrSoFar))") {
-            alice.stdoutSoFar.contains(#"{"got": "#)
-        }
-        let report = try JSONValue(parsing: String(alice.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"got": "#) } ?? ""))
-        let got = report["got"]?.arrayValue ?? []
-        // The newest two logged messages, replayed in order, then the live one; ids in log order.
-        #expect(
-            got.map { "\($0["event"]?.stringValue ?? "") \($0["payload"]?["n"]?.jsonText ?? "") \($0["meta"]?["replayed"]?.jsonText ?? "-")" }
-                == ["old 2 true", "old 3 true", "live 4 -"], "\(report)")
-        let ids = got.compactMap { $0["meta"]?["id"]?.stringValue.flatMap { Int64($0) } }
-        #expect(ids.count == 3 && ids == ids.sorted(), "\(report)")
     }
 }

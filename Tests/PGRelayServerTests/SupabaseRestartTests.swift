@@ -48,27 +48,27 @@ import Testing
         }
         func systemMessages() -> Int { python.stdoutSoFar.components(separatedBy: "Subscribed to PostgreSQL").count - 1 }
         try await waitUntil(timeout: 60, "the first join (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") { systemMessages() == 1 }
-        try db.connection.execute("insert into orders values (1, 'open', 10)")
-        try db.connection.execute(#"select realtime.send('{"n":1}', 'note', 'db', false)"#)
+        try await db.execute("insert into orders values (1, 'open', 10)")
+        try await db.execute(#"select realtime.send('{"n":1}', 'note', 'db', false)"#)
         try await waitUntil(timeout: 60, "the first relay's deliveries (stdout: \(python.stdoutSoFar))") {
             python.stdoutSoFar.components(separatedBy: #"{"item": "#).count == 3
         }
         await first.stop()
-        let second = try await TestServer.start(db) { $0.port = port }
-        defer { Task { await second.stop() } }
-        try await waitUntil(timeout: 60, "the client to join the new relay (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
-            systemMessages() == 2
+        try await TestServer.with(db, configure: { $0.port = port }) { second in
+            try await waitUntil(timeout: 60, "the client to join the new relay (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+                systemMessages() == 2
+            }
+            try await db.execute("insert into orders values (2, 'open', 20)")
+            try await db.execute(#"select realtime.send('{"n":2}', 'note', 'db', false)"#)
+            try await waitUntil(timeout: 60, "the report (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
+                python.stdoutSoFar.contains(#"{"got": "#)
+            }
+            let report = try JSONValue(parsing: String(python.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"got": "#) } ?? ""))
+            let got = (report["got"]?.arrayValue ?? []).map { item -> String in
+                if let id = item["id"] { return "row \(id.jsonText)" }
+                return "note \(item["n"]?.jsonText ?? "?")"
+            }
+            #expect(Set(got) == ["row 1", "note 1", "row 2", "note 2"] && got.count == 4, "\(report)")
         }
-        try db.connection.execute("insert into orders values (2, 'open', 20)")
-        try db.connection.execute(#"select realtime.send('{"n":2}', 'note', 'db', false)"#)
-        try await waitUntil(timeout: 60, "the report (stdout: \(python.stdoutSoFar), stderr: \(python.stderrSoFar))") {
-            python.stdoutSoFar.contains(#"{"got": "#)
-        }
-        let report = try JSONValue(parsing: String(python.stdoutSoFar.split(separator: "\n").last { $0.hasPrefix(#"{"got": "#) } ?? ""))
-        let got = (report["got"]?.arrayValue ?? []).map { item -> String in
-            if let id = item["id"] { return "row \(id.jsonText)" }
-            return "note \(item["n"]?.jsonText ?? "?")"
-        }
-        #expect(Set(got) == ["row 1", "note 1", "row 2", "note 2"] && got.count == 4, "\(report)")
     }
 }

@@ -38,6 +38,38 @@ final class TestServer: @unchecked Sendable {
         _ = await task.result
     }
 
+    /// Runs `body` with a server started on `db`, then stops the server and waits until it has
+    /// stopped, however `body` ends: no test leaves a server behind it running.
+    static func with<T>(
+        _ db: TestDatabase, configure: (inout ServeConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> T
+    ) async throws -> T {
+        try await using(try await start(db, configure: configure), body)
+    }
+
+    /// Runs `body` with `servers` (started by a helper), then stops them and waits until they have stopped.
+    static func using<T>(_ servers: [TestServer], _ body: ([TestServer]) async throws -> T) async throws -> T {
+        do {
+            let value = try await body(servers)
+            for server in servers { await server.stop() }
+            return value
+        } catch {
+            for server in servers { await server.stop() }
+            throw error
+        }
+    }
+
+    /// Runs `body` with `server` (started by a helper), then stops it and waits until it has stopped.
+    static func using<T>(_ server: TestServer, _ body: (TestServer) async throws -> T) async throws -> T {
+        do {
+            let value = try await body(server)
+            await server.stop()
+            return value
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
     var base: String { "http://127.0.0.1:\(port)" }
 
     /// GET a path; returns the status, headers and body.

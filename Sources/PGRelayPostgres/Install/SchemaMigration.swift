@@ -53,7 +53,8 @@ public struct SchemaMigration {
             // (0003_ticks.sql dropped version 2's, and with them waited for the writers that used
             // them). Version 12 moves `wake` subscriptions to `auto` (the old default; the two could
             // not be told apart), and a kept condition is installed as it was checked.
-            let moved = previous > 0 && previous < Self.writePathVersion ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: true) : []
+            let moved =
+                previous > 0 && previous < Self.writePathVersion ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: true) : []
             return Result(previousVersion: previous, version: migrations.map(\.version).max() ?? 0, movedToAuto: moved)
         }
     }

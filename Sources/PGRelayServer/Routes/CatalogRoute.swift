@@ -59,7 +59,10 @@ struct CatalogRoute {
         let described = try await database {
             let installer = Installer(connection: $0)
             return try installer.subscriptions().filter(\.trigger.tableExists).map { subscription in
-                (subscription, try installer.catalog.keyColumns(of: subscription.table).map(\.name), try installer.catalog.columnList(of: subscription.table))
+                (
+                    subscription, try installer.catalog.keyColumns(of: subscription.table).map(\.name),
+                    try installer.catalog.columnList(of: subscription.table)
+                )
             }
         }
         let readable = described.filter { subscription, _, _ in

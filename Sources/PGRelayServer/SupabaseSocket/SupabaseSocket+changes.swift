@@ -92,7 +92,8 @@ extension SupabaseSocket {
                 }
             }
             return ChangeFeed(
-                table: item.subscription.table, channel: item.subscription.channel, key: item.table.key, tableID: item.table.id, types: item.table.columnTypes,
+                table: item.subscription.table, channel: item.subscription.channel, key: item.table.key, tableID: item.table.id,
+                types: item.table.columnTypes,
                 columns: .array(item.table.columnTypeNames.map { .object([("name", .string($0.name)), ("type", .string($0.type))]) }),
                 scope: scope, bindings: bindings, fullOldRow: item.table.replicaIdentityIsFull
             )

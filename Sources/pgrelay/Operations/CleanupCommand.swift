@@ -51,8 +51,10 @@ struct CleanupCommand: AsyncParsableCommand {
                     return
                 }
                 emit(
-                    TextTable(header: [dryRun ? "WOULD REMOVE" : "REMOVED", "COUNT", "WHICH"], rows: rows.map { [$0.what, String($0.count), $0.rule] })
-                        .rendered)
+                    TextTable(
+                        header: [dryRun ? "WOULD REMOVE" : "REMOVED", "COUNT", "WHICH"], rows: rows.map { [$0.what, String($0.count), $0.rule] }
+                    )
+                    .rendered)
             }
         }
     }

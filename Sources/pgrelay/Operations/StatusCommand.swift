@@ -26,7 +26,8 @@ struct StatusCommand: AsyncParsableCommand {
                 let log = ChangeLog(connection: db)
                 let stats = try log.statistics()
                 let subscriptions = try installer.subscriptions()
-                let relays = try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion ? try RelayDirectory(connection: db).relays() : []
+                let relays =
+                    try installer.schema.schemaVersion() >= SchemaMigration.operationsVersion ? try RelayDirectory(connection: db).relays() : []
                 var lags: [String: RelayInstance.Lag] = [:]
                 for relay in relays where !relay.gone {
                     let position = relay.deliveredID ?? 0
@@ -104,7 +105,9 @@ struct StatusCommand: AsyncParsableCommand {
                         emit("")
                         emit(
                             TextTable(
-                                header: ["RELAY", "STATE", "ADDRESS", "VERSION", "POSITION", "LAG IDS", "LAG", "CONNECTIONS", "HEARTBEAT", "STARTED"],
+                                header: [
+                                    "RELAY", "STATE", "ADDRESS", "VERSION", "POSITION", "LAG IDS", "LAG", "CONNECTIONS", "HEARTBEAT", "STARTED",
+                                ],
                                 rows: relays.map { relay in
                                     let lag = lags[relay.id]
                                     return [
@@ -124,7 +127,8 @@ struct StatusCommand: AsyncParsableCommand {
                                 header: ["STANDBY", "ADDRESS", "STATE", "REPLAY BEHIND", "REPLAY LAG"],
                                 rows: standbys.map { standby in
                                     [
-                                        standby.name, standby.address ?? "local", standby.state ?? "-", standby.replayBytesBehind.map(Self.bytes) ?? "-",
+                                        standby.name, standby.address ?? "local", standby.state ?? "-",
+                                        standby.replayBytesBehind.map(Self.bytes) ?? "-",
                                         standby.replayLagSeconds.map(Self.seconds) ?? "-",
                                     ]
                                 }
