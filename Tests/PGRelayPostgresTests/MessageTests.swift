@@ -190,10 +190,10 @@ import Testing
             #expect(output.stderr.split(separator: "\n").count == 1 || output.stderr.hasPrefix("Error:"), "\(arguments): \(output.stderr)")
         }
         // From SQL: a bad topic is an error in the writer's transaction, never a lost message.
-        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', 'chat', 'bad topic')") }
-        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', '', 'room')") }
-        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', null, 'room')") }
-        #expect(throws: PostgresError.self) { try await db.execute("select realtime.send('{}', 'chat', null)") }
+        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', 'chat', 'bad topic')") }
+        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', '', 'room')") }
+        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', null, 'room')") }
+        #expect(throws: PostgresError.self) { try db.connection.execute("select realtime.send('{}', 'chat', null)") }
         #expect(try db.ticked().page(after: 0).messages.isEmpty)
     }
 
