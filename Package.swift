@@ -72,17 +72,23 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
-        // Throwaway Postgres clusters and subprocesses for the integration tests.
+        // Throwaway Postgres clusters and subprocesses for the integration and end-to-end tests.
         .target(name: "PGRelayTestSupport", dependencies: ["PGRelayPostgres", "PGRelayCore"]),
         // Tests that need no database (pure logic: Core, and the server's Tail, limits, settings):
         // `swift test --filter 'PGRelayCoreTests|PGRelayUnitTests'` runs them in seconds without Postgres.
         .testTarget(name: "PGRelayCoreTests", dependencies: ["PGRelayCore"]),
         .testTarget(name: "PGRelayUnitTests", dependencies: ["PGRelayServer", "PGRelayPostgres", "PGRelayCore"]),
+        // Integration tests against a real Postgres: the write path, the log, the listener.
         .testTarget(
             name: "PGRelayPostgresTests",
             dependencies: ["PGRelayPostgres", "PGRelayCore", "PGRelaySQL", "PGRelayTestSupport"],
             // Schema version 2's functions, read by the upgrade test.
             exclude: ["Fixtures"]
+        ),
+        // End to end: the built `pgrelay` binary's commands, `pgrelay demo`, the inspector in Chromium.
+        .testTarget(
+            name: "PGRelayEndToEndTests",
+            dependencies: ["PGRelayPostgres", "PGRelayCore", "PGRelayTestSupport"]
         ),
         .testTarget(
             name: "PGRelayServerTests",

@@ -1,4 +1,5 @@
 import Foundation
+import PGRelayPostgres
 
 /// The `pgrelay` executable this build made, for tests that run it the way a user does.
 public enum BuiltExecutable {
@@ -11,5 +12,12 @@ public enum BuiltExecutable {
             directory.deleteLastPathComponent()
         }
         return URL(fileURLWithPath: ".build/debug/pgrelay")
+    }
+
+    /// Runs `pgrelay arguments` with `DATABASE_URL` set to `database` and returns what it printed.
+    public static func run(_ arguments: [String], database: String?) throws -> Subprocess.Output {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = database
+        return try Subprocess.run(pgrelay.path, arguments, environment: environment)
     }
 }

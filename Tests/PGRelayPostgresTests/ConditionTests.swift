@@ -9,7 +9,7 @@ import Testing
 /// unknown ids and tables get one clear line.
 @Suite struct ConditionTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        try CLITests().pgrelay(arguments, database: db.conninfo)
+        try BuiltExecutable.run(arguments, database: db.conninfo)
     }
 
     @Test func onlyMatchingRowsAreLoggedAndRowsMovingAcrossTheConditionAre() throws {

@@ -40,7 +40,7 @@ import Testing
             alter table realtime.subscriptions alter column notify set default 'wake';
             """
         )
-        let output = try CLITests().pgrelay(["init"], database: db.conninfo)
+        let output = try BuiltExecutable.run(["init"], database: db.conninfo)
         #expect(output.status == 0)
         #expect(output.stdout.contains("upgraded pgrelay schema from version 11 to 12"), "\(output)")
         #expect(output.stdout.contains("moved 2 subscription(s) from notify wake to auto"), "\(output)")

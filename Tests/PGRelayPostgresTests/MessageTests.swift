@@ -9,7 +9,7 @@ import Testing
 /// and the Postgres module; read back newest first, by event name, and live.
 @Suite struct MessageTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        try CLITests().pgrelay(arguments, database: db.conninfo)
+        try BuiltExecutable.run(arguments, database: db.conninfo)
     }
 
     func ok(_ arguments: [String], _ db: TestDatabase) throws -> String {
@@ -257,7 +257,7 @@ import Testing
         _ = try ok(["channel", "create", "room:9"], db)
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
-        let listen = try Subprocess.start(CLITests.executable.path, ["listen", "--channel", "room:9", "--json"], environment: environment)
+        let listen = try Subprocess.start(BuiltExecutable.pgrelay.path, ["listen", "--channel", "room:9", "--json"], environment: environment)
         try await waitUntil("pgrelay listen to connect (stderr: \(listen.stderrSoFar))") {
             try db.connection.query(
                 "select count(*) from pg_stat_activity where application_name = 'pgrelay listener' and datname = current_database()"
@@ -272,7 +272,7 @@ import Testing
         let line = try JSONValue(parsing: String(listened.stdout.split(separator: "\n").first ?? ""))
         #expect(line["payload"]?["text"] == .string("live") && line["sender"] == .string("alice") && line["event"] == .string("chat"))
 
-        let raw = try Subprocess.start(CLITests.executable.path, ["listen", "--channel", "custom_raw", "--json"], environment: environment)
+        let raw = try Subprocess.start(BuiltExecutable.pgrelay.path, ["listen", "--channel", "custom_raw", "--json"], environment: environment)
         try await waitUntil("the raw listener to listen (stderr: \(raw.stderrSoFar))") {
             // Its LISTEN finished (idle after it): a NOTIFY sent before that would be missed.
             try db.connection.query(

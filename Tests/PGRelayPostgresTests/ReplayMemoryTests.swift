@@ -55,7 +55,7 @@ import Testing
         environment["DATABASE_URL"] = db.conninfo
         // Clients that stop reading mid-replay are let go after 12 s (default 30).
         environment["PGRELAY_LIMITS_REPLAY_STALL_SECONDS"] = "12"
-        let serve = try Subprocess.start(CLITests.executable.path, ["serve", "--port", String(port)], environment: environment)
+        let serve = try Subprocess.start(BuiltExecutable.pgrelay.path, ["serve", "--port", String(port)], environment: environment)
         defer {
             serve.signal(SIGKILL)
             _ = serve.wait()

@@ -12,12 +12,12 @@ import Testing
     }
 
     static func check(_ pair: StandbyPair) throws {
-        let cli = CLITests()
+
         // Streaming once the standby's WAL receiver has connected.
         let deadline = Date().addingTimeInterval(60)
         var standbys: [JSONValue] = []
         while Date() < deadline {
-            let output = try cli.pgrelay(["status", "--json"], database: pair.primaryConninfo)
+            let output = try BuiltExecutable.run(["status", "--json"], database: pair.primaryConninfo)
             standbys = try JSONValue(parsing: output.stdout)["standbys"]?.arrayValue ?? []
             if standbys.first?["state"] == .string("streaming") { break }
             Thread.sleep(forTimeInterval: 0.1)
@@ -26,10 +26,10 @@ import Testing
         #expect(standbys.first?["state"] == .string("streaming"), "\(standbys)")
         #expect(standbys.first?["name"] == .string("walreceiver"), "\(standbys)")
         #expect((standbys.first?["replay_behind_bytes"]?.jsonText).flatMap { Int64($0) } != nil, "\(standbys)")
-        let text = try cli.pgrelay(["status"], database: pair.primaryConninfo).stdout
+        let text = try BuiltExecutable.run(["status"], database: pair.primaryConninfo).stdout
         #expect(text.contains("STANDBY") && text.contains("walreceiver") && text.contains("streaming"), "\(text)")
         // On the standby itself it reads what the standby has replayed, and lists no standbys.
-        let onStandby = try JSONValue(parsing: try cli.pgrelay(["status", "--json"], database: pair.standbyConninfo).stdout)
+        let onStandby = try JSONValue(parsing: try BuiltExecutable.run(["status", "--json"], database: pair.standbyConninfo).stdout)
         #expect(onStandby["standbys"]?.arrayValue?.isEmpty == true && onStandby["schema_version"] != nil, "\(onStandby)")
     }
 }

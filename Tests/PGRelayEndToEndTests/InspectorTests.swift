@@ -21,7 +21,7 @@ import Testing
         let port = try freeLoopbackPort()
         var environment = DemoTests.environment
         environment["DATABASE_URL"] = db.conninfo
-        let demo = try Subprocess.start(CLITests.executable.path, ["demo", "--port", String(port), "--rate", "40"], environment: environment)
+        let demo = try Subprocess.start(BuiltExecutable.pgrelay.path, ["demo", "--port", String(port), "--rate", "40"], environment: environment)
         defer {
             demo.signal(SIGKILL)
             _ = demo.wait()

@@ -8,7 +8,7 @@ import Testing
 /// (its presences leave within the expiry, seen by the relay that remains).
 @Suite struct PresenceCommandTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        try CLITests().pgrelay(arguments, database: db.conninfo)
+        try BuiltExecutable.run(arguments, database: db.conninfo)
     }
 
     func ok(_ arguments: [String], _ db: TestDatabase) throws -> String {
@@ -80,7 +80,7 @@ import Testing
             let port = 20_000 + Int.random(in: 0..<20_000)
             relays.append(
                 (
-                    try Subprocess.start(CLITests.executable.path, ["serve", "--config", config, "--port", String(port)], environment: environment),
+                    try Subprocess.start(BuiltExecutable.pgrelay.path, ["serve", "--config", config, "--port", String(port)], environment: environment),
                     port
                 ))
         }

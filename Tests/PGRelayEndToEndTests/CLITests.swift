@@ -9,9 +9,7 @@ import Testing
     static var executable: URL { BuiltExecutable.pgrelay }
 
     func pgrelay(_ arguments: [String], database: String?) throws -> Subprocess.Output {
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = database
-        return try Subprocess.run(Self.executable.path, arguments, environment: environment)
+        try BuiltExecutable.run(arguments, database: database)
     }
 
     @Test func badInputGetsOneClearLineAndAFailingStatus() throws {

@@ -8,7 +8,7 @@ import Testing
 /// with a failing status for bad input.
 @Suite struct ChannelCommandTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        try CLITests().pgrelay(arguments, database: db.conninfo)
+        try BuiltExecutable.run(arguments, database: db.conninfo)
     }
 
     @Test func channelsAndMembersFromTheCommandLine() throws {

@@ -12,7 +12,7 @@ import Testing
 
     /// Starts a demo and waits until it says what to open; returns it and its cluster's directory.
     static func startDemo(port: Int) async throws -> (demo: Subprocess.Running, directory: String) {
-        let demo = try Subprocess.start(CLITests.executable.path, ["demo", "--port", String(port), "--rate", "20"], environment: environment)
+        let demo = try Subprocess.start(BuiltExecutable.pgrelay.path, ["demo", "--port", String(port), "--rate", "20"], environment: environment)
         try await waitUntilBlocking(timeout: 120, "the demo to start: \(demo.stderrSoFar)") {
             demo.stdoutSoFar.contains("Ctrl-C stops the demo.") || kill(demo.pid, 0) != 0
         }
@@ -63,7 +63,7 @@ import Testing
         let port = try freeLoopbackPort()
         var environment = Self.environment
         environment["DATABASE_URL"] = db.conninfo
-        let demo = try Subprocess.start(CLITests.executable.path, ["demo", "--port", String(port), "--no-writes"], environment: environment)
+        let demo = try Subprocess.start(BuiltExecutable.pgrelay.path, ["demo", "--port", String(port), "--no-writes"], environment: environment)
         try await waitUntilBlocking(timeout: 60, "the demo to start: \(demo.stderrSoFar)") {
             demo.stdoutSoFar.contains("Ctrl-C stops the demo.") || kill(demo.pid, 0) != 0
         }

@@ -10,7 +10,7 @@ import Testing
 /// `cleanup` removes it; with no relay left, `status` exits 2.
 @Suite struct OperationsTests {
     func pgrelay(_ arguments: [String], _ db: TestDatabase) throws -> Subprocess.Output {
-        try CLITests().pgrelay(arguments, database: db.conninfo)
+        try BuiltExecutable.run(arguments, database: db.conninfo)
     }
 
     func json(_ arguments: [String], _ db: TestDatabase) throws -> JSONValue {
@@ -27,7 +27,7 @@ import Testing
         environment["DATABASE_URL"] = db.conninfo
         let ports = [20_000 + Int.random(in: 0..<10_000), 30_000 + Int.random(in: 0..<10_000)]
         let relays = try ports.map {
-            try Subprocess.start(CLITests.executable.path, ["serve", "--config", config, "--port", String($0)], environment: environment)
+            try Subprocess.start(BuiltExecutable.pgrelay.path, ["serve", "--config", config, "--port", String($0)], environment: environment)
         }
         defer {
             for relay in relays {
