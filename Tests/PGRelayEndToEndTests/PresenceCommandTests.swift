@@ -80,7 +80,8 @@ import Testing
             let port = 20_000 + Int.random(in: 0..<20_000)
             relays.append(
                 (
-                    try Subprocess.start(BuiltExecutable.pgrelay.path, ["serve", "--config", config, "--port", String(port)], environment: environment),
+                    try Subprocess.start(
+                        BuiltExecutable.pgrelay.path, ["serve", "--config", config, "--port", String(port)], environment: environment),
                     port
                 ))
         }

@@ -35,39 +35,50 @@ struct DemoCommand: AsyncParsableCommand {
             var logger = Logger(label: "pgrelay")
             logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
             let cluster = connection.conninfo.isEmpty ? try await Blocking.run { try PrivateCluster.start() } : nil
-            defer { cluster?.stop() }
-            let conninfo = cluster?.conninfo ?? connection.conninfo
-
-            try await Database(conninfo: conninfo, applicationName: "pgrelay demo").run { db in
-                let installer = Installer(connection: db)
-                _ = try installer.schema.initialize()
-                try db.execute(DemoSchema.sql)
-                for table in DemoSchema.tables { _ = try installer.subscribe(table) }
+            // Stopped however the demo ends, on a thread of its own (pg_ctl waits for the server).
+            do {
+                try await demo(on: cluster, logger: logger)
+                _ = try? await Blocking.run { cluster?.stop() }
+            } catch {
+                _ = try? await Blocking.run { cluster?.stop() }
+                throw error
             }
-
-            var configuration = ServeConfiguration(conninfo: conninfo)
-            configuration.port = port
-            let writer = noWrites ? nil : DemoWriter(conninfo: conninfo, rate: rate)
-            let (rate, listenDatabase) = (self.rate, cluster.map { "--database-url '\($0.conninfo)' " } ?? "")
-            let where_ =
-                cluster.map { "a private Postgres in \($0.directory) (removed when the demo stops)" }
-                ?? "the database you gave (schema \(DemoSchema.name))"
-            let app = try await buildApplication(configuration, logger: logger) { bound in
-                emit(
-                    """
-                    pgrelay demo: \(where_), \(writer == nil ? "no demo writes" : "\(rate.formatted()) writes per second")
-                      inspector: http://127.0.0.1:\(bound)/
-                      SSE:       curl -N http://127.0.0.1:\(bound)/v1/stream/\(DemoSchema.name).orders
-                      replay:    curl 'http://127.0.0.1:\(bound)/v1/changes/\(DemoSchema.name).orders?since=0'
-                      terminal:  pgrelay listen \(listenDatabase)\(DemoSchema.tables.map(\.description).joined(separator: " "))
-                      health:    http://127.0.0.1:\(bound)/health
-                    Ctrl-C stops the demo.
-                    """
-                )
-            }
-            try await writer?.start()
-            defer { writer?.stop() }
-            try await app.runService()
         }
+    }
+
+    /// Installs the demo schema, starts the writer and serves until a signal stops it.
+    private func demo(on cluster: PrivateCluster?, logger: Logger) async throws {
+        let conninfo = cluster?.conninfo ?? connection.conninfo
+
+        try await Database(conninfo: conninfo, applicationName: "pgrelay demo").run { db in
+            let installer = Installer(connection: db)
+            _ = try installer.schema.initialize()
+            try db.execute(DemoSchema.sql)
+            for table in DemoSchema.tables { _ = try installer.subscribe(table) }
+        }
+
+        var configuration = ServeConfiguration(conninfo: conninfo)
+        configuration.port = port
+        let writer = noWrites ? nil : DemoWriter(conninfo: conninfo, rate: rate)
+        let (rate, listenDatabase) = (self.rate, cluster.map { "--database-url '\($0.conninfo)' " } ?? "")
+        let where_ =
+            cluster.map { "a private Postgres in \($0.directory) (removed when the demo stops)" }
+            ?? "the database you gave (schema \(DemoSchema.name))"
+        let app = try await buildApplication(configuration, logger: logger) { bound in
+            emit(
+                """
+                pgrelay demo: \(where_), \(writer == nil ? "no demo writes" : "\(rate.formatted()) writes per second")
+                  inspector: http://127.0.0.1:\(bound)/
+                  SSE:       curl -N http://127.0.0.1:\(bound)/v1/stream/\(DemoSchema.name).orders
+                  replay:    curl 'http://127.0.0.1:\(bound)/v1/changes/\(DemoSchema.name).orders?since=0'
+                  terminal:  pgrelay listen \(listenDatabase)\(DemoSchema.tables.map(\.description).joined(separator: " "))
+                  health:    http://127.0.0.1:\(bound)/health
+                Ctrl-C stops the demo.
+                """
+            )
+        }
+        try await writer?.start()
+        defer { writer?.stop() }
+        try await app.runService()
     }
 }
