@@ -91,7 +91,7 @@ extension RowFilter {
     /// Calls `body` with each column the filter names.
     func visitColumns(_ body: (String) -> Void) {
         switch self {
-        case .and(let filters), .or(let filters): filters.forEach { $0.visitColumns(body) }
+        case .and(let filters), .or(let filters): for filter in filters { filter.visitColumns(body) }
         case .not(let filter): filter.visitColumns(body)
         case .condition(let column, _, _): body(column)
         }

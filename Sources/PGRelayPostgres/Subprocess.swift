@@ -80,8 +80,8 @@ public struct Subprocess {
         let argv = ([path] + arguments).map { strdup($0) } + [nil]
         let envp = env.map { strdup($0) } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
         }
         // The test process ignores SIGTERM and friends (service lifecycle handles them); a child
         // would inherit that and outlive `signal(SIGTERM)`. Children start with default handlers.

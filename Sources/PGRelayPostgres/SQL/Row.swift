@@ -14,11 +14,6 @@ public struct Row: Sendable {
     /// Values in text format; nil is SQL NULL.
     public let values: [String?]
 
-    init(columns: [String], values: [String?]) {
-        self.columns = columns
-        self.values = values
-    }
-
     /// The value of column `name` as `type`; an optional type reads NULL as nil.
     public func decode<T: SQLDecodable>(_ name: String, as type: T.Type = T.self) throws -> T {
         guard let index = columns.firstIndex(of: name) else {

@@ -61,13 +61,13 @@ struct DemoCommand: AsyncParsableCommand {
         configuration.port = port
         let writer = noWrites ? nil : DemoWriter(conninfo: conninfo, rate: rate)
         let (rate, listenDatabase) = (self.rate, cluster.map { "--database-url '\($0.conninfo)' " } ?? "")
-        let where_ =
+        let location =
             cluster.map { "a private Postgres in \($0.directory) (removed when the demo stops)" }
             ?? "the database you gave (schema \(DemoSchema.name))"
         let app = try await buildApplication(configuration, logger: logger) { bound in
             emit(
                 """
-                pgrelay demo: \(where_), \(writer == nil ? "no demo writes" : "\(rate.formatted()) writes per second")
+                pgrelay demo: \(location), \(writer == nil ? "no demo writes" : "\(rate.formatted()) writes per second")
                   inspector: http://127.0.0.1:\(bound)/
                   SSE:       curl -N http://127.0.0.1:\(bound)/v1/stream/\(DemoSchema.name).orders
                   replay:    curl 'http://127.0.0.1:\(bound)/v1/changes/\(DemoSchema.name).orders?since=0'
