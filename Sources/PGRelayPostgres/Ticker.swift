@@ -1,7 +1,7 @@
 import Foundation
 
 /// Takes ticks: records the database's current snapshot as the next tick of the log, which is
-/// what numbers the changes committed since the last one (`realtime.tick()`, triggers/sql/functions.sql).
+/// what numbers the changes committed since the last one (`realtime.tick()`, triggers/sql/functions/realtime.tick.sql).
 ///
 /// Any relay, `listen` and `replay` may tick; ticks are serialized in the database, and a tick
 /// when nothing committed is a cheap read that writes nothing.
