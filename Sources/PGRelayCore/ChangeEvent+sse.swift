@@ -18,6 +18,14 @@ public enum ServerSentEventLine {
     public static func live(after id: Int64) -> String {
         "id: \(id)\nevent: live\ndata: {\"after\":\(id)}\n\n"
     }
+    /// One current row of a live query's snapshot (its JSON text as capture renders a change's
+    /// `new`); no `id:`: a client that drops during the rows starts a new snapshot.
+    public static func row(_ json: String) -> String { "event: row\ndata: \(json)\n\n" }
+    /// The snapshot's end: `rows` rows, as of the cut after `after`, whose changes follow. Its
+    /// `id:` is the cursor a reconnecting client resumes the changes from.
+    public static func snapshot(after id: Int64, rows: Int) -> String {
+        "id: \(id)\nevent: snapshot\ndata: {\"after\":\(id),\"rows\":\(rows)}\n\n"
+    }
     /// The stream ends because of `body` (JSON with an "error" member); no `id:`, so the cursor stays.
     public static func error(_ body: JSONValue) -> String { "event: error\ndata: \(body.jsonText)\n\n" }
 }

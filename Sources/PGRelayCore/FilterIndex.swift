@@ -52,6 +52,9 @@ public struct FilterIndex<Key: Hashable & Sendable>: Sendable {
         if byColumn[column]?.isEmpty == true { byColumn[column] = nil }
     }
 
+    /// Every subscriber: what a TRUNCATE concerns (it has no row, and empties every filter's rows).
+    public var everyone: [Key] { Array(unindexed) + Array(placement.keys) }
+
     /// Every subscriber whose filter could pass `row` (a change's `new`, or `old` for a DELETE).
     public func candidates(for row: JSONValue?) -> [Key] {
         var found = Array(unindexed)

@@ -16,8 +16,9 @@ public enum Operation: String, CaseIterable, Sendable, Codable, Comparable {
 public struct EventSet: Hashable, Sendable, CustomStringConvertible {
     public var operations: Set<Operation>
 
-    /// INSERT, UPDATE and DELETE: what `pgrelay subscribe` captures unless told otherwise.
-    public static let `default` = EventSet(operations: [.insert, .update, .delete])
+    /// Every operation, TRUNCATE included: what `pgrelay subscribe` captures unless told otherwise
+    /// (a live query's client must hear of a TRUNCATE to empty its rows).
+    public static let `default` = EventSet(operations: [.insert, .update, .delete, .truncate])
 
     public init(operations: Set<Operation>) { self.operations = operations }
 

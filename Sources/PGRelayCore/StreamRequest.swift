@@ -12,10 +12,13 @@ public struct StreamRequest: Equatable, Sendable {
     public var limit: Int?
     public var filter: RowFilter
     public var accessToken: String?
+    /// A live query: the rows the filter selects now, then every change after them
+    /// (`snapshot=true`). Needs every kind of change and no `since`.
+    public var snapshot = false
     /// The table's column types, read when the stream starts: the filter compares by them.
     public var columnTypes: [String: ColumnType] = [:]
 
-    public static let reservedParameters: Set<String> = ["events", "since", "limit", "access_token"]
+    public static let reservedParameters: Set<String> = ["events", "since", "limit", "access_token", "snapshot"]
 
     public init(events: EventSet = .allOperations, since: Int64? = nil, limit: Int? = nil, filter: RowFilter = .all, accessToken: String? = nil) {
         self.events = events
@@ -27,8 +30,16 @@ public struct StreamRequest: Equatable, Sendable {
 
     /// True when `event` is one of the requested operations and its row passes the filter;
     /// throws ``FilterEvaluationError`` when the filter cannot be evaluated against the row.
+    /// A TRUNCATE has no row and empties every row a filter selects: it passes every filter.
     public func admits(_ event: ChangeEvent) throws -> Bool {
-        try events.operations.contains(event.operation) && filter.matches(event.row, types: columnTypes)
+        guard events.operations.contains(event.operation) else { return false }
+        return try event.operation == .truncate || filter.matches(event.row, types: columnTypes)
+    }
+
+    /// True when a row of a live query's snapshot passes the filter (and the scope, part of it):
+    /// the very decision ``view(of:key:)`` makes for a change's row.
+    public func admits(row: JSONValue) throws -> Bool {
+        try filter.matches(row, types: columnTypes)
     }
 
     /// The change as this subscriber may see it, or nil when it sees nothing of it.
@@ -91,11 +102,29 @@ public struct StreamRequest: Equatable, Sendable {
                 limit = n
             case "access_token":
                 accessToken = value
+            case "snapshot":
+                guard let wanted = Bool(value) else { throw StreamRequestError(description: "snapshot must be true or false, not '\(value)'") }
+                snapshot = wanted
             default:
                 filters.append((name, value))
             }
         }
         filter = filters.isEmpty ? .all : try RowFilter(parameters: filters)
+        try requireCompleteSnapshot()
+    }
+
+    /// A live query keeps a copy of the rows: it needs every kind of change, from the cut on.
+    public func requireCompleteSnapshot() throws {
+        guard snapshot else { return }
+        if since != nil {
+            throw StreamRequestError(
+                description:
+                    "snapshot=true starts from the rows as they are now: drop since (a Last-Event-ID header resumes the changes after a snapshot)")
+        }
+        if events != .allOperations {
+            throw StreamRequestError(
+                description: "snapshot=true needs every kind of change (INSERT, UPDATE, DELETE and TRUNCATE) to keep the rows right: drop events=")
+        }
     }
 
     /// Splits `a=1&b=2`, decoding `%XX` and `+` (as browsers' URLSearchParams encode spaces).

@@ -143,6 +143,12 @@ public enum WebSocketClientMessage: Equatable, Sendable {
                 throw fail("\"filter\" must be a string such as \"status=eq.paid&total=gt.100\"")
             }
             request.since = try Self.since(json, fail)
+            switch json["snapshot"] {
+            case nil, .null?, .bool(false)?: break
+            case .bool(true)?: request.snapshot = true
+            default: throw fail("\"snapshot\" must be true or false")
+            }
+            do { try request.requireCompleteSnapshot() } catch { throw fail("\(error)") }
             self = .subscribe(id: id, table: table, request: request)
         case "unsubscribe":
             guard let id else { throw fail("unsubscribe needs the subscription's \"id\"") }
@@ -191,6 +197,13 @@ public enum WebSocketServerMessage {
     }
 
     /// The subscription has caught up: every change after `after` will follow.
+    /// The end of a live query's rows: `rows` rows as of the cut after `after`; its changes follow.
+    public static func snapshot(_ id: String, after: Int64, rows: Int) -> String {
+        JSONValue.object([
+            ("type", .string("snapshot")), ("subscription", .string(id)), ("after", .number(String(after))), ("rows", .number(String(rows))),
+        ]).jsonText
+    }
+
     public static func live(_ id: String, after: Int64) -> String {
         JSONValue.object([("type", .string("live")), ("id", .string(id)), ("after", .number(String(after)))]).jsonText
     }

@@ -134,13 +134,15 @@ public func buildApplication(
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
+    let snapshots = LiveSnapshots(conninfo: configuration.conninfo, exporters: pool, limits: configuration.limits)
     StreamRoute(
         tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator,
-        admission: admission, replays: replays, schemas: schemas, connections: connectionBook, logger: logger
+        admission: admission, replays: replays, schemas: schemas, connections: connectionBook, snapshots: snapshots, logger: logger
     )
     .register(on: router)
     ChangesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables)
         .register(on: router)
+    RowsRoute(pool: pool, snapshots: snapshots, authenticator: authenticator).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()
@@ -177,7 +179,7 @@ public func buildApplication(
     let sockets = SocketServices(
         tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, admission: admission, replays: replays,
         schemas: schemas,
-        gate: gate, sender: sender, hub: hub, registry: registry, logger: logger
+        gate: gate, sender: sender, hub: hub, registry: registry, snapshots: snapshots, logger: logger
     )
     NativeSocketRoute(services: sockets).register(on: webSocketRouter)
     SupabaseSocketRoute(services: sockets).register(on: webSocketRouter)

@@ -78,17 +78,23 @@ public struct ServeSettings: Sendable {
         configuration.limits.ephemeralBytes = reader.int(forKey: "limits.ephemeral_bytes", default: configuration.limits.ephemeralBytes)
         configuration.limits.messagesPerSecond = reader.int(forKey: "limits.messages_per_second", default: configuration.limits.messagesPerSecond)
         configuration.limits.channelsPerSocket = reader.int(forKey: "limits.channels_per_socket", default: configuration.limits.channelsPerSocket)
+        configuration.limits.snapshotRows = reader.int(forKey: "limits.snapshot_rows", default: configuration.limits.snapshotRows)
+        configuration.limits.snapshotSeconds = reader.double(forKey: "limits.snapshot_seconds", default: configuration.limits.snapshotSeconds)
+        configuration.limits.concurrentSnapshots = reader.int(
+            forKey: "limits.concurrent_snapshots", default: configuration.limits.concurrentSnapshots)
         let limits = configuration.limits
         guard limits.replayStallSeconds > 0 else { throw ServeConfigurationError(description: "limits.replay_stall_seconds must be positive") }
+        guard limits.snapshotSeconds > 0 else { throw ServeConfigurationError(description: "limits.snapshot_seconds must be positive") }
         guard
             [
                 limits.connections, limits.connectionsPerAddress, limits.streamsPerUser, limits.subscriptionsPerSocket, limits.concurrentReplays,
-                limits.messageBytes, limits.ephemeralBytes, limits.messagesPerSecond, limits.channelsPerSocket,
+                limits.messageBytes, limits.ephemeralBytes, limits.messagesPerSecond, limits.channelsPerSocket, limits.snapshotRows,
+                limits.concurrentSnapshots,
             ].allSatisfy({ $0 > 0 })
         else {
             throw ServeConfigurationError(
                 description:
-                    "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket, concurrent_replays, message_bytes, ephemeral_bytes, messages_per_second and channels_per_socket must be positive"
+                    "limits.connections, connections_per_address, streams_per_user, subscriptions_per_socket, concurrent_replays, message_bytes, ephemeral_bytes, messages_per_second, channels_per_socket, snapshot_rows and concurrent_snapshots must be positive"
             )
         }
         configuration.presenceExpirySeconds = reader.double(forKey: "presence.expiry_seconds", default: configuration.presenceExpirySeconds)

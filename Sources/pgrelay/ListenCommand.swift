@@ -17,6 +17,10 @@ struct ListenCommand: AsyncParsableCommand {
             channel, as --channel did before --notify-channel existed, with a note.
             Stops after --seconds, or on Ctrl-C. Reconnects by itself if the connection drops,
             and shows the changes committed meanwhile: none is skipped or shown twice.
+            --snapshot prints the table's current rows first (as of an exact cut of the log), then
+            every change after them: a live query. --filter keeps the rows and changes a row filter
+            selects, in the PostgREST syntax of a stream's query (status=eq.paid); repeatable, ANDed.
+            Both take exactly one TABLE.
             """
     )
     @OptionGroup var connection: ConnectionOptions
@@ -30,6 +34,9 @@ struct ListenCommand: AsyncParsableCommand {
     )
     var notifyChannels: [String] = []
     @Option(name: .customLong("channel"), help: "Also watch this pgrelay channel's messages (repeatable).") var channels: [String] = []
+    @Flag(help: "Print the table's current rows first, then every change after them (a live query).") var snapshot = false
+    @Option(name: .customLong("filter"), help: "Only rows and changes this filter selects: status=eq.paid (repeatable, ANDed).")
+    var filters: [String] = []
 
     func validate() throws {
         if !notifyChannels.isEmpty, !tables.isEmpty || !channels.isEmpty {
@@ -39,6 +46,31 @@ struct ListenCommand: AsyncParsableCommand {
             throw ValidationError("--since replays pgrelay's log; raw --notify-channel notifications have none")
         }
         if let seconds, seconds <= 0 { throw ValidationError("--seconds must be positive") }
+        if snapshot || !filters.isEmpty {
+            let what = snapshot ? "--snapshot" : "--filter"
+            guard tables.count == 1, channels.isEmpty, notifyChannels.isEmpty else {
+                throw ValidationError("\(what) takes exactly one TABLE (and no --channel)")
+            }
+        }
+        if snapshot, since != nil { throw ValidationError("--snapshot starts from the rows as they are now: drop --since") }
+        _ = try rowFilter()
+    }
+
+    /// The `--filter`s, ANDed, as a stream's query would give them.
+    func rowFilter() throws -> RowFilter {
+        guard !filters.isEmpty else { return .all }
+        var parameters: [(name: String, value: String)] = []
+        for filter in filters {
+            guard let equals = filter.firstIndex(of: "="), equals != filter.startIndex else {
+                throw ValidationError("--filter \(filter): give COLUMN=OPERATOR.VALUE, such as status=eq.paid")
+            }
+            parameters.append((String(filter[..<equals]), String(filter[filter.index(after: equals)...])))
+        }
+        do {
+            return try RowFilter(parameters: parameters)
+        } catch {
+            throw ValidationError("--filter: \(error)")
+        }
     }
 
     func run() async throws {
@@ -83,14 +115,21 @@ struct ListenCommand: AsyncParsableCommand {
         // Start from the newest change now, before saying so: whatever commits after the line
         // below is shown, even if the listener's own connection takes a moment.
         // Ticking first numbers what committed before now, with or without a relay running.
-        let (subscriptions, newest) = try await connection.run { db in
+        let (subscriptions, newest, described) = try await connection.run { db in
             let installer = Installer(connection: db)
             let subscriptions = onlyChannels ? [] : names.isEmpty ? try installer.subscriptions() : try installer.subscriptions(for: names)
-            return (subscriptions, try Ticker(connection: db).tick())
+            // A filter compares by the table's column types, as a stream's does.
+            let described = names.count == 1 ? try installer.catalog.streamTable(names[0]) : nil
+            return (subscriptions, try Ticker(connection: db).tick(), described)
+        }
+        var view = StreamRequest(filter: try rowFilter())
+        if let described {
+            view.columnTypes = described.columnTypes
+            if let problem = view.filter.problem(types: described.columnTypes) { throw ValidationError("--filter: \(problem)") }
         }
         // A cursor this database never handed out would wait for other changes' ids, or none.
         if let since, since > newest { throw CursorAhead(requested: since, newest: newest) }
-        let startAfter = since ?? newest
+        var startAfter = since ?? newest
         let shown = subscriptions.map(\.table.description).joined(separator: ", ")
         let channelList = channels.isEmpty ? "" : "channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", "))"
         if onlyChannels {
@@ -101,6 +140,9 @@ struct ListenCommand: AsyncParsableCommand {
                 ? "tables subscribed from now on (none yet)" : names.isEmpty ? "every subscribed table (\(shown))" : shown
             note("listening on \(tablesShown)\(channelList.isEmpty ? "" : " and \(channelList)"); Ctrl-C to stop")
         }
+        if snapshot, let subscription = subscriptions.first {
+            startAfter = try await printSnapshot(of: subscription, view: view)
+        }
         // Reconnects are worth a line on stderr; routine connects are not.
         var logger = Logger(label: "pgrelay.listener")
         logger.logLevel = .warning
@@ -110,11 +152,41 @@ struct ListenCommand: AsyncParsableCommand {
                 startAfter: startAfter),
             logger: logger
         )
+        let key = described?.key ?? []
         for try await entry in listener.entries() {
             // An access change (a member removed) is the relays' to apply, not a message to print.
             if case .message(let message) = entry, message.access != nil { continue }
+            if case .change(let change) = entry, view.filter != .all {
+                // Through the filter as a stream sees it: a row that moves in is an INSERT, out a DELETE.
+                guard let seen = try view.view(of: change, key: key) else { continue }
+                emit(json ? LogEntry.change(seen).canonicalJSONText : LogEntry.change(seen).readableText + "\n")
+                continue
+            }
             emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
         }
+    }
+
+    /// Prints the table's rows as of an exact cut (``SnapshotReading``), then the cut; returns the
+    /// id the changes continue after. Read on two connections of its own, with no row limit.
+    private func printSnapshot(of subscription: Subscription, view: StreamRequest) async throws -> Int64 {
+        let reading = SnapshotReading(
+            table: subscription.table, condition: SnapshotReading.condition(of: subscription), deadlineSeconds: 3600, rowLimit: Int.max)
+        let reader = connection.database()
+        let cut = try await reading.open(exporter: connection.database(), reader: reader)
+        var admits: ((String) throws -> Bool)?
+        if view.filter != .all { admits = { try view.admits(row: try JSONValue(parsing: $0)) } }
+        let (json, table) = (self.json, subscription.table)
+        let (after, count) = try await reading.send(cut, reader: reader, admits: admits) { rows in
+            for row in rows {
+                emit(json ? #"{"type":"row","table":\#(JSONValue.string(table.description).jsonText),"row":\#(row)}"# : "row \(table) \(row)")
+            }
+        }
+        if json {
+            emit(#"{"type":"snapshot","after":\#(after),"rows":\#(count)}"#)
+        } else {
+            note("\(count) row\(count == 1 ? "" : "s") of \(table) as of change \(after); changes follow")
+        }
+        return after
     }
 
     private func watchRaw(_ channels: [String]) async throws {

@@ -66,7 +66,7 @@ import Testing
     @Test func eventSets() throws {
         #expect(try EventSet(parsing: "insert, UPDATE").operations == [.insert, .update])
         #expect(try EventSet(parsing: "ALL") == EventSet(operations: Set(Operation.allCases)))
-        #expect(EventSet.default.description == "INSERT,UPDATE,DELETE")
+        #expect(EventSet.default.description == "INSERT,UPDATE,DELETE,TRUNCATE")
         for bad in ["", "INSERT,,UPDATE", "UPSERT", "insert;update"] {
             #expect(throws: EventSetError.self) { try EventSet(parsing: bad) }
         }

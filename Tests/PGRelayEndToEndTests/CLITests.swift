@@ -51,7 +51,8 @@ import Testing
         #expect(try pgrelay(["init"], database: db.conninfo).stdout.hasPrefix("installed pgrelay schema"))
         try await db.execute("create table orders (id int primary key, status text, total numeric)")
         let subscribed = try pgrelay(["subscribe", "public.orders"], database: db.conninfo)
-        #expect(subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE, notify auto) on channel realtime:table:public.orders\n")
+        #expect(
+            subscribed.stdout == "subscribed public.orders (INSERT,UPDATE,DELETE,TRUNCATE, notify auto) on channel realtime:table:public.orders\n")
 
         // `listen --json --since 0` in the background: one change from before it started (replayed
         // from the log), one written while it listens (live).
@@ -94,7 +95,7 @@ import Testing
         let subscriptions = try pgrelay(["subscriptions"], database: db.conninfo)
         #expect(
             subscriptions.status == 0
-                && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE  auto    -          realtime:table:public.orders  2 "),
+                && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE,TRUNCATE  auto    -          realtime:table:public.orders  2 "),
             "\(subscriptions.stdout)")
         #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
         let cleanup = try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout

@@ -77,7 +77,7 @@ import Testing
             tables.map(\.table) == [
                 TableName(schema: "public", name: "orders"), TableName(schema: "app", name: "items"), TableName(schema: "app", name: "quiet"),
             ])
-        #expect(tables.map(\.events.description) == ["INSERT,UPDATE,DELETE", "INSERT,TRUNCATE", "INSERT,UPDATE,DELETE"])
+        #expect(tables.map(\.events.description) == ["INSERT,UPDATE,DELETE,TRUNCATE", "INSERT,TRUNCATE", "INSERT,UPDATE,DELETE,TRUNCATE"])
         #expect(tables.map(\.notify) == [nil, .off, .payload])
     }
 

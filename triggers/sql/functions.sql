@@ -17,6 +17,7 @@
 \i functions/realtime.numbered.sql
 \i functions/realtime.key_columns.sql
 \i functions/realtime.tick.sql
+\i functions/realtime.snapshot_tick.sql
 \i functions/realtime.newest_id.sql
 \i functions/realtime.notify_change.sql
 \i functions/realtime.chunk.sql

@@ -49,6 +49,14 @@ public final class DatabasePool: Sendable {
         return try await slots[index].run(body)
     }
 
+    /// Runs `body` with one of the pool's connections to itself for as long as it runs: for work
+    /// that spans several calls (a transaction held across them, a cursor read page by page).
+    public func withDatabase<T>(_ body: (Database) async throws -> T) async throws -> T {
+        let index = try await acquire()
+        defer { release(index) }
+        return try await body(slots[index])
+    }
+
     private func acquire() async throws -> Int {
         let ticket = queue.withLock { queue -> UInt64 in
             queue.nextTicket += 1

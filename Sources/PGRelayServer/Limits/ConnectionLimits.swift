@@ -28,6 +28,14 @@ public struct ConnectionLimits: Sendable, Equatable {
     public var messagesPerSecond = 50
     /// Channels one WebSocket may subscribe to. Default 100.
     public var channelsPerSocket = 100
+    /// Most rows one live query's snapshot sends; crossing it ends the stream with an error that
+    /// suggests a filter. Default 1,000,000.
+    public var snapshotRows = 1_000_000
+    /// Seconds a snapshot may take, its transaction open on the primary (vacuum keeps every row
+    /// version it may see until it ends). Default 120.
+    public var snapshotSeconds: Double = 120
+    /// Snapshots read at once, each on a connection of its own; others wait their turn. Default 4.
+    public var concurrentSnapshots = 4
 
     public init() {}
 }

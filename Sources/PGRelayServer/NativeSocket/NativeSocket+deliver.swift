@@ -4,11 +4,22 @@ extension NativeSocket {
     /// Runs one subscription's loop, writing its changes as `change` messages, a channel's
     /// messages as `message` messages, its ephemeral events as they come; when it ends for a
     /// reason other than the client leaving, an `error` naming it.
-    func forward(id: String, loop: SubscriberLoop, handle: SubscriberHandle) async {
+    func forward(id: String, loop: SubscriberLoop, liveQuery: LiveQuery? = nil, handle: SubscriberHandle) async {
         let (metrics, writer) = (services.metrics, self.writer)
         let messageEnvelope = WebSocketServerMessage.envelope(type: "message", subscription: id, member: "message")
         let changeEnvelope = WebSocketServerMessage.envelope(type: "change", subscription: id, member: "event")
         do {
+            var current = loop
+            if let liveQuery {
+                // The rows, each in its envelope, then the cut the changes continue after.
+                let (head, tail) = WebSocketServerMessage.envelope(type: "row", subscription: id, member: "row")
+                let (after, count) = try await liveQuery.snapshots.read(liveQuery.subscription, request: liveQuery.request) { rows in
+                    try await writer.write(rows.lazy.map { WebSocketBatchWriter.Text(head: head, $0, tail: tail) })
+                }
+                try await writer.write(WebSocketServerMessage.snapshot(id, after: after, rows: count))
+                current = liveQuery.loop(after: after)
+            }
+            let loop = current
             _ = try await loop.run(registered: handle.registered) { output in
                 switch output {
                 case .changes(let entries):

@@ -155,7 +155,7 @@ final class NativeSocket: Sendable {
     /// A subscribed table's changes through the client's filter and the token's row scope.
     private func subscribe(_ id: String, table: TableName, request: StreamRequest, group: inout Session.Group) async throws {
         var request = request
-        let found: (channel: String, key: [String], tableID: UInt32)
+        let found: (channel: String, key: [String], tableID: UInt32, subscription: Subscription)
         let most = session.limits.subscriptionsPerSocket
         do {
             try refuseTaken(id)
@@ -175,9 +175,17 @@ final class NativeSocket: Sendable {
             return
         }
         services.logger.info(
-            "websocket subscribe", metadata: ["id": "\(id)", "table": "\(table)", "since": "\(request.since.map(String.init) ?? "live")"])
-        let loop = session.loop(channel: found.channel, table: table, request: request, key: found.key, tableID: found.tableID)
-        try await start(id, loop: loop, entry: { .init(detail: nil, handles: [$0], tables: [table.description]) }, group: &group)
+            "websocket subscribe",
+            metadata: ["id": "\(id)", "table": "\(table)", "since": "\(request.snapshot ? "snapshot" : request.since.map(String.init) ?? "live")"])
+        let session = self.session
+        let makeLoop: @Sendable (StreamRequest) -> SubscriberLoop = { request in
+            session.loop(channel: found.channel, table: table, request: request, key: found.key, tableID: found.tableID)
+        }
+        let liveQuery =
+            request.snapshot ? LiveQuery(snapshots: services.snapshots, subscription: found.subscription, request: request, makeLoop: makeLoop) : nil
+        try await start(
+            id, loop: makeLoop(request), liveQuery: liveQuery, entry: { .init(detail: nil, handles: [$0], tables: [table.description]) },
+            group: &group)
     }
 
     private func cursorRefusal(_ since: Int64) async throws -> CursorRefusal? {
@@ -189,15 +197,17 @@ final class NativeSocket: Sendable {
     }
 
     /// Registers the subscription, says `subscribed`, and runs its loop as a child of the socket.
+    /// With `liveQuery`, its snapshot goes first and `loop` is replaced by the one after its cut.
     private func start(
-        _ id: String, loop: SubscriberLoop, entry: (SubscriberHandle) -> SocketSubscriptions<ChannelRight?>.Entry, group: inout Session.Group
+        _ id: String, loop: SubscriberLoop, liveQuery: LiveQuery? = nil, entry: (SubscriberHandle) -> SocketSubscriptions<ChannelRight?>.Entry,
+        group: inout Session.Group
     ) async throws {
         let handle = SubscriberHandle(tail: services.tail)
         _ = session.subscriptions.insert(id, entry(handle))
         try await writer.write(WebSocketServerMessage.subscribed(id))
         let (socket, subscriptions) = (self, session.subscriptions)
         group.addTask {
-            await socket.forward(id: id, loop: loop, handle: handle)
+            await socket.forward(id: id, loop: loop, liveQuery: liveQuery, handle: handle)
             subscriptions.remove(id, ifSame: handle)
         }
     }

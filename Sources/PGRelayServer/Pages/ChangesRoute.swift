@@ -44,7 +44,7 @@ struct ChangesRoute {
         // The same page for everyone: no auth, or a public table and no row scope for this reader.
         let shared = authenticator == nil || (publicTables.contains(table) && authorized.filter == parsed.filter)
         let limit = min(authorized.limit ?? 100, Self.maximumLimit)
-        let (channel, key, _) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
+        let (channel, key, _, _) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
         let query = authorized
         // Scan a bounded amount of log per request; a selective filter continues on the next poll.
         let scanLimit = max(limit, Self.pageSize) * 10

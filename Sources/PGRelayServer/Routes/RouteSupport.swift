@@ -107,13 +107,13 @@ enum RequestInput {
     /// type is a 400, as Postgres would refuse the query.
     /// Open streams keep the types current (``TableSchemas``), under the table's OID (`tableID`).
     static func subscription(of table: TableName, pool: DatabasePool, request: inout StreamRequest) async throws -> (
-        channel: String, key: [String], tableID: UInt32
+        channel: String, key: [String], tableID: UInt32, subscription: Subscription
     ) {
-        let found: (channel: String, table: StreamTable)
+        let found: (subscription: Subscription, table: StreamTable)
         do {
             found = try await pool.withConnection { connection in
                 let installer = Installer(connection: connection)
-                return (try installer.subscriptions(for: [table])[0].channel, try installer.catalog.streamTable(table))
+                return (try installer.subscriptions(for: [table])[0], try installer.catalog.streamTable(table))
             }
         } catch let error as PostgresError where error.code == .unknownTable {
             throw Refusal(.notFound, error.message)
@@ -122,7 +122,8 @@ enum RequestInput {
         }
         if let problem = request.filter.problem(types: found.table.columnTypes) { throw Refusal(.badRequest, problem) }
         request.columnTypes = found.table.columnTypes
-        return (found.channel, found.table.key, found.table.id)
+        if request.snapshot { try LiveSnapshots.requireSnapshotReady(found.subscription) }
+        return (found.subscription.channel, found.table.key, found.table.id, found.subscription)
     }
 }
 

@@ -27,6 +27,7 @@ struct StreamRoute {
     let replays: ReplaySlots
     let schemas: TableSchemas
     let connections: ConnectionBook
+    let snapshots: LiveSnapshots
     let logger: Logger
 
     /// About how many bytes one write to the connection carries.
@@ -44,36 +45,42 @@ struct StreamRoute {
                 throw Refusal(.badRequest, "Last-Event-ID must be a change id, not '\(header)'")
             }
             streamRequest.since = id
+            // After a live query's snapshot event, the header resumes its changes.
+            streamRequest.snapshot = false
         }
         let expiry: Date?
         let subject: String?
         (streamRequest, expiry, subject) = try await RequestInput.authorize(
             streamRequest, table: table, token: Authenticator.token(in: request, query: streamRequest), authenticator: authenticator
         )
-        let (channel, key, tableID) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
+        let (channel, key, tableID, subscription) = try await RequestInput.subscription(of: table, pool: pool, request: &streamRequest)
         if let since = streamRequest.since, let refusal = try await RequestInput.cursorRefusal(since: since, tail: tail, pool: pool, reads: reads) {
             return refusal.response
         }
         let client = admission.proxies.client(peer: context.remoteAddress, headers: request.headers)
         let ticket = try admission.admitStream(subject: subject, client: client)
-        let loop = SubscriberLoop(
-            tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: streamRequest, key: key, schemas: schemas,
-            tableID: tableID,
-            metrics: metrics, replays: replays,
-            stallSeconds: admission.limits.replayStallSeconds,
-            onStall: RequestInput.stallCloser(context.channel, client: client.text, seconds: admission.limits.replayStallSeconds, logger: logger)
-        )
+        let (pool, reads, schemas, metrics, replays, stall) = (pool, reads, schemas, metrics, replays, admission.limits.replayStallSeconds)
+        let onStall = RequestInput.stallCloser(context.channel, client: client.text, seconds: stall, logger: logger)
+        let makeLoop: @Sendable (StreamRequest) -> SubscriberLoop = { [tail] request in
+            SubscriberLoop(
+                tail: tail, pool: pool, reads: reads, channel: channel, table: table, request: request, key: key, schemas: schemas,
+                tableID: tableID, metrics: metrics, replays: replays, stallSeconds: stall, onStall: onStall
+            )
+        }
+        let liveQuery =
+            streamRequest.snapshot ? LiveQuery(snapshots: snapshots, subscription: subscription, request: streamRequest, makeLoop: makeLoop) : nil
         logger.info(
             "stream opened",
             metadata: [
                 "client": "\(client.text)", "table": "\(table)", "query": "\(RequestInput.redacted(request.uri.query))",
-                "since": "\(streamRequest.since.map(String.init) ?? "live")",
+                "since": "\(streamRequest.snapshot ? "snapshot" : streamRequest.since.map(String.init) ?? "live")",
             ]
         )
         let entry = connections.open(
             transport: .sse, user: subject, remote: client.text, userAgent: request.headers[.userAgent], subscriptions: [table.description])
         return Self.eventStream(
-            loop: loop, expiry: expiry, ticket: ticket, connection: entry, retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
+            loop: liveQuery == nil ? makeLoop(streamRequest) : nil, liveQuery: liveQuery, expiry: expiry, ticket: ticket, connection: entry,
+            retryMilliseconds: retryMilliseconds, metrics: metrics, logger: logger,
             client: client.text, label: ("table", "\(table)")
         )
     }
@@ -81,8 +88,10 @@ struct StreamRoute {
     /// The SSE response of one subscriber loop: `retry:`, then its changes (or messages), `live`,
     /// keep-alives; it ends at the token's expiry, on shutdown, or with `event: error` saying why.
     /// - Parameter label: what the logs name the stream by (`table`, or `channel`).
+    /// - Parameter liveQuery: the snapshot to send first (`loop` is then nil: it starts after the cut).
     static func eventStream(
-        loop: SubscriberLoop, expiry: Date?, ticket: Admission.Ticket, connection: ConnectionBook.Entry, retryMilliseconds: Int,
+        loop: SubscriberLoop?, liveQuery: LiveQuery? = nil, expiry: Date?, ticket: Admission.Ticket, connection: ConnectionBook.Entry,
+        retryMilliseconds: Int,
         metrics: RelayMetrics, logger: Logger,
         client: String, label: (key: String, value: String)
     ) -> Response {
@@ -101,6 +110,25 @@ struct StreamRoute {
                 }
                 try await writer.write(ByteBuffer(string: ServerSentEventLine.retry(milliseconds: retryMilliseconds)))
                 do {
+                    var current = loop
+                    if let liveQuery {
+                        // The rows first, in writes of about 64 KiB, then the cut the changes continue after.
+                        var buffer = ByteBuffer()
+                        let (after, count) = try await liveQuery.snapshots.read(liveQuery.subscription, request: liveQuery.request) { rows in
+                            for row in rows {
+                                buffer.writeString(ServerSentEventLine.row(row))
+                                if buffer.readableBytes >= Self.writeBytes {
+                                    try await writer.write(buffer)
+                                    buffer.clear()
+                                }
+                            }
+                            connection.touch()
+                        }
+                        buffer.writeString(ServerSentEventLine.snapshot(after: after, rows: count))
+                        try await writer.write(buffer)
+                        current = liveQuery.loop(after: after)
+                    }
+                    guard let loop = current else { return }
                     // The HTTP server stops first on SIGTERM and waits for open responses: end ours then.
                     let handle = SubscriberHandle(tail: loop.tail)
                     _ = try await withGracefulShutdownHandler {
@@ -152,6 +180,8 @@ struct StreamRoute {
                 } catch is CancellationError {
                 } catch let gone as LogGone {
                     try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(CursorRefusal.gone(gone).body)))
+                } catch let limit as SnapshotLimit {
+                    try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(limit.json)))
                 } catch let error as FilterEvaluationError {
                     try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(.object([("error", .string("\(error)"))]))))
                 } catch let refusal as Refusal {
@@ -164,5 +194,21 @@ struct StreamRoute {
                 }
                 try await writer.finish(nil)
             })
+    }
+}
+
+/// A live query's snapshot, and the stream of changes that follows it from the cut.
+struct LiveQuery: Sendable {
+    let snapshots: LiveSnapshots
+    let subscription: Subscription
+    let request: StreamRequest
+    let makeLoop: @Sendable (StreamRequest) -> SubscriberLoop
+
+    /// The subscriber loop of the changes after the cut.
+    func loop(after id: Int64) -> SubscriberLoop {
+        var changes = request
+        changes.snapshot = false
+        changes.since = id
+        return makeLoop(changes)
     }
 }

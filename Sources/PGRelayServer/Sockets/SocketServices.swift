@@ -24,6 +24,7 @@ struct SocketServices: Sendable {
     let sender: ChannelSender
     let hub: EphemeralHub
     let registry: RelayRegistry
+    let snapshots: LiveSnapshots
     let logger: Logger
 
     var limits: ConnectionLimits { admission.limits }

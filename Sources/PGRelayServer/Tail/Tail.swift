@@ -190,7 +190,7 @@ public final class Tail: Sendable {
                 guard let index = state.byChannel[entry.channel] else { continue }
                 // An UPDATE concerns those its old row matched too: it may leave their view.
                 // A message concerns every subscriber of its channel (they have no row filter).
-                var candidates = index.candidates(for: entry.event?.row)
+                var candidates = entry.event?.operation == .truncate ? index.everyone : index.candidates(for: entry.event?.row)
                 if let event = entry.event, event.operation == .update, event.old != nil {
                     candidates = Array(Set(candidates).union(index.candidates(for: event.old)))
                 }

@@ -1,0 +1,94 @@
+import Foundation
+import PGRelayCore
+
+/// A live query's snapshot, read end to end: the cut taken on `exporter`, the rows read on
+/// `reader` a page at a time, each page passed through `admits` and handed to `rows`. Both are
+/// ``Database``s held for the read's duration (the relay's pools, or the CLI's own connections).
+public struct SnapshotReading: Sendable {
+    public var table: TableName
+    /// The subscription's condition function (capture's source-side condition), nil without one.
+    public var condition: String?
+    /// `limits.snapshot_seconds`: the deadline of the whole read, and of its transaction.
+    public var deadlineSeconds: Double
+    /// `limits.snapshot_rows`: most rows sent.
+    public var rowLimit: Int
+
+    public init(table: TableName, condition: String?, deadlineSeconds: Double, rowLimit: Int) {
+        self.table = table
+        self.condition = condition
+        self.deadlineSeconds = deadlineSeconds
+        self.rowLimit = rowLimit
+    }
+
+    /// The condition function of `subscription`, as capture calls it; nil without a condition.
+    public static func condition(of subscription: Subscription) -> String? {
+        subscription.condition == nil ? nil : TriggerTemplate.conditionFunction(channel: subscription.channel)
+    }
+
+    /// Locks the table on `reader` against TRUNCATE, takes the cut on `exporter` and opens the rows
+    /// in it on `reader`; the exporter is free again when this returns (the reader holds the snapshot).
+    public func open(exporter: Database, reader: Database) async throws -> SnapshotCut {
+        let (table, condition, seconds) = (self.table, self.condition, deadlineSeconds)
+        try await reader.run { try SnapshotRows(connection: $0).prepare(table: table, deadlineSeconds: seconds) }
+        let cut: SnapshotCut
+        do {
+            cut = try await exporter.run { try SnapshotCut.take(on: $0) }
+        } catch {
+            _ = try? await reader.run { SnapshotRows(connection: $0).close() }
+            throw error
+        }
+        do {
+            try await reader.run { try SnapshotRows(connection: $0).open(cut, table: table, condition: condition) }
+        } catch {
+            _ = try? await exporter.run { try SnapshotCut.commit(exporter: $0) }
+            throw error
+        }
+        try await exporter.run { try SnapshotCut.commit(exporter: $0) }
+        return cut
+    }
+
+    /// Reads the rows ``open(exporter:reader:)`` opened, each page through `admits` (nil sends
+    /// every row as Postgres rendered it, with no decoding) to `rows`; returns the id the changes
+    /// continue after and how many rows were sent. Throws ``SnapshotLimit`` past either limit;
+    /// however it ends, the reader's transaction ends with it.
+    public func send(
+        _ cut: SnapshotCut, reader: Database, admits: ((String) throws -> Bool)?, rows: ([String]) async throws -> Void
+    ) async throws -> (after: Int64, rows: Int) {
+        let deadline = Date().addingTimeInterval(deadlineSeconds)
+        do {
+            var sent = 0
+            while true {
+                guard Date() < deadline else { throw SnapshotLimit.tooSlow(seconds: deadlineSeconds) }
+                let page = try await reader.run { try SnapshotRows(connection: $0).next() }
+                if page.isEmpty { break }
+                let kept = try admits.map { admits in try page.filter(admits) } ?? page
+                sent += kept.count
+                if sent > rowLimit { throw SnapshotLimit.tooManyRows(limit: rowLimit) }
+                if !kept.isEmpty { try await rows(kept) }
+            }
+            _ = try? await reader.run { SnapshotRows(connection: $0).close() }
+            return (cut.after, sent)
+        } catch {
+            _ = try? await reader.run { SnapshotRows(connection: $0).close() }
+            throw error
+        }
+    }
+}
+
+/// A snapshot that crossed a limit: the stream ends with this, never with a cut snapshot that
+/// could pass for a whole one.
+public enum SnapshotLimit: Error, CustomStringConvertible, Equatable {
+    case tooManyRows(limit: Int)
+    case tooSlow(seconds: Double)
+
+    public var description: String {
+        switch self {
+        case .tooManyRows(let limit):
+            "the snapshot has more than \(limit) rows (limits.snapshot_rows); narrow it with a filter, such as status=eq.open"
+        case .tooSlow(let seconds):
+            "the snapshot took longer than \(seconds.formatted()) s (limits.snapshot_seconds); narrow it with a filter, or read it faster"
+        }
+    }
+
+    public var json: JSONValue { .object([("error", .string(description))]) }
+}

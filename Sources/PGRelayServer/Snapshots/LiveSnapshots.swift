@@ -1,0 +1,56 @@
+import PGRelayCore
+import PGRelayPostgres
+
+/// Live queries' first half: a subscribed table's rows as of an exact cut (``SnapshotCut``),
+/// passed through the subscriber's filter and scope exactly as its changes are
+/// (``StreamRequest/admits(row:)``), a page at a time. The changes after the cut follow on the
+/// stream as any stream's do.
+///
+/// Snapshots are read on the primary, where the ticks are. Each takes one of
+/// `limits.concurrent_snapshots` reader connections for as long as it runs and, for a moment, one
+/// of the request pool's to take the cut; a reader is taken first, so the two never wait on each
+/// other in a circle.
+struct LiveSnapshots: Sendable {
+    let exporters: DatabasePool
+    let readers: DatabasePool
+    let limits: ConnectionLimits
+
+    init(conninfo: String, exporters: DatabasePool, limits: ConnectionLimits) {
+        self.exporters = exporters
+        self.limits = limits
+        self.readers = DatabasePool(
+            conninfo: conninfo,
+            configuration: .init(size: limits.concurrentSnapshots, statementTimeoutMilliseconds: Int(limits.snapshotSeconds * 1000) + 1000))
+    }
+
+    /// The subscription's capture must include TRUNCATE for its rows to be kept right; else a 400
+    /// naming the command that adds it.
+    static func requireSnapshotReady(_ subscription: Subscription) throws {
+        guard !subscription.events.operations.contains(.truncate) else { return }
+        var events = subscription.events
+        events.operations.insert(.truncate)
+        throw Refusal(
+            .badRequest,
+            "a live query of \(subscription.table) needs its subscription to capture TRUNCATE (a client must empty its rows): run pgrelay subscribe \(subscription.table) \(events)"
+        )
+    }
+
+    /// Takes the cut, then hands `rows` each page of the table's rows that `request` admits
+    /// (their JSON texts, as capture renders them), and returns the id the changes continue after
+    /// and how many rows were sent. Throws ``SnapshotLimit`` past `limits.snapshot_rows` or
+    /// `limits.snapshot_seconds`; whatever ends it, the snapshot's transactions end with it.
+    func read(
+        _ subscription: Subscription, request: StreamRequest, rows: ([String]) async throws -> Void
+    ) async throws -> (after: Int64, rows: Int) {
+        let reading = SnapshotReading(
+            table: subscription.table, condition: SnapshotReading.condition(of: subscription), deadlineSeconds: limits.snapshotSeconds,
+            rowLimit: limits.snapshotRows)
+        // Rows pass the filter (and the scope, part of it) as changes do; without one, as Postgres wrote them.
+        var admits: ((String) throws -> Bool)?
+        if request.filter != .all { admits = { try request.admits(row: try JSONValue(parsing: $0)) } }
+        return try await readers.withDatabase { reader in
+            let cut = try await exporters.withDatabase { exporter in try await reading.open(exporter: exporter, reader: reader) }
+            return try await reading.send(cut, reader: reader, admits: admits, rows: rows)
+        }
+    }
+}

@@ -1,0 +1,36 @@
+-- realtime.snapshot_tick(): the exact cut a live query starts from. Exports the snapshot of one
+-- statement (pg_export_snapshot()) and makes that very snapshot a tick boundary: when changes
+-- committed since the newest tick, it records it as the next tick (as realtime.tick() would);
+-- when none did, the newest tick's snapshot sees the same changes and no tick is written. Returns
+-- the exported snapshot's name and the id the cut is after: every change up to `after_id` is
+-- visible in the snapshot and none after it.
+--
+-- The caller imports the snapshot in a REPEATABLE READ transaction of another connection
+-- (SET TRANSACTION SNAPSHOT) before this transaction ends, then commits this one: the exported
+-- snapshot lives only as long as the exporting transaction, and the tick lock taken here (held
+-- to commit) keeps other tickers from recording a snapshot before this one. Must run in READ
+-- COMMITTED, in a transaction of its own.
+create or replace function realtime.snapshot_tick(out snapshot_name text, out after_id bigint)
+language plpgsql set search_path = pg_catalog, pg_temp as $fn$
+declare
+    newest realtime.ticks;
+    snap   pg_snapshot;
+    added  bigint;
+begin
+    if current_setting('transaction_isolation') <> 'read committed' then
+        raise exception 'realtime.snapshot_tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
+    end if;
+    lock table realtime.ticks in share row exclusive mode;
+    select * into newest from realtime.ticks order by tick desc limit 1;
+    -- One statement: the snapshot exported is the one recorded and the one the batch is counted in.
+    select pg_export_snapshot(), s.snap, (select coalesce(sum(b.n), 0) from realtime.batch(newest.snapshot, s.snap) b)
+      into snapshot_name, snap, added
+      from (select pg_current_snapshot() as snap) s;
+    if added > 0 then
+        insert into realtime.ticks (tick, snapshot, first_id, last_id, taken_at)
+            values (newest.tick + 1, snap, newest.last_id + 1, newest.last_id + added, clock_timestamp());
+        perform pg_notify('realtime:ticks', '');
+    end if;
+    after_id := newest.last_id + added;
+end
+$fn$;
