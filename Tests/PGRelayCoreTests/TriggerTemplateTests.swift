@@ -21,7 +21,7 @@ import Testing
 
     @Test func rendersStatementTriggersWithTheirArguments() {
         let sql = TriggerTemplate(Self.subscribe).renderSubscribe(
-            table: orders, channel: "realtime:table:public.orders", events: .default, notify: .off, key: ["id"]
+            table: orders, channel: "realtime:table:public.orders", events: .init(operations: [.insert, .update, .delete]), notify: .off, key: ["id"]
         )
         #expect(sql.contains(#"create trigger realtime_capture_insert after insert on "public"."orders""#))
         #expect(sql.contains(#"execute function realtime.capture_rows('realtime:table:public.orders', 'off', 'public', 'orders', 'id');"#))

@@ -26,7 +26,7 @@ import Testing
                 parsing: try await server.get("/v1/tables", headers: [("Authorization", "Bearer \(try await AuthTests.token())")]).body)
             let orders = described["tables"]?.arrayValue?.first
             #expect(orders?["key"] == .array([.string("id")]))
-            #expect(orders?["events"] == .array(["DELETE", "INSERT", "UPDATE"].map { .string($0) }))
+            #expect(orders?["events"] == .array(["DELETE", "INSERT", "TRUNCATE", "UPDATE"].map { .string($0) }))
             #expect(
                 orders?["columns"]
                     == .array([
