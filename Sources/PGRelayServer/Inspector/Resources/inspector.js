@@ -182,6 +182,98 @@ class Stream {
   }
 }
 
+/// The live table view: one table's rows as a filter selects them now (`snapshot=true`), kept
+/// current in place: new rows appear, changed cells flash, deleted rows leave, a TRUNCATE empties
+/// it. Rows are keyed by the table's key columns (the whole row for a keyless table). It resumes
+/// from its cursor with `Last-Event-ID` after the snapshot, and takes a new snapshot when it
+/// dropped before the snapshot ended.
+class LiveTable extends Stream {
+  constructor(table, filter, described) {
+    super(table, filter, null);
+    this.columns = described ? described.columns.map((c) => c.name) : [];
+    this.key = described ? described.key : [];
+    this.rows = new Map();
+    this.snapshotEnded = false;
+    $("live-name").textContent = table;
+    $("live-head").replaceChildren(...this.columns.map((name) => { const th = document.createElement("th"); th.textContent = name; return th; }));
+    $("live-rows").replaceChildren();
+    $("live-count").textContent = "0"; $("live-after").textContent = "–";
+  }
+  url() {
+    const query = new URLSearchParams(this.query);
+    query.set("snapshot", "true");
+    return "/v1/stream/" + encodeURIComponent(this.table) + "?" + query.toString();
+  }
+  async catchUp() { return true; }
+  async request(url, accept, cache) {
+    // After the snapshot, the changes resume from the cursor; before it ended, a new snapshot.
+    if (!this.snapshotEnded) { this.rows.clear(); $("live-rows").replaceChildren(); }
+    const extra = this.snapshotEnded && this.cursor !== null ? { "Last-Event-ID": String(this.cursor) } : {};
+    const response = await fetch(url, { headers: Object.assign(headers(accept), extra), signal: this.controller.signal, cache });
+    if (response.ok) return response;
+    const message = await failure(response);
+    if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+      setError(this.table, message); this.stopped = true; this.failed = true; showState(); return null;
+    }
+    throw new Error(message);
+  }
+  keyOf(row) { return this.key.length ? JSON.stringify(this.key.map((k) => row[k])) : JSON.stringify(row); }
+  dispatch(event) {
+    if (this.stopped) return;
+    const data = event.data.join("\n");
+    if (event.name === "error") {
+      let message = data;
+      try { message = JSON.parse(data).error || data; } catch (_) {}
+      setError(this.table, message); this.failed = true; this.stop(); return;
+    }
+    if (event.id !== null && /^\d+$/.test(event.id)) this.cursor = Number(event.id);
+    if (event.name === "live") { this.live = true; showState(); return; }
+    if (event.name === "snapshot") { this.snapshotEnded = true; $("live-after").textContent = String(this.cursor); this.count(); return; }
+    let body;
+    try { body = JSON.parse(data); } catch (_) { return; }
+    page.total += 1; page.second += 1;
+    if (event.name === "row") { this.put(body, false); return; }
+    $("live-after").textContent = String(this.cursor);
+    if (event.name === "TRUNCATE") { this.rows.clear(); $("live-rows").replaceChildren(); }
+    else if (event.name === "DELETE") this.remove(body.old);
+    else if (event.name === "INSERT" || event.name === "UPDATE") {
+      // A change of key leaves under the old key.
+      if (body.old && this.keyOf(body.old) !== this.keyOf(body.new)) this.remove(body.old);
+      this.put(body.new, true);
+    }
+    this.count();
+  }
+  count() { $("live-count").textContent = String(this.rows.size); }
+  text(value) { return value === undefined ? "" : value === null ? "null" : typeof value === "string" ? value : JSON.stringify(value); }
+  put(row, flash) {
+    const key = this.keyOf(row);
+    const known = this.rows.get(key);
+    if (!known) {
+      const tr = document.createElement("tr");
+      tr.dataset.key = key;
+      for (const name of this.columns) { const td = document.createElement("td"); td.dataset.column = name; td.textContent = this.text(row[name]); tr.appendChild(td); }
+      if (flash) { tr.className = "added"; $("live-rows").prepend(tr); } else $("live-rows").appendChild(tr);
+      this.rows.set(key, { tr, row });
+      return;
+    }
+    for (const td of known.tr.cells) {
+      const text = this.text(row[td.dataset.column]);
+      if (td.textContent !== text) {
+        td.textContent = text;
+        // Restarts the flash on a cell that changes again.
+        td.classList.remove("changed"); void td.offsetWidth; td.classList.add("changed");
+      }
+    }
+    known.row = row;
+  }
+  remove(old) {
+    if (!old) return;
+    const key = this.keyOf(old);
+    const known = this.rows.get(key);
+    if (known) { known.tr.remove(); this.rows.delete(key); }
+  }
+}
+
 function resumeID() {
   const ids = page.streams.map((s) => s.cursor).filter((id) => id !== null);
   return ids.length ? Math.max(...ids) : null;
@@ -399,6 +491,19 @@ async function apply() {
     page.presence = null;
     $("presence").hidden = !chosen.startsWith("channel:");
     showPresence();
+    const live = $("live").checked;
+    $("live-view").hidden = !live;
+    $("changes").hidden = live;
+    if (live) {
+      // A live query: one table, every kind of change, from the rows as they are now.
+      if (!chosen || chosen.startsWith("channel:")) { setError("", "the live table shows one table: choose it above"); return; }
+      const described = page.tables.find((t) => t.table === chosen);
+      stopAll();
+      page.streams = [new LiveTable(chosen, new URLSearchParams($("filter").value.trim()), described)];
+      if (!page.paused) page.streams[0].run();
+      showState();
+      return;
+    }
     let tables = chosen ? [chosen] : page.tables.map((t) => t.table);
     if (tables.length === 0) { setError("", "no table is subscribed yet: run pgrelay subscribe <schema.table>"); return; }
     if (tables.length > maxStreams) {
@@ -423,6 +528,8 @@ function pause() {
   } else {
     page.paused = false;
     $("pause").textContent = "Pause";
+    // The live table resumes its changes from its cursor, its rows kept.
+    if (page.streams[0] instanceof LiveTable) { page.streams[0].stopped = false; page.streams[0].run(); showState(); return; }
     // Each stream again from its own cursor: what was written while paused follows.
     const cursors = new Map(page.streams.map((s) => [s.table, s.cursor]));
     const tables = page.streams.filter((s) => !s.failed).map((s) => s.table);
