@@ -142,7 +142,7 @@ public func buildApplication(
     .register(on: router)
     ChangesRoute(tail: tail, pool: pool, reads: reads, metrics: metrics, authenticator: authenticator, publicTables: configuration.publicTables)
         .register(on: router)
-    RowsRoute(pool: pool, snapshots: snapshots, authenticator: authenticator).register(on: router)
+    RowsRoute(pool: pool, snapshots: snapshots, authenticator: authenticator, logger: logger).register(on: router)
     CatalogRoute(pool: pool, authenticator: authenticator).register(on: router)
     let gate = ChannelGate(authenticator: authenticator, pool: pool)
     let hub = EphemeralHub()

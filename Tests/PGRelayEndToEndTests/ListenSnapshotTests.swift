@@ -17,7 +17,8 @@ import Testing
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = db.conninfo
         let listen = try Subprocess.start(
-            BuiltExecutable.pgrelay.path, ["listen", "public.orders", "--snapshot", "--filter", "status=eq.paid", "--filter", "total=lt.1000", "--json"],
+            BuiltExecutable.pgrelay.path,
+            ["listen", "public.orders", "--snapshot", "--filter", "status=eq.paid", "--filter", "total=lt.1000", "--json"],
             environment: environment)
         try await waitUntil(timeout: 60, "the snapshot line (stderr: \(listen.stderrSoFar))") { listen.stdoutSoFar.contains(#""type":"snapshot""#) }
         // Rows move in and out, change key, go; one statement moves many.

@@ -84,6 +84,18 @@ import Testing
         }
     }
 
+    /// A snapshot that takes longer than `limits.snapshot_seconds` ends with an error naming it.
+    @Test func aSnapshotPastItsDeadlineEndsWithAnErrorNamingIt() async throws {
+        let db = try await Self.database()
+        try await db.execute("insert into items select g, 'open', now(), 0, '\\x00', '1 day' from generate_series(100, 20000) g")
+        try await TestServer.with(db, configure: { $0.limits.snapshotSeconds = 0.001 }) { server in
+            let rows = try await server.get("/v1/rows/public.items")
+            let body = try JSONValue(parsing: rows.body)
+            #expect(
+                body["after"] == nil && body["error"]?["error"]?.stringValue?.contains("limits.snapshot_seconds") == true, "\(rows.body.suffix(300))")
+        }
+    }
+
     /// SSE: one `event: row` per row (no id), `event: snapshot` with the cut as its id, then the
     /// changes after it; a client that reconnects with that id gets only changes.
     @Test func sseSendsRowsThenTheSnapshotThenTheChanges() async throws {

@@ -45,4 +45,8 @@ public enum SQLState {
     public static let raiseException = "P0001"
     /// `P0002`: a plpgsql `no_data_found`.
     public static let noDataFound = "P0002"
+    /// A statement cancelled: by `statement_timeout`, among others.
+    public static let queryCanceled = "57014"
+    /// A session closed by `idle_in_transaction_session_timeout`.
+    public static let idleInTransactionTimeout = "25P03"
 }

@@ -21,8 +21,9 @@ public struct Row: Sendable {
         }
         do {
             return try T(sqlText: values[index])
-        } catch let failure as SQLDecodingFailure {
-            throw RowDecodingError(column: name, problem: failure.description)
+        } catch {
+            // Typed: the initializer throws only SQLDecodingFailure.
+            throw RowDecodingError(column: name, problem: error.description)
         }
     }
 }

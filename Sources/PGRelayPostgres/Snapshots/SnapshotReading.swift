@@ -28,6 +28,21 @@ public struct SnapshotReading: Sendable {
     /// Locks the table on `reader` against TRUNCATE, takes the cut on `exporter` and opens the rows
     /// in it on `reader`; the exporter is free again when this returns (the reader holds the snapshot).
     public func open(exporter: Database, reader: Database) async throws -> SnapshotCut {
+        let deadline = Date().addingTimeInterval(deadlineSeconds)
+        do {
+            return try await openCut(exporter: exporter, reader: reader)
+        } catch let error as PostgresError where Self.endedByDeadline(error) || Date() >= deadline {
+            throw SnapshotLimit.tooSlow(seconds: deadlineSeconds)
+        }
+    }
+
+    /// Whether Postgres ended the snapshot's transaction by its deadline: a statement cancelled by
+    /// `statement_timeout`, or the connection closed by `idle_in_transaction_session_timeout`.
+    static func endedByDeadline(_ error: PostgresError) -> Bool {
+        error.sqlState == SQLState.queryCanceled || error.sqlState == SQLState.idleInTransactionTimeout
+    }
+
+    private func openCut(exporter: Database, reader: Database) async throws -> SnapshotCut {
         let (table, condition, seconds) = (self.table, self.condition, deadlineSeconds)
         try await reader.run { try SnapshotRows(connection: $0).prepare(table: table, deadlineSeconds: seconds) }
         let cut: SnapshotCut
@@ -68,6 +83,10 @@ public struct SnapshotReading: Sendable {
             }
             _ = try? await reader.run { SnapshotRows(connection: $0).close() }
             return (cut.after, sent)
+        } catch let error as PostgresError where Self.endedByDeadline(error) || Date() >= deadline {
+            // The transaction's own deadline (statement_timeout) ended it: the limit, said as such.
+            _ = try? await reader.run { SnapshotRows(connection: $0).close() }
+            throw SnapshotLimit.tooSlow(seconds: deadlineSeconds)
         } catch {
             _ = try? await reader.run { SnapshotRows(connection: $0).close() }
             throw error

@@ -13,7 +13,9 @@ extension NativeSocket {
             if let liveQuery {
                 // The rows, each in its envelope, then the cut the changes continue after.
                 let (head, tail) = WebSocketServerMessage.envelope(type: "row", subscription: id, member: "row")
-                let (after, count) = try await liveQuery.snapshots.read(liveQuery.subscription, request: liveQuery.request) { rows in
+                let (after, count) = try await liveQuery.snapshots.read(
+                    liveQuery.subscription, request: liveQuery.request, close: liveQuery.close
+                ) { rows in
                     try await writer.write(rows.lazy.map { WebSocketBatchWriter.Text(head: head, $0, tail: tail) })
                 }
                 try await writer.write(WebSocketServerMessage.snapshot(id, after: after, rows: count))

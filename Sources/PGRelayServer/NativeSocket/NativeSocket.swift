@@ -182,7 +182,9 @@ final class NativeSocket: Sendable {
             session.loop(channel: found.channel, table: table, request: request, key: found.key, tableID: found.tableID)
         }
         let liveQuery =
-            request.snapshot ? LiveQuery(snapshots: services.snapshots, subscription: found.subscription, request: request, makeLoop: makeLoop) : nil
+            request.snapshot
+            ? LiveQuery(snapshots: services.snapshots, subscription: found.subscription, request: request, close: session.onStall, makeLoop: makeLoop)
+            : nil
         try await start(
             id, loop: makeLoop(request), liveQuery: liveQuery, entry: { .init(detail: nil, handles: [$0], tables: [table.description]) },
             group: &group)

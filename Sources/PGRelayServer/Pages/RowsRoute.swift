@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import PGRelayCore
 import PGRelayPostgres
@@ -19,6 +20,7 @@ struct RowsRoute {
     let pool: DatabasePool
     let snapshots: LiveSnapshots
     let authenticator: Authenticator?
+    let logger: Logger
 
     func register(on router: Router<RelayRequestContext>) {
         router.get("/v1/rows/:table") { request, context in try await handle(request, context) }
@@ -37,13 +39,15 @@ struct RowsRoute {
         authorized.snapshot = true
         let (_, _, _, subscription) = try await RequestInput.subscription(of: table, pool: pool, request: &authorized)
         let (query, snapshots) = (authorized, snapshots)
+        let close = RequestInput.snapshotCloser(
+            context.channel, client: context.remoteAddress.map { "\($0)" } ?? "?", seconds: snapshots.limits.snapshotSeconds, logger: logger)
         return Response(
             status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
             body: ResponseBody { writer in
                 var buffer = ByteBuffer(string: #"{"rows":["#)
                 var first = true
                 do {
-                    let (after, _) = try await snapshots.read(subscription, request: query) { rows in
+                    let (after, _) = try await snapshots.read(subscription, request: query, close: close) { rows in
                         for row in rows {
                             if !first { buffer.writeString(",") }
                             first = false

@@ -59,6 +59,18 @@ enum RequestInput {
 
     /// What a subscriber loop calls when its client took no write for `seconds` mid-replay:
     /// logs it (an operator who sees clients cut off can tell why) and closes the connection.
+    /// Closes a client whose live query's snapshot outlived `limits.snapshot_seconds` (it stopped
+    /// reading, or reads too slowly): its pending write fails, and the snapshot's transaction ends.
+    static func snapshotCloser(_ channel: any NIOCore.Channel, client: String, seconds: Double, logger: Logger) -> @Sendable () -> Void {
+        {
+            logger.warning(
+                "closing a client whose snapshot took longer than limits.snapshot_seconds",
+                metadata: ["client": "\(client)", "snapshot_seconds": "\(seconds)"]
+            )
+            channel.close(promise: nil)
+        }
+    }
+
     static func stallCloser(_ channel: any NIOCore.Channel, client: String, seconds: Double, logger: Logger) -> @Sendable () -> Void {
         {
             logger.warning(

@@ -67,8 +67,10 @@ struct StreamRoute {
                 tableID: tableID, metrics: metrics, replays: replays, stallSeconds: stall, onStall: onStall
             )
         }
+        let closer = RequestInput.snapshotCloser(context.channel, client: client.text, seconds: snapshots.limits.snapshotSeconds, logger: logger)
         let liveQuery =
-            streamRequest.snapshot ? LiveQuery(snapshots: snapshots, subscription: subscription, request: streamRequest, makeLoop: makeLoop) : nil
+            streamRequest.snapshot
+            ? LiveQuery(snapshots: snapshots, subscription: subscription, request: streamRequest, close: closer, makeLoop: makeLoop) : nil
         logger.info(
             "stream opened",
             metadata: [
@@ -114,7 +116,9 @@ struct StreamRoute {
                     if let liveQuery {
                         // The rows first, in writes of about 64 KiB, then the cut the changes continue after.
                         var buffer = ByteBuffer()
-                        let (after, count) = try await liveQuery.snapshots.read(liveQuery.subscription, request: liveQuery.request) { rows in
+                        let (after, count) = try await liveQuery.snapshots.read(
+                            liveQuery.subscription, request: liveQuery.request, close: liveQuery.close
+                        ) { rows in
                             for row in rows {
                                 buffer.writeString(ServerSentEventLine.row(row))
                                 if buffer.readableBytes >= Self.writeBytes {
@@ -202,6 +206,8 @@ struct LiveQuery: Sendable {
     let snapshots: LiveSnapshots
     let subscription: Subscription
     let request: StreamRequest
+    /// Closes the client's connection when the snapshot outlives its deadline.
+    let close: @Sendable () -> Void
     let makeLoop: @Sendable (StreamRequest) -> SubscriberLoop
 
     /// The subscriber loop of the changes after the cut.

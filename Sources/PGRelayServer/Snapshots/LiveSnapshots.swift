@@ -39,8 +39,11 @@ struct LiveSnapshots: Sendable {
     /// (their JSON texts, as capture renders them), and returns the id the changes continue after
     /// and how many rows were sent. Throws ``SnapshotLimit`` past `limits.snapshot_rows` or
     /// `limits.snapshot_seconds`; whatever ends it, the snapshot's transactions end with it.
+    /// - Parameter close: closes the client's connection: called when the snapshot outlives
+    ///   `limits.snapshot_seconds`, so that a client that stopped reading (its write pending, the
+    ///   snapshot held open) lets go of both.
     func read(
-        _ subscription: Subscription, request: StreamRequest, rows: ([String]) async throws -> Void
+        _ subscription: Subscription, request: StreamRequest, close: @escaping @Sendable () -> Void, rows: ([String]) async throws -> Void
     ) async throws -> (after: Int64, rows: Int) {
         let reading = SnapshotReading(
             table: subscription.table, condition: SnapshotReading.condition(of: subscription), deadlineSeconds: limits.snapshotSeconds,
@@ -48,9 +51,17 @@ struct LiveSnapshots: Sendable {
         // Rows pass the filter (and the scope, part of it) as changes do; without one, as Postgres wrote them.
         var admits: ((String) throws -> Bool)?
         if request.filter != .all { admits = { try request.admits(row: try JSONValue(parsing: $0)) } }
-        return try await readers.withDatabase { reader in
-            let cut = try await exporters.withDatabase { exporter in try await reading.open(exporter: exporter, reader: reader) }
-            return try await reading.send(cut, reader: reader, admits: admits, rows: rows)
+        let seconds = limits.snapshotSeconds
+        return try await withThrowingTaskGroup(of: Void.self) { watchdog in
+            watchdog.addTask {
+                try await Task.sleep(for: .seconds(seconds + 1))
+                close()
+            }
+            defer { watchdog.cancelAll() }
+            return try await readers.withDatabase { reader in
+                let cut = try await exporters.withDatabase { exporter in try await reading.open(exporter: exporter, reader: reader) }
+                return try await reading.send(cut, reader: reader, admits: admits, rows: rows)
+            }
         }
     }
 }
