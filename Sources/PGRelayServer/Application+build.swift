@@ -134,7 +134,7 @@ public func buildApplication(
     )
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
-    let snapshots = LiveSnapshots(conninfo: configuration.conninfo, exporters: pool, limits: configuration.limits)
+    let snapshots = LiveSnapshots(conninfo: configuration.conninfo, limits: configuration.limits)
     StreamRoute(
         tail: tail, pool: pool, reads: reads, metrics: metrics, retryMilliseconds: configuration.retryMilliseconds, authenticator: authenticator,
         admission: admission, replays: replays, schemas: schemas, connections: connectionBook, snapshots: snapshots, logger: logger

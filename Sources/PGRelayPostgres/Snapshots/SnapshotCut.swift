@@ -15,10 +15,13 @@ public struct SnapshotCut: Sendable, Equatable {
     /// The id the cut is after.
     public var after: Int64
 
-    /// Begins the exporter's transaction and takes the cut. On error the transaction is rolled back.
-    public static func take(on exporter: Connection) throws -> SnapshotCut {
+    /// Begins the exporter's transaction and takes the cut, waiting up to `timeoutSeconds` for the
+    /// tick lock (other snapshots' exporters hold it while their readers import: several at once
+    /// wait their turns). On error the transaction is rolled back.
+    public static func take(on exporter: Connection, timeoutSeconds: Double) throws -> SnapshotCut {
         try exporter.execute("begin isolation level read committed")
         do {
+            try exporter.execute("set local statement_timeout = \(max(1, Int(timeoutSeconds * 1000)))")
             let row = try exporter.query("select snapshot_name, after_id from realtime.snapshot_tick()")[0]
             return SnapshotCut(name: try row.decode("snapshot_name"), after: try row.decode("after_id"))
         } catch {

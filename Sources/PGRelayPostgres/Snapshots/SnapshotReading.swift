@@ -47,7 +47,7 @@ public struct SnapshotReading: Sendable {
         try await reader.run { try SnapshotRows(connection: $0).prepare(table: table, deadlineSeconds: seconds) }
         let cut: SnapshotCut
         do {
-            cut = try await exporter.run { try SnapshotCut.take(on: $0) }
+            cut = try await exporter.run { try SnapshotCut.take(on: $0, timeoutSeconds: seconds) }
         } catch {
             _ = try? await reader.run { SnapshotRows(connection: $0).close() }
             throw error

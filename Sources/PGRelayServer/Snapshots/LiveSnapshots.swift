@@ -7,20 +7,21 @@ import PGRelayPostgres
 /// stream as any stream's do.
 ///
 /// Snapshots are read on the primary, where the ticks are. Each takes one of
-/// `limits.concurrent_snapshots` reader connections for as long as it runs and, for a moment, one
-/// of the request pool's to take the cut; a reader is taken first, so the two never wait on each
-/// other in a circle.
+/// `limits.concurrent_snapshots` reader connections for as long as it runs and, for the cut, one
+/// of as many exporter connections (whose waits for the tick lock may last as long as a snapshot
+/// may: several cuts at once take turns). A reader is taken first, so the two never wait on each
+/// other in a circle. Both pools connect on first use.
 struct LiveSnapshots: Sendable {
     let exporters: DatabasePool
     let readers: DatabasePool
     let limits: ConnectionLimits
 
-    init(conninfo: String, exporters: DatabasePool, limits: ConnectionLimits) {
-        self.exporters = exporters
+    init(conninfo: String, limits: ConnectionLimits) {
         self.limits = limits
-        self.readers = DatabasePool(
-            conninfo: conninfo,
-            configuration: .init(size: limits.concurrentSnapshots, statementTimeoutMilliseconds: Int(limits.snapshotSeconds * 1000) + 1000))
+        let configuration = DatabasePool.Configuration(
+            size: limits.concurrentSnapshots, statementTimeoutMilliseconds: Int(limits.snapshotSeconds * 1000) + 1000)
+        self.readers = DatabasePool(conninfo: conninfo, configuration: configuration)
+        self.exporters = DatabasePool(conninfo: conninfo, configuration: configuration)
     }
 
     /// The subscription's capture must include TRUNCATE for its rows to be kept right; else a 400
