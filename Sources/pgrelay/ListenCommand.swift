@@ -169,21 +169,13 @@ struct ListenCommand: AsyncParsableCommand {
     /// Prints the table's rows as of an exact cut (``SnapshotReading``), then the cut; returns the
     /// id the changes continue after. Read on two connections of its own, with no row limit.
     private func printSnapshot(of subscription: Subscription, view: StreamRequest) async throws -> Int64 {
-        guard subscription.events.operations.contains(.truncate) else {
-            var events = subscription.events
-            events.operations.insert(.truncate)
-            throw ValidationError(
-                "--snapshot keeps a copy of the rows, which needs the subscription to capture TRUNCATE: run pgrelay subscribe \(subscription.table) \(events)"
-            )
-        }
+        if let reason = SnapshotReading.unreadiness(of: subscription) { throw ValidationError(reason) }
         let reading = SnapshotReading(
             table: subscription.table, condition: SnapshotReading.condition(of: subscription), deadlineSeconds: 3600, rowLimit: Int.max)
         let reader = connection.database()
         let cut = try await reading.open(exporter: connection.database(), reader: reader)
-        var admits: ((String) throws -> Bool)?
-        if view.filter != .all { admits = { try view.admits(row: try JSONValue(parsing: $0)) } }
         let (json, table) = (self.json, subscription.table)
-        let (after, count) = try await reading.send(cut, reader: reader, admits: admits) { rows in
+        let (after, count) = try await reading.send(cut, reader: reader, request: view) { rows in
             for row in rows {
                 emit(json ? #"{"type":"row","table":\#(JSONValue.string(table.description).jsonText),"row":\#(row)}"# : "row \(table) \(row)")
             }

@@ -2,7 +2,7 @@ import Foundation
 import PGRelayCore
 
 /// A live query's snapshot, read end to end: the cut taken on `exporter`, the rows read on
-/// `reader` a page at a time, each page passed through `admits` and handed to `rows`. Both are
+/// `reader` a page at a time, each page passed through the subscriber's filter and handed to `rows`. Both are
 /// ``Database``s held for the read's duration (the relay's pools, or the CLI's own connections).
 public struct SnapshotReading: Sendable {
     public var table: TableName
@@ -18,6 +18,16 @@ public struct SnapshotReading: Sendable {
         self.condition = condition
         self.deadlineSeconds = deadlineSeconds
         self.rowLimit = rowLimit
+    }
+
+    /// Why `subscription` cannot serve a live query, naming the command that fixes it; nil when it
+    /// can. A client keeping a copy of the rows must hear of a TRUNCATE to empty them.
+    public static func unreadiness(of subscription: Subscription) -> String? {
+        guard !subscription.events.operations.contains(.truncate) else { return nil }
+        var events = subscription.events
+        events.operations.insert(.truncate)
+        return
+            "a live query of \(subscription.table) needs its subscription to capture TRUNCATE (a client must empty its rows): run pgrelay subscribe \(subscription.table) \(events)"
     }
 
     /// The condition function of `subscription`, as capture calls it; nil without a condition.
@@ -62,12 +72,13 @@ public struct SnapshotReading: Sendable {
         return cut
     }
 
-    /// Reads the rows ``open(exporter:reader:)`` opened, each page through `admits` (nil sends
-    /// every row as Postgres rendered it, with no decoding) to `rows`; returns the id the changes
-    /// continue after and how many rows were sent. Throws ``SnapshotLimit`` past either limit;
+    /// Reads the rows ``open(exporter:reader:)`` opened, each page through `request`'s filter
+    /// (``StreamRequest/admits(row:)``, the decision a change's row gets; without a filter every row
+    /// goes as Postgres rendered it, never decoded) to `rows`; returns the id the changes continue
+    /// after and how many rows were sent. Throws ``SnapshotLimit`` past either limit;
     /// however it ends, the reader's transaction ends with it.
     public func send(
-        _ cut: SnapshotCut, reader: Database, admits: ((String) throws -> Bool)?, rows: ([String]) async throws -> Void
+        _ cut: SnapshotCut, reader: Database, request: StreamRequest, rows: ([String]) async throws -> Void
     ) async throws -> (after: Int64, rows: Int) {
         let deadline = Date().addingTimeInterval(deadlineSeconds)
         do {
@@ -76,7 +87,7 @@ public struct SnapshotReading: Sendable {
                 guard Date() < deadline else { throw SnapshotLimit.tooSlow(seconds: deadlineSeconds) }
                 let page = try await reader.run { try SnapshotRows(connection: $0).next() }
                 if page.isEmpty { break }
-                let kept = try admits.map { admits in try page.filter(admits) } ?? page
+                let kept = try request.filter == .all ? page : page.filter { try request.admits(row: try JSONValue(parsing: $0)) }
                 sent += kept.count
                 if sent > rowLimit { throw SnapshotLimit.tooManyRows(limit: rowLimit) }
                 if !kept.isEmpty { try await rows(kept) }

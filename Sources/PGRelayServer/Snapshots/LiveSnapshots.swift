@@ -27,13 +27,7 @@ struct LiveSnapshots: Sendable {
     /// The subscription's capture must include TRUNCATE for its rows to be kept right; else a 400
     /// naming the command that adds it.
     static func requireSnapshotReady(_ subscription: Subscription) throws {
-        guard !subscription.events.operations.contains(.truncate) else { return }
-        var events = subscription.events
-        events.operations.insert(.truncate)
-        throw Refusal(
-            .badRequest,
-            "a live query of \(subscription.table) needs its subscription to capture TRUNCATE (a client must empty its rows): run pgrelay subscribe \(subscription.table) \(events)"
-        )
+        if let reason = SnapshotReading.unreadiness(of: subscription) { throw Refusal(.badRequest, reason) }
     }
 
     /// Takes the cut, then hands `rows` each page of the table's rows that `request` admits
@@ -49,9 +43,6 @@ struct LiveSnapshots: Sendable {
         let reading = SnapshotReading(
             table: subscription.table, condition: SnapshotReading.condition(of: subscription), deadlineSeconds: limits.snapshotSeconds,
             rowLimit: limits.snapshotRows)
-        // Rows pass the filter (and the scope, part of it) as changes do; without one, as Postgres wrote them.
-        var admits: ((String) throws -> Bool)?
-        if request.filter != .all { admits = { try request.admits(row: try JSONValue(parsing: $0)) } }
         let seconds = limits.snapshotSeconds
         return try await withThrowingTaskGroup(of: Void.self) { watchdog in
             watchdog.addTask {
@@ -62,7 +53,7 @@ struct LiveSnapshots: Sendable {
             defer { watchdog.cancelAll() }
             return try await readers.withDatabase { reader in
                 let cut = try await exporters.withDatabase { exporter in try await reading.open(exporter: exporter, reader: reader) }
-                return try await reading.send(cut, reader: reader, admits: admits, rows: rows)
+                return try await reading.send(cut, reader: reader, request: request, rows: rows)
             }
         }
     }
