@@ -15,22 +15,14 @@ language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     newest realtime.ticks;
     snap   pg_snapshot;
-    added  bigint;
 begin
     if current_setting('transaction_isolation') <> 'read committed' then
         raise exception 'realtime.snapshot_tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
     end if;
     lock table realtime.ticks in share row exclusive mode;
     select * into newest from realtime.ticks order by tick desc limit 1;
-    -- One statement: the snapshot exported is the one recorded and the one the batch is counted in.
-    select pg_export_snapshot(), s.snap, (select coalesce(sum(b.n), 0) from realtime.batch(newest.snapshot, s.snap) b)
-      into snapshot_name, snap, added
-      from (select pg_current_snapshot() as snap) s;
-    if added > 0 then
-        insert into realtime.ticks (tick, snapshot, first_id, last_id, taken_at)
-            values (newest.tick + 1, snap, newest.last_id + 1, newest.last_id + added, clock_timestamp());
-        perform pg_notify('realtime:ticks', '');
-    end if;
-    after_id := newest.last_id + added;
+    -- One statement: the snapshot exported is the one recorded as the tick.
+    select pg_export_snapshot(), pg_current_snapshot() into snapshot_name, snap;
+    after_id := realtime.record_tick(newest, snap);
 end
 $fn$;

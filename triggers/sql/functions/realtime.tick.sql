@@ -14,8 +14,6 @@ create or replace function realtime.tick() returns bigint
 language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     newest realtime.ticks;
-    snap   pg_snapshot;
-    added  bigint;
 begin
     if current_setting('transaction_isolation') <> 'read committed' then
         raise exception 'realtime.tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
@@ -27,16 +25,7 @@ begin
     lock table realtime.ticks in share row exclusive mode;
     -- Another ticker may have ticked while we waited.
     select * into newest from realtime.ticks order by tick desc limit 1;
-    -- One statement: the snapshot recorded is the one the batch is counted in.
-    select s.snap, (select coalesce(sum(b.n), 0) from realtime.batch(newest.snapshot, s.snap) b)
-      into snap, added
-      from (select pg_current_snapshot() as snap) s;
-    if added = 0 then
-        return newest.last_id;
-    end if;
-    insert into realtime.ticks (tick, snapshot, first_id, last_id, taken_at)
-        values (newest.tick + 1, snap, newest.last_id + 1, newest.last_id + added, clock_timestamp());
-    perform pg_notify('realtime:ticks', '');
-    return newest.last_id + added;
+    -- This statement's snapshot, taken after the lock, becomes the next tick.
+    return realtime.record_tick(newest, pg_current_snapshot());
 end
 $fn$;
