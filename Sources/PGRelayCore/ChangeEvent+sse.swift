@@ -28,4 +28,7 @@ public enum ServerSentEventLine {
     }
     /// The stream ends because of `body` (JSON with an "error" member); no `id:`, so the cursor stays.
     public static func error(_ body: JSONValue) -> String { "event: error\ndata: \(body.jsonText)\n\n" }
+    /// The database's history changed under the stream: what it delivered after the body's
+    /// `lost_after` is gone; reload, then resume from the body's `since`. The stream ends.
+    public static func reset(_ body: JSONValue) -> String { "event: reset\ndata: \(body.jsonText)\n\n" }
 }

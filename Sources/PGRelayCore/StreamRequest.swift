@@ -18,7 +18,12 @@ public struct StreamRequest: Equatable, Sendable {
     /// The table's column types, read when the stream starts: the filter compares by them.
     public var columnTypes: [String: ColumnType] = [:]
 
-    public static let reservedParameters: Set<String> = ["events", "since", "limit", "access_token", "snapshot"]
+    /// The history of the log a page was read in (`history=KEY`, from a page's `next`): what HTTP
+    /// caches key a complete page by, so that pages of a lost history are never served for the
+    /// history after it (``HistoryBoundary/key``).
+    public var history: String?
+
+    public static let reservedParameters: Set<String> = ["events", "since", "limit", "access_token", "snapshot", "history"]
 
     public init(events: EventSet = .allOperations, since: Int64? = nil, limit: Int? = nil, filter: RowFilter = .all, accessToken: String? = nil) {
         self.events = events
@@ -102,6 +107,11 @@ public struct StreamRequest: Equatable, Sendable {
                 limit = n
             case "access_token":
                 accessToken = value
+            case "history":
+                guard (1...32).contains(value.count), value.allSatisfy({ $0.isHexDigit && ($0.isNumber || $0.isLowercase) }) else {
+                    throw StreamRequestError(description: "history must be the key a page named (up to 32 lowercase hex digits), not '\(value)'")
+                }
+                history = value
             case "snapshot":
                 guard let wanted = Bool(value) else { throw StreamRequestError(description: "snapshot must be true or false, not '\(value)'") }
                 snapshot = wanted

@@ -110,10 +110,17 @@ public struct ChangeLog {
         let budget = Budget(changes: limit, bytes: bytes)
         guard limit > 0 else { return page }
         // One round trip for both bounds; the legacy table is read only by those resuming inside it.
+        // And the ranges of ids lost histories may have issued, which no tick numbers (0013_histories.sql).
         let bounds = try connection.query(
-            "select realtime.newest_id() as ticked, (select coalesce(max(id), 0) from realtime.legacy_changes) as legacy_end")[0]
+            """
+            select realtime.newest_id() as ticked, (select coalesce(max(id), 0) from realtime.legacy_changes) as legacy_end,
+                   (select coalesce(string_agg(lost_after || ':' || resumes_after, ',' order by history), '')
+                      from realtime.histories where resumes_after > \(id) and resumes_after > lost_after) as gaps
+            """)[0]
         let ticked: Int64 = try bounds.decode("ticked")
         let legacyEnd: Int64 = try bounds.decode("legacy_end")
+        let gaps = try Self.gaps(bounds.decode("gaps"))
+        if gaps.contains(where: { id > $0.lostAfter && id < $0.resumesAfter }) { try Histories(connection: connection).requireKnown(id) }
         let newest = min(ticked, upTo ?? ticked)
         if id < legacyEnd {
             try legacy(after: id, channels: channels, budget: budget, routes: routes, into: &page)
@@ -124,6 +131,9 @@ public struct ChangeLog {
         // A window as wide as what is asked for; wider while a channel filter leaves most ids out.
         var window = Int64(limit)
         while cursor < newest {
+            // No tick numbers the ids of a lost history: the next window starts after them.
+            if let gap = gaps.first(where: { cursor >= $0.lostAfter && cursor < $0.resumesAfter }) { cursor = min(gap.resumesAfter, newest) }
+            guard cursor < newest else { break }
             let windowEnd = min(newest, cursor + window)
             let found = try numbered(after: cursor, through: windowEnd, channels: channels, routes: routes, into: &page, budget: budget)
             if page.full { return page }
@@ -229,6 +239,17 @@ public struct ChangeLog {
         }
     }
 
+    /// `lost:resumes,...` as the page's bounds query spells the gaps of lost histories.
+    static func gaps(_ text: String) throws -> [(lostAfter: Int64, resumesAfter: Int64)] {
+        try text.split(separator: ",").map { pair in
+            let parts = pair.split(separator: ":")
+            guard parts.count == 2, let lost = Int64(parts[0]), let resumes = Int64(parts[1]) else {
+                throw PostgresError(.invalidData, "realtime.histories holds a range that is not two ids: \(pair)")
+            }
+            return (lost, resumes)
+        }
+    }
+
     /// Every id up to this one may have been deleted by cleanup; everything after it is kept.
     /// A reader whose cursor is below it has lost changes (``LogGone``).
     public func retainedAfter() throws -> Int64 {
@@ -249,10 +270,12 @@ public struct ChangeLog {
         return page
     }
 
-    /// Throws ``LogGone`` unless the log still holds every change after `id`.
+    /// Throws ``LogGone`` unless the log still holds every change after `id`, and ``HistoryLost``
+    /// when `id` belongs to a history the database lost.
     public func requireKept(after id: Int64) throws {
         let kept = try retainedAfter()
         if id < kept { throw LogGone(requested: id, retainedAfter: kept) }
+        try Histories(connection: connection).requireKnown(id)
     }
 
     /// Throws ``CursorAhead`` when `id` is after the newest id the ticks have numbered. Read on the

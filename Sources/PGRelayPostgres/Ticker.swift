@@ -15,6 +15,20 @@ public struct Ticker {
     public func tick() throws -> Int64 {
         try connection.query("select realtime.tick() as newest")[0].decode("newest")
     }
+
+    /// What a tick found: the newest id and the history it belongs to.
+    public struct Found: Sendable, Equatable {
+        public var newest: Int64
+        public var history: Int
+    }
+
+    /// Ticks as ``tick()`` does, for a reader that read up to `known` from this log before: when
+    /// the log now ends before it, the database lost ids it had issued, and the tick begins a new
+    /// history (as it does when the server's timeline changed; realtime.record_tick).
+    public func tick(known: Int64?) throws -> Found {
+        let row = try connection.query("select newest_id, history from realtime.tick(\(known)::bigint)")[0]
+        return Found(newest: try row.decode("newest_id"), history: try row.decode("history"))
+    }
 }
 
 /// The database side of ``AwakeLease``: the lease `auto` writers look at, and the writers a

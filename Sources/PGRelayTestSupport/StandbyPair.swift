@@ -9,6 +9,9 @@ import PGRelayPostgres
 public final class StandbyPair: Sendable {
     public let primaryConninfo: String
     public let standbyConninfo: String
+    /// Both servers, for whichever takes writes (libpq's `target_session_attrs=read-write`): what
+    /// a relay is given so that it follows a failover to the promoted standby by itself.
+    public let failoverConninfo: String
     let directory: String
     let binaries: String
     let standbyPort: Int
@@ -51,6 +54,36 @@ public final class StandbyPair: Sendable {
         self.asPostgres = asPostgres
         primaryConninfo = "host=\(directory) port=\(primaryPort) user=postgres dbname=postgres"
         standbyConninfo = "host=\(directory) port=\(standbyPort) user=postgres dbname=postgres"
+        failoverConninfo =
+            "host=\(directory),\(directory) port=\(primaryPort),\(standbyPort) user=postgres dbname=postgres target_session_attrs=read-write"
+        self.primaryPort = primaryPort
+    }
+
+    let primaryPort: Int
+
+    /// Stops the primary at once, as a crash or a lost machine does (its connections are cut).
+    public func stopPrimary() throws {
+        try ThrowawayCluster.run(binaries + "/pg_ctl", ["-D", directory + "/primary", "-m", "immediate", "-w", "stop"], asPostgres: asPostgres)
+    }
+
+    /// Takes a base backup of the primary (`pg_basebackup -X stream`, no recovery settings) into
+    /// the pair's directory, named `name`.
+    public func backupPrimary(as name: String) throws {
+        try ThrowawayCluster.run(
+            binaries + "/pg_basebackup",
+            ["-D", directory + "/" + name, "-X", "stream", "--no-sync", "-h", directory, "-p", String(primaryPort), "-U", "postgres"],
+            asPostgres: asPostgres
+        )
+    }
+
+    /// Replaces the primary by the backup `name` and starts it: the backup recovers the WAL it
+    /// holds and no more (no recovery.signal, no archive), so what the primary committed after
+    /// the backup is gone, and the server stays on the primary's timeline.
+    public func restorePrimary(from name: String) throws {
+        try stopPrimary()
+        try FileManager.default.removeItem(atPath: directory + "/primary")
+        try ThrowawayCluster.run("/bin/cp", ["-a", directory + "/" + name, directory + "/primary"], asPostgres: asPostgres)
+        try start("primary", port: primaryPort, settings: "-c wal_level=replica -c max_wal_senders=4")
     }
 
     /// Starts the standby (again) and waits until it accepts connections.

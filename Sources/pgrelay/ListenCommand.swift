@@ -129,6 +129,7 @@ struct ListenCommand: AsyncParsableCommand {
         }
         // A cursor this database never handed out would wait for other changes' ids, or none.
         if let since, since > newest { throw CursorAhead(requested: since, newest: newest) }
+        if let since { try await connection.run { try Histories(connection: $0).requireKnown(since) } }
         var startAfter = since ?? newest
         let shown = subscriptions.map(\.table.description).joined(separator: ", ")
         let channelList = channels.isEmpty ? "" : "channel\(channels.count == 1 ? "" : "s") \(channels.joined(separator: ", "))"
@@ -153,17 +154,31 @@ struct ListenCommand: AsyncParsableCommand {
             logger: logger
         )
         let key = described?.key ?? []
-        for try await entry in listener.entries() {
-            // An access change (a member removed) is the relays' to apply, not a message to print.
-            if case .message(let message) = entry, message.access != nil { continue }
-            if case .change(let change) = entry, view.filter != .all {
-                // Through the filter as a stream sees it: a row that moves in is an INSERT, out a DELETE.
-                guard let seen = try view.view(of: change, key: key) else { continue }
-                emit(json ? LogEntry.change(seen).canonicalJSONText : LogEntry.change(seen).readableText + "\n")
-                continue
+        for try await page in listener.pages() {
+            if let reset = page.reset { emit(json ? Self.resetJSON(reset) : Self.resetText(reset) + "\n") }
+            for entry in page.entries {
+                // An access change (a member removed) is the relays' to apply, not a message to print.
+                if case .message(let message) = entry, message.access != nil { continue }
+                if case .change(let change) = entry, view.filter != .all {
+                    // Through the filter as a stream sees it: a row that moves in is an INSERT, out a DELETE.
+                    guard let seen = try view.view(of: change, key: key) else { continue }
+                    emit(json ? LogEntry.change(seen).canonicalJSONText : LogEntry.change(seen).readableText + "\n")
+                    continue
+                }
+                emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
             }
-            emit(json ? entry.canonicalJSONText : entry.readableText + "\n")
         }
+    }
+
+    /// What `listen` prints when the database lost changes it had printed: the lines printed
+    /// after `lost_after` are of a history the database no longer has; what follows is the new one.
+    static func resetText(_ boundary: HistoryBoundary) -> String {
+        "RESET history \(boundary.history): changes printed after id \(boundary.lostAfter) were lost (\(boundary.reason)); the new history's changes follow, from id \(boundary.resumesAfter + 1)"
+    }
+
+    /// `{"type":"reset","history",...}`: ``resetText(_:)`` for `--json`.
+    static func resetJSON(_ boundary: HistoryBoundary) -> String {
+        JSONValue.object([("type", .string("reset"))] + boundary.jsonMembers).jsonText
     }
 
     /// Prints the table's rows as of an exact cut (``SnapshotReading``), then the cut; returns the

@@ -29,11 +29,15 @@ struct RelayReplay {
         case .at(let date): since = try await position(at: date)
         }
         var printed = 0
+        // The history the pages are read in, from the first page on: complete pages are served
+        // (and cached) at URLs that name it, and a page of another history is a redirect.
+        var history: String?
         while true {
             let pageSize = min(1000, (limit ?? Int.max) - printed)
             if pageSize <= 0 { break }
             let body = try await get(
-                "/v1/changes/\(Self.pathComponent(table.description))?since=\(since)&limit=\(pageSize)", accept: "application/json")
+                "/v1/changes/\(Self.pathComponent(table.description))?since=\(since)&limit=\(pageSize)" + (history.map { "&history=\($0)" } ?? ""),
+                accept: "application/json")
             let page = try JSONValue(parsing: body)
             guard let changes = page["changes"]?.arrayValue, let next = page["next_since"]?.jsonText, let nextID = Int64(next) else {
                 throw Refused(description: "the relay's page is not a /v1/changes page: \(body.prefix(200))")
@@ -41,6 +45,7 @@ struct RelayReplay {
             for change in changes { try print(ChangeEvent(jsonText: change.jsonText)) }
             printed += changes.count
             since = nextID
+            history = page["history"]?.stringValue
             if page["has_more"] != .bool(true) { break }
         }
         return (printed, since)
@@ -62,6 +67,9 @@ struct RelayReplay {
                 for try await buffer in response.body {
                     for event in lines.feed(String(buffer: buffer)) {
                         if event.name == "error" { throw Refused(description: "the relay ended the stream: \(event.data)") }
+                        if event.name == "reset" {
+                            throw Refused(description: "the database lost changes printed here (a failover or a restore): \(event.data)")
+                        }
                         guard let id = event.id, let change = try? ChangeEvent(jsonText: event.data), id > cursor else { continue }
                         print(change)
                         cursor = id

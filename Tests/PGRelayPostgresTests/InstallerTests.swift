@@ -30,10 +30,12 @@ import Testing
         try db.installer.subscribe(TableName(schema: "public", name: "quiet"), notify: .off)
         try db.installer.subscribe(
             TableName(schema: "public", name: "comments"), notify: .wake, condition: .set(try SubscriptionCondition("post_id = '7'")))
-        // Back to version 11 as it was: no lease, no presence locks, three notify modes.
+        // Back to version 11 as it was: no lease, no presence locks, three notify modes (and no
+        // histories, version 13).
         try db.connection.execute(
             """
-            delete from realtime.schema_migrations where version = 12;
+            delete from realtime.schema_migrations where version in (12, 13);
+            drop table realtime.histories; alter table realtime.ticks drop column timeline, drop column history;
             drop sequence realtime.awake_until; drop table realtime.presence_locks;
             alter table realtime.subscriptions drop constraint subscriptions_notify_check;
             alter table realtime.subscriptions add constraint subscriptions_notify_check check (notify in ('wake', 'payload', 'off'));
@@ -42,7 +44,7 @@ import Testing
         )
         let output = try BuiltExecutable.run(["init"], database: db.conninfo)
         #expect(output.status == 0)
-        #expect(output.stdout.contains("upgraded pgrelay schema from version 11 to 12"), "\(output)")
+        #expect(output.stdout.contains("upgraded pgrelay schema from version 11 to 13"), "\(output)")
         #expect(output.stdout.contains("moved 2 subscription(s) from notify wake to auto"), "\(output)")
         #expect(output.stdout.contains("public.comments, public.orders"), "\(output)")
         let modes = try db.installer.subscriptions().map { "\($0.table.name) \($0.notify) \($0.condition ?? "-")" }

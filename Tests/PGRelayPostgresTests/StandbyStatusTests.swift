@@ -29,7 +29,9 @@ import Testing
         let text = try BuiltExecutable.run(["status"], database: pair.primaryConninfo).stdout
         #expect(text.contains("STANDBY") && text.contains("walreceiver") && text.contains("streaming"), "\(text)")
         // On the standby itself it reads what the standby has replayed, and lists no standbys.
-        let onStandby = try JSONValue(parsing: try BuiltExecutable.run(["status", "--json"], database: pair.standbyConninfo).stdout)
+        let standbyOutput = try BuiltExecutable.run(["status", "--json"], database: pair.standbyConninfo)
+        #expect(!standbyOutput.stdout.isEmpty, "\(standbyOutput)")
+        let onStandby = try JSONValue(parsing: standbyOutput.stdout.isEmpty ? "null" : standbyOutput.stdout)
         #expect(onStandby["standbys"]?.arrayValue?.isEmpty == true && onStandby["schema_version"] != nil, "\(onStandby)")
     }
 }

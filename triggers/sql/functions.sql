@@ -16,6 +16,7 @@
 \i functions/realtime.batch.sql
 \i functions/realtime.numbered.sql
 \i functions/realtime.key_columns.sql
+\i functions/realtime.timeline.sql
 \i functions/realtime.record_tick.sql
 \i functions/realtime.tick.sql
 \i functions/realtime.snapshot_tick.sql

@@ -102,4 +102,6 @@ public struct SchemaMigration {
     /// The schema version of `auto` notify mode, capture without a SET clause and pgrelay's own
     /// locks (0012_write_path.sql).
     public static let writePathVersion = 12
+    /// The schema version that records the histories of ids (0013_histories.sql).
+    public static let historiesVersion = 13
 }

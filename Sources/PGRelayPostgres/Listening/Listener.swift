@@ -37,14 +37,20 @@ public final class Listener: Sendable {
     }
 
     /// One page a listener read: its changes, routed to their tables, and the messages of the
-    /// channels it watches, each list in id order (the two interleave by id). Never both empty.
+    /// channels it watches, each list in id order (the two interleave by id). Never both empty,
+    /// unless it tells of a ``reset``.
     public struct Page: Sendable {
         public var changes: [LoggedChange]
         public var messages: [ChannelMessage]
+        /// The database lost ids this listener had delivered: everything earlier pages held after
+        /// ``HistoryBoundary/lostAfter`` belongs to a lost history, and the pages that follow go
+        /// on from that id, in the new history.
+        public var reset: HistoryBoundary?
 
-        public init(changes: [LoggedChange], messages: [ChannelMessage] = []) {
+        public init(changes: [LoggedChange], messages: [ChannelMessage] = [], reset: HistoryBoundary? = nil) {
             self.changes = changes
             self.messages = messages
+            self.reset = reset
         }
 
         /// Changes and messages, one id order.
@@ -82,6 +88,9 @@ public final class Listener: Sendable {
         public var onRoundStart: (@Sendable () -> Void)?
         /// Called on the listener's thread when `auto` mode's idle rule changes phase (``AwakeLease``).
         public var onLease: (@Sendable (AwakeLease.Phase) -> Void)?
+        /// Called on the listener's thread when a tick finds that the database's history changed
+        /// (before the page that tells of a reset, when this listener delivered lost ids).
+        public var onHistoryChange: (@Sendable (HistoryBoundary) -> Void)?
 
         public init(
             conninfo: String,

@@ -20,6 +20,15 @@ struct ListenerLoop {
     private var drainWriters = "{}"
     /// Whether the database has the lease (schema version 12).
     private var leased = false
+    /// Whether the database records histories (schema version 13).
+    private var historied = false
+    /// The newest id a tick returned: what this reader knows the log issued. A tick that finds
+    /// the log ending before it begins a new history (a restore that kept its timeline).
+    private var highestSeen: Int64?
+    /// The history of the newest tick seen; nil before the first.
+    private var history: Int?
+    /// A reset the consumer has not taken yet (its buffer was full): nothing is read before it is.
+    private var pendingReset: HistoryBoundary?
 
     init(
         configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation,
@@ -75,7 +84,9 @@ struct ListenerLoop {
             try connection.listen(ChannelName.ticksTaken)
             lease.reconnected(now: Self.now())
         }
-        if cursor == nil { cursor = DeliveryCursor(after: try ticker.tick()) }
+        historied = try installer.schema.schemaVersion() >= SchemaMigration.historiesVersion
+        let first = try tick(ticker, on: connection)
+        if cursor == nil { cursor = DeliveryCursor(after: first) }
         connectedOnce = true
         configuration.onConnect?(Listener.Connected(backendPID: connection.backendPID, afterID: cursor!.lastID))
         logger.info("listener connected", metadata: ["channels": "\(routes.count)", "after_id": "\(cursor!.lastID)"])
@@ -87,7 +98,7 @@ struct ListenerLoop {
             configuration.onRoundStart?()
             // Ticks on the primary; read up to what the read server has of them (the same, unless
             // it is a standby that has not replayed the newest tick yet: then it is read later).
-            let state = try reads.state(primaryNewest: try ticker.tick())
+            let state = try reads.state(primaryNewest: try tick(ticker, on: connection))
             let newest = state.readableNewestID
             var found = false
             if newest > cursor!.lastID {
@@ -116,6 +127,31 @@ struct ListenerLoop {
                 routes = updated
             }
         }
+    }
+
+    /// Ticks, telling the database the newest id this reader saw it issue; returns the newest id.
+    /// When the history changed since the last tick (the database lost ids it had issued) and
+    /// this reader delivered ids of the lost history, its cursor moves back to the last id the
+    /// histories share and the consumer is told (a page with ``Listener/Page/reset``): what it
+    /// was given after that id is not this database's any more.
+    private mutating func tick(_ ticker: Ticker, on connection: Connection) throws -> Int64 {
+        guard historied else { return try ticker.tick() }
+        let found = try ticker.tick(known: highestSeen)
+        if let seen = history, found.history != seen {
+            for boundary in try Histories(connection: connection).boundaries(after: seen) {
+                logger.warning(
+                    "the database's history changed", metadata: ["history": "\(boundary.history)", "reason": "\(boundary.reason)"])
+                configuration.onHistoryChange?(boundary)
+                guard let at = cursor?.lastID, boundary.lost(at) else { continue }
+                cursor = DeliveryCursor(after: boundary.lostAfter)
+                pendingReset = boundary
+            }
+        }
+        // Told before any page of the new history: a consumer that is full is told on a later round.
+        if let reset = pendingReset, deliver(Listener.Page(changes: [], reset: reset)) { pendingReset = nil }
+        history = found.history
+        highestSeen = found.newest
+        return found.newest
     }
 
     /// Does what ``AwakeLease`` asks after a round: renew the lease, or list or check the writers
@@ -166,6 +202,7 @@ struct ListenerLoop {
             configuration.tables == .all || messageChannels == nil
             ? nil : Array(routes.keys) + (messageChannels ?? []).map(ChannelName.forMessages)
         let limit = 1000
+        guard pendingReset == nil else { return false }
         while !stop.isSet {
             let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes, upTo: upTo)
             for bad in page.undecodable {

@@ -130,6 +130,19 @@ public final class Connection: Sendable {
     public var backendPID: Int32 { handle.withLock { PQbackendPID($0.pointer) } }
     public var isOK: Bool { handle.withLock { $0.isOK } }
 
+    /// Whether an idle connection still has its server, as far as can be told without a round
+    /// trip: a server that shut down or restarted (a failover, a restore) closed the socket or
+    /// sent its last FATAL message, so the socket is readable and reading it marks the
+    /// connection bad. A connection handed out after that would fail its caller's first query.
+    public var isLive: Bool {
+        handle.withLock { handle in
+            guard handle.isOK else { return false }
+            var descriptor = pollfd(fd: handle.socket, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 0) > 0 { _ = PQconsumeInput(handle.pointer) }
+            return handle.isOK
+        }
+    }
+
     /// Runs one or more statements without parameters (DDL, a whole SQL file) and returns the
     /// last one's rows.
     @discardableResult

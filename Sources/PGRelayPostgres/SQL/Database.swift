@@ -55,7 +55,8 @@ public final class Database: Sendable {
     }
 
     private func connected() throws -> Connection {
-        if let connection = current.withLock({ $0 }), connection.isOK { return connection }
+        // Checked for a server that went away while it was idle (one poll, no round trip).
+        if let connection = current.withLock({ $0 }), connection.isLive { return connection }
         let connection = try Connection(
             conninfo: conninfo, applicationName: applicationName, statementTimeoutMilliseconds: statementTimeoutMilliseconds)
         connection.answerTimeout = answerTimeout

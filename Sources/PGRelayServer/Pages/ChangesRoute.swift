@@ -7,11 +7,18 @@ import PGRelayPostgres
 /// page, for clients that poll instead of streaming.
 ///
 /// ```json
-/// {"changes": [ ...canonical changes... ], "next_since": 57, "has_more": false}
+/// {"changes": [ ...canonical changes... ], "next_since": 57, "has_more": false, "history": "5f3a9c1b2d4e",
+///  "next": "/v1/changes/public.orders?since=57&history=5f3a9c1b2d4e"}
 /// ```
 /// `next_since` is the id to pass as `since` next time: the last change read, even when the
-/// filter left it out, so that polling never reads the same changes twice. A `since` older than
-/// what cleanup kept is answered 410, with the oldest id kept.
+/// filter left it out, so that polling never reads the same changes twice; `next` is the URL of
+/// the next page. A `since` older than what cleanup kept is answered 410, with the oldest id kept;
+/// one of a history the database lost, 409 (``CursorRefusal``).
+///
+/// A page that ends before the newest change is served only at a URL that names the history it
+/// was read in (`history=KEY`); asked for without it, or with another history's, the answer is a
+/// redirect (307) to that URL. So a cache stores complete pages under their history, and after a
+/// failover or a restore nobody is sent to the pages of the lost one.
 ///
 /// Pages carry an `ETag` and a `Cache-Control` that HTTP caches act on (``PageCaching``): a page
 /// that ends before the newest change is immutable, the live edge's fresh for a second; `public`
@@ -52,10 +59,12 @@ struct ChangesRoute {
         if since > tail.through, let refusal = try await RequestInput.cursorRefusal(since: since, tail: tail, pool: pool, reads: reads) {
             return refusal.response
         }
-        let result: (events: [ChangeEvent], lastRead: Int64, exhausted: Bool)
+        let result: (events: [ChangeEvent], lastRead: Int64, exhausted: Bool, history: String)
         do {
             result = try await reads.withConnection { connection in
                 let log = ChangeLog(connection: connection)
+                // Before the page: a history that begins after this read can only add to it.
+                let history = try Histories(connection: connection).current().key
                 var cursor = since
                 var scanned = 0
                 var kept: [ChangeEvent] = []
@@ -74,23 +83,33 @@ struct ChangesRoute {
                         }
                     }
                     if !page.full {
-                        return (kept, max(cursor, page.through), true)
+                        return (kept, max(cursor, page.through), true, history)
                     }
                 }
-                return (kept, cursor, false)
+                return (kept, cursor, false, history)
             }
         } catch let gone as LogGone {
             return CursorRefusal.gone(gone).response
+        } catch let lost as HistoryLost {
+            return CursorRefusal.lost(lost).response
         } catch let error as FilterEvaluationError {
             throw Refusal(.badRequest, "\(error)")
         } catch let error as PostgresError {
             throw Refusal(database: error)
         }
-        let (events, lastRead, exhausted) = result
+        let (events, lastRead, exhausted, history) = result
+        // A page that will not change is cached only at a URL that names its history: the
+        // same `since` in the history after a failover or a restore is another URL.
+        let location = PageLocation(path: request.uri.path, query: request.uri.query)
+        if !exhausted, query.history != history {
+            return Response(status: .temporaryRedirect, headers: [.location: location.with(history: history), .cacheControl: "no-store"])
+        }
         let body = JSONValue.object([
             ("changes", .array(events.map(\.canonicalJSON))),
             ("next_since", .number(String(lastRead))),
             ("has_more", .bool(!exhausted)),
+            ("history", .string(history)),
+            ("next", .string(location.with(since: lastRead, history: history))),
         ]).jsonText
         let caching = PageCaching(complete: !exhausted, shared: shared)
         let tag = PageCaching.entityTag(of: body)

@@ -96,7 +96,8 @@ enum RequestInput {
     /// Why a client's cursor (`since`, `Last-Event-ID`) cannot be served, or nil when it can.
     /// After the newest id the log has numbered (asked of the primary, and only when the cursor
     /// is after what this relay has read, so that a relay on a lagging standby does not refuse a
-    /// cursor another relay handed out): 409; older than what cleanup kept: 410.
+    /// cursor another relay handed out): 409; of a history the database lost: 409 with the
+    /// boundary; older than what cleanup kept: 410.
     static func cursorRefusal(since: Int64, tail: Tail, pool: DatabasePool, reads: LogReads) async throws -> CursorRefusal? {
         do {
             if since > tail.through {
@@ -108,6 +109,8 @@ enum RequestInput {
             return .ahead(ahead)
         } catch let gone as LogGone {
             return .gone(gone)
+        } catch let lost as HistoryLost {
+            return .lost(lost)
         } catch let error as PostgresError {
             throw Refusal(database: error)
         }

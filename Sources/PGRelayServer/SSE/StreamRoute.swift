@@ -184,6 +184,9 @@ struct StreamRoute {
                 } catch is CancellationError {
                 } catch let gone as LogGone {
                     try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(CursorRefusal.gone(gone).body)))
+                } catch let lost as HistoryLost {
+                    // Not `error`: a client that sees `reset` knows to reload rather than retry.
+                    try? await writer.write(ByteBuffer(string: ServerSentEventLine.reset(CursorRefusal.lost(lost).body)))
                 } catch let limit as SnapshotLimit {
                     try? await writer.write(ByteBuffer(string: ServerSentEventLine.error(limit.json)))
                 } catch let error as FilterEvaluationError {

@@ -61,7 +61,8 @@ struct SubscriberLoop: Sendable {
 
     /// Registers with the Tail, then delivers until the subscriber ends or is cancelled; returns
     /// the cursor (the id to resume after). Throws ``LogGone`` when the log no longer holds what
-    /// the cursor needs, ``FilterEvaluationError`` when the filter cannot be evaluated.
+    /// the cursor needs, ``HistoryLost`` when its cursor is an id of a history the database lost,
+    /// ``FilterEvaluationError`` when the filter cannot be evaluated.
     /// - Parameter registered: called with the Tail's id for this subscriber (to end it from outside).
     func run(registered: (Tail.SubscriberID) -> Void = { _ in }, deliver: (Output) async throws -> Void) async throws -> Int64 {
         let (id, liveFrom) = tail.register(channel: channel, request: request)
@@ -95,6 +96,11 @@ struct SubscriberLoop: Sendable {
             switch tail.take(id, after: cursor, limit: Self.batchLimit) {
             case .ended:
                 return cursor
+            case .historyLost(let boundary):
+                // The newest id to resume from after reloading; the new history's start when the
+                // database is not there to say (it may be between servers still).
+                let newest = (try? await reads.withConnection { try ChangeLog(connection: $0).newestID() }) ?? boundary.resumesAfter
+                throw HistoryLost(requested: cursor, boundary: boundary, newest: max(newest, boundary.resumesAfter))
             case .readLog:
                 let after = cursor
                 let (channel, table) = (self.channel, self.table)

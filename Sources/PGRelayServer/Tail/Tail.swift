@@ -37,6 +37,8 @@ public final class Tail: Sendable {
         case readLog
         /// Unsubscribed, or the relay is shutting down.
         case ended
+        /// The cursor is an id of a history the database lost (``reset(_:)``): the subscriber must reload.
+        case historyLost(HistoryBoundary)
     }
 
     public typealias SubscriberID = UInt64
@@ -110,6 +112,8 @@ public final class Tail: Sendable {
         var nextID: SubscriberID = 0
         var subscribers: [SubscriberID: Subscriber] = [:]
         var byChannel: [String: FilterIndex<SubscriberID>] = [:]
+        /// Histories the database lost while this relay read it (``reset(_:)``), newest last.
+        var boundaries: [HistoryBoundary] = []
 
         var count: Int { entries.count - start }
 
@@ -176,7 +180,33 @@ public final class Tail: Sendable {
     /// milliseconds: a page of 1,000 changes to encode held a thread of the cooperative pool (one
     /// per core) for as long as that took, and every socket's replies waited behind it.
     public func append(_ page: Listener.Page) async {
+        if let boundary = page.reset { reset(boundary) }
         append(entries: await TailEntry.merged(page))
+    }
+
+    /// The database lost ids this relay had read (a promoted standby, a restore): entries after
+    /// the boundary's last shared id are dropped, the Tail continues from that id, and every
+    /// subscriber is woken: one whose cursor is an id of the lost history is told to reload
+    /// (``Take/historyLost(_:)``), the others read on into the new history.
+    public func reset(_ boundary: HistoryBoundary) {
+        let woken = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.boundaries.append(boundary)
+            let kept = state.firstIndex(after: boundary.lostAfter)
+            for entry in state.entries[kept...] { state.bytes -= entry.bytes }
+            state.entries.removeSubrange(kept...)
+            state.through = min(state.through, boundary.lostAfter)
+            // Changes up to the boundary not in memory stay so: a cursor older reads the log.
+            state.evictedThrough = min(state.evictedThrough, boundary.lostAfter)
+            var woken: [CheckedContinuation<Void, Never>] = []
+            for key in state.subscribers.keys {
+                // Hints may name lost ids: each scans from its cursor instead.
+                state.subscribers[key]!.hints.removeAll()
+                state.subscribers[key]!.overflowed = true
+                if let waiter = state.subscribers[key]!.signal() { woken.append(waiter) }
+            }
+            return woken
+        }
+        for waiter in woken { waiter.resume() }
     }
 
     private func append(entries: [TailEntry]) {
@@ -296,6 +326,7 @@ public final class Tail: Sendable {
     public func take(_ id: SubscriberID, after cursor: Int64, limit: Int) -> Take {
         state.withLock { state in
             guard var subscriber = state.subscribers[id], !subscriber.ended, !state.closed else { return .ended }
+            if let boundary = state.boundaries.last(where: { $0.lost(cursor) }) { return .historyLost(boundary) }
             // Everything it could match after `hintsSince` up to the Tail's end was hinted: its
             // cursor may be older than the Tail (an `id=eq.N` stream idle while thousands of
             // other changes passed) and still be served from memory, as long as every hinted

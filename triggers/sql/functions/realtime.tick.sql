@@ -1,5 +1,8 @@
--- realtime.tick(): records the current snapshot as the next tick when changes committed since the
--- last one, and returns the newest id (the last tick's last_id).
+-- realtime.tick(known_id): records the current snapshot as the next tick when changes committed
+-- since the last one, and returns the newest id (the last tick's last_id) and the history it
+-- belongs to. `known_id` is the newest id the caller read from this log before (a relay's), or
+-- null: when it is past the newest tick, the database lost ids it had issued, and the tick
+-- begins a new history (realtime.record_tick), as it does when the server's timeline changed.
 --
 -- Cheap when nothing committed: one look at the log's xid index, without the lock, and no row
 -- written. Ticks are serialized by a lock on realtime.ticks held through the caller's commit
@@ -10,7 +13,7 @@
 -- wakes relays that sleep while another relay polls (writers in `auto` mode then send none).
 -- Must run in READ COMMITTED (each statement takes a fresh snapshot) and should be its own
 -- transaction.
-create or replace function realtime.tick() returns bigint
+create or replace function realtime.tick(known_id bigint, out newest_id bigint, out history integer)
 language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     newest realtime.ticks;
@@ -19,13 +22,24 @@ begin
         raise exception 'realtime.tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
     end if;
     select * into newest from realtime.ticks order by tick desc limit 1;
-    if not exists (select 1 from realtime.batch(newest.snapshot, pg_current_snapshot())) then
-        return newest.last_id;
+    if not exists (select 1 from realtime.batch(newest.snapshot, pg_current_snapshot()))
+       and coalesce(newest.timeline = realtime.timeline(), true)
+       and not coalesce(known_id > newest.last_id, false) then
+        newest_id := newest.last_id;
+        history := newest.history;
+        return;
     end if;
     lock table realtime.ticks in share row exclusive mode;
     -- Another ticker may have ticked while we waited.
     select * into newest from realtime.ticks order by tick desc limit 1;
     -- This statement's snapshot, taken after the lock, becomes the next tick.
-    return realtime.record_tick(newest, pg_current_snapshot());
+    newest_id := realtime.record_tick(newest, pg_current_snapshot(), known_id);
+    select t.history into history from realtime.ticks t order by t.tick desc limit 1;
 end
+$fn$;
+
+-- realtime.tick(): realtime.tick(null)'s newest id, for tickers that have read nothing before.
+create or replace function realtime.tick() returns bigint
+language sql as $fn$
+    select t.newest_id from realtime.tick(null) t
 $fn$;
