@@ -1,8 +1,11 @@
 /// The Server-Sent Events form of a change: `id:` is the change id (what a browser's
 /// EventSource sends back as `Last-Event-ID`), `event:` the operation, `data:` the canonical JSON.
 extension ChangeEvent {
+    /// The SSE event name: the operation (`INSERT`, ...), and `schema` for a SCHEMA event.
+    public var sseEventName: String { operation == .schema ? "schema" : operation.rawValue }
+
     public var serverSentEvent: String {
-        "id: \(id)\nevent: \(operation.rawValue)\ndata: \(canonicalJSONText)\n\n"
+        "id: \(id)\nevent: \(sseEventName)\ndata: \(canonicalJSONText)\n\n"
     }
 }
 

@@ -5,7 +5,8 @@
 ///   status: "open" → "paid"
 /// ```
 /// INSERT shows the new row and DELETE the old one, one column per line; UPDATE shows only the
-/// columns that changed (or says that none did); TRUNCATE shows the header alone.
+/// columns that changed (or says that none did); TRUNCATE shows the header alone; SCHEMA what
+/// changed in the table's name and columns.
 extension ChangeEvent {
     public var readableText: String {
         var lines = ["\(timestamp)  #\(id)  \(operation.rawValue)  \(table)"]
@@ -26,6 +27,8 @@ extension ChangeEvent {
             }
         case .truncate:
             break
+        case .schema:
+            lines += TableShape.differences(from: TableShape(json: old), to: TableShape(json: new)).map { "  " + $0 }
         }
         return lines.joined(separator: "\n")
     }

@@ -1,14 +1,22 @@
 import Foundation
 
-/// The kind of a row change.
+/// The kind of a change: a row change, or a change to the table's shape.
 public enum Operation: String, CaseIterable, Sendable, Codable, Comparable {
     case insert = "INSERT"
     case update = "UPDATE"
     case delete = "DELETE"
     case truncate = "TRUNCATE"
+    /// The table's columns, name or existence changed (`old` and `new` are its shape before and
+    /// after, `new` null when it was dropped): not a row change, never captured by a trigger of
+    /// its own, and delivered to every stream of the table whatever its events and filter.
+    case schema = "SCHEMA"
+
+    /// The row operations: what a subscription captures and a client's `events` names.
+    public static let allCases: [Operation] = [.insert, .update, .delete, .truncate]
 
     public static func < (lhs: Operation, rhs: Operation) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        let order: [Operation] = allCases + [.schema]
+        return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
     }
 }
 

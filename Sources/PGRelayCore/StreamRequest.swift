@@ -36,7 +36,10 @@ public struct StreamRequest: Equatable, Sendable {
     /// True when `event` is one of the requested operations and its row passes the filter;
     /// throws ``FilterEvaluationError`` when the filter cannot be evaluated against the row.
     /// A TRUNCATE has no row and empties every row a filter selects: it passes every filter.
+    /// A SCHEMA event (the table's shape changed) passes every filter and every event list: a
+    /// client must know that the rows after it have another shape.
     public func admits(_ event: ChangeEvent) throws -> Bool {
+        if event.operation == .schema { return true }
         guard events.operations.contains(event.operation) else { return false }
         return try event.operation == .truncate || filter.matches(event.row, types: columnTypes)
     }

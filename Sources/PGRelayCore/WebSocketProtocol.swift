@@ -6,6 +6,7 @@
 /// ← {"type":"subscribed","id":"s1"}
 /// ← {"type":"live","id":"s1","after":57}       (after any replay: every change after 57 follows)
 /// ← {"type":"change","subscription":"s1","event":{...canonical change...}}
+/// ← {"type":"schema","subscription":"s1","event":{...canonical SCHEMA event: "old" and "new" shapes...}}
 /// → {"type":"unsubscribe","id":"s1"}          ← {"type":"unsubscribed","id":"s1"}
 /// → {"type":"ping"}                           ← {"type":"pong"}
 /// → {"type":"access_token","token":"<jwt>"}   ← {"type":"access_token","expires_at":1767225600}

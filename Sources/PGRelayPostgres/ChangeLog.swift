@@ -18,7 +18,8 @@ public struct LogPage: Sendable {
 
     mutating func append(_ change: LoggedChange, routes: [String: TableName]) {
         var change = change
-        if let table = routes[change.channel] { change.event.table = table }
+        // A SCHEMA event names the table as it was after it (before it, when it was dropped).
+        if let table = routes[change.channel], change.event.operation != .schema { change.event.table = table }
         changes.append(change)
         through = change.event.id
     }

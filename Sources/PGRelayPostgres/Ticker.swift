@@ -25,8 +25,10 @@ public struct Ticker {
     /// Ticks as ``tick()`` does, for a reader that read up to `known` from this log before: when
     /// the log now ends before it, the database lost ids it had issued, and the tick begins a new
     /// history (as it does when the server's timeline changed; realtime.record_tick).
-    public func tick(known: Int64?) throws -> Found {
-        let row = try connection.query("select newest_id, history from realtime.tick(\(known)::bigint)")[0]
+    /// With `checkShapes`, it also looks for subscribed tables whose shape changed with no write
+    /// since (realtime.log_schema_changes): their SCHEMA rows are logged now.
+    public func tick(known: Int64?, checkShapes: Bool = false) throws -> Found {
+        let row = try connection.query("select newest_id, history from realtime.tick(\(known)::bigint, \(checkShapes))")[0]
         return Found(newest: try row.decode("newest_id"), history: try row.decode("history"))
     }
 }

@@ -68,7 +68,9 @@ import Testing
                     // Written on the promoted server: ids after the jump, never those of the lost changes.
                     try await promoted.execute("insert into items values (11, 'new 11'), (12, 'new 12')")
                     try await promoted.execute("update items set note = 'new update' where id = 2")
-                    try await client.waitFor("the promoted server's changes") { $0.rows["12"] != nil && $0.rows["2"]?["note"] == .string("new update") }
+                    try await client.waitFor("the promoted server's changes") {
+                        $0.rows["12"] != nil && $0.rows["2"]?["note"] == .string("new update")
+                    }
                     let expected = try await Self.select(promoted)
                     #expect(client.state.rows == expected, "\(client.state.rows) vs \(expected)")
                     #expect(client.state.anomalies.isEmpty, "\(client.state.anomalies)")
@@ -181,7 +183,9 @@ final class LiveClient: Sendable {
 
     /// Waits until the client's state satisfies `condition`.
     func waitFor(_ what: String, timeout: Double = 90, _ condition: @escaping (State) -> Bool) async throws {
-        try await waitUntil(timeout: timeout, "the client to have \(what): \(state.rows.count) rows, resets \(state.resets), failures \(state.failures)") {
+        try await waitUntil(
+            timeout: timeout, "the client to have \(what): \(state.rows.count) rows, resets \(state.resets), failures \(state.failures)"
+        ) {
             condition(state)
         }
     }

@@ -17,6 +17,8 @@
 \i functions/realtime.numbered.sql
 \i functions/realtime.key_columns.sql
 \i functions/realtime.timeline.sql
+\i functions/realtime.shape_of.sql
+\i functions/realtime.log_schema_changes.sql
 \i functions/realtime.record_tick.sql
 \i functions/realtime.tick.sql
 \i functions/realtime.snapshot_tick.sql
@@ -63,3 +65,23 @@ revoke all on schema realtime from public;
 revoke all on all tables in schema realtime from public;
 revoke all on all sequences in schema realtime from public;
 revoke all on all functions in schema realtime from public;
+
+-- Schema version 14: the shape each subscription's SCHEMA events start from, for subscriptions
+-- made before it (later ones record theirs when subscribing).
+insert into realtime.shapes (channel, shape)
+    select s.channel, realtime.shape_of(s.relid) from realtime.subscriptions s
+on conflict (channel) do nothing;
+
+-- The event trigger that logs SCHEMA rows in the DDL's own transaction, exactly at its place
+-- (realtime.log_schema_changes.sql). Creating an event trigger needs a superuser: without one,
+-- ticks log them (the same function), and this is left out.
+do $$
+begin
+    if (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+        drop event trigger if exists realtime_schema_changes;
+        create event trigger realtime_schema_changes on ddl_command_end
+            when tag in ('ALTER TABLE', 'DROP TABLE', 'ALTER SCHEMA', 'DROP SCHEMA', 'DROP OWNED', 'ALTER TYPE', 'ALTER DOMAIN')
+            execute function realtime.schema_changed();
+    end if;
+end
+$$;

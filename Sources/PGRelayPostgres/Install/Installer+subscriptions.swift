@@ -52,6 +52,7 @@ extension Installer {
                 table: currentName, channel: channel, formerlyNamed: subscribedAs)
         )
         try connection.query("delete from realtime.subscriptions where channel = \(channel)")
+        try connection.query("delete from realtime.shapes where channel = \(channel)")
         try connection.query(
             """
             insert into realtime.retired_channels (channel, relid, schema_name, table_name)
@@ -112,6 +113,17 @@ extension Installer {
         let all = try subscriptions()
         return try tables.map { table in
             guard let found = all.first(where: { $0.table == table }) else {
+                // Renamed since it was subscribed (its subscription follows it): say the new name.
+                if let renamed = try connection.query(
+                    """
+                    select n.nspname, c.relname from realtime.subscriptions s
+                      join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace
+                     where (s.schema_name, s.table_name) = (\(table.schema), \(table.name)) limit 1
+                    """
+                ).first, !(try catalog.exists(table)) {
+                    let now = TableName(schema: try renamed.decode("nspname"), name: try renamed.decode("relname"))
+                    throw PostgresError(.unknownTable, "table \(table) was renamed to \(now); ask for \(now)")
+                }
                 let exists = try catalog.exists(table)
                 let reason =
                     exists ? "is not subscribed; run pgrelay subscribe \(table)" : "does not exist in database \"\(connection.databaseName)\""

@@ -110,6 +110,13 @@ public struct Installer {
                 try connection.query("update realtime.subscriptions set condition = \(condition?.shown.text) where channel = \(channel)")
             }
             try connection.query("delete from realtime.retired_channels where channel = \(channel)")
+            // The shape its SCHEMA events start from (kept when subscribing again: a DDL since,
+            // not logged yet, is still told; replaced when the table was dropped and made again).
+            try connection.query(
+                """
+                insert into realtime.shapes (channel, shape) values (\(channel), realtime.shape_of(\(relid)))
+                on conflict (channel) do update set shape = excluded.shape where realtime.shapes.shape is null
+                """)
             try connection.query("select pg_notify(\(ChannelName.subscriptionsChanged), \("subscribe " + channel))")
         }
         guard let subscription = try subscriptions().first(where: { $0.table == table }) else {

@@ -104,4 +104,6 @@ public struct SchemaMigration {
     public static let writePathVersion = 12
     /// The schema version that records the histories of ids (0013_histories.sql).
     public static let historiesVersion = 13
+    /// The schema version that logs SCHEMA events (0014_schema_events.sql).
+    public static let schemaEventsVersion = 14
 }

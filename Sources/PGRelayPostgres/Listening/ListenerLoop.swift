@@ -29,6 +29,11 @@ struct ListenerLoop {
     private var history: Int?
     /// A reset the consumer has not taken yet (its buffer was full): nothing is read before it is.
     private var pendingReset: HistoryBoundary?
+    /// Whether the database logs SCHEMA events (schema version 14), and when to look for a DDL
+    /// that no write has brought to a tick yet (a dropped table's streams end then).
+    private var shaped = false
+    private var nextShapeCheck: Double = 0
+    static let shapeCheckSeconds: Double = 2
 
     init(
         configuration: Listener.Configuration, logger: Logger, continuation: AsyncThrowingStream<Listener.Page, Error>.Continuation,
@@ -84,7 +89,9 @@ struct ListenerLoop {
             try connection.listen(ChannelName.ticksTaken)
             lease.reconnected(now: Self.now())
         }
-        historied = try installer.schema.schemaVersion() >= SchemaMigration.historiesVersion
+        let version = try installer.schema.schemaVersion()
+        historied = version >= SchemaMigration.historiesVersion
+        shaped = version >= SchemaMigration.schemaEventsVersion
         let first = try tick(ticker, on: connection)
         if cursor == nil { cursor = DeliveryCursor(after: first) }
         connectedOnce = true
@@ -105,7 +112,7 @@ struct ListenerLoop {
                 found = true
                 // On a standby, no further than the tick it was just found to have while in recovery.
                 let upTo = state.source == .standby ? newest : nil
-                if try catchUp(ChangeLog(connection: reads.connection), routes: routes, upTo: upTo, ticker: ticker) { cursor!.delivered(newest) }
+                if try catchUp(ChangeLog(connection: reads.connection), routes: &routes, upTo: upTo, ticker: ticker) { cursor!.delivered(newest) }
             }
             configuration.onRead?(state)
             // A standby a moment behind is looked at again soon, as while changes flow.
@@ -136,7 +143,10 @@ struct ListenerLoop {
     /// was given after that id is not this database's any more.
     private mutating func tick(_ ticker: Ticker, on connection: Connection) throws -> Int64 {
         guard historied else { return try ticker.tick() }
-        let found = try ticker.tick(known: highestSeen)
+        // Every few seconds, a DDL with no write since is looked for (schema version 14).
+        let checkShapes = shaped && Self.now() >= nextShapeCheck
+        if checkShapes { nextShapeCheck = Self.now() + Self.shapeCheckSeconds }
+        let found = try ticker.tick(known: highestSeen, checkShapes: checkShapes)
         if let seen = history, found.history != seen {
             for boundary in try Histories(connection: connection).boundaries(after: seen) {
                 logger.warning(
@@ -191,7 +201,7 @@ struct ListenerLoop {
     ///
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
-    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName], upTo: Int64?, ticker: Ticker) throws -> Bool {
+    private mutating func catchUp(_ log: ChangeLog, routes: inout [String: TableName], upTo: Int64?, ticker: Ticker) throws -> Bool {
         let messageChannels: Set<String>?
         switch configuration.channels {
         case .all: messageChannels = nil
@@ -209,7 +219,8 @@ struct ListenerLoop {
                 logger.error("skipping a log row that cannot be decoded", metadata: ["id": "\(bad.id)", "error": "\(bad.message)"])
             }
             // Read with no filter, a page holds every table's changes and every channel's messages.
-            let changes = configuration.tables == .all ? page.changes : page.changes.filter { routes[$0.channel] != nil }
+            var changes = configuration.tables == .all ? page.changes : page.changes.filter { routes[$0.channel] != nil }
+            Self.followRenames(&changes, routes: &routes)
             let messages = messageChannels.map { wanted in page.messages.filter { wanted.contains($0.channel) } } ?? page.messages
             let delivered = Listener.Page(changes: changes, messages: messages)
             if !delivered.changes.isEmpty || !delivered.messages.isEmpty, !deliver(delivered) { return false }
@@ -220,6 +231,20 @@ struct ListenerLoop {
             if leased { try followLease(foundChanges: true, ticker: ticker) }
         }
         return false
+    }
+
+    /// A SCHEMA event that renamed its table: the changes after it (in this page, and in the
+    /// pages that follow) carry the new name, which the capture triggers do not know (they write
+    /// the name the table was subscribed by).
+    static func followRenames(_ changes: inout [LoggedChange], routes: inout [String: TableName]) {
+        for index in changes.indices {
+            let change = changes[index]
+            if change.event.operation == .schema {
+                if let renamed = TableShape(json: change.event.new)?.table { routes[change.channel] = renamed }
+            } else if let current = routes[change.channel], current != change.event.table {
+                changes[index].event.table = current
+            }
+        }
     }
 
     /// Yields one page; false when the consumer's buffer is full (the page was not delivered).

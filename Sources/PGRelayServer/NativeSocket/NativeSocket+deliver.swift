@@ -8,6 +8,8 @@ extension NativeSocket {
         let (metrics, writer) = (services.metrics, self.writer)
         let messageEnvelope = WebSocketServerMessage.envelope(type: "message", subscription: id, member: "message")
         let changeEnvelope = WebSocketServerMessage.envelope(type: "change", subscription: id, member: "event")
+        // A table's shape changed: {"type":"schema","subscription":...,"event":{...,"operation":"SCHEMA"}}.
+        let schemaEnvelope = WebSocketServerMessage.envelope(type: "schema", subscription: id, member: "event")
         do {
             var current = loop
             if let liveQuery {
@@ -26,7 +28,8 @@ extension NativeSocket {
                 switch output {
                 case .changes(let entries):
                     let texts = entries.lazy.map { entry in
-                        let (head, tail) = entry.event == nil ? messageEnvelope : changeEnvelope
+                        let (head, tail) =
+                            entry.event == nil ? messageEnvelope : entry.event?.operation == .schema ? schemaEnvelope : changeEnvelope
                         return WebSocketBatchWriter.Text(head: head, entry.json, tail: tail)
                     }
                     try await writer.write(texts) { loop.progress.advanced() }

@@ -182,6 +182,8 @@ extension SupabaseSocket {
     /// row that left someone's scope shows nothing of its old values. Throws when a filter cannot
     /// be evaluated against the row.
     static func changeFrame(_ change: ChangeEvent, feed: ChangeFeed, types: [String: ColumnType], topic: String) throws -> PhoenixFrame? {
+        // Supabase's server sends nothing when a table's columns change: neither does this.
+        guard change.operation != .schema else { return nil }
         let row = change.operation == .delete ? change.old : change.new
         let matching = try feed.bindings.filter { binding in
             try binding.wants(change.operation) && binding.filter.matches(row, types: types)

@@ -196,6 +196,11 @@ struct SubscriberLoop: Sendable {
                 kept.append(entry)
                 continue
             }
+            if event.operation == .schema, event.new == nil {
+                // The table was dropped: its last event, then the stream ends saying so.
+                kept.append(entry)
+                return (kept, Refusal(.notFound, "table \(event.table) was dropped (change \(event.id)); its stream ends here"))
+            }
             // `view` returns the event as it is, or one whose operation it changed (an UPDATE
             // that entered or left the filter): the operation tells which, without comparing rows.
             if judgesRowAlone {

@@ -78,7 +78,7 @@ public final class Tail: Sendable {
         /// Notes a new entry of its channel (unless its events leave it out) and wakes it; returns
         /// the continuation to resume, outside the lock.
         mutating func hint(_ entry: TailEntry, limit: Int) -> CheckedContinuation<Void, Never>? {
-            if let event = entry.event, !events.operations.contains(event.operation) { return nil }
+            if let event = entry.event, event.operation != .schema, !events.operations.contains(event.operation) { return nil }
             if !overflowed {
                 if hints.count < limit {
                     hints.append(entry.id)
@@ -220,7 +220,8 @@ public final class Tail: Sendable {
                 guard let index = state.byChannel[entry.channel] else { continue }
                 // An UPDATE concerns those its old row matched too: it may leave their view.
                 // A message concerns every subscriber of its channel (they have no row filter).
-                var candidates = entry.event?.operation == .truncate ? index.everyone : index.candidates(for: entry.event?.row)
+                let everyone = entry.event?.operation == .truncate || entry.event?.operation == .schema
+                var candidates = everyone ? index.everyone : index.candidates(for: entry.event?.row)
                 if let event = entry.event, event.operation == .update, event.old != nil {
                     candidates = Array(Set(candidates).union(index.candidates(for: event.old)))
                 }

@@ -22,7 +22,7 @@ public final class TailEntry: Sendable {
         id = change.event.id
         content = .change(change.event)
         json = change.event.canonicalJSONText
-        serverSentEvent = "id: \(change.event.id)\nevent: \(change.event.operation.rawValue)\ndata: \(json)\n\n"
+        serverSentEvent = "id: \(change.event.id)\nevent: \(change.event.sseEventName)\ndata: \(json)\n\n"
     }
 
     public init(_ message: ChannelMessage) {

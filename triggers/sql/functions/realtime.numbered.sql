@@ -8,7 +8,8 @@
 -- This query fixes every id. Tick k's batch (realtime.batch) is ordered by transaction,
 -- transactions by the sequence number of their *last* log row, and rows inside a transaction by
 -- their own: a transaction that waited on another's row lock wrote its dependent change after the
--- other committed, so its last row comes later, and per-row causality holds. A row's first id is
+-- other committed, so its last row comes later, and per-row causality holds. A SCHEMA row a tick
+-- logged for a DDL sorts before the transaction its `place` names (realtime.log_schema_changes). A row's first id is
 -- the tick's first id plus the changes of the rows before it in that order.
 --
 -- A plain SQL function, stable and without SET clause, so that Postgres inlines it into the
@@ -25,12 +26,12 @@ language sql stable as $fn$
                                   (select max(tick) from realtime.ticks))
     ),
     b as (
-        select t.tick, t.first_id, t.taken_at, l.xid, l.seq, l.n, l.channel, l.record,
-               max(l.seq) over (partition by t.tick, l.xid) as txn_last
+        select t.tick, t.first_id, t.taken_at, l.xid, l.seq, l.n, l.channel, l.record, l.place,
+               coalesce(max(l.seq) filter (where l.place is null) over (partition by t.tick, l.xid), l.seq) as txn_last
           from t cross join lateral realtime.batch(t.prev, t.cur) l
     ),
     numbered as (
-        select b.*, b.first_id + sum(b.n) over (partition by b.tick order by b.txn_last, b.seq) - b.n as row_first
+        select b.*, b.first_id + sum(b.n) over (partition by b.tick order by coalesce(b.place, b.txn_last), b.place is null, b.seq) - b.n as row_first
           from b
     ),
     wanted as (

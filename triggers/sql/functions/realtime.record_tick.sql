@@ -1,4 +1,4 @@
--- realtime.record_tick(newest, snap, known_id): records `snap` as the tick after `newest` when
+-- realtime.record_tick(newest, snap, known_id, diffs): records `snap` as the tick after `newest` when
 -- changes committed between the two (sending one NOTIFY on realtime:ticks), and returns the newest
 -- id `snap` sees: `newest`'s last id plus those changes. No tick is written when none committed,
 -- unless the history changed.
@@ -17,7 +17,11 @@
 -- 2^40, so at least 2^40 = 1.1 trillion ids a lost history may have issued, and 4,095 histories
 -- below 2^53, where ids stop being exact in JavaScript). The boundary tick is written even when
 -- no change committed, so that the jump is recorded at once.
-create or replace function realtime.record_tick(newest realtime.ticks, snap pg_snapshot, known_id bigint default null) returns bigint
+--
+-- `diffs` are the subscribed tables whose shape changed, read in the statement that took `snap`
+-- (realtime.schema_diffs()): their SCHEMA rows are logged into this batch first.
+create or replace function realtime.record_tick(newest realtime.ticks, snap pg_snapshot, known_id bigint default null, diffs jsonb default null)
+returns bigint
 language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     added    bigint;
@@ -44,6 +48,8 @@ begin
             values (in_history, on_timeline, newest.last_id, start, reason);
         raise log 'pgrelay: history % begins: %', in_history, reason;
     end if;
+    -- A subscribed table's shape changed: its SCHEMA row goes into the batch of the DDL.
+    perform realtime.log_schema_changes(newest.snapshot, snap, diffs);
     select coalesce(sum(b.n), 0) into added from realtime.batch(newest.snapshot, snap) b;
     if added > 0 or reason is not null then
         insert into realtime.ticks (tick, snapshot, first_id, last_id, taken_at, timeline, history)

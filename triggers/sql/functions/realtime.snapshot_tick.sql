@@ -15,6 +15,7 @@ language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     newest realtime.ticks;
     snap   pg_snapshot;
+    diffs  jsonb;
 begin
     if current_setting('transaction_isolation') <> 'read committed' then
         raise exception 'realtime.snapshot_tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
@@ -22,7 +23,7 @@ begin
     lock table realtime.ticks in share row exclusive mode;
     select * into newest from realtime.ticks order by tick desc limit 1;
     -- One statement: the snapshot exported is the one recorded as the tick.
-    select pg_export_snapshot(), pg_current_snapshot() into snapshot_name, snap;
-    after_id := realtime.record_tick(newest, snap);
+    select pg_export_snapshot(), pg_current_snapshot(), realtime.schema_diffs() into snapshot_name, snap, diffs;
+    after_id := realtime.record_tick(newest, snap, null, diffs);
 end
 $fn$;

@@ -13,10 +13,15 @@
 -- wakes relays that sleep while another relay polls (writers in `auto` mode then send none).
 -- Must run in READ COMMITTED (each statement takes a fresh snapshot) and should be its own
 -- transaction.
-create or replace function realtime.tick(known_id bigint, out newest_id bigint, out history integer)
+--
+-- With `check_shapes`, a tick also looks for subscribed tables whose shape changed (a DDL with no
+-- write since, whose SCHEMA row no recorded tick has logged yet): relays ask every few seconds.
+create or replace function realtime.tick(known_id bigint, check_shapes boolean default false, out newest_id bigint, out history integer)
 language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
     newest realtime.ticks;
+    snap   pg_snapshot;
+    diffs  jsonb;
 begin
     if current_setting('transaction_isolation') <> 'read committed' then
         raise exception 'realtime.tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
@@ -24,7 +29,8 @@ begin
     select * into newest from realtime.ticks order by tick desc limit 1;
     if not exists (select 1 from realtime.batch(newest.snapshot, pg_current_snapshot()))
        and coalesce(newest.timeline = realtime.timeline(), true)
-       and not coalesce(known_id > newest.last_id, false) then
+       and not coalesce(known_id > newest.last_id, false)
+       and not (check_shapes and realtime.schema_diffs() <> '[]') then
         newest_id := newest.last_id;
         history := newest.history;
         return;
@@ -32,8 +38,10 @@ begin
     lock table realtime.ticks in share row exclusive mode;
     -- Another ticker may have ticked while we waited.
     select * into newest from realtime.ticks order by tick desc limit 1;
-    -- This statement's snapshot, taken after the lock, becomes the next tick.
-    newest_id := realtime.record_tick(newest, pg_current_snapshot(), known_id);
+    -- This statement's snapshot, taken after the lock, becomes the next tick; the shapes that
+    -- changed are read in it too.
+    select pg_current_snapshot(), realtime.schema_diffs() into snap, diffs;
+    newest_id := realtime.record_tick(newest, snap, known_id, diffs);
     select t.history into history from realtime.ticks t order by t.tick desc limit 1;
 end
 $fn$;
@@ -41,5 +49,5 @@ $fn$;
 -- realtime.tick(): realtime.tick(null)'s newest id, for tickers that have read nothing before.
 create or replace function realtime.tick() returns bigint
 language sql as $fn$
-    select t.newest_id from realtime.tick(null) t
+    select t.newest_id from realtime.tick(null, false) t
 $fn$;

@@ -1,0 +1,100 @@
+-- realtime.log_schema_changes(prev, snap, diffs): logs a SCHEMA row for each subscribed table whose
+-- shape (realtime.shape_of) is no longer the one realtime.shapes holds (`diffs`, from
+-- realtime.schema_diffs()), and records the new one; returns how many it logged. A SCHEMA row's record is {"operation":"SCHEMA","schema","table",
+-- "old","new"}: the shapes before and after (new null when the table was dropped), named by the
+-- table's name after (before, when dropped).
+--
+-- Called two ways:
+--   * By the event trigger realtime_schema_changes (prev and snap null), in the DDL's own
+--     transaction: the row is written at the DDL's place among the transaction's writes, and the
+--     transaction's commit orders it among the others, exactly. Event triggers need a superuser:
+--     `pgrelay init` creates it when run by one.
+--   * By every tick that records a snapshot (realtime.record_tick), with the diffs read in the
+--     statement that took `snap` (so exactly the DDLs `snap` sees), before its batch is counted:
+--     for an install without the event trigger, or a DDL it missed. DDLs that commit between
+--     two ticks (milliseconds apart while changes flow) are one SCHEMA event.
+--     The row is tagged with the DDL's transaction (the newest writer of the table's pg_class and
+--     pg_attribute rows), so that it lands in the batch of the tick that first sees the DDL
+--     committed, never in one already numbered; a DDL not visible in `snap` waits for a later
+--     tick (it cannot: the diffs are those `snap` sees). Inside the batch it sorts before the first transaction that wrote the table after
+--     the DDL: writers of a table wait for an ALTER or DROP (ACCESS EXCLUSIVE) to commit, so a
+--     transaction that wrote the table with a transaction id after the DDL's wrote the new shape.
+--     One that took its id before the DDL (it wrote another table first) and then wrote this one
+--     after it is not told apart: its rows may come before the SCHEMA row (docs/concepts.md, "Schema changes").
+--     A dropped table's row is tagged with the tick's own transaction (its catalog rows are
+--     gone): it comes in the next batch, after every change of the table.
+create or replace function realtime.log_schema_changes(prev pg_snapshot, snap pg_snapshot, diffs jsonb) returns integer
+language plpgsql set search_path = pg_catalog, pg_temp as $fn$
+declare
+    changed  jsonb;
+    ddl      xid8;
+    current  bigint;
+    xmin32   bigint;
+    placed   bigint;
+    logged   integer := 0;
+begin
+    for changed in select d from jsonb_array_elements(coalesce(diffs, '[]')) d loop
+        ddl := null;
+        placed := null;
+        if prev is not null then
+            current := pg_current_xact_id()::text::bigint;
+            xmin32 := (changed ->> 'xmin')::bigint;
+            if changed -> 'after' <> 'null' and xmin32 is not null then
+                -- The DDL's 32-bit transaction id, in this transaction's epoch (or the one before).
+                ddl := ((current >> 32 << 32) + xmin32 - case when xmin32 > (current & 4294967295) then 4294967296 else 0 end)::text::xid8;
+                if pg_visible_in_snapshot(ddl, prev) then
+                    ddl := current::text::xid8;  -- already numbered: the next batch
+                end if;
+                select min(t.txn_last) into placed
+                  from (select l.xid, max(l.seq) as txn_last
+                          from realtime.batch(prev, snap) l
+                         group by l.xid
+                        having bool_or(l.channel = changed ->> 'channel') and l.xid > ddl) t;
+            end if;
+        end if;
+        insert into realtime.log (xid, channel, n, record, place)
+        values (coalesce(ddl, pg_current_xact_id()), changed ->> 'channel', 1,
+                json_build_object('operation', 'SCHEMA',
+                                  'schema', coalesce(nullif(changed -> 'after', 'null'), changed -> 'before') ->> 'schema',
+                                  'table', coalesce(nullif(changed -> 'after', 'null'), changed -> 'before') ->> 'table',
+                                  'new', (changed -> 'after')::json, 'old', (changed -> 'before')::json),
+                placed);
+        update realtime.shapes set shape = nullif(changed -> 'after', 'null') where channel = changed ->> 'channel';
+        logged := logged + 1;
+    end loop;
+    return logged;
+end
+$fn$;
+
+-- realtime.schema_diffs(): the subscribed tables whose shape is no longer the one realtime.shapes
+-- holds, as a JSON array of {"channel","before","after","xmin"} (xmin: the newest writer of the
+-- table's catalog rows, the DDL). A stable function: called in the statement that takes a tick's
+-- snapshot, it reads the catalog in that very snapshot, so that it sees exactly the DDLs the
+-- snapshot sees committed.
+create or replace function realtime.schema_diffs() returns jsonb
+language sql stable as $fn$
+    select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+               'channel', d.channel, 'before', d.before, 'after', d.after, 'xmin', d.xmin) order by d.channel), '[]'::pg_catalog.jsonb)
+      from (select s.channel, sh.shape as before, realtime.shape_of(s.relid) as after,
+                   (select (x.xmin::pg_catalog.text)::pg_catalog.int8 from (
+                        select c.xmin, pg_catalog.age(c.xmin) as age from pg_catalog.pg_class c where c.oid OPERATOR(pg_catalog.=) s.relid
+                        union all
+                        select a.xmin, pg_catalog.age(a.xmin) from pg_catalog.pg_attribute a
+                         where a.attrelid OPERATOR(pg_catalog.=) s.relid and a.attnum OPERATOR(pg_catalog.>) 0) x
+                     order by x.age limit 1) as xmin
+              from realtime.subscriptions s join realtime.shapes sh on sh.channel OPERATOR(pg_catalog.=) s.channel
+             where sh.shape is not null) d
+     where d.before is distinct from d.after
+$fn$;
+
+-- The event trigger's function: logs the SCHEMA rows of a DDL in its own transaction (see above).
+-- SECURITY DEFINER: whoever runs the DDL needs no rights on the realtime schema.
+create or replace function realtime.schema_changed() returns event_trigger
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $fn$
+begin
+    perform realtime.log_schema_changes(null, null, realtime.schema_diffs());
+exception when others then
+    -- Never a reason for someone's DDL to fail: the next tick logs what this could not.
+    raise warning 'pgrelay could not log a schema change in this transaction (a tick will): %', sqlerrm;
+end
+$fn$;
