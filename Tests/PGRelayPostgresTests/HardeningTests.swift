@@ -81,7 +81,10 @@ import Testing
         let oldRows = try log.read(after: 0, channels: [old.channel])
         #expect(newRows.map { $0.new?["id"] } == [.number("3"), .number("3")])
         // The rename is an event at its place, naming the table as it is after it (and before it in `old`).
-        #expect(oldRows.map { $0.operation == .schema ? "SCHEMA \($0.table)" : $0.new?["id"]?.jsonText ?? "" } == ["1", "SCHEMA public.orders_old", "2", "1", "2"])
+        #expect(
+            oldRows.map { $0.operation == .schema ? "SCHEMA \($0.table)" : $0.new?["id"]?.jsonText ?? "" } == [
+                "1", "SCHEMA public.orders_old", "2", "1", "2",
+            ])
         #expect(TableShape(json: oldRows[1].old)?.table == orders)
         try db.installer.unsubscribe(renamed)
         #expect(try db.installer.subscriptions().map(\.table) == [orders])

@@ -110,7 +110,10 @@ import Testing
             #expect(partitions.events.map { $0.change.table } == Array(repeating: parent, count: 4))
             #expect(partitions.events.map { $0.change.operation } == [.insert, .insert, .insert, .update])
             #expect(partitions.events.map { $0.change.new?["id"] } == ["1", "2", "3", "1"].map { .number($0) })
-            #expect(renamedResult.events.map { $0.change.operation == .schema ? "SCHEMA" : $0.change.new?["id"]?.jsonText ?? "" } == ["1", "SCHEMA", "2", "3"])
+            #expect(
+                renamedResult.events.map { $0.change.operation == .schema ? "SCHEMA" : $0.change.new?["id"]?.jsonText ?? "" } == [
+                    "1", "SCHEMA", "2", "3",
+                ])
             #expect(renamedResult.events.allSatisfy { $0.change.table == TableName(schema: "public", name: "after_rename") })
             #expect(try await server.get("/v1/stream/public.before_rename").status == 404)
         }

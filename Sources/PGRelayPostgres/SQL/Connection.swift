@@ -131,15 +131,16 @@ public final class Connection: Sendable {
     public var isOK: Bool { handle.withLock { $0.isOK } }
 
     /// Whether an idle connection still has its server, as far as can be told without a round
-    /// trip: a server that shut down or restarted (a failover, a restore) closed the socket or
-    /// sent its last FATAL message, so the socket is readable and reading it marks the
-    /// connection bad. A connection handed out after that would fail its caller's first query.
+    /// trip: a server that shut down or restarted (a failover, a restore) sent its last FATAL
+    /// message and closed the socket, so the socket is readable. An idle connection that does not
+    /// LISTEN has nothing else to read, so a readable one is taken for dead (reading it may take
+    /// the FATAL message and leave the connection looking fine until its next query fails). A
+    /// connection handed out after that would fail its caller's first query.
     public var isLive: Bool {
         handle.withLock { handle in
             guard handle.isOK else { return false }
             var descriptor = pollfd(fd: handle.socket, events: Int16(POLLIN), revents: 0)
-            if poll(&descriptor, 1, 0) > 0 { _ = PQconsumeInput(handle.pointer) }
-            return handle.isOK
+            return poll(&descriptor, 1, 0) == 0
         }
     }
 

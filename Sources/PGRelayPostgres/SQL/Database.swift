@@ -55,7 +55,8 @@ public final class Database: Sendable {
     }
 
     private func connected() throws -> Connection {
-        // Checked for a server that went away while it was idle (one poll, no round trip).
+        // Checked for a server that went away while it was idle (one poll, no round trip). Its
+        // connections do not LISTEN: anything to read on an idle one is the server's goodbye.
         if let connection = current.withLock({ $0 }), connection.isLive { return connection }
         let connection = try Connection(
             conninfo: conninfo, applicationName: applicationName, statementTimeoutMilliseconds: statementTimeoutMilliseconds)
