@@ -23,15 +23,34 @@ import Testing
         try await run(eventTrigger: false)
     }
 
+    /// With the event trigger: pgrelay installed by a superuser. Without: installed, subscribed
+    /// and served by a role that is no superuser and owns the table (what `subscribe` needs),
+    /// while a superuser writes and alters it.
     func run(eventTrigger: Bool) async throws {
-        let db = try await TestDatabase.make { db in
+        let owner = "pgrelay_owner_\(UInt32.random(in: 0...UInt32.max))"
+        let db = try await TestDatabase.make(initialized: eventTrigger) { db in
             try db.connection.execute("create table items (id int primary key, note text, qty int)")
-            try db.installer.subscribe(Self.items)
-            if !eventTrigger { try db.connection.execute("drop event trigger realtime_schema_changes") }
+            if eventTrigger {
+                try db.installer.subscribe(Self.items)
+            } else {
+                try db.connection.execute(
+                    """
+                    create role \(owner) login; grant create on database \(db.connection.databaseName) to \(owner);
+                    alter table items owner to \(owner)
+                    """)
+            }
+        }
+        // libpq takes the last of a keyword given twice.
+        let ownerConninfo = db.conninfo + " user=\(owner)"
+        if !eventTrigger {
+            let installed = try await Workers.value { try BuiltExecutable.run(["init"], database: ownerConninfo) }
+            #expect(installed.status == 0, "\(installed)")
+            let subscribed = try await Workers.value { try BuiltExecutable.run(["subscribe", "public.items"], database: ownerConninfo) }
+            #expect(subscribed.status == 0, "\(subscribed)")
         }
         let triggers = try await db.query("select count(*) from pg_event_trigger where evtname = 'realtime_schema_changes'")
         #expect(triggers[0][0] == (eventTrigger ? "1" : "0"))
-        try await TestServer.with(db) { server in
+        try await TestServer.with(db, configure: { if !eventTrigger { $0.conninfo = ownerConninfo } }) { server in
             let unfiltered = Task { try await server.stream("/v1/stream/public.items", count: Int.max, timeout: 150) { $0.others.contains("error") } }
             let filtered = Task {
                 try await server.stream("/v1/stream/public.items?id=lt.0", count: Int.max, timeout: 150) { $0.others.contains("error") }
@@ -74,6 +93,9 @@ import Testing
                 try await waitForTicks(db, 2)
             }
             try await waitForRows(db, table: "goods", more: 20)
+            // The old name is answered with the new one.
+            let old = try await server.get("/v1/stream/public.items")
+            #expect(old.status == 404 && old.body.contains("was renamed to public.goods"), "\(old)")
             stop.set()
             let written = try await writer.value
             // A client away all along reads the same history from the start.
@@ -95,10 +117,8 @@ import Testing
             let onlySchemas = try await filtered.value
             #expect(onlySchemas.events.map(\.change.operation) == Array(repeating: .schema, count: steps.count + 1), "\(onlySchemas.raw.prefix(500))")
             #expect(onlySchemas.events.map(\.id) == streams[0].events.filter { $0.change.operation == .schema }.map(\.id))
-            // The old name is answered with the new one.
-            let old = try await server.get("/v1/stream/public.items")
-            #expect(old.status == 404)
         }
+        if !eventTrigger { try await db.execute("reassign owned by \(owner) to current_user; drop owned by \(owner); drop role \(owner)") }
     }
 
     /// Waits until `more` rows were written to `table` since it was last asked.
