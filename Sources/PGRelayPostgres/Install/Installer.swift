@@ -114,8 +114,8 @@ public struct Installer {
             // not logged yet, is still told; replaced when the table was dropped and made again).
             try connection.query(
                 """
-                insert into realtime.shapes (channel, shape) values (\(channel), realtime.shape_of(\(relid)))
-                on conflict (channel) do update set shape = excluded.shape where realtime.shapes.shape is null
+                insert into realtime.shapes (channel, shape, token) values (\(channel), realtime.shape_of(\(relid)), realtime.shape_token(\(relid)))
+                on conflict (channel) do update set shape = excluded.shape, token = excluded.token where realtime.shapes.shape is null
                 """)
             try connection.query("select pg_notify(\(ChannelName.subscriptionsChanged), \("subscribe " + channel))")
         }

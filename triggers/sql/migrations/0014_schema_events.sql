@@ -7,7 +7,10 @@
 -- SCHEMA row for each table whose shape changed (realtime.log_schema_changes.sql says where).
 create table realtime.shapes (
     channel text primary key,
-    shape   jsonb
+    shape   jsonb,
+    -- realtime.shape_token of the table when `shape` was read: a cheap look at the catalog tells
+    -- a tick whether the table may have changed, before it builds the shape to compare.
+    token   bigint
 );
 
 -- A SCHEMA row that a tick logged for a DDL transaction sorts in its batch before the
