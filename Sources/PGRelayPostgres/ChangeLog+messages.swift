@@ -18,7 +18,7 @@ extension ChangeLog {
             let lower = max(floor, upper - window)
             var page = LogPage(through: lower)
             _ = try numbered(
-                after: lower, through: upper, channels: channels, routes: [:], into: &page, budget: Budget(changes: Int.max, bytes: Int.max))
+                after: lower, through: upper, channels: channels, into: &page, budget: Budget(changes: Int.max, bytes: Int.max))
             found.append(contentsOf: page.messages.reversed().filter { $0.access == nil })
             upper = lower
             window = min(window * 4, Self.maximumWindow)

@@ -1,7 +1,7 @@
 import Foundation
 import PGRelayCore
 
-/// One page of the log, as ``ChangeLog/page(after:channels:limit:routes:)`` returns it.
+/// One page of the log, as ``ChangeLog/page(after:channels:limit:bytes:upTo:)`` returns it.
 public struct LogPage: Sendable {
     public var changes: [LoggedChange] = []
     /// Messages on named channels, in id order (ids interleave with ``changes``'): a page read with
@@ -16,10 +16,7 @@ public struct LogPage: Sendable {
 
     init(through: Int64) { self.through = through }
 
-    mutating func append(_ change: LoggedChange, routes: [String: TableName]) {
-        var change = change
-        // A SCHEMA event names the table as it was after it (before it, when it was dropped).
-        if let table = routes[change.channel], change.event.operation != .schema { change.event.table = table }
+    mutating func append(_ change: LoggedChange) {
         changes.append(change)
         through = change.event.id
     }
@@ -89,7 +86,7 @@ public struct ChangeLog {
 
     /// Changes with ids after `id`, oldest first, at most `limit`; only those on `channels` when given.
     /// Fewer than `limit` means the log was read to its newest tick. Throws when a log row cannot
-    /// be decoded (``page(after:channels:limit:routes:)`` skips such rows instead).
+    /// be decoded (``page(after:channels:limit:bytes:upTo:)`` skips such rows instead).
     /// Bounded by count only: for callers that ask for a few changes (tests, lookups by id).
     public func read(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> [ChangeEvent] {
         let page = try page(after: id, channels: channels, limit: limit, bytes: Int.max)
@@ -99,12 +96,13 @@ public struct ChangeLog {
 
     /// One page of the log after `id`: at most `limit` changes, oldest first, only those on
     /// `channels` when given, and ``LogPage/through``, the id the page covers up to (a reader's
-    /// next cursor). With `routes`, a change's table is its subscription's (by channel), not the
-    /// name its trigger wrote: a partition's rows and a renamed table's stream as the subscription.
+    /// next cursor). Each change names its table as the log row does: as it was named when the
+    /// row was written (schema version 14; a partition's rows name the partitioned table), so a
+    /// renamed table's history keeps the name it had, and its SCHEMA event tells of the rename.
     /// With `upTo`, nothing after that id is read, however far the ticks go (a standby that may have
     /// been promoted since it was found to have `upTo`: what follows could be another history).
     public func page(
-        after id: Int64, channels: [String]? = nil, limit: Int = 1000, bytes: Int = ChangeLog.pageBytes, routes: [String: TableName] = [:],
+        after id: Int64, channels: [String]? = nil, limit: Int = 1000, bytes: Int = ChangeLog.pageBytes,
         upTo: Int64? = nil
     ) throws -> LogPage {
         var page = LogPage(through: id)
@@ -124,7 +122,7 @@ public struct ChangeLog {
         if gaps.contains(where: { id > $0.lostAfter && id < $0.resumesAfter }) { try Histories(connection: connection).requireKnown(id) }
         let newest = min(ticked, upTo ?? ticked)
         if id < legacyEnd {
-            try legacy(after: id, channels: channels, budget: budget, routes: routes, into: &page)
+            try legacy(after: id, channels: channels, budget: budget, into: &page)
             if page.full { return page }
             // Fewer than asked: everything up to the legacy table's end has been read.
         }
@@ -136,7 +134,7 @@ public struct ChangeLog {
             if let gap = gaps.first(where: { cursor >= $0.lostAfter && cursor < $0.resumesAfter }) { cursor = min(gap.resumesAfter, newest) }
             guard cursor < newest else { break }
             let windowEnd = min(newest, cursor + window)
-            let found = try numbered(after: cursor, through: windowEnd, channels: channels, routes: routes, into: &page, budget: budget)
+            let found = try numbered(after: cursor, through: windowEnd, channels: channels, into: &page, budget: budget)
             if page.full { return page }
             if found * 2 < Int(windowEnd - cursor) { window = min(window * 4, Self.maximumWindow) }
             cursor = windowEnd
@@ -149,7 +147,7 @@ public struct ChangeLog {
     /// `limit`; returns how many log rows' changes were found. The order that fixes every id is
     /// realtime.numbered's (triggers/sql/functions/realtime.numbered.sql).
     func numbered(
-        after: Int64, through: Int64, channels: [String]?, routes: [String: TableName], into page: inout LogPage, budget: Budget
+        after: Int64, through: Int64, channels: [String]?, into page: inout LogPage, budget: Budget
     ) throws -> Int {
         let rows = try connection.query(
             """
@@ -177,7 +175,7 @@ public struct ChangeLog {
             }
             for entry in expanded where entry.id > after && entry.id <= through {
                 switch entry {
-                case .change(let change): page.append(LoggedChange(channel: channel, event: change), routes: routes)
+                case .change(let change): page.append(LoggedChange(channel: channel, event: change))
                 case .message(let message): page.append(message)
                 }
                 if page.count == budget.changes {
@@ -209,7 +207,7 @@ public struct ChangeLog {
     }
 
     /// Changes numbered by schema version 2 before the upgrade, after `id`.
-    private func legacy(after id: Int64, channels: [String]?, budget: Budget, routes: [String: TableName], into page: inout LogPage) throws {
+    private func legacy(after id: Int64, channels: [String]?, budget: Budget, into page: inout LogPage) throws {
         let rows = try connection.query(
             """
             select id, stamp, channel, text from (
@@ -232,7 +230,7 @@ public struct ChangeLog {
             bytes += record.utf8.count
             do {
                 let event = try ChangeEvent(id: id, timestamp: try row.decode("stamp"), record: JSONValue(parsing: record))
-                page.append(LoggedChange(channel: try row.decode("channel"), event: event), routes: routes)
+                page.append(LoggedChange(channel: try row.decode("channel"), event: event))
             } catch {
                 page.undecodable.append((id, "change \(id) in realtime.legacy_changes cannot be decoded: \(error)"))
                 page.through = id
@@ -262,10 +260,10 @@ public struct ChangeLog {
         )[0].decode("retained_after")
     }
 
-    /// Reads a page as ``page(after:channels:limit:routes:)`` does, and throws ``LogGone`` when
+    /// Reads a page as ``page(after:channels:limit:bytes:upTo:)`` does, and throws ``LogGone`` when
     /// cleanup deleted changes after `id` before they were read: never a silent skip.
-    public func pageKept(after id: Int64, channels: [String]? = nil, limit: Int = 1000, routes: [String: TableName] = [:]) throws -> LogPage {
-        let page = try page(after: id, channels: channels, limit: limit, routes: routes)
+    public func pageKept(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> LogPage {
+        let page = try page(after: id, channels: channels, limit: limit)
         // Cleanup only moves this forward, so checking after the read covers the read itself.
         try requireKept(after: id)
         return page

@@ -114,7 +114,10 @@ import Testing
                 renamedResult.events.map { $0.change.operation == .schema ? "SCHEMA" : $0.change.new?["id"]?.jsonText ?? "" } == [
                     "1", "SCHEMA", "2", "3",
                 ])
-            #expect(renamedResult.events.allSatisfy { $0.change.table == TableName(schema: "public", name: "after_rename") })
+            // Each names the table as it was then: the history before the rename keeps its old name.
+            #expect(
+                renamedResult.events.map(\.change.table.name) == ["before_rename", "after_rename", "after_rename", "after_rename"],
+                "\(renamedResult.raw)")
             #expect(try await server.get("/v1/stream/public.before_rename").status == 404)
         }
     }

@@ -9,7 +9,7 @@ import Testing
 /// A change to a subscribed table's columns, name or existence is a SCHEMA event at its place in
 /// the log: every row before it has the old shape, every row after it the new one. Checked as a
 /// property over every event a stream gets (each row's columns are those of the last shape it
-/// was told), with a writer running through ADD, RENAME and ALTER TYPE of a column, DROP of a
+/// was told, and the table's name then), with a writer running through ADD, RENAME and ALTER TYPE of a column, DROP of a
 /// column, RENAME of the table and DROP of the table; with the event trigger (a superuser
 /// install) and without it (ticks log them).
 @Suite struct SchemaEventTests {
@@ -155,6 +155,8 @@ import Testing
     /// event, in the shape before it: allowed once per event, and nowhere else.
     static func checkShapes(_ stream: SSEResult) throws -> [(id: Int64, event: String, change: ChangeEvent)] {
         var current = ["id", "note", "qty"]
+        // Each row names the table as it was when written: history keeps the name it had.
+        var name = items
         var previous: [String]?
         var staleAllowed = false
         var schemas: [(id: Int64, event: String, change: ChangeEvent)] = []
@@ -165,10 +167,12 @@ import Testing
                 #expect(before.columns.map(\.name) == current, "change \(event.id)")
                 previous = current
                 current = TableShape(json: event.change.new)?.columns.map(\.name) ?? []
+                name = TableShape(json: event.change.new)?.table ?? name
                 staleAllowed = true
                 schemas.append(event)
                 continue
             }
+            #expect(event.change.table == name, "change \(event.id) names \(event.change.table), not \(name)")
             guard case .object(let members)? = event.change.new else { continue }
             let keys = members.map(\.key)
             if staleAllowed, keys == previous, keys != current {

@@ -20,8 +20,11 @@
 -- inserted is captured like any other.
 --
 -- Capture triggers pass their subscription in TG_ARGV: [0] the channel, [1] the notify mode
--- ('auto', 'wake', 'payload' or 'off'), [2] the schema and [3] the table as the subscription names
+-- ('auto', 'wake', 'payload' or 'off'), [2] the schema and [3] the table as the subscription named
 -- them (for a partitioned table, the parent), and [4..] the key columns, for 'payload' references.
+-- A log row names the table as it is when the row is written (TG_TABLE_SCHEMA and TG_TABLE_NAME:
+-- these statement triggers are the subscribed table's own, a partitioned table's too), so that
+-- after a rename its rows carry the new name and its history keeps the old one (schema version 14).
 -- `auto` sends the NOTIFY only while every relay sleeps (realtime.relays_asleep), and asks only
 -- after its log row is written: a relay that stops polling waits for the writers that hold a lock
 -- on realtime.log, so a writer that saw a relay awake is read by that relay (AwakeLease.swift).
@@ -50,7 +53,7 @@ begin
     insert into realtime.log (channel, n, record)
     select TG_ARGV[0], 1,
            pg_catalog.json_build_object(
-               'operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+               'operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
                'new', case when inserted then pg_catalog.json_build_array(
                           case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end) end,
                'old', case when not inserted then pg_catalog.json_build_array(
@@ -69,7 +72,7 @@ begin
             -- not written (it is chunked below). At most 500 rows of 256 KB: a bounded value.
             insert into realtime.log (channel, n, record)
             select TG_ARGV[0], counted,
-                   pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                   pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
                                                 'new', case when inserted then agg.rows end,
                                                 'old', case when not inserted then agg.rows end)
               from (select pg_catalog.json_agg(case when standard then pg_catalog.row_to_json(r.*) else realtime.row_json_fixed(r.*) end) as rows
@@ -80,7 +83,7 @@ begin
         if written OPERATOR(pg_catalog.=) 0 then
             insert into realtime.log (channel, n, record)
             select TG_ARGV[0], pg_catalog.count(*),
-                   pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                   pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
                                                 'new', case when inserted then pg_catalog.json_agg(numbered.row_json order by numbered.ord) end,
                                                 'old', case when not inserted then pg_catalog.json_agg(numbered.row_json order by numbered.ord) end)
               from (select row_json, ord,

@@ -56,7 +56,7 @@ begin
     -- of the new, as the join below would pair them. (Each CASE evaluates one branch.)
     insert into realtime.log (channel, n, record)
     select TG_ARGV[0], case when pair.same then 1 else 2 end,
-           pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+           pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
                                         'new', case when pair.same then pg_catalog.json_build_array(pair.nj) else pg_catalog.json_build_array(null, pair.nj) end,
                                         'old', case when pair.same then pg_catalog.json_build_array(pair.oj) else pg_catalog.json_build_array(pair.oj, null) end)
       from (select case when standard then pg_catalog.row_to_json(n.*) else realtime.row_json_fixed(n.*) end as nj,
@@ -79,7 +79,7 @@ begin
             -- written (it is chunked below).
             insert into realtime.log (channel, n, record)
             select TG_ARGV[0], agg.pairs,
-                   pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                   pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
                                                 'new', agg.new_json, 'old', agg.old_json)
               from (select pg_catalog.count(*) as pairs,
                            pg_catalog.json_agg(case when standard then pg_catalog.row_to_json(n.*) else realtime.row_json_fixed(n.*) end) as new_json,
@@ -93,7 +93,7 @@ begin
         if written OPERATOR(pg_catalog.=) 0 then
             insert into realtime.log (channel, n, record)
             select TG_ARGV[0], pg_catalog.count(*),
-                   pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+                   pg_catalog.json_build_object('operation', 'UPDATE', 'schema', TG_TABLE_SCHEMA, 'table', TG_TABLE_NAME,
                                                 'new', pg_catalog.json_agg(chunked.nj order by chunked.ord),
                                                 'old', pg_catalog.json_agg(chunked.oj order by chunked.ord))
               from (select paired.nj, paired.oj, paired.ord,

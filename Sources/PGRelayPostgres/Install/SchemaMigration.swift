@@ -49,12 +49,15 @@ public struct SchemaMigration {
                 try connection.query("insert into realtime.schema_migrations (version) values (\(migration.version))")
             }
             try connection.execute(functions)
-            // Versions 3, 5 and 12 capture with other triggers: reinstall every subscription's
+            // Versions 3, 5, 12 and 14 capture with other triggers: reinstall every subscription's
             // (0003_ticks.sql dropped version 2's, and with them waited for the writers that used
             // them). Version 12 moves `wake` subscriptions to `auto` (the old default; the two could
             // not be told apart), and a kept condition is installed as it was checked.
+            // Version 14 names the table in each log row as it is then: the per-table UPDATE functions too.
             let moved =
-                previous > 0 && previous < Self.writePathVersion ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: true) : []
+                previous > 0 && previous < Self.writePathVersion
+                ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: true)
+                : previous > 0 && previous < Self.schemaEventsVersion ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: false) : []
             return Result(previousVersion: previous, version: migrations.map(\.version).max() ?? 0, movedToAuto: moved)
         }
     }

@@ -29,6 +29,8 @@ struct ListenerLoop {
     private var history: Int?
     /// A reset the consumer has not taken yet (its buffer was full): nothing is read before it is.
     private var pendingReset: HistoryBoundary?
+    /// Tables renamed in what this listener read: the name each had when subscribed, and its name now.
+    private var renames: [String: (from: TableName, to: TableName)] = [:]
     /// Whether the database logs SCHEMA events (schema version 14), and when to look for a DDL
     /// that no write has brought to a tick yet (a dropped table's streams end then).
     private var shaped = false
@@ -112,7 +114,7 @@ struct ListenerLoop {
                 found = true
                 // On a standby, no further than the tick it was just found to have while in recovery.
                 let upTo = state.source == .standby ? newest : nil
-                if try catchUp(ChangeLog(connection: reads.connection), routes: &routes, upTo: upTo, ticker: ticker) { cursor!.delivered(newest) }
+                if try catchUp(ChangeLog(connection: reads.connection), routes: routes, upTo: upTo, ticker: ticker) { cursor!.delivered(newest) }
             }
             configuration.onRead?(state)
             // A standby a moment behind is looked at again soon, as while changes flow.
@@ -201,7 +203,7 @@ struct ListenerLoop {
     ///
     /// Watching every table reads every change, with no channel filter: a table subscribed a moment
     /// ago is in the log before its LISTEN is, and must not be skipped.
-    private mutating func catchUp(_ log: ChangeLog, routes: inout [String: TableName], upTo: Int64?, ticker: Ticker) throws -> Bool {
+    private mutating func catchUp(_ log: ChangeLog, routes: [String: TableName], upTo: Int64?, ticker: Ticker) throws -> Bool {
         let messageChannels: Set<String>?
         switch configuration.channels {
         case .all: messageChannels = nil
@@ -214,13 +216,13 @@ struct ListenerLoop {
         let limit = 1000
         guard pendingReset == nil else { return false }
         while !stop.isSet {
-            let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, routes: routes, upTo: upTo)
+            let page = try log.page(after: cursor!.lastID, channels: filter, limit: limit, upTo: upTo)
             for bad in page.undecodable {
                 logger.error("skipping a log row that cannot be decoded", metadata: ["id": "\(bad.id)", "error": "\(bad.message)"])
             }
             // Read with no filter, a page holds every table's changes and every channel's messages.
             var changes = configuration.tables == .all ? page.changes : page.changes.filter { routes[$0.channel] != nil }
-            Self.followRenames(&changes, routes: &routes)
+            Self.followRenames(&changes, renames: &renames)
             let messages = messageChannels.map { wanted in page.messages.filter { wanted.contains($0.channel) } } ?? page.messages
             let delivered = Listener.Page(changes: changes, messages: messages)
             if !delivered.changes.isEmpty || !delivered.messages.isEmpty, !deliver(delivered) { return false }
@@ -233,16 +235,18 @@ struct ListenerLoop {
         return false
     }
 
-    /// A SCHEMA event that renamed its table: the changes after it (in this page, and in the
-    /// pages that follow) carry the new name, which the capture triggers do not know (they write
-    /// the name the table was subscribed by).
-    static func followRenames(_ changes: inout [LoggedChange], routes: inout [String: TableName]) {
+    /// A SCHEMA event that renamed its table: changes after it that still carry the old name
+    /// (row-level captures, which name the table as it was subscribed: a keyless table's UPDATEs)
+    /// carry the new one. Other rows name the table as it was when they were written.
+    static func followRenames(_ changes: inout [LoggedChange], renames: inout [String: (from: TableName, to: TableName)]) {
         for index in changes.indices {
             let change = changes[index]
             if change.event.operation == .schema {
-                if let renamed = TableShape(json: change.event.new)?.table { routes[change.channel] = renamed }
-            } else if let current = routes[change.channel], current != change.event.table {
-                changes[index].event.table = current
+                if let before = TableShape(json: change.event.old)?.table, let after = TableShape(json: change.event.new)?.table, before != after {
+                    renames[change.channel] = (renames[change.channel]?.from ?? before, after)
+                }
+            } else if let rename = renames[change.channel], change.event.table == rename.from {
+                changes[index].event.table = rename.to
             }
         }
     }

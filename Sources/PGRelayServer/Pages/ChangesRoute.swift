@@ -71,7 +71,7 @@ struct ChangesRoute {
                 // A page of large rows is bounded in bytes too (at least one change).
                 var keptBytes = 0
                 scan: while scanned < scanLimit {
-                    let page = try log.pageKept(after: cursor, channels: [channel], limit: Self.pageSize, routes: [channel: table])
+                    let page = try log.pageKept(after: cursor, channels: [channel], limit: Self.pageSize)
                     metrics.replayReads.increment()
                     for change in page.changes {
                         cursor = change.event.id

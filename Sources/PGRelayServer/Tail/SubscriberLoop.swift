@@ -109,7 +109,7 @@ struct SubscriberLoop: Sendable {
                 let page = try await replays.withSlot {
                     let page = try await reads.withConnection { connection in
                         try ChangeLog(connection: connection).pageKept(
-                            after: after, channels: [channel], limit: Self.batchLimit, routes: table.map { [channel: $0] } ?? [:]
+                            after: after, channels: [channel], limit: Self.batchLimit
                         )
                     }
                     metrics.replayReads.increment()

@@ -1,6 +1,8 @@
 -- Capture of one change: UPDATEs of tables with neither a primary key nor a replica identity
 -- index, per row (statement-level UPDATE capture pairs old and new rows by key), and TRUNCATE, per
--- statement, with neither row (NEW and OLD are null in statement-level triggers).
+-- statement, with neither row (NEW and OLD are null in statement-level triggers). A TRUNCATE names
+-- the table as it is now (a statement trigger is the subscribed table's own); a row's UPDATE names
+-- it as it was subscribed (a row trigger of a partitioned table fires on the partition).
 create or replace function realtime.capture_row() returns trigger
 language plpgsql security definer
 as $fn$
@@ -17,7 +19,9 @@ begin
         old_row := case when standard then pg_catalog.row_to_json(OLD) else realtime.row_json_fixed(OLD) end;
     end if;
     insert into realtime.log (channel, n, record)
-        values (TG_ARGV[0], 1, pg_catalog.json_build_object('operation', TG_OP, 'schema', TG_ARGV[2], 'table', TG_ARGV[3],
+        values (TG_ARGV[0], 1, pg_catalog.json_build_object('operation', TG_OP,
+                                                            'schema', case when TG_LEVEL OPERATOR(pg_catalog.=) 'STATEMENT' then TG_TABLE_SCHEMA else TG_ARGV[2] end,
+                                                            'table', case when TG_LEVEL OPERATOR(pg_catalog.=) 'STATEMENT' then TG_TABLE_NAME else TG_ARGV[3] end,
                                                             'new', new_row, 'old', old_row));
     if realtime.wakes(TG_ARGV[1]) then
         perform pg_catalog.pg_notify(TG_ARGV[0], '');
