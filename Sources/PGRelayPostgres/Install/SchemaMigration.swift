@@ -54,10 +54,8 @@ public struct SchemaMigration {
             // them). Version 12 moves `wake` subscriptions to `auto` (the old default; the two could
             // not be told apart), and a kept condition is installed as it was checked.
             // Version 14 names the table in each log row as it is then: the per-table UPDATE functions too.
-            let moved =
-                previous > 0 && previous < Self.writePathVersion
-                ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: true)
-                : previous > 0 && previous < Self.schemaEventsVersion ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: false) : []
+            let reinstall = previous > 0 && previous < Self.schemaEventsVersion
+            let moved = reinstall ? try Installer(connection: connection).reinstallAll(movingWakeToAuto: previous < Self.writePathVersion) : []
             return Result(previousVersion: previous, version: migrations.map(\.version).max() ?? 0, movedToAuto: moved)
         }
     }
