@@ -127,6 +127,13 @@ import Testing
         #expect(body["lost_after"] == .number(String(lostAfter)) && body["since"] == .number(String(newIDs.last!)), "\(body)")
         let stream = try await server.stream("/v1/stream/public.items", lastEventID: lostCursor, count: 1, timeout: 10)
         #expect(stream.status == 409)
+        // The native socket's error carries the same members.
+        let port = server.port
+        let probe = try await Workers.value { try WebSocketProbe(port: port, path: "/v1/ws") }
+        probe.send(text: #"{"type":"subscribe","id":"s1","table":"public.items","since":\#(lostCursor)}"#)
+        let refusedSocket = try await Workers.value { probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""type":"error""#) } } }
+        let error = try JSONValue(parsing: refusedSocket.messages.last ?? "null")
+        #expect(error["reload"] == .bool(true) && error["lost_after"] == .number(String(lostAfter)), "\(refusedSocket.messages)")
         // Before the boundary: the new history's changes, across the gap.
         let page = try await server.get("/v1/changes/public.items?since=\(lostAfter)")
         #expect(page.status == 200, "\(page)")
@@ -134,7 +141,6 @@ import Testing
         #expect(served["changes"]?.arrayValue?.compactMap { $0["id"]?.jsonText } == newIDs.map(String.init))
         // A complete page lives at its history's URL: asked without it, a redirect there.
         let history = try #require(served["history"]?.stringValue)
-        let port = server.port
         let redirect = try await Workers.value { try httpGET(port: port, "/v1/changes/public.items?since=0&limit=2") }
         let location = redirect.headers.first { $0.key.lowercased() == "location" }?.value
         #expect(redirect.status == 307 && location == "/v1/changes/public.items?since=0&limit=2&history=\(history)", "\(redirect)")
