@@ -30,7 +30,7 @@ struct ListenerLoop {
     /// A reset the consumer has not taken yet (its buffer was full): nothing is read before it is.
     private var pendingReset: HistoryBoundary?
     /// Tables renamed in what this listener read: the name each had when subscribed, and its name now.
-    private var renames: [String: (from: TableName, to: TableName)] = [:]
+    private var renames: [String: Rename] = [:]
     /// Whether the database logs SCHEMA events (schema version 14), and when to look for a DDL
     /// that no write has brought to a tick yet (a dropped table's streams end then).
     private var shaped = false
@@ -237,18 +237,27 @@ struct ListenerLoop {
 
     /// A SCHEMA event that renamed its table: changes after it that still carry the old name
     /// (row-level captures, which name the table as it was subscribed: a keyless table's UPDATEs)
-    /// carry the new one. Other rows name the table as it was when they were written.
-    static func followRenames(_ changes: inout [LoggedChange], renames: inout [String: (from: TableName, to: TableName)]) {
+    /// carry the new one. Other rows name the table as it was when they were written. By id, not
+    /// by the order pages come in: a listener whose consumer was full reads a stretch again.
+    static func followRenames(_ changes: inout [LoggedChange], renames: inout [String: Rename]) {
         for index in changes.indices {
             let change = changes[index]
             if change.event.operation == .schema {
                 if let before = TableShape(json: change.event.old)?.table, let after = TableShape(json: change.event.new)?.table, before != after {
-                    renames[change.channel] = (renames[change.channel]?.from ?? before, after)
+                    renames[change.channel] = Rename(from: renames[change.channel]?.from ?? before, to: after, at: change.event.id)
                 }
-            } else if let rename = renames[change.channel], change.event.table == rename.from {
+            } else if let rename = renames[change.channel], change.event.id > rename.at, change.event.table == rename.from {
                 changes[index].event.table = rename.to
             }
         }
+    }
+
+    /// A table renamed in what a listener read: the name its rows may still carry, its name now,
+    /// and the id of the SCHEMA event that said so.
+    struct Rename {
+        var from: TableName
+        var to: TableName
+        var at: Int64
     }
 
     /// Yields one page; false when the consumer's buffer is full (the page was not delivered).
