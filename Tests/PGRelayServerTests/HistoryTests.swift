@@ -90,6 +90,16 @@ import Testing
             }
             try await TestServer.with(db) { server in
                 let client = LiveClient(server: server, path: "/v1/stream/public.items?snapshot=true")
+                // Supabase's own client, subscribed to the table's INSERTs: it is told with a system error.
+                let port = server.port
+                let supabase = try await Workers.value { try PythonRealtime.start(Self.supabaseScript, ["http://127.0.0.1:\(port)/realtime/v1"]) }
+                defer {
+                    supabase.signal(SIGKILL)
+                    _ = supabase.wait()
+                }
+                try await waitUntil(timeout: 60, "the Supabase client to join (\(supabase.stdoutSoFar) \(supabase.stderrSoFar))") {
+                    supabase.stdoutSoFar.contains("Subscribed to PostgreSQL")
+                }
                 try await client.run {
                     try await client.waitFor("the first rows") { $0.rows.count == 5 }
                     try await db.execute("insert into items select i, 'lost ' || i from generate_series(6, 10) i")
@@ -101,6 +111,10 @@ import Testing
                     let reset = try JSONValue(parsing: client.state.resets[0])
                     #expect(reset["lost_after"] == .number("5"), "\(reset)")
                     #expect(reset["reason"]?.stringValue?.contains("a relay had read up to id \(lostCursor)") == true, "\(reset)")
+                    try await waitUntil(timeout: 60, "the Supabase client's system error (\(supabase.stdoutSoFar))") {
+                        supabase.stdoutSoFar.contains("belongs to a history of this database that was lost")
+                    }
+                    #expect(supabase.stdoutSoFar.contains(#""id": 10"#), "the Supabase client got the lost rows first: \(supabase.stdoutSoFar)")
                     let restored = try await Workers.value { try TestDatabase(existing: pair.primaryConninfo) }
                     try await restored.execute("insert into items values (11, 'new 11')")
                     try await client.waitFor("the restored server's change") { $0.rows["11"] != nil }
@@ -112,6 +126,25 @@ import Testing
             }
         }
     }
+
+    /// The official Python client: prints each INSERT's record and each system message.
+    static let supabaseScript = #"""
+        import asyncio, json, sys
+        from realtime import AsyncRealtimeClient
+
+        def out(**fields): print(json.dumps(fields, default=str), flush=True)
+
+        async def main():
+            client = AsyncRealtimeClient(sys.argv[1], None, auto_reconnect=False, timeout=60)
+            await client.connect()
+            channel = client.channel("items")
+            channel.on_postgres_changes("INSERT", table="items", callback=lambda p: out(item=p["data"]["record"]))
+            channel.on_system(lambda p: out(system=p.get("message") if isinstance(p, dict) else getattr(p, "message", str(p))))
+            await channel.subscribe(lambda state, error: out(state=getattr(state, "value", str(state)), error=str(error) if error else None))
+            await asyncio.sleep(150)
+
+        asyncio.run(main())
+        """#
 
     /// After the boundary: new ids are past the lost ones and below 2^53; a resume point of the
     /// lost history is refused with the boundary (SSE, pages), one before it is served, and a page
