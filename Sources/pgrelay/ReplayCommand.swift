@@ -58,7 +58,8 @@ struct ReplayCommand: AsyncParsableCommand {
             let names = try tables.map(TableName.init(parsing:))
             try await connection.run { db in
                 let installer = Installer(connection: db)
-                try installer.schema.requireInitialized()
+                // The log's histories (schema version 13) bound every read.
+                try installer.schema.requireSchema(atLeast: SchemaMigration.historiesVersion, for: "pgrelay replay")
                 let store = ChannelStore(connection: db)
                 for channel in channels { try store.requireKnown(channel) }
                 let tableChannels =

@@ -20,8 +20,6 @@ struct ListenerLoop {
     private var drainWriters = "{}"
     /// Whether the database has the lease (schema version 12).
     private var leased = false
-    /// Whether the database records histories (schema version 13).
-    private var historied = false
     /// The newest id a tick returned: what this reader knows the log issued. A tick that finds
     /// the log ending before it begins a new history (a restore that kept its timeline).
     private var highestSeen: Int64?
@@ -78,7 +76,9 @@ struct ListenerLoop {
             conninfo: configuration.readConninfo, primary: connection, applicationName: configuration.applicationName,
             answerTimeout: configuration.answerTimeout, logger: logger
         )
-        try installer.schema.requireInitialized()
+        // Reading the log skips the ids of lost histories (schema version 13): an older install
+        // is told to run pgrelay init rather than fail on a missing table.
+        try installer.schema.requireSchema(atLeast: SchemaMigration.historiesVersion, for: "reading the log")
         var routes = try resolveRoutes(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
         for channel in routes.keys { try connection.listen(channel) }
@@ -91,9 +91,7 @@ struct ListenerLoop {
             try connection.listen(ChannelName.ticksTaken)
             lease.reconnected(now: Self.now())
         }
-        let version = try installer.schema.schemaVersion()
-        historied = version >= SchemaMigration.historiesVersion
-        shaped = version >= SchemaMigration.schemaEventsVersion
+        shaped = try installer.schema.schemaVersion() >= SchemaMigration.schemaEventsVersion
         let first = try tick(ticker, on: connection)
         if cursor == nil { cursor = DeliveryCursor(after: first) }
         connectedOnce = true
@@ -144,7 +142,6 @@ struct ListenerLoop {
     /// histories share and the consumer is told (a page with ``Listener/Page/reset``): what it
     /// was given after that id is not this database's any more.
     private mutating func tick(_ ticker: Ticker, on connection: Connection) throws -> Int64 {
-        guard historied else { return try ticker.tick() }
         // Every few seconds, a DDL with no write since is looked for (schema version 14).
         let checkShapes = shaped && Self.now() >= nextShapeCheck
         if checkShapes { nextShapeCheck = Self.now() + Self.shapeCheckSeconds }
