@@ -88,9 +88,6 @@ public final class Listener: Sendable {
         public var onRoundStart: (@Sendable () -> Void)?
         /// Called on the listener's thread when `auto` mode's idle rule changes phase (``AwakeLease``).
         public var onLease: (@Sendable (AwakeLease.Phase) -> Void)?
-        /// Called on the listener's thread when a tick finds that the database's history changed
-        /// (before the page that tells of a reset, when this listener delivered lost ids).
-        public var onHistoryChange: (@Sendable (HistoryBoundary) -> Void)?
 
         public init(
             conninfo: String,

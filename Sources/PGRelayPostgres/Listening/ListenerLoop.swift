@@ -29,9 +29,7 @@ struct ListenerLoop {
     private var pendingReset: HistoryBoundary?
     /// Tables renamed in what this listener read: the name each had when subscribed, and its name now.
     private var renames: [String: Rename] = [:]
-    /// Whether the database logs SCHEMA events (schema version 14), and when to look for a DDL
-    /// that no write has brought to a tick yet (a dropped table's streams end then).
-    private var shaped = false
+    /// When to look for a DDL that no write has brought to a tick yet (a dropped table's streams end then).
     private var nextShapeCheck: Double = 0
     static let shapeCheckSeconds: Double = 2
 
@@ -76,9 +74,10 @@ struct ListenerLoop {
             conninfo: configuration.readConninfo, primary: connection, applicationName: configuration.applicationName,
             answerTimeout: configuration.answerTimeout, logger: logger
         )
-        // Reading the log skips the ids of lost histories (schema version 13): an older install
-        // is told to run pgrelay init rather than fail on a missing table.
-        try installer.schema.requireSchema(atLeast: SchemaMigration.historiesVersion, for: "reading the log")
+        // Its ticks tell the database what it read and ask for shape checks (realtime.tick(known_id,
+        // check_shapes), schema version 14), and reading the log skips the ids of lost histories: an
+        // older install is told to run pgrelay init rather than fail on a missing function.
+        try installer.schema.requireSchema(atLeast: SchemaMigration.schemaEventsVersion, for: "reading the log")
         var routes = try resolveRoutes(installer)
         if configuration.tables == .all { try connection.listen(ChannelName.subscriptionsChanged) }
         for channel in routes.keys { try connection.listen(channel) }
@@ -91,7 +90,6 @@ struct ListenerLoop {
             try connection.listen(ChannelName.ticksTaken)
             lease.reconnected(now: Self.now())
         }
-        shaped = try installer.schema.schemaVersion() >= SchemaMigration.schemaEventsVersion
         let first = try tick(ticker, on: connection)
         if cursor == nil { cursor = DeliveryCursor(after: first) }
         connectedOnce = true
@@ -142,15 +140,14 @@ struct ListenerLoop {
     /// histories share and the consumer is told (a page with ``Listener/Page/reset``): what it
     /// was given after that id is not this database's any more.
     private mutating func tick(_ ticker: Ticker, on connection: Connection) throws -> Int64 {
-        // Every few seconds, a DDL with no write since is looked for (schema version 14).
-        let checkShapes = shaped && Self.now() >= nextShapeCheck
+        // Every few seconds, a DDL with no write since is looked for.
+        let checkShapes = Self.now() >= nextShapeCheck
         if checkShapes { nextShapeCheck = Self.now() + Self.shapeCheckSeconds }
         let found = try ticker.tick(known: highestSeen, checkShapes: checkShapes)
         if let seen = history, found.history != seen {
             for boundary in try Histories(connection: connection).boundaries(after: seen) {
                 logger.warning(
                     "the database's history changed", metadata: ["history": "\(boundary.history)", "reason": "\(boundary.reason)"])
-                configuration.onHistoryChange?(boundary)
                 guard let at = cursor?.lastID, boundary.lost(at) else { continue }
                 cursor = DeliveryCursor(after: boundary.lostAfter)
                 pendingReset = boundary
