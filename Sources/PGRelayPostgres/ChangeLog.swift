@@ -262,19 +262,25 @@ public struct ChangeLog {
 
     /// Reads a page as ``page(after:channels:limit:bytes:upTo:)`` does, and throws ``LogGone`` when
     /// cleanup deleted changes after `id` before they were read: never a silent skip.
+    /// (``page(after:channels:limit:bytes:upTo:)`` refuses an `id` of a lost history itself.)
     public func pageKept(after id: Int64, channels: [String]? = nil, limit: Int = 1000) throws -> LogPage {
         let page = try page(after: id, channels: channels, limit: limit)
         // Cleanup only moves this forward, so checking after the read covers the read itself.
-        try requireKept(after: id)
+        try requireRetained(after: id)
         return page
     }
 
     /// Throws ``LogGone`` unless the log still holds every change after `id`, and ``HistoryLost``
     /// when `id` belongs to a history the database lost.
     public func requireKept(after id: Int64) throws {
+        try requireRetained(after: id)
+        try Histories(connection: connection).requireKnown(id)
+    }
+
+    /// Throws ``LogGone`` unless the log still holds every change after `id`.
+    func requireRetained(after id: Int64) throws {
         let kept = try retainedAfter()
         if id < kept { throw LogGone(requested: id, retainedAfter: kept) }
-        try Histories(connection: connection).requireKnown(id)
     }
 
     /// Throws ``CursorAhead`` when `id` is after the newest id the ticks have numbered. Read on the

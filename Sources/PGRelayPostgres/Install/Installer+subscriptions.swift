@@ -23,14 +23,7 @@ extension Installer {
                     """
                 ).first : nil
             guard let row = live ?? dropped else {
-                if let renamed = try connection.query(
-                    """
-                    select n.nspname, c.relname from realtime.subscriptions s
-                      join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace
-                     where (s.schema_name, s.table_name) = (\(table.schema), \(table.name)) limit 1
-                    """
-                ).first {
-                    let now = TableName(schema: try renamed.decode("nspname"), name: try renamed.decode("relname"))
+                if let now = try renamedSubscription(of: table) {
                     throw PostgresError(
                         .unknownTable, "\(table) was renamed to \(now), and its subscription followed it; run pgrelay unsubscribe \(now)"
                     )
@@ -113,23 +106,28 @@ extension Installer {
         let all = try subscriptions()
         return try tables.map { table in
             guard let found = all.first(where: { $0.table == table }) else {
+                let exists = try catalog.exists(table)
                 // Renamed since it was subscribed (its subscription follows it): say the new name.
-                if let renamed = try connection.query(
-                    """
-                    select n.nspname, c.relname from realtime.subscriptions s
-                      join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace
-                     where (s.schema_name, s.table_name) = (\(table.schema), \(table.name)) limit 1
-                    """
-                ).first, !(try catalog.exists(table)) {
-                    let now = TableName(schema: try renamed.decode("nspname"), name: try renamed.decode("relname"))
+                if !exists, let now = try renamedSubscription(of: table) {
                     throw PostgresError(.unknownTable, "table \(table) was renamed to \(now); ask for \(now)")
                 }
-                let exists = try catalog.exists(table)
                 let reason =
                     exists ? "is not subscribed; run pgrelay subscribe \(table)" : "does not exist in database \"\(connection.databaseName)\""
                 throw PostgresError(.unknownTable, "table \(table) \(reason)")
             }
             return found
         }
+    }
+
+    /// The current name of the table subscribed as `table`, when it was renamed since (its
+    /// subscription follows it by oid); nil when no subscription was made under that name.
+    func renamedSubscription(of table: TableName) throws -> TableName? {
+        try connection.query(
+            """
+            select n.nspname, c.relname from realtime.subscriptions s
+              join pg_class c on c.oid = s.relid join pg_namespace n on n.oid = c.relnamespace
+             where (s.schema_name, s.table_name) = (\(table.schema), \(table.name)) limit 1
+            """
+        ).first.map { TableName(schema: try $0.decode("nspname"), name: try $0.decode("relname")) }
     }
 }
