@@ -68,9 +68,11 @@ revoke all on all functions in schema realtime from public;
 
 -- Schema version 14: the shape each subscription's SCHEMA events start from, for subscriptions
 -- made before it (later ones record theirs when subscribing).
-insert into realtime.shapes (channel, shape, token)
-    select s.channel, realtime.shape_of(s.relid), realtime.shape_token(s.relid) from realtime.subscriptions s
+insert into realtime.shapes (channel, shape)
+    select s.channel, realtime.shape_of(s.relid) from realtime.subscriptions s
 on conflict (channel) do nothing;
+-- The token has no function of its own any more (realtime.schema_diffs computes it).
+drop function if exists realtime.shape_token(oid);
 
 -- The event trigger that logs SCHEMA rows in the DDL's own transaction, exactly at its place
 -- (realtime.log_schema_changes.sql). Creating an event trigger needs a superuser: without one,

@@ -112,10 +112,11 @@ public struct Installer {
             try connection.query("delete from realtime.retired_channels where channel = \(channel)")
             // The shape its SCHEMA events start from (kept when subscribing again: a DDL since,
             // not logged yet, is still told; replaced when the table was dropped and made again).
+            // Its catalog token is recorded by the next tick's look (realtime.schema_diffs).
             try connection.query(
                 """
-                insert into realtime.shapes (channel, shape, token) values (\(channel), realtime.shape_of(\(relid)), realtime.shape_token(\(relid)))
-                on conflict (channel) do update set shape = excluded.shape, token = excluded.token where realtime.shapes.shape is null
+                insert into realtime.shapes (channel, shape) values (\(channel), realtime.shape_of(\(relid)))
+                on conflict (channel) do update set shape = excluded.shape, token = null where realtime.shapes.shape is null
                 """)
             try connection.query("select pg_notify(\(ChannelName.subscriptionsChanged), \("subscribe " + channel))")
         }

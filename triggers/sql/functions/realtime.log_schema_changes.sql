@@ -74,9 +74,13 @@ $fn$;
 
 -- realtime.schema_diffs(): the subscribed tables whose shape may have changed since
 -- realtime.shapes recorded it, as a JSON array of {"channel","before","after","xmin","token"}
--- (after: the shape now; xmin: the newest writer of the table's catalog rows, the DDL; token: its
--- realtime.shape_token now). Only tables whose token moved are looked at, and an entry whose
--- shapes are equal (a GRANT moved it) only records the new token. A stable function: called in the
+-- (after: the shape now; xmin: the newest writer of the table's catalog rows, the DDL; token: the
+-- table's token now). The token is a number that grows whenever the table's name or columns
+-- change: the sum of the transaction ids that wrote its pg_class row and its columns'
+-- pg_attribute rows, plus their count (a DDL writes new versions of the rows it changes, with a
+-- newer transaction id). Only tables whose token moved are looked at (a subscription records none:
+-- the first look records it), and an entry whose shapes are equal (a GRANT moved the token) only
+-- records the new token. A stable function: called in the
 -- statement that takes a tick's snapshot, it reads the catalog in that very snapshot, so that it
 -- sees exactly the DDLs the snapshot sees committed.
 --
@@ -98,7 +102,8 @@ begin
                          order by x.age limit 1) as xmin
                   from realtime.subscriptions s
                   join realtime.shapes sh on sh.channel = s.channel
-                  -- realtime.shape_token, written out so that the planner makes one plan of it.
+                  -- The token, in this query rather than a function of its own: called per table, a SQL
+                  -- function doubled the time (0.9 ms against 0.44 ms for 50 tables).
                   cross join lateral (
                       select (select (c.xmin::text)::int8 from pg_class c where c.oid = s.relid)
                              + (select coalesce(sum((a.xmin::text)::int8) + count(*), 0)

@@ -8,8 +8,9 @@
 create table realtime.shapes (
     channel text primary key,
     shape   jsonb,
-    -- realtime.shape_token of the table when `shape` was read: a cheap look at the catalog tells
-    -- a tick whether the table may have changed, before it builds the shape to compare.
+    -- The table's catalog token when `shape` was read (realtime.schema_diffs): a cheap look at
+    -- the catalog tells a tick whether the table may have changed, before it builds the shape to
+    -- compare. Null until the first look.
     token   bigint
 );
 
