@@ -22,7 +22,7 @@ public final class TailEntry: Sendable {
         id = change.event.id
         content = .change(change.event)
         json = change.event.canonicalJSONText
-        serverSentEvent = "id: \(change.event.id)\nevent: \(change.event.sseEventName)\ndata: \(json)\n\n"
+        serverSentEvent = ServerSentEventLine.event(id: change.event.id, name: change.event.sseEventName, data: json)
     }
 
     public init(_ message: ChannelMessage) {
@@ -30,7 +30,7 @@ public final class TailEntry: Sendable {
         id = message.id
         content = .message(message)
         json = message.canonicalJSONText
-        serverSentEvent = "id: \(message.id)\nevent: message\ndata: \(json)\n\n"
+        serverSentEvent = ServerSentEventLine.event(id: message.id, name: "message", data: json)
     }
 
     /// The last transport frame made from this entry, under what it depends on: a Supabase
