@@ -121,6 +121,21 @@ public final class StandbyPair: Sendable {
         try await Workers.using(try await Workers.value { try StandbyPair.start() }, stop: { $0.remove() }, body)
     }
 
+    /// ``with(_:)``, with the primary as a ``TestDatabase`` that `prepare` readies on a worker
+    /// thread first (creates and subscribes tables, writes rows).
+    public static func with<T: Sendable>(
+        preparingPrimary prepare: @escaping @Sendable (TestDatabase) throws -> Void, _ body: (StandbyPair, TestDatabase) async throws -> T
+    ) async throws -> T {
+        try await with { pair in
+            let db = try await Workers.value {
+                let db = try TestDatabase(existing: pair.primaryConninfo)
+                try prepare(db)
+                return db
+            }
+            return try await body(pair, db)
+        }
+    }
+
     /// Stops both servers and deletes their directory.
     public func remove() {
         for server in ["standby", "primary"] {

@@ -16,15 +16,12 @@ import Testing
     /// Runs `body` with a primary (pgrelay installed, `items` subscribed, rows 1...5 written) and
     /// its standby, caught up with them.
     func withPair(_ body: (StandbyPair, TestDatabase) async throws -> Void) async throws {
-        try await StandbyPair.with { pair in
-            let db = try await Workers.value {
-                let db = try TestDatabase(existing: pair.primaryConninfo)
-                try db.connection.execute("create table items (id int primary key, note text)")
-                try db.installer.subscribe(TableName(schema: "public", name: "items"))
-                try db.connection.execute("insert into items select i, 'first ' || i from generate_series(1, 5) i")
-                try db.ticked()
-                return db
-            }
+        try await StandbyPair.with(preparingPrimary: { db in
+            try db.connection.execute("create table items (id int primary key, note text)")
+            try db.installer.subscribe(TableName(schema: "public", name: "items"))
+            try db.connection.execute("insert into items select i, 'first ' || i from generate_series(1, 5) i")
+            try db.ticked()
+        }) { pair, db in
             try await Self.waitForStandby(pair)
             try await body(pair, db)
         }

@@ -10,13 +10,10 @@ import Testing
 @Suite struct StandbyReadTests {
     /// Runs `body` with a primary (pgrelay installed, `orders` subscribed) and its standby.
     func withPair(_ body: (StandbyPair, TestDatabase) async throws -> Void) async throws {
-        try await StandbyPair.with { pair in
-            let db = try await Workers.value {
-                let db = try TestDatabase(existing: pair.primaryConninfo)
-                try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
-                try db.installer.subscribe(TableName(schema: "public", name: "orders"))
-                return db
-            }
+        try await StandbyPair.with(preparingPrimary: { db in
+            try db.connection.execute("create table orders (id int primary key, status text, total numeric)")
+            try db.installer.subscribe(TableName(schema: "public", name: "orders"))
+        }) { pair, db in
             try await body(pair, db)
         }
     }
