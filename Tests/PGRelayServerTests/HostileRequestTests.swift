@@ -68,13 +68,9 @@ import Testing
     /// than its deadline.
     @Test func requestsHaveFramingAndDeadlines() async throws {
         let db = try await ordersDatabase()
-        try await TestServer.with(
-            db,
-            configure: {
-                $0.headerTimeoutSeconds = 2
-                $0.bodyTimeoutSeconds = 2
-            }
-        ) { server in
+        // Framing cases run with the default deadlines, so that a busy machine cannot turn a
+        // 411 into a 408; the deadlines get a server of their own below.
+        try await TestServer.with(db) { server in
             let port = server.port
             let headers = (0..<2000).map { "X-\($0): y\r\n" }.joined()
             let send = "POST /v1/channels/room:1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -88,7 +84,6 @@ import Testing
                     "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + (0..<98).map { "X-\($0): y\r\n" }.joined() + "\r\n", "200"
                 ),
                 ("chunked", send + "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", "411"),
-                ("trickled body", send + "Content-Length: 100\r\n\r\n{", "408"),
                 ("folded header", "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\r\n b\r\n\r\n", "400"),
                 ("space before colon", "GET /health HTTP/1.1\r\nHost : evil.example\r\n\r\n", "400"),
             ]
@@ -121,9 +116,9 @@ import Testing
             ) { full in
                 let fullPort = full.port
                 let hung = try await Workers.value {
-                    try (0..<2).map { _ in
+                    try ["", "{"].map { trickled in
                         let fd = try connectTCP(port: fullPort)
-                        try sendAll(fd, send + "Content-Length: 10\r\n\r\n")
+                        try sendAll(fd, send + "Content-Length: 10\r\n\r\n" + trickled)
                         return fd
                     }
                 }
