@@ -10,6 +10,10 @@ public struct Subscription: Equatable, Sendable {
     public var id: Int64?
     /// Its condition as Postgres rendered it, when it has one.
     public var condition: String?
+    /// How its changes reach the log.
+    public var capture: CaptureKind = .trigger
+    /// For WAL capture: whether the table is in pgrelay's publication.
+    public var published = false
 
     public init(
         table: TableName, channel: String, events: EventSet, notify: NotifyMode = .default, createdAt: String, trigger: TriggerState,
@@ -45,6 +49,9 @@ public struct Subscription: Equatable, Sendable {
     /// "ok", or what is wrong and how to fix it.
     public var health: String {
         guard trigger.tableExists else { return "table missing (dropped or renamed?); run pgrelay unsubscribe" }
+        if capture == .wal {
+            return published ? "ok" : "not in publication pgrelay; run pgrelay subscribe \(table) --capture wal to repair"
+        }
         var problems: [String] = []
         for operation in events.sorted {
             let name = Self.triggerName(for: operation)

@@ -110,28 +110,28 @@ public func buildApplication(
     let replays = ReplaySlots(count: configuration.limits.concurrentReplays)
     let schemas = TableSchemas()
     let connectionBook = ConnectionBook()
-    let listener = Listener(
-        .init(
-            conninfo: configuration.conninfo, tables: .all, channels: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
-            answerTimeout: configuration.listenerAnswerTimeout, poll: configuration.poll,
-            onConnect: { connected in
-                tail.start(after: connected.afterID)
-                listenerState.connected(backendPID: connected.backendPID)
-            },
-            onDisconnect: { error in
-                listenerState.disconnected("listener disconnected: \(error)")
-                metrics.listenerReconnects.increment()
-            },
-            readConninfo: configuration.readConninfo,
-            onRead: { state in
-                reads.follow(state.source)
-                listenerState.read(state)
-            },
-            onRoundStart: { listenerState.roundStarted() },
-            onLease: { listenerState.lease($0) }
-        ),
-        logger: logger
+    let capturer = WALCapturer(conninfo: configuration.conninfo, logger: logger)
+    var listening = Listener.Configuration(
+        conninfo: configuration.conninfo, tables: .all, channels: .all, applicationName: "pgrelay listener", failOnFirstConnect: false,
+        answerTimeout: configuration.listenerAnswerTimeout, poll: configuration.poll,
+        onConnect: { connected in
+            tail.start(after: connected.afterID)
+            listenerState.connected(backendPID: connected.backendPID)
+        },
+        onDisconnect: { error in
+            listenerState.disconnected("listener disconnected: \(error)")
+            metrics.listenerReconnects.increment()
+        },
+        readConninfo: configuration.readConninfo,
+        onRead: { state in
+            reads.follow(state.source)
+            listenerState.read(state)
+        },
+        onRoundStart: { listenerState.roundStarted() },
+        onLease: { listenerState.lease($0) }
     )
+    listening.onSubscriptionsChanged = { capturer.wake() }
+    let listener = Listener(listening, logger: logger)
     let router = Router(context: RelayRequestContext.self)
     router.add(middleware: OriginGate(allowed: configuration.allowedOrigins))
     let snapshots = LiveSnapshots(conninfo: configuration.conninfo, limits: configuration.limits)
@@ -168,10 +168,13 @@ public func buildApplication(
         guard details == .everyone || proxies.client(peer: context.remoteAddress, headers: request.headers).isLoopback else {
             throw Refusal(.forbidden, "/metrics is served to loopback clients only (server.details: everyone opens it)")
         }
+        let capture = capturer.state.withLock { $0 }
+        let slot = capture.role == .off ? nil : try? await pool.withConnection { try WALSlotStatus.read($0) }
+        metrics.captured(capture, slot: slot ?? nil)
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: metrics.text)))
     }
     HealthRoute(
-        tail: tail, pool: pool, listenerState: listenerState, proxies: configuration.trustedProxies,
+        tail: tail, pool: pool, listenerState: listenerState, capturer: capturer, proxies: configuration.trustedProxies,
         readMaxLagSeconds: configuration.readConninfo == nil ? nil : configuration.readMaxLagSeconds,
         details: configuration.details
     ).register(on: router)
@@ -228,6 +231,7 @@ public func buildApplication(
     )
     app.addServices(registry)
     app.addServices(EphemeralService(hub: hub, listener: EphemeralListener(conninfo: configuration.conninfo, logger: logger)))
+    app.addServices(CaptureService(capturer: capturer))
     app.addServices(
         TailService(
             tail: tail, listener: listener, schemas: schemas, pool: pool, keepAliveSeconds: configuration.keepAliveSeconds, metrics: metrics,

@@ -30,6 +30,12 @@ public final class RelayMetrics: Sendable {
 
     /// Presence tracks and untracks by this relay's clients.
     let presenceUpdates: Metrics.Counter
+    /// WAL capture: 1 while this relay reads the slot; the WAL the slot holds back, and how far
+    /// behind the server's WAL its confirmed position is (bytes); changes this relay appended.
+    private let captureActive: Metrics.Gauge
+    private let captureRetainedBytes: Metrics.Gauge
+    private let captureLagBytes: Metrics.Gauge
+    private let captureAppended: Metrics.Gauge
     private let factory: PrometheusMetricsFactory
     /// Counters with a label whose values are bounded: per table (at most ``maximumTableLabels``
     /// tables, the rest as `other`), per channel type (public, private, presence, direct, or
@@ -66,7 +72,19 @@ public final class RelayMetrics: Sendable {
         presenceUpdates = Metrics.Counter(label: "pgrelay_presence_updates_total", factory: factory)
         pagesServed = Metrics.Counter(label: "pgrelay_catchup_pages_total", dimensions: [("answer", "page")], factory: factory)
         pagesNotModified = Metrics.Counter(label: "pgrelay_catchup_pages_total", dimensions: [("answer", "not_modified")], factory: factory)
+        captureActive = Metrics.Gauge(label: "pgrelay_wal_capture_active", factory: factory)
+        captureRetainedBytes = Metrics.Gauge(label: "pgrelay_wal_capture_retained_bytes", factory: factory)
+        captureLagBytes = Metrics.Gauge(label: "pgrelay_wal_capture_lag_bytes", factory: factory)
+        captureAppended = Metrics.Gauge(label: "pgrelay_wal_capture_appended_changes", factory: factory)
         self.factory = factory
+    }
+
+    /// Sets the WAL capture's figures, as /metrics is asked for them.
+    func captured(_ state: WALCaptureState, slot: WALSlotStatus?) {
+        captureActive.record(state.role == .capturing ? 1 : 0)
+        captureRetainedBytes.record(Double(slot?.retainedBytes ?? 0))
+        captureLagBytes.record(Double(slot?.lagBytes ?? 0))
+        captureAppended.record(Double(state.appendedChanges))
     }
 
     private func counter(_ label: String, _ dimensions: [(String, String)]) -> Metrics.Counter {

@@ -75,7 +75,7 @@ enum ThrowawayCluster {
             bin + "/pg_ctl",
             [
                 "-D", dir + "/data", "-l", dir + "/log", "-w", "-o",
-                "-p \(port) -k \(dir) -c listen_addresses='' -c fsync=off -c max_connections=600 -c shared_buffers=64MB -c max_prepared_transactions=20",
+                "-p \(port) -k \(dir) -c listen_addresses='' -c fsync=off -c max_connections=1000 -c shared_buffers=64MB -c max_prepared_transactions=20 -c wal_level=logical -c max_wal_senders=20 -c max_replication_slots=20",
                 "start",
             ],
             asPostgres: asPostgres

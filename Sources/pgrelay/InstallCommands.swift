@@ -43,6 +43,13 @@ struct SubscribeCommand: AsyncParsableCommand {
             inside every writer's transaction. An UPDATE is logged when its old or its new row matches,
             so readers see a row leave or enter the condition. Without CONDITION a subscribed table
             keeps its condition; --no-condition removes it.
+
+            --capture wal captures the table from the WAL instead of triggers: its writers pay no
+            trigger, and one relay reads a logical replication slot (pgoutput) and appends the
+            changes to the same log, with the same ids and events. It needs wal_level = logical, a
+            role with REPLICATION, ownership of the table, and REPLICA IDENTITY FULL for tables with
+            TOASTable columns; subscribe says what is missing. Running subscribe again with the
+            other --capture switches the table without a gap or a duplicate in its stream.
             """
     )
     @OptionGroup var connection: ConnectionOptions
@@ -55,6 +62,11 @@ struct SubscribeCommand: AsyncParsableCommand {
     )
     var notify: String?
     @Flag(name: .customLong("no-condition"), help: "Remove the table's condition: every row is logged again.") var noCondition = false
+    @Option(
+        help:
+            "trigger (capture triggers, in the writer's transaction; the default) or wal (a relay reads the WAL). Without it a subscribed table keeps its capture."
+    )
+    var capture: String?
     @Flag(
         name: .customLong("any-login-reads-payloads"),
         help:
@@ -75,11 +87,13 @@ struct SubscribeCommand: AsyncParsableCommand {
             }
             if noCondition, condition != nil { throw ValidationError("give a CONDITION or --no-condition, not both") }
             let change: Installer.ConditionChange = try noCondition ? .remove : condition.map { .set(try SubscriptionCondition($0)) } ?? .keep
+            let kind = try capture.map(CaptureKind.init(parsing:))
             let subscription = try await connection.run {
-                try Installer(connection: $0).subscribe(name, events: eventSet, notify: mode, condition: change)
+                try Installer(connection: $0).subscribe(name, events: eventSet, notify: mode, condition: change, capture: kind)
             }
+            let how = subscription.capture == .wal ? "captured from the WAL" : "notify \(subscription.notify)"
             emit(
-                "subscribed \(subscription.table) (\(subscription.events), notify \(subscription.notify)\(subscription.condition.map { ", where \($0)" } ?? ""))"
+                "subscribed \(subscription.table) (\(subscription.events), \(how)\(subscription.condition.map { ", where \($0)" } ?? ""))"
                     + " on channel \(subscription.channel)"
             )
         }

@@ -95,7 +95,8 @@ import Testing
         let subscriptions = try pgrelay(["subscriptions"], database: db.conninfo)
         #expect(
             subscriptions.status == 0
-                && subscriptions.stdout.contains("public.orders  INSERT,UPDATE,DELETE,TRUNCATE  auto    -          realtime:table:public.orders  2 "),
+                && subscriptions.stdout.contains(
+                    "public.orders  INSERT,UPDATE,DELETE,TRUNCATE  trigger  auto    -          realtime:table:public.orders  2 "),
             "\(subscriptions.stdout)")
         #expect(try pgrelay(["unsubscribe", "orders"], database: db.conninfo).status == 0)
         let cleanup = try pgrelay(["cleanup", "--older-than", "1h"], database: db.conninfo).stdout

@@ -34,7 +34,9 @@ import Testing
         // histories, version 13).
         try db.connection.execute(
             """
-            delete from realtime.schema_migrations where version in (12, 13, 14);
+            delete from realtime.schema_migrations where version in (12, 13, 14, 15);
+            drop table realtime.wal_capture; drop table realtime.tick_candidates; alter table realtime.log drop column lsn;
+            alter table realtime.subscriptions drop column capture;
             drop table realtime.histories; alter table realtime.ticks drop column timeline, drop column history;
             drop event trigger if exists realtime_schema_changes; drop table realtime.shapes; alter table realtime.log drop column place;
             drop sequence realtime.awake_until; drop table realtime.presence_locks;
@@ -45,7 +47,7 @@ import Testing
         )
         let output = try BuiltExecutable.run(["init"], database: db.conninfo)
         #expect(output.status == 0)
-        #expect(output.stdout.contains("upgraded pgrelay schema from version 11 to 14"), "\(output)")
+        #expect(output.stdout.contains("upgraded pgrelay schema from version 11 to 15"), "\(output)")
         #expect(output.stdout.contains("moved 2 subscription(s) from notify wake to auto"), "\(output)")
         #expect(output.stdout.contains("public.comments, public.orders"), "\(output)")
         let modes = try db.installer.subscriptions().map { "\($0.table.name) \($0.notify) \($0.condition ?? "-")" }

@@ -20,6 +20,7 @@
 \i functions/realtime.shape_of.sql
 \i functions/realtime.log_schema_changes.sql
 \i functions/realtime.record_tick.sql
+\i functions/realtime.propose_tick.sql
 \i functions/realtime.tick.sql
 \i functions/realtime.snapshot_tick.sql
 \i functions/realtime.newest_id.sql
@@ -55,6 +56,7 @@
 -- capture_rows.sql, follows this file.
 \i functions/realtime.standard_settings.sql
 \i functions/realtime.row_json_fixed.sql
+\i functions/realtime.append_wal.sql
 \i functions/realtime.wakes.sql
 \i functions/realtime.capture_row.sql
 

@@ -9,6 +9,7 @@ extension Installer {
     /// table's subscription is removed by the name it had.
     public func unsubscribe(_ table: TableName) throws {
         try schema.requireInitialized()
+        let hasCapture = try schema.schemaVersion() >= SchemaMigration.walCaptureVersion
         try connection.transaction {
             try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
             let live = try connection.query(
@@ -32,9 +33,16 @@ extension Installer {
             }
             let channel: String = try row.decode("channel")
             let subscribedAs = TableName(schema: try row.decode("schema_name"), name: try row.decode("table_name"))
+            if hasCapture, live != nil,
+                try connection.query("select capture = 'wal' as wal from realtime.subscriptions where channel = \(channel)")[0].decode(
+                    "wal", as: Bool.self)
+            {
+                try WALCaptureSetup(connection: connection).unpublish(table)
+            }
             try retire(channel: channel, relid: try row.decode("relid"), currentName: live == nil ? nil : table, subscribedAs: subscribedAs)
             try connection.query("select pg_notify(\(ChannelName.subscriptionsChanged), \("unsubscribe " + channel))")
         }
+        if hasCapture { try WALCaptureSetup(connection: connection).retireIfUnused() }
     }
 
     /// Drops what subscribing installed (triggers on the table when it still exists, the UPDATE
@@ -65,6 +73,7 @@ extension Installer {
     public func subscriptions() throws -> [Subscription] {
         try schema.requireInitialized()
         let hasConditions = try schema.schemaVersion() >= SchemaMigration.operationsVersion
+        let hasCapture = try schema.schemaVersion() >= SchemaMigration.walCaptureVersion
         let rows = try connection.query(
             """
             select coalesce(n.nspname::text, s.schema_name) as schema_name, coalesce(c.relname::text, s.table_name) as table_name,
@@ -73,7 +82,10 @@ extension Installer {
                    c.oid is not null as table_exists,
                    (select string_agg(t.tgname::text || '=' || t.tgenabled::text, ',') from pg_trigger t
                      where t.tgrelid = c.oid and t.tgname like 'realtime\\_capture\\_%') as triggers,
-                   s.notify, \(unescaped: hasConditions ? "s.id, s.condition" : "null::bigint as id, null::text as condition")
+                   s.notify, \(unescaped: hasConditions ? "s.id, s.condition" : "null::bigint as id, null::text as condition"),
+                   \(unescaped: hasCapture ? "s.capture" : "'trigger'::text as capture"),
+                   exists (select from pg_publication_rel r join pg_publication p on p.oid = r.prpubid
+                            where p.pubname = 'pgrelay' and r.prrelid = c.oid) as published
             from realtime.subscriptions s
             -- By oid, so that a renamed table is reported by its current name; by name for rows
             -- that predate schema version 4 and whose table was gone when it was applied.
@@ -88,7 +100,7 @@ extension Installer {
                 let parts = entry.split(separator: "=", maxSplits: 1)
                 if parts.count == 2, let state = parts[1].first { enabled[String(parts[0])] = state }
             }
-            return Subscription(
+            var subscription = Subscription(
                 table: TableName(schema: try row.decode("schema_name"), name: try row.decode("table_name")),
                 channel: try row.decode("channel"),
                 events: try EventSet(parsing: row.decode("events")),
@@ -98,6 +110,9 @@ extension Installer {
                 id: try row.decode("id"),
                 condition: try row.decode("condition")
             )
+            subscription.capture = try CaptureKind(parsing: row.decode("capture"))
+            subscription.published = try row.decode("published")
+            return subscription
         }
     }
 

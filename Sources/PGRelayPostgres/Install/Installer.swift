@@ -55,11 +55,31 @@ public struct Installer {
     ///   every writer's transaction); `.remove` drops it.
     @discardableResult
     public func subscribe(
-        _ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil, condition requestedCondition: ConditionChange = .keep
+        _ table: TableName, events: EventSet = .default, notify requested: NotifyMode? = nil, condition requestedCondition: ConditionChange = .keep,
+        capture requestedCapture: CaptureKind? = nil
     ) throws -> Subscription {
         try schema.requireInitialized()
         let relid = try subscribableTable(table)
         if case .set = requestedCondition { try schema.requireSchema(atLeast: SchemaMigration.operationsVersion, for: "a subscription condition") }
+        let hasCapture = try schema.schemaVersion() >= SchemaMigration.walCaptureVersion
+        if requestedCapture == .wal { try schema.requireSchema(atLeast: SchemaMigration.walCaptureVersion, for: "WAL capture") }
+        let previousCapture =
+            hasCapture
+            ? try connection.query("select capture from realtime.subscriptions where relid = \(relid)").first.map {
+                try CaptureKind(parsing: $0.decode("capture"))
+            }
+            : nil
+        let capture = requestedCapture ?? previousCapture ?? .trigger
+        let wal = WALCaptureSetup(connection: connection)
+        if capture == .wal {
+            try wal.check(table, relid: relid)
+            if case .set = requestedCondition {
+                throw PostgresError(
+                    .query,
+                    "a condition with --capture wal is not supported yet: subscribe \(table) with --capture trigger to keep only matching rows")
+            }
+            try wal.prepare()
+        }
         try connection.transaction {
             // Concurrent subscribes would race on channels; the second waits here (a lock only
             // pgrelay's owner can take: see initialize()).
@@ -96,7 +116,21 @@ public struct Installer {
             }
             // Unqualified names in the condition are pg_catalog's, as when it was checked.
             if condition != nil { try connection.execute("set local search_path = pg_catalog, pg_temp") }
-            try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition?.compiled)
+            switch capture {
+            case .trigger:
+                try installTriggers(table, channel: channel, events: events, notify: notify, formerlyNamed: table, condition: condition?.compiled)
+                if previousCapture == .wal { try wal.unpublish(table) }
+            case .wal:
+                guard condition == nil else {
+                    throw PostgresError(
+                        .query, "\(table) has a condition, which --capture wal does not support yet: subscribe it with --no-condition first")
+                }
+                // Its triggers go and the table joins the publication in one transaction that
+                // locks its writers out: each writer's changes are captured one way, exactly.
+                try connection.execute(
+                    TriggerTemplate(try TriggerSQL.file("unsubscribe.sql")).renderUnsubscribe(table: table, channel: channel, formerlyNamed: table))
+                try wal.publish(table)
+            }
             try connection.query(
                 """
                 insert into realtime.subscriptions (schema_name, table_name, channel, events, notify, relid)
@@ -109,6 +143,9 @@ public struct Installer {
             if hasConditions {
                 try connection.query("update realtime.subscriptions set condition = \(condition?.shown.text) where channel = \(channel)")
             }
+            if hasCapture {
+                try connection.query("update realtime.subscriptions set capture = \(capture.rawValue) where channel = \(channel)")
+            }
             try connection.query("delete from realtime.retired_channels where channel = \(channel)")
             // The shape its SCHEMA events start from (kept when subscribing again: a DDL since,
             // not logged yet, is still told; replaced when the table was dropped and made again).
@@ -120,6 +157,7 @@ public struct Installer {
                 """)
             try connection.query("select pg_notify(\(ChannelName.subscriptionsChanged), \("subscribe " + channel))")
         }
+        if previousCapture == .wal, capture == .trigger { try wal.retireIfUnused() }
         guard let subscription = try subscriptions().first(where: { $0.table == table }) else {
             throw PostgresError(.invalidData, "subscription of \(table) not found after subscribing")
         }

@@ -107,4 +107,6 @@ public struct SchemaMigration {
     public static let historiesVersion = 13
     /// The schema version that logs SCHEMA events (0014_schema_events.sql).
     public static let schemaEventsVersion = 14
+    /// The schema version of WAL capture (0015_wal_capture.sql).
+    public static let walCaptureVersion = 15
 }

@@ -88,6 +88,9 @@ public final class Listener: Sendable {
         public var onRoundStart: (@Sendable () -> Void)?
         /// Called on the listener's thread when `auto` mode's idle rule changes phase (``AwakeLease``).
         public var onLease: (@Sendable (AwakeLease.Phase) -> Void)?
+        /// Called on the listener's thread when a table was subscribed or unsubscribed (and after
+        /// each connect, when one may have been missed): the relay's WAL capturer looks again.
+        public var onSubscriptionsChanged: (@Sendable () -> Void)?
 
         public init(
             conninfo: String,

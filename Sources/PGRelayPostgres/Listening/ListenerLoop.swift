@@ -126,6 +126,7 @@ struct ListenerLoop {
             let wait = !leased ? schedule.nextWait : lease.pollsBusy ? schedule.interval : schedule.idleInterval
             let notifications = try waitForWakeUp(on: connection, timeout: wait)
             if notifications.contains(where: { $0.channel == ChannelName.subscriptionsChanged }) {
+                configuration.onSubscriptionsChanged?()
                 let updated = try resolveRoutes(installer)
                 for channel in Set(updated.keys).subtracting(routes.keys) { try connection.listen(channel) }
                 for channel in Set(routes.keys).subtracting(updated.keys) { try connection.unlisten(channel) }

@@ -47,14 +47,16 @@ public final class Connection: Sendable {
     /// - Parameters:
     ///   - applicationName: shown in `pg_stat_activity`, unless the conninfo sets one.
     ///   - statementTimeoutMilliseconds: the server-side `statement_timeout` for this connection.
-    public init(conninfo: String, applicationName: String = "pgrelay", statementTimeoutMilliseconds: Int? = nil) throws {
+    /// - Parameter replication: a logical replication connection (`replication=database`): SQL
+    ///   and replication commands (``ReplicationStream``).
+    public init(conninfo: String, applicationName: String = "pgrelay", statementTimeoutMilliseconds: Int? = nil, replication: Bool = false) throws {
         // Keywords before dbname are overridden by the conninfo's own (libpq processes the arrays
         // in order, and an expanded dbname in place); only a fallback application_name, so that
         // one in the conninfo or PGAPPNAME wins.
         let environment = ProcessInfo.processInfo.environment
         let defaults = Self.networkDefaults.filter { $0.environment.map { environment[$0] == nil } ?? true }
-        let keywords = defaults.map(\.keyword) + ["dbname", "fallback_application_name"]
-        let values = defaults.map(\.value) + [conninfo, applicationName]
+        let keywords = defaults.map(\.keyword) + ["dbname", "fallback_application_name"] + (replication ? ["replication"] : [])
+        let values = defaults.map(\.value) + [conninfo, applicationName] + (replication ? ["database"] : [])
         let conn = withArrayOfCStrings(keywords) { k in
             withArrayOfCStrings(values) { v in PQconnectdbParams(k, v, 1) }
         }

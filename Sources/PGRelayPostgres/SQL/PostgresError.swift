@@ -39,6 +39,8 @@ public enum SQLState {
     public static let duplicateSchema = "42P06"
     /// `42P07`: two `init`s at once created the same table.
     public static let duplicateTable = "42P07"
+    /// `42710`: an object of that name exists (a replication slot another `subscribe` made).
+    public static let duplicateObject = "42710"
     /// `42501`: the role lacks a privilege.
     public static let insufficientPrivilege = "42501"
     /// `P0001`: a plpgsql `raise exception`.

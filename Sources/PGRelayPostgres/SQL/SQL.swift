@@ -54,6 +54,8 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
 
         /// A `text[]` parameter (nil is NULL): the one place array literals are built.
         public mutating func appendInterpolation(array values: [String]?) { bind(values.map(SQL.textArray)) }
+        /// A `text[]` parameter whose elements may be NULL.
+        public mutating func appendInterpolation(array values: [String?]) { bind(SQL.textArray(values)) }
 
         /// Trusted SQL text, as is: a name quoted by ``SQLQuoting``, a constant of pgrelay's own.
         public mutating func appendInterpolation(unescaped fragment: String) { text += fragment }
@@ -65,8 +67,13 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
     }
 
     /// A Postgres text[] literal: `{"a","b"}`, each element quoted and escaped.
-    static func textArray(_ values: [String]) -> String {
-        let elements = values.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+    static func textArray(_ values: [String]) -> String { textArray(values.map { Optional($0) }) }
+
+    /// A Postgres text[] literal with NULL elements.
+    static func textArray(_ values: [String?]) -> String {
+        let elements = values.map { value in
+            value.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" } ?? "NULL"
+        }
         return "{" + elements.joined(separator: ",") + "}"
     }
 }

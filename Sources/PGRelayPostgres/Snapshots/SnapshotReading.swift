@@ -69,7 +69,7 @@ public struct SnapshotReading: Sendable {
             throw error
         }
         try await exporter.run { try SnapshotCut.commit(exporter: $0) }
-        return cut
+        return try await exporter.run { try cut.recorded(on: $0, timeoutSeconds: seconds) }
     }
 
     /// Reads the rows ``open(exporter:reader:)`` opened, each page through `request`'s filter

@@ -12,6 +12,8 @@ struct HealthRoute {
     let tail: Tail
     let pool: DatabasePool
     let listenerState: ListenerState
+    /// This relay's WAL capture, when a table is captured from the WAL.
+    let capturer: WALCapturer
     /// Behind a proxy, details go to clients on this machine, not to the proxy's clients.
     let proxies: TrustedProxies
     /// With `--read-url`: the relay is unhealthy while its standby lacks a tick for longer than this.
@@ -54,7 +56,13 @@ struct HealthRoute {
                 waitProblem! += ": " + what
             }
         }
-        let healthy = databaseError == nil && listening && readProblem == nil && waitProblem == nil
+        let capture = capturer.state.withLock { $0 }
+        var slot: WALSlotStatus?
+        if capture.role != .off, capture.role != .stopped {
+            slot = try? await pool.withConnection { try WALSlotStatus.read($0) }
+        }
+        let captureProblem = slot?.problem ?? (capture.role == .unable ? capture.problem : nil)
+        let healthy = databaseError == nil && listening && readProblem == nil && waitProblem == nil && captureProblem == nil
         var members: [(key: String, value: JSONValue)] = [
             ("status", .string(healthy ? "ok" : "unhealthy")),
             ("version", .string(PGRelayVersion.current)),
@@ -69,11 +77,13 @@ struct HealthRoute {
             ("polling", .string(listenerState.leasePhaseName)),
         ]
         if let reads { members.append(("reads", Self.readsJSON(reads))) }
+        if let slot { members.append(("capture", Self.captureJSON(capture, slot: slot))) }
         var problems: [String] = []
         if let problem = listenerState.problem { problems.append(problem) }
         if let databaseError { problems.append("database: " + databaseError) }
         if let readProblem { problems.append(readProblem) }
         if let waitProblem { problems.append(waitProblem) }
+        if let captureProblem { problems.append("WAL capture: " + captureProblem) }
         if !problems.isEmpty { members.append(("error", .string(problems.joined(separator: "; ")))) }
         if !detailed { members = [members[0]] }
         return Response(
@@ -81,6 +91,20 @@ struct HealthRoute {
             headers: [.contentType: "application/json", .cacheControl: "no-cache"],
             body: .init(byteBuffer: ByteBuffer(string: JSONValue.object(members).jsonText))
         )
+    }
+
+    /// The WAL capture: this relay's part in it and the slot's WAL.
+    static func captureJSON(_ state: WALCaptureState, slot: WALSlotStatus) -> JSONValue {
+        .object([
+            ("role", .string(state.role.rawValue)),
+            ("slot", .string(slot.slot)),
+            ("slot_active", .bool(slot.active)),
+            ("wal_status", slot.walStatus.map(JSONValue.string) ?? .null),
+            ("retained_wal_bytes", .number(String(slot.retainedBytes))),
+            ("lag_bytes", .number(String(slot.lagBytes))),
+            ("applied_lsn", state.applied.map { .string($0.description) } ?? .null),
+            ("appended_changes", .number(String(state.appendedChanges))),
+        ])
     }
 
     /// After this long in one round the listener is reported as waiting.

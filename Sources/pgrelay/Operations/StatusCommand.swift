@@ -15,6 +15,10 @@ struct StatusCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object.") var json = false
     @Option(name: .customLong("max-lag-seconds"), help: "A live relay further behind than this is a problem (default 60).")
     var maxLagSeconds: Double = 60
+    @Option(
+        name: .customLong("max-slot-wal-mb"),
+        help: "With WAL capture: a replication slot holding more WAL than this many MB is a problem (default 1024).")
+    var maxSlotWALMB: Double = 1024
 
     func run() async throws {
         try await reportingErrors {
@@ -48,6 +52,19 @@ struct StatusCommand: AsyncParsableCommand {
                 for subscription in subscriptions where !subscription.isHealthy {
                     problems.append("\(subscription.table): \(subscription.health)")
                 }
+                let slot = try WALSlotStatus.read(db)
+                if let slot {
+                    if let problem = slot.problem { problems.append("WAL capture: " + problem) }
+                    if Double(slot.retainedBytes) > maxSlotWALMB * 1_048_576 {
+                        problems.append(
+                            "WAL capture: replication slot \(slot.slot) holds \(Self.bytes(slot.retainedBytes)) of WAL, more than --max-slot-wal-mb \(Int(maxSlotWALMB))"
+                                + (slot.active ? "" : " (no relay reads it: is one running with REPLICATION?)"))
+                    }
+                    if !slot.active, slot.exists, !live.isEmpty {
+                        problems.append(
+                            "WAL capture: no relay reads replication slot \(slot.slot) (a relay's role needs REPLICATION); ticks wait for it")
+                    }
+                }
                 if json {
                     emit(
                         JSONValue.object([
@@ -64,7 +81,7 @@ struct StatusCommand: AsyncParsableCommand {
                                     subscriptions.map { s in
                                         .object([
                                             ("table", .string(s.table.description)), ("events", .string(s.events.description)),
-                                            ("notify", .string(s.notify.rawValue)),
+                                            ("notify", .string(s.notify.rawValue)), ("capture", .string(s.capture.rawValue)),
                                             ("condition", s.condition.map(JSONValue.string) ?? .null), ("health", .string(s.health)),
                                         ])
                                     })
@@ -72,6 +89,7 @@ struct StatusCommand: AsyncParsableCommand {
                             ("relays", .array(relays.map { relay in Self.json(relay, lag: lags[relay.id]) })),
                             ("live_relays", .number(String(live.count))),
                             ("standbys", .array(standbys.map(Self.json))),
+                            ("capture", slot.map(Self.json) ?? .null),
                             ("connections", .number(String(live.map(\.connections).reduce(0, +)))),
                         ]).jsonText)
                 } else {
@@ -90,14 +108,26 @@ struct StatusCommand: AsyncParsableCommand {
                                 ["connections", String(live.map(\.connections).reduce(0, +))],
                                 ["status", problems.isEmpty ? "ok" : problems.joined(separator: "; ")],
                             ]
+                                + (slot.map {
+                                    [
+                                        [
+                                            "wal capture",
+                                            "slot \($0.slot), \($0.active ? "read by a relay" : "not read"), holds \(Self.bytes($0.retainedBytes)) of WAL, \(Self.bytes($0.lagBytes)) behind",
+                                        ]
+                                    ]
+                                } ?? [])
                         ).rendered)
                     if !subscriptions.isEmpty {
                         emit("")
                         emit(
                             TextTable(
-                                header: ["TABLE", "EVENTS", "NOTIFY", "CONDITION", "HEALTH"],
+                                header: ["TABLE", "EVENTS", "CAPTURE", "NOTIFY", "CONDITION", "HEALTH"],
                                 rows: subscriptions.map {
-                                    [$0.table.description, $0.events.description, $0.notify.rawValue, $0.condition ?? "-", $0.health]
+                                    [
+                                        $0.table.description, $0.events.description, $0.capture.rawValue,
+                                        $0.capture == .wal ? "-" : $0.notify.rawValue,
+                                        $0.condition ?? "-", $0.health,
+                                    ]
                                 }
                             ).rendered)
                     }
@@ -151,6 +181,14 @@ struct StatusCommand: AsyncParsableCommand {
             ("lag_ids", lag.map { .number(String($0.ids)) } ?? .null),
             ("lag_seconds", lag.map { .number(String(format: "%.1f", $0.seconds)) } ?? .null),
             ("connections", .number(String(relay.connections))),
+        ])
+    }
+
+    static func json(_ slot: WALSlotStatus) -> JSONValue {
+        .object([
+            ("slot", .string(slot.slot)), ("exists", .bool(slot.exists)), ("active", .bool(slot.active)),
+            ("wal_status", slot.walStatus.map(JSONValue.string) ?? .null),
+            ("retained_wal_bytes", .number(String(slot.retainedBytes))), ("lag_bytes", .number(String(slot.lagBytes))),
         ])
     }
 

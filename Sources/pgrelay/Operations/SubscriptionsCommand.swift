@@ -23,6 +23,7 @@ struct SubscriptionsCommand: AsyncParsableCommand {
                                     ("id", s.id.map { .number(String($0)) } ?? .null),
                                     ("schema", .string(s.table.schema)), ("table", .string(s.table.name)), ("channel", .string(s.channel)),
                                     ("events", .array(s.events.sorted.map { .string($0.rawValue) })), ("notify", .string(s.notify.rawValue)),
+                                    ("capture", .string(s.capture.rawValue)),
                                     ("condition", s.condition.map(JSONValue.string) ?? .null),
                                     ("changes_last_hour", .number(String(lastHour[s.channel] ?? 0))),
                                     ("created_at", .string(s.createdAt)),
@@ -38,11 +39,11 @@ struct SubscriptionsCommand: AsyncParsableCommand {
                 }
                 emit(
                     TextTable(
-                        header: ["ID", "TABLE", "EVENTS", "NOTIFY", "CONDITION", "CHANNEL", "CHANGES 1H", "CREATED", "HEALTH"],
+                        header: ["ID", "TABLE", "EVENTS", "CAPTURE", "NOTIFY", "CONDITION", "CHANNEL", "CHANGES 1H", "CREATED", "HEALTH"],
                         rows: subscriptions.map {
                             [
-                                $0.id.map(String.init) ?? "-", $0.table.description, $0.events.description, $0.notify.rawValue, $0.condition ?? "-",
-                                $0.channel,
+                                $0.id.map(String.init) ?? "-", $0.table.description, $0.events.description, $0.capture.rawValue,
+                                $0.capture == .wal ? "-" : $0.notify.rawValue, $0.condition ?? "-", $0.channel,
                                 String(lastHour[$0.channel] ?? 0), $0.createdAt, $0.health,
                             ]
                         }

@@ -31,6 +31,7 @@ declare
     current  bigint;
     xmin32   bigint;
     placed   bigint;
+    placed_lsn pg_lsn;
     logged   integer := 0;
 begin
     for changed in select d from jsonb_array_elements(coalesce(diffs, '[]')) d loop
@@ -39,8 +40,13 @@ begin
             update realtime.shapes set token = (changed ->> 'token')::bigint where channel = changed ->> 'channel';
             continue;
         end if;
+        if (select sh.shape from realtime.shapes sh where sh.channel = changed ->> 'channel') is distinct from nullif(changed -> 'before', 'null') then
+            -- Logged already: a tick proposed before this one's record saw the same change (WAL capture).
+            continue;
+        end if;
         ddl := null;
         placed := null;
+        placed_lsn := null;
         if prev is not null then
             current := pg_current_xact_id()::text::bigint;
             xmin32 := (changed ->> 'xmin')::bigint;
@@ -50,15 +56,16 @@ begin
                 if pg_visible_in_snapshot(ddl, prev) then
                     ddl := current::text::xid8;  -- already numbered: the next batch
                 end if;
-                select min(t.txn_last) into placed
-                  from (select l.xid, max(l.seq) as txn_last
+                select t.txn_lsn, t.txn_last into placed_lsn, placed
+                  from (select l.xid, max(l.lsn) as txn_lsn, max(l.seq) as txn_last
                           from realtime.batch(prev, snap) l
                          group by l.xid
-                        having bool_or(l.channel = changed ->> 'channel') and l.xid > ddl) t;
+                        having bool_or(l.channel = changed ->> 'channel') and l.xid > ddl) t
+                 order by t.txn_lsn nulls first, t.txn_last limit 1;
             end if;
         end if;
-        insert into realtime.log (xid, channel, n, record, place)
-        values (coalesce(ddl, pg_current_xact_id()), changed ->> 'channel', 1,
+        insert into realtime.log (xid, lsn, channel, n, record, place)
+        values (coalesce(ddl, pg_current_xact_id()), case when placed is null then pg_current_wal_insert_lsn() else placed_lsn end, changed ->> 'channel', 1,
                 json_build_object('operation', 'SCHEMA',
                                   'schema', coalesce(nullif(changed -> 'after', 'null'), changed -> 'before') ->> 'schema',
                                   'table', coalesce(nullif(changed -> 'after', 'null'), changed -> 'before') ->> 'table',

@@ -6,10 +6,16 @@
 -- stores is delivered), `last` marking the answer's last wanted row.
 --
 -- This query fixes every id. Tick k's batch (realtime.batch) is ordered by transaction,
--- transactions by the sequence number of their *last* log row, and rows inside a transaction by
--- their own: a transaction that waited on another's row lock wrote its dependent change after the
--- other committed, so its last row comes later, and per-row causality holds. A SCHEMA row a tick
--- logged for a DDL sorts before the transaction its `place` names (realtime.log_schema_changes). A row's first id is
+-- transactions by the WAL position of their *last* log row (then its sequence number), and rows
+-- inside a transaction by their own: a transaction that waited on another's row lock wrote its
+-- dependent change after the other committed, so its last row comes later, and per-row causality
+-- holds. The position (realtime.log.lsn, schema version 15) is where the change was written in the
+-- WAL whichever capture logged it: a trigger's row gets the insert position when it is written,
+-- a WAL-captured change its own record's, so a transaction that writes trigger- and WAL-captured
+-- tables has its changes in the order it wrote them, and one that waited on the other comes after
+-- it whichever capture saw either. Rows logged before version 15 have none and sort by their
+-- sequence numbers as they always did. A SCHEMA row a tick logged for a DDL sorts before the
+-- transaction its `lsn` and `place` name (realtime.log_schema_changes). A row's first id is
 -- the tick's first id plus the changes of the rows before it in that order.
 --
 -- A plain SQL function, stable and without SET clause, so that Postgres inlines it into the
@@ -26,12 +32,14 @@ language sql stable as $fn$
                                   (select max(tick) from realtime.ticks))
     ),
     b as (
-        select t.tick, t.first_id, t.taken_at, l.xid, l.seq, l.n, l.channel, l.record, l.place,
+        select t.tick, t.first_id, t.taken_at, l.xid, l.seq, l.lsn, l.n, l.channel, l.record, l.place,
+               case when l.place is null then max(l.lsn) filter (where l.place is null) over (partition by t.tick, l.xid) else l.lsn end as txn_lsn,
                coalesce(max(l.seq) filter (where l.place is null) over (partition by t.tick, l.xid), l.seq) as txn_last
           from t cross join lateral realtime.batch(t.prev, t.cur) l
     ),
     numbered as (
-        select b.*, b.first_id + sum(b.n) over (partition by b.tick order by coalesce(b.place, b.txn_last), b.place is null, b.seq) - b.n as row_first
+        select b.*, b.first_id + sum(b.n) over (partition by b.tick
+                                                order by b.txn_lsn nulls first, coalesce(b.place, b.txn_last), b.place is null, b.lsn nulls first, b.seq) - b.n as row_first
           from b
     ),
     wanted as (

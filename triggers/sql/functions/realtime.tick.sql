@@ -14,29 +14,47 @@
 -- Must run in READ COMMITTED (each statement takes a fresh snapshot) and should be its own
 -- transaction.
 --
+-- While a table is captured from the WAL (realtime.wal_capture), a tick only proposes its snapshot
+-- (realtime.propose_tick), and returns the newest tick recorded: the capturer records it once it
+-- has appended every transaction the snapshot sees (realtime.record_candidates).
+--
 -- With `check_shapes`, a tick also looks for subscribed tables whose shape changed (a DDL with no
 -- write since, whose SCHEMA row no recorded tick has logged yet): relays ask every few seconds.
 create or replace function realtime.tick(known_id bigint, check_shapes boolean default false, out newest_id bigint, out history integer)
 language plpgsql set search_path = pg_catalog, pg_temp as $fn$
 declare
-    newest realtime.ticks;
-    snap   pg_snapshot;
-    diffs  jsonb;
+    newest    realtime.ticks;
+    snap      pg_snapshot;
+    diffs     jsonb;
+    capturing boolean := exists (select from realtime.wal_capture);
+    since     pg_snapshot;
 begin
     if current_setting('transaction_isolation') <> 'read committed' then
         raise exception 'realtime.tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
     end if;
     select * into newest from realtime.ticks order by tick desc limit 1;
-    if not exists (select 1 from realtime.batch(newest.snapshot, pg_current_snapshot()))
+    newest_id := newest.last_id;
+    history := newest.history;
+    -- While WAL capture is on, changes are new when no pending candidate sees them either.
+    since := coalesce(case when capturing then realtime.pending_snapshot() end, newest.snapshot);
+    if not exists (select 1 from realtime.batch(since, pg_current_snapshot()))
        and coalesce(newest.timeline = realtime.timeline(), true)
        and not coalesce(known_id > newest.last_id, false)
        and not (check_shapes and realtime.schema_diffs() <> '[]') then
-        newest_id := newest.last_id;
-        history := newest.history;
         return;
     end if;
     lock table realtime.ticks in share row exclusive mode;
     -- Another ticker may have ticked while we waited.
+    select * into newest from realtime.ticks order by tick desc limit 1;
+    newest_id := newest.last_id;
+    history := newest.history;
+    if capturing then
+        -- WAL capture: propose this snapshot; the capturer records it (realtime.propose_tick).
+        perform realtime.propose_tick(pg_current_snapshot(), known_id, case when check_shapes then realtime.schema_diffs() end);
+        return;
+    end if;
+    -- Candidates left from a WAL capture that has retired: the capturer read past them all.
+    perform realtime.record_candidates(null);
     select * into newest from realtime.ticks order by tick desc limit 1;
     -- This statement's snapshot, taken after the lock, becomes the next tick; the shapes that
     -- changed are read in it too.
