@@ -203,3 +203,80 @@ import Testing
         }
     }
 }
+
+/// What `subscribe --capture wal` refuses, and what the last WAL-captured table takes with it.
+@Suite struct WALCaptureSetupTests {
+    /// Each missing piece is said with what to do, and nothing changes: the table keeps its triggers.
+    @Test func refusalsSayWhatIsMissing() async throws {
+        let db = try await TestDatabase.make { db in
+            try db.connection.execute(
+                """
+                create table keyed (id int primary key, n int);
+                create table texty (id int primary key, body text);
+                create table generated (id int primary key, n int, twice int generated always as (n * 2) stored);
+                create table keyless (n int);
+                """)
+            try db.installer.subscribe(TableName(schema: "public", name: "keyed"))
+        }
+        func refusal(_ table: String, as role: String? = nil) async throws -> String {
+            let conninfo = db.conninfo
+            return try await Workers.value {
+                let connection = try Connection(conninfo: conninfo)
+                if let role { try connection.execute("set role \(role)") }
+                do {
+                    try Installer(connection: connection).subscribe(TableName(schema: "public", name: table), capture: .wal)
+                    return "accepted"
+                } catch {
+                    return "\(error)"
+                }
+            }
+        }
+        #expect(try await refusal("texty").contains("REPLICA IDENTITY FULL"))
+        #expect(try await refusal("generated").contains("generated columns (twice)"))
+        #expect(try await refusal("keyless").contains("has no replica identity"))
+        // A role without REPLICATION, and one that does not own the table.
+        let suffix = String(UInt32.random(in: 0..<UInt32.max))
+        try await db.execute(
+            """
+            create role plain_\(suffix); grant all on schema realtime to plain_\(suffix); grant all on all tables in schema realtime to plain_\(suffix);
+            grant trigger on keyed to plain_\(suffix);
+            create role replicator_\(suffix) replication; grant all on schema realtime to replicator_\(suffix);
+            grant all on all tables in schema realtime to replicator_\(suffix); grant trigger on keyed to replicator_\(suffix)
+            """)
+        #expect(try await refusal("keyed", as: "plain_\(suffix)").contains("needs a role with REPLICATION"))
+        #expect(try await refusal("keyed", as: "replicator_\(suffix)").contains("needs ownership of public.keyed"))
+        let subscription = try db.installer.subscriptions()[0]
+        #expect(subscription.capture == .trigger && subscription.isHealthy)
+        #expect(try await db.query("select count(*) from pg_replication_slots where database = current_database()")[0][0] == "0")
+        // A capture name that is neither.
+        #expect(throws: CaptureKindError.self) { try CaptureKind(parsing: "logical") }
+    }
+
+    /// The last WAL-captured table unsubscribed: the relay's capturer reads past it, then drops
+    /// the slot and the publication; ticks no longer wait for a capturer.
+    @Test func theLastWALTableTakesTheSlotAndPublicationWithIt() async throws {
+        let table = TableName(schema: "public", name: "walled")
+        let db = try await TestDatabase.make { db in
+            try db.connection.execute("create table walled (id int primary key, n int)")
+            try db.installer.subscribe(table, capture: .wal)
+        }
+        try await TestServer.with(db) { server in
+            try await server.waitForHealth { $0["capture"]?["role"] == .string("capturing") }
+            try await db.execute("insert into walled values (1, 1)")
+            _ = try await WALCaptureTests.changes(db, of: table, count: 1)
+            try db.installer.subscribe(table, capture: .trigger)
+            let conninfo = db.conninfo
+            try await waitUntilBlocking(timeout: 30, "the slot, the publication and the capture's row gone") {
+                let rows = try Connection(conninfo: conninfo).query(
+                    """
+                    select (select count(*) from pg_replication_slots where database = current_database())
+                         + (select count(*) from pg_publication) + (select count(*) from realtime.wal_capture) as left
+                    """, [])
+                return rows[0][0] == "0"
+            }
+            try await db.execute("insert into walled values (2, 2)")
+            let changes = try await WALCaptureTests.changes(db, of: table, count: 2)
+            #expect(changes.count == 2)
+        }
+    }
+}

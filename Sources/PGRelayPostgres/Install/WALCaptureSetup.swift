@@ -21,6 +21,10 @@ struct WALCaptureSetup {
     func check(_ table: TableName, relid: UInt32) throws {
         let row = try connection.query(
             """
+            -- The tables whose WAL is written: the table itself, or a partitioned one's partitions.
+            with realtime_leaf as (
+                select \(relid)::oid as relid where (select relkind from pg_class where oid = \(relid)) = 'r'
+                union select p.relid from pg_partition_tree(\(relid)::oid) p where p.isleaf)
             select current_setting('wal_level') as wal_level,
                    (select rolreplication or rolsuper from pg_roles where rolname = current_user) as replication,
                    pg_has_role(current_user, c.relowner, 'USAGE') as owner, c.relowner::regrole::text as owner_name,
@@ -31,11 +35,11 @@ struct WALCaptureSetup {
                    (select count(*) from pg_stat_replication)::int as senders, current_setting('max_wal_senders')::int as max_senders,
                    (select string_agg(a.attname::text, ', ' order by a.attnum) from pg_attribute a
                      where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated <> '') as generated,
-                   (select string_agg(distinct p.relid::regclass::text, ', ') from pg_partition_tree(c.oid) p join pg_class pc on pc.oid = p.relid
-                     where p.isleaf and pc.relreplident <> 'f'
+                   (select string_agg(distinct p.relid::regclass::text, ', ') from realtime_leaf p join pg_class pc on pc.oid = p.relid
+                     where pc.relreplident <> 'f'
                        and exists (select from pg_attribute a where a.attrelid = p.relid and a.attnum > 0 and not a.attisdropped and a.attstorage <> 'p')) as toastable,
-                   (select string_agg(distinct p.relid::regclass::text, ', ') from pg_partition_tree(c.oid) p join pg_class pc on pc.oid = p.relid
-                     where p.isleaf and (pc.relreplident = 'n' or (pc.relreplident = 'd' and not exists (select from pg_index i where i.indrelid = p.relid and i.indisprimary)))) as no_identity
+                   (select string_agg(distinct p.relid::regclass::text, ', ') from realtime_leaf p join pg_class pc on pc.oid = p.relid
+                     where (pc.relreplident = 'n' or (pc.relreplident = 'd' and not exists (select from pg_index i where i.indrelid = p.relid and i.indisprimary)))) as no_identity
               from pg_class c where c.oid = \(relid)
             """)[0]
         let quoted = table.quoted
