@@ -106,6 +106,28 @@ import Testing
         }
     }
 
+    /// Columns added to and dropped from a WAL-captured table reach its stream as SCHEMA events,
+    /// each between the changes before and after it, and the rows after it have the new columns.
+    @Test func columnsAddedAndDroppedReachTheStream() async throws {
+        let db = try await TestDatabase.make { db in
+            try db.connection.execute("create table walled (id int primary key, n int)")
+            try db.installer.subscribe(Self.walled, capture: .wal)
+        }
+        try await TestServer.with(db) { server in
+            try await server.waitForHealth { $0["capture"]?["role"] == .string("capturing") }
+            try await db.execute("insert into walled values (1, 1)")
+            try await db.execute("alter table walled add column note int")
+            try await db.execute("insert into walled values (2, 2, 20)")
+            try await db.execute("alter table walled drop column n")
+            try await db.execute("insert into walled values (3, 30)")
+            let changes = try await Self.changes(db, of: Self.walled, count: 5)
+            #expect(changes.map(\.operation) == [.insert, .schema, .insert, .schema, .insert])
+            #expect(changes.map { $0.operation == .schema ? "" : $0.new?.jsonText ?? "nil" } == [
+                #"{"id":1,"n":1}"#, "", #"{"id":2,"n":2,"note":20}"#, "", #"{"id":3,"note":30}"#,
+            ])
+        }
+    }
+
     /// Transactions that each write a trigger-captured and a WAL-captured table, in random order,
     /// one after another through a row lock, from several sessions at once: every change is in the
     /// log once, and ids follow the order the transactions took the lock in and, inside each, the

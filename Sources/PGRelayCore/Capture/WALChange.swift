@@ -17,6 +17,10 @@ public struct WALChange: Equatable, Sendable {
     /// it); otherwise it holds the replica identity, the ``keys`` columns.
     public var oldIsFull: Bool
     public var keys: [String]
+    /// The table's columns and their type oids as the WAL described them for this change (they
+    /// may differ from the table's now, after an ALTER TABLE): what its rows are rendered with.
+    public var columns: [String]
+    public var types: [UInt32]
     /// Columns of `new` the WAL did not hold (unchanged TOASTed values of an UPDATE, without
     /// REPLICA IDENTITY FULL): left out of it, so that they read as null. `subscribe --capture
     /// wal` refuses tables that can have them; this says so should one appear after all.
@@ -33,6 +37,8 @@ public struct WALChange: Equatable, Sendable {
         self.schema = relation.namespace
         self.table = relation.name
         self.keys = relation.columns.filter(\.isKey).map(\.name)
+        self.columns = relation.columns.map(\.name)
+        self.types = relation.columns.map(\.typeOID)
         switch message {
         case .insert(_, let values):
             operation = .insert
@@ -87,6 +93,8 @@ public struct WALChange: Equatable, Sendable {
         schema = relation.namespace
         table = relation.name
         keys = []
+        columns = relation.columns.map(\.name)
+        types = relation.columns.map(\.typeOID)
         oldIsFull = false
     }
 

@@ -23,6 +23,8 @@ struct CaptureSession {
     var batchEnd: UInt64?
     /// What the slot was last told it may move on to.
     var confirmed: UInt64 = 0
+    /// A keepalive came while a source transaction was being received: ask again after its commit.
+    var askAgain = false
     var lastStatus = Date()
 
     init(configuration: WALCaptureConfiguration, appender: Connection, stream: ReplicationStream, capturer: WALCapturer) {
@@ -107,6 +109,10 @@ struct CaptureSession {
             }
         case .commit(_, let end):
             defer { open = nil }
+            if askAgain {
+                askAgain = false
+                try stream.sendStatus(flushed: confirmed, replyRequested: true)
+            }
             // Appended before a crash: skipped, so that nothing is appended twice.
             guard end > configuration.applied, let changes = open?.changes else { return }
             batch += changes
@@ -133,18 +139,30 @@ struct CaptureSession {
         let changes = batch
         let subscribed = self.subscribed
         try appender.transaction {
-            var tables: [UInt32] = []
-            for change in changes where !tables.contains(change.relation) { tables.append(change.relation) }
-            for table in tables {
-                guard let channel = subscribed[table]?.channel else { continue }
-                let rows = changes.filter { $0.relation == table }
+            // One call per table and shape (the columns the WAL described: an ALTER TABLE between
+            // two changes gives each its own), rows in the order they came.
+            struct Shape: Hashable {
+                var relation: UInt32
+                var columns: [String]
+                var types: [UInt32]
+            }
+            var shapes: [Shape] = []
+            var rowsOf: [Shape: [WALChange]] = [:]
+            for change in changes {
+                let shape = Shape(relation: change.relation, columns: change.columns, types: change.types)
+                if rowsOf[shape] == nil { shapes.append(shape) }
+                rowsOf[shape, default: []].append(change)
+            }
+            for shape in shapes {
+                guard let channel = subscribed[shape.relation]?.channel, let rows = rowsOf[shape] else { continue }
                 try appender.query(
                     """
-                    select realtime.append_wal(\(channel), \(table)::oid::regclass, \(array: rows.map(\.operation.rawValue)),
+                    select realtime.append_wal(\(channel), \(array: shape.columns), \(array: shape.types.map(String.init))::oid[],
+                                               \(array: rows.first?.keys ?? []), \(array: rows.map(\.operation.rawValue)),
                                                \(array: rows.map { String($0.xid) })::bigint[], \(array: rows.map { WALPosition($0.position).description })::pg_lsn[],
                                                \(array: rows.map(\.schema)), \(array: rows.map(\.table)),
                                                \(array: rows.map(\.new))::json[], \(array: rows.map(\.old))::json[],
-                                               \(array: rows.map { String($0.oldIsFull) })::boolean[], \(array: rows.first?.keys ?? [])) as appended
+                                               \(array: rows.map { String($0.oldIsFull) })::boolean[]) as appended
                     """)
             }
             try appender.query("update realtime.wal_capture set applied_lsn = \(WALPosition(end).description)::pg_lsn")
@@ -163,7 +181,11 @@ struct CaptureSession {
     /// whose markers are before it are recorded and the slot may move on to it.
     mutating func caughtUp(to end: UInt64) throws {
         capturer.state.withLock { $0.sent = WALPosition(end) }
-        guard open == nil else { return }
+        guard open == nil else {
+            // Proposed ticks may be waiting for this answer: ask for another once the transaction is in.
+            askAgain = true
+            return
+        }
         try append()
         try appender.query("select realtime.record_candidates(\(WALPosition(end).description)::pg_lsn)")
         if end > confirmed {

@@ -1,3 +1,15 @@
+-- realtime.capturing(): whether ticks wait for the WAL capturer: a table is captured from the WAL
+-- and its slot can still deliver (it exists and Postgres has not invalidated it). A slot that is
+-- gone (a promoted standby has none) or lost (past max_slot_wal_keep_size) delivers nothing more:
+-- ticks are recorded at once again, so that trigger-captured tables keep flowing and a history
+-- change is told, until `subscribe --capture wal` makes a new slot.
+create or replace function realtime.capturing() returns boolean
+language sql stable as $fn$
+    select exists (select from realtime.wal_capture w
+                     join pg_catalog.pg_replication_slots s on s.slot_name = w.slot
+                    where s.wal_status is distinct from 'lost')
+$fn$;
+
 -- realtime.pending_snapshot(): the snapshot of the newest tick proposed and not yet recorded
 -- (null when none): changes it sees need no other proposal.
 create or replace function realtime.pending_snapshot() returns pg_snapshot

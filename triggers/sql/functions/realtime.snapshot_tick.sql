@@ -25,7 +25,7 @@ begin
         raise exception 'realtime.snapshot_tick() needs READ COMMITTED, not %', current_setting('transaction_isolation');
     end if;
     lock table realtime.ticks in share row exclusive mode;
-    if exists (select from realtime.wal_capture) then
+    if realtime.capturing() then
         select pg_export_snapshot(), pg_current_snapshot(), realtime.schema_diffs() into snapshot_name, snap, diffs;
         candidate := realtime.propose_tick(snap, null, diffs);
         return;

@@ -26,7 +26,7 @@ declare
     newest    realtime.ticks;
     snap      pg_snapshot;
     diffs     jsonb;
-    capturing boolean := exists (select from realtime.wal_capture);
+    capturing boolean := realtime.capturing();
     since     pg_snapshot;
 begin
     if current_setting('transaction_isolation') <> 'read committed' then
