@@ -122,9 +122,10 @@ import Testing
             try await db.execute("insert into walled values (3, 30)")
             let changes = try await Self.changes(db, of: Self.walled, count: 5)
             #expect(changes.map(\.operation) == [.insert, .schema, .insert, .schema, .insert])
-            #expect(changes.map { $0.operation == .schema ? "" : $0.new?.jsonText ?? "nil" } == [
-                #"{"id":1,"n":1}"#, "", #"{"id":2,"n":2,"note":20}"#, "", #"{"id":3,"note":30}"#,
-            ])
+            #expect(
+                changes.map { $0.operation == .schema ? "" : $0.new?.jsonText ?? "nil" } == [
+                    #"{"id":1,"n":1}"#, "", #"{"id":2,"n":2,"note":20}"#, "", #"{"id":3,"note":30}"#,
+                ])
         }
     }
 
