@@ -70,6 +70,9 @@ import Testing
                     try writer.execute(
                         "insert into walled select \(index) * 10000000 + \(n) * 100 + g, \(index), \(n) from generate_series(1, \(rows)) g")
                     committed.withLock { $0 += rows }
+                    // A bounded load (about 100 transactions a second per writer), not a flood that
+                    // starves the tests running beside it.
+                    Thread.sleep(forTimeInterval: 0.01)
                 }
                 return
             }
@@ -92,7 +95,7 @@ import Testing
             }
             let observer = try Connection(conninfo: conninfo)
             for round in 0..<4 {
-                try waitForMore(2_000)
+                try waitForMore(1_000)
                 let victim = try capturing()
                 if round % 2 == 0 {
                     // SIGKILL, mid-batch or not: the other relay takes the slot over; the
@@ -111,7 +114,7 @@ import Testing
                         "select pg_terminate_backend(active_pid) from pg_replication_slots where slot_name like 'pgrelay\\_%' and active")
                 }
             }
-            try waitForMore(2_000)
+            try waitForMore(1_000)
         }
         let written = try await db.query("select writer, n, id from walled order by writer, n, id").map { $0.map { Int($0 ?? "") ?? -1 } }
         let changes = try await waitForChanges(db, count: written.count)

@@ -199,6 +199,8 @@ import Testing
                         id += 1
                         try writer.execute("insert into walled values (\(id), 0)")
                         written.withLock { $0 = id }
+                        // About 200 transactions a second: a bounded load beside the other tests.
+                        Thread.sleep(forTimeInterval: 0.005)
                     }
                 } else {
                     defer { stop.set() }

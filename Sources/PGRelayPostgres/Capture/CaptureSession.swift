@@ -197,8 +197,8 @@ struct CaptureSession {
 
     /// When the last WAL-captured table went back to triggers (or was unsubscribed) and the
     /// server has sent the WAL past that: nothing more can come from the WAL. Records what is
-    /// proposed and drops the publication and the capture's row; true when it retired (the
-    /// caller then closes the stream and drops the slot: ``WALCapturer/dropSlot(_:on:)``).
+    /// proposed and deletes the capture's row; true when it retired (the caller then closes the
+    /// stream and drops the slot and the publication: ``WALCapturer/dropSlot(_:publication:on:)``).
     mutating func retireIfDone(sent end: UInt64) throws -> Bool {
         guard open == nil else { return false }
         // Retired by another capturer while this one waited for the slot: nothing to do here.
@@ -212,7 +212,6 @@ struct CaptureSession {
                     "idle", as: Bool.self)
             else { return }
             try appender.query("select realtime.record_candidates(null)")
-            try appender.execute("drop publication if exists \(SQLQuoting.identifier(configuration.publication))")
             try appender.execute("delete from realtime.wal_capture")
         }
         capturer.state.withLock { $0.role = .off }

@@ -68,7 +68,7 @@ public final class WALCapturer: Sendable {
             return
         }
         guard try capture(configuration, appender: appender, thread: thread) else { return }
-        try Self.dropSlot(configuration.slot, on: appender)
+        try Self.dropSlot(configuration.slot, publication: configuration.publication, on: appender)
         logger.info("WAL capture retired: no table is captured from the WAL", metadata: ["slot": "\(configuration.slot)"])
     }
 
@@ -126,20 +126,21 @@ public final class WALCapturer: Sendable {
     }
 
     /// Drops the retired capture's slot once its walsender has ended (shortly after its
-    /// connection closed).
-    static func dropSlot(_ slot: String, on connection: Connection) throws {
+    /// connection closed), and the publication; under the lock `subscribe` takes to make them,
+    /// and only while no table is captured from the WAL again (WALCaptureSetup.prepare).
+    static func dropSlot(_ slot: String, publication: String, on connection: Connection) throws {
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            let found = try connection.query("select active from pg_replication_slots where slot_name = \(slot)").first
-            guard let found else { return }
-            if try !found.decode("active", as: Bool.self) {
-                do {
-                    try connection.query("select pg_drop_replication_slot(\(slot))")
-                    return
-                } catch let error as PostgresError where error.sqlState == "55006" {
-                    // Taken again in between: look again.
-                }
+            let done = try connection.transaction { () -> Bool in
+                try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
+                guard try connection.query("select from realtime.wal_capture").isEmpty else { return true }
+                let found = try connection.query("select active from pg_replication_slots where slot_name = \(slot)").first
+                if let found, try found.decode("active", as: Bool.self) { return false }
+                if found != nil { try connection.query("select pg_drop_replication_slot(\(slot))") }
+                try connection.execute("drop publication if exists \(SQLQuoting.identifier(publication))")
+                return true
             }
+            if done { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
     }

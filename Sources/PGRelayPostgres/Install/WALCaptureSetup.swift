@@ -104,36 +104,48 @@ struct WALCaptureSetup {
     /// capture's row; outside any transaction (a slot cannot be made in one that wrote). Making a
     /// slot waits for the transactions running now to end.
     func prepare() throws {
-        // The publication first: pgoutput looks it up as the catalog was at each change it
-        // decodes, so changes written between a slot and a later publication fail to decode.
-        try connection.transaction {
-            try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
-            if try connection.query("select from pg_publication where pubname = \(Self.publication)").isEmpty {
-                try connection.execute(
-                    "create publication \(SQLQuoting.identifier(Self.publication)) with (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)"
-                )
-            }
-        }
         let slot = try slotName()
-        let lost = try connection.query("select wal_status = 'lost' as lost from pg_replication_slots where slot_name = \(slot)").first
-        if let lost, try lost.decode("lost", as: Bool.self) {
-            try connection.query("select pg_drop_replication_slot(\(slot))")
-        }
-        if try connection.query("select from pg_replication_slots where slot_name = \(slot)").isEmpty {
-            do {
-                try connection.query("select pg_create_logical_replication_slot(\(slot), 'pgoutput')")
-                // A new slot starts after every position an old one had appended.
-                try connection.query("update realtime.wal_capture set applied_lsn = '0/0'")
-            } catch let error as PostgresError where error.sqlState == SQLState.duplicateObject {
-                // Another subscribe made it at the same moment.
+        // Under the lock the retiring capturer takes to drop the slot and the publication
+        // (WALCapturer.dropSlot): either it dropped them and they are made again here, or this
+        // one's row tells it not to. The publication first, committed on its own (a slot cannot be
+        // made in a transaction that wrote): pgoutput looks it up as the catalog was at each change
+        // it decodes, so changes written between a slot and a later publication fail to decode.
+        // Making a slot waits for the transactions running now to end.
+        for _ in 0..<5 {
+            try connection.transaction {
+                try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
+                if try connection.query("select from pg_publication where pubname = \(Self.publication)").isEmpty {
+                    try connection.execute(
+                        "create publication \(SQLQuoting.identifier(Self.publication)) with (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)"
+                    )
+                }
             }
+            let ready = try connection.transaction { () -> Bool in
+                try connection.execute("lock table realtime.subscriptions in share row exclusive mode")
+                // A retiring capturer dropped it in between: make it again first.
+                guard try !connection.query("select from pg_publication where pubname = \(Self.publication)").isEmpty else { return false }
+                let lost = try connection.query("select wal_status = 'lost' as lost from pg_replication_slots where slot_name = \(slot)").first
+                if let lost, try lost.decode("lost", as: Bool.self) {
+                    try connection.query("select pg_drop_replication_slot(\(slot))")
+                }
+                var made = false
+                if try connection.query("select from pg_replication_slots where slot_name = \(slot)").isEmpty {
+                    try connection.query("select pg_create_logical_replication_slot(\(slot), 'pgoutput')")
+                    made = true
+                }
+                // Last: from now on ticks wait for the capturer, which needs the slot. A new slot
+                // starts after every position an old one had appended.
+                try connection.query(
+                    """
+                    insert into realtime.wal_capture (slot, publication) values (\(slot), \(Self.publication))
+                    on conflict (only_one) do update set slot = excluded.slot, publication = excluded.publication, retire_after = null
+                    """)
+                if made { try connection.query("update realtime.wal_capture set applied_lsn = '0/0'") }
+                return true
+            }
+            if ready { return }
         }
-        // Last: from now on ticks wait for the capturer, which needs the slot.
-        try connection.query(
-            """
-            insert into realtime.wal_capture (slot, publication) values (\(slot), \(Self.publication))
-            on conflict (only_one) do update set slot = excluded.slot, publication = excluded.publication, retire_after = null
-            """)
+        throw PostgresError(.query, "the publication \(Self.publication) was dropped again and again while subscribing; run subscribe again")
     }
 
     /// Inside `subscribe`'s transaction: the table joins the publication (its writers are locked
