@@ -180,7 +180,6 @@ struct CaptureSession {
     /// The server has sent everything before `end`: once the log holds it all, proposed ticks
     /// whose markers are before it are recorded and the slot may move on to it.
     mutating func caughtUp(to end: UInt64) throws {
-        capturer.state.withLock { $0.sent = WALPosition(end) }
         guard open == nil else {
             // Proposed ticks may be waiting for this answer: ask for another once the transaction is in.
             askAgain = true
@@ -203,7 +202,6 @@ struct CaptureSession {
         guard open == nil else { return false }
         // Retired by another capturer while this one waited for the slot: nothing to do here.
         guard let refreshed = try WALCaptureConfiguration.read(appender) else { return true }
-        configuration.retireAfter = refreshed.retireAfter
         guard let retireAfter = refreshed.retireAfter, end >= retireAfter else { return false }
         try appender.transaction {
             try appender.execute("lock table realtime.subscriptions in share row exclusive mode")

@@ -171,8 +171,6 @@ public struct WALCaptureState: Sendable, Equatable {
     public var problem: String?
     /// The end of the last source transaction appended.
     public var applied: WALPosition?
-    /// The position the server had sent everything before, at its last keepalive.
-    public var sent: WALPosition?
     public var appendedChanges = 0
 
     public init() {}
