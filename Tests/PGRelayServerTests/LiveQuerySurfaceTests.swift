@@ -128,6 +128,8 @@ import Testing
             let seen = try await Workers.value { probe.read(timeout: 30) { $0.messages.contains { $0.contains(#""type":"live""#) } } }
             let types = seen.messages.map { try? JSONValue(parsing: $0)["type"]?.stringValue }
             #expect(types == ["subscribed", "row", "row", "snapshot", "live"], "\(seen.messages)")
+            // Already failed above when fewer came: indexing past them would end the test process.
+            guard seen.messages.count >= 5 else { return }
             #expect(seen.messages[1].hasPrefix(#"{"type":"row","subscription":"s1","row":{"id":1,"#), "\(seen.messages)")
             #expect(seen.messages[3].contains(#""rows":2"#))
             try await db.execute("delete from items where id = 1")
